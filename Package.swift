@@ -1,0 +1,65 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "qmp-broker",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "qmp-broker", targets: ["qmp-broker"]),
+        .library(name: "QMPBroker", targets: ["QMPBroker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CJansson",
+            pkgConfig: "jansson",
+            providers: [.apt(["libjansson-dev"])]
+        ),
+        // schemas/ is the source of truth for what the broker adds to QMP; it is embedded, not copied.
+        .target(
+            name: "BrokerSchema",
+            path: "schemas",
+            exclude: ["README.md"],
+            sources: ["BrokerSchema.swift"],
+            resources: [.embedInCode("qmp-broker.json")]
+        ),
+        // The error domain: severities, AER names, per-device state machine, policies. No I/O.
+        .target(name: "ErrorEvents"),
+        // Host error sources: eventfds, sysfs AER counters, kernel uevents.
+        .target(
+            name: "VFIOWatch",
+            dependencies: ["ErrorEvents", .product(name: "Logging", package: "swift-log")]
+        ),
+        .target(
+            name: "QMPBroker",
+            dependencies: [
+                "CJansson",
+                "ErrorEvents",
+                "VFIOWatch",
+                "BrokerSchema",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "qmp-broker",
+            dependencies: [
+                "QMPBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents"]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson"]),
+        // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

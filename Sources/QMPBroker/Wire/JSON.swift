@@ -1,0 +1,188 @@
+import CJansson
+
+/// One owned reference to a libjansson value.
+///
+/// Every `json_t` reference the broker holds lives in exactly one `JSON`, which
+/// releases it in `deinit`; no reference count leaks into the rest of the code.
+/// Values are confined to the queue of the VM that owns them (not `Sendable`).
+public final class JSON {
+    let raw: UnsafeMutablePointer<json_t>
+
+    /// Takes over a new reference (jansson's "new reference" return values).
+    init(owning raw: UnsafeMutablePointer<json_t>) { self.raw = raw }
+
+    /// Adds a reference to a borrowed value (jansson's "borrowed reference" return values).
+    init(retaining raw: UnsafeMutablePointer<json_t>) { self.raw = cj_incref(raw) }
+
+    deinit { cj_decref(raw) }
+
+    public enum Kind: Equatable, Sendable { case object, array, string, integer, real, bool, null }
+
+    public var kind: Kind {
+        switch cj_typeof(raw) {
+        case Int32(JSON_OBJECT.rawValue): return .object
+        case Int32(JSON_ARRAY.rawValue): return .array
+        case Int32(JSON_STRING.rawValue): return .string
+        case Int32(JSON_INTEGER.rawValue): return .integer
+        case Int32(JSON_REAL.rawValue): return .real
+        case Int32(JSON_TRUE.rawValue), Int32(JSON_FALSE.rawValue): return .bool
+        default: return .null
+        }
+    }
+
+    // MARK: construction
+
+    public static func object() -> JSON { JSON(owning: json_object()) }
+    public static func array() -> JSON { JSON(owning: json_array()) }
+    public static var null: JSON { JSON(owning: cj_null()) }
+    public static func bool(_ value: Bool) -> JSON { JSON(owning: cj_boolean(value ? 1 : 0)) }
+    public static func integer(_ value: Int64) -> JSON { JSON(owning: json_integer(value)) }
+    public static func real(_ value: Double) -> JSON { JSON(owning: json_real(value)) }
+    public static func string(_ value: String) -> JSON {
+        var value = value
+        return value.withUTF8 { JSON(owning: json_stringn_nocheck($0.baseAddress, $0.count)) }
+    }
+    /// A string from raw bytes; the bytes must already be valid UTF-8 (the QMP reader checks).
+    public static func string(utf8 bytes: UnsafeBufferPointer<UInt8>) -> JSON {
+        bytes.withMemoryRebound(to: CChar.self) { JSON(owning: json_stringn_nocheck($0.baseAddress, $0.count)) }
+    }
+
+    public static func object(_ members: KeyValuePairs<String, JSON>) -> JSON {
+        let object = JSON.object()
+        for (key, value) in members { object[key] = value }
+        return object
+    }
+    public static func array(_ elements: [JSON]) -> JSON {
+        let array = JSON.array()
+        for element in elements { array.append(element) }
+        return array
+    }
+    public static func strings(_ elements: [String]) -> JSON { .array(elements.map { .string($0) }) }
+
+    // MARK: parsing and writing
+
+    public struct DecodeError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Parses standard JSON (what QEMU writes). Any top-level value is accepted.
+    public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(DecodeError) -> JSON
+    where Bytes.Element == UInt8 {
+        var error = json_error_t()
+        let flags = cj_flag_decode_any()
+        let parsed: UnsafeMutablePointer<json_t>? =
+            bytes.withContiguousStorageIfAvailable { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { json_loadb($0.baseAddress, $0.count, flags, &error) }
+            } ?? Array(bytes).withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { json_loadb($0.baseAddress, $0.count, flags, &error) }
+            }
+        guard let parsed else {
+            let text = withUnsafeBytes(of: error.text) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            throw DecodeError(description: text)
+        }
+        return JSON(owning: parsed)
+    }
+
+    public static func parse(_ text: String) throws(DecodeError) -> JSON { try parse(Array(text.utf8)) }
+
+    /// QEMU's own layout: one line, `", "` and `": "` separators, non-ASCII escaped.
+    public func serialized() -> [UInt8] { dump(flags: cj_flags_qemu() | cj_flag_encode_any()) }
+
+    /// One QMP wire message as QEMU sends it: the JSON text followed by `\r\n`.
+    public func wireMessage() -> [UInt8] {
+        var bytes = serialized()
+        bytes.append(13)
+        bytes.append(10)
+        return bytes
+    }
+
+    public func compactString() -> String {
+        String(decoding: dump(flags: cj_flags_compact() | cj_flag_encode_any()), as: UTF8.self)
+    }
+
+    public func prettyString() -> String {
+        String(decoding: dump(flags: cj_flags_pretty() | cj_flag_encode_any()), as: UTF8.self)
+    }
+
+    private func dump(flags: Int) -> [UInt8] {
+        let size = json_dumpb(raw, nil, 0, flags)
+        guard size > 0 else { return [] }
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = buffer.withMemoryRebound(to: CChar.self) { json_dumpb(raw, $0.baseAddress, size, flags) }
+        }
+    }
+
+    // MARK: reading
+
+    public var string: String? {
+        guard cj_is_string(raw) != 0, let pointer = json_string_value(raw) else { return nil }
+        let length = json_string_length(raw)
+        return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
+        }
+    }
+    public var integer: Int64? { cj_is_integer(raw) != 0 ? json_integer_value(raw) : nil }
+    public var number: Double? { cj_is_integer(raw) != 0 || cj_is_real(raw) != 0 ? json_number_value(raw) : nil }
+    public var bool: Bool? {
+        guard cj_is_boolean(raw) != 0 else { return nil }
+        return cj_typeof(raw) == Int32(JSON_TRUE.rawValue)
+    }
+    public var isNull: Bool { cj_is_null(raw) != 0 }
+
+    public subscript(key: String) -> JSON? {
+        get {
+            guard cj_is_object(raw) != 0, let value = json_object_get(raw, key) else { return nil }
+            return JSON(retaining: value)
+        }
+        set {
+            if let newValue {
+                json_object_set(raw, key, newValue.raw)
+            } else {
+                json_object_del(raw, key)
+            }
+        }
+    }
+
+    public subscript(index: Int) -> JSON? {
+        guard cj_is_array(raw) != 0, index >= 0, index < json_array_size(raw),
+              let value = json_array_get(raw, index) else { return nil }
+        return JSON(retaining: value)
+    }
+
+    public var count: Int {
+        if cj_is_array(raw) != 0 { return json_array_size(raw) }
+        if cj_is_object(raw) != 0 { return json_object_size(raw) }
+        return 0
+    }
+
+    public func append(_ element: JSON) { json_array_append(raw, element.raw) }
+
+    public var elements: [JSON] { (0..<(cj_is_array(raw) != 0 ? json_array_size(raw) : 0)).map { self[$0]! } }
+
+    /// Object members in insertion order (jansson keeps it; QEMU's order survives a round trip).
+    public var members: [(key: String, value: JSON)] {
+        guard cj_is_object(raw) != 0 else { return [] }
+        var result: [(String, JSON)] = []
+        result.reserveCapacity(json_object_size(raw))
+        var iterator = json_object_iter(raw)
+        while let current = iterator {
+            let key = String(cString: json_object_iter_key(current))
+            result.append((key, JSON(retaining: json_object_iter_value(current))))
+            iterator = json_object_iter_next(raw, current)
+        }
+        return result
+    }
+
+    public var keys: [String] { members.map(\.key) }
+
+    /// A deep copy, for values about to be changed that others still reference.
+    public func deepCopy() -> JSON { JSON(owning: json_deep_copy(raw)) }
+}
+
+extension JSON: Equatable {
+    public static func == (lhs: JSON, rhs: JSON) -> Bool { json_equal(lhs.raw, rhs.raw) != 0 }
+}
+
+extension JSON: CustomStringConvertible {
+    public var description: String { String(decoding: serialized(), as: UTF8.self) }
+}

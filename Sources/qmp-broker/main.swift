@@ -1,0 +1,2 @@
+import QMPBroker
+print("qmp-broker")
