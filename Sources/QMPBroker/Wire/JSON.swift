@@ -85,8 +85,8 @@ public final class JSON {
 
     public static func parse(_ text: String) throws(DecodeError) -> JSON { try parse(Array(text.utf8)) }
 
-    /// QEMU's own layout: one line, `", "` and `": "` separators, non-ASCII escaped.
-    public func serialized() -> [UInt8] { dump(flags: cj_flags_qemu() | cj_flag_encode_any()) }
+    /// The text QEMU's own JSON writer would produce for this value (`QEMUJSONWriter`).
+    public func serialized() -> [UInt8] { QEMUJSONWriter.write(self) }
 
     /// One QMP wire message as QEMU sends it: the JSON text followed by `\r\n`.
     public func wireMessage() -> [UInt8] {
@@ -156,6 +156,22 @@ public final class JSON {
     }
 
     public func append(_ element: JSON) { json_array_append(raw, element.raw) }
+
+    /// Whether an object has a member whose key is these bytes (which may hold a NUL).
+    func hasMember(utf8 key: UnsafeBufferPointer<UInt8>) -> Bool {
+        Self.withKey(key) { json_object_getn(raw, $0, $1) != nil }
+    }
+
+    /// Sets an object member from a key given as bytes, already valid UTF-8 (the QMP reader checks).
+    func setMember(utf8 key: UnsafeBufferPointer<UInt8>, _ value: JSON) {
+        Self.withKey(key) { _ = json_object_setn_nocheck(raw, $0, $1, value.raw) }
+    }
+
+    /// jansson wants a pointer even for the empty key, which an empty buffer may not have.
+    private static func withKey<R>(_ key: UnsafeBufferPointer<UInt8>, _ body: (UnsafePointer<CChar>, Int) -> R) -> R {
+        guard let base = key.baseAddress else { return "".withCString { body($0, 0) } }
+        return base.withMemoryRebound(to: CChar.self, capacity: key.count) { body($0, key.count) }
+    }
 
     public var elements: [JSON] { (0..<(cj_is_array(raw) != 0 ? json_array_size(raw) : 0)).map { self[$0]! } }
 

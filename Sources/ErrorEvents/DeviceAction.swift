@@ -1,0 +1,14 @@
+/// One thing the I/O layer must do after an input to a `DeviceErrorMachine`.
+public enum DeviceAction: Hashable, Sendable {
+    /// Send QMP `stop`. Always first in a `DeviceActions`: it races the guest.
+    case stopVM
+    /// Store the flag and the broker-stop ownership durably, before announcing anything.
+    case persist(PersistedDeviceState)
+    case emitPCIError(PCIErrorEvent)
+    case emitLinkReset(LinkResetEvent)
+    case emitLinkErrorCleared(LinkErrorClearedEvent)
+    /// Inject the error into the guest (`error.injectionPlan` has the HMP commands).
+    case forwardToGuest(GuestAERError)
+    /// Send QMP `cont`: auto-cont of a pause the broker itself made.
+    case contVM
+}

@@ -1,0 +1,319 @@
+/// The error state of one watched device, as a value: every input is a `mutating func`
+/// returning the `DeviceActions` the I/O layer runs (postgres-nio's state-machine shape).
+///
+/// It tracks two things: the device's health as the host sees it (with the link-error
+/// flag), and whether the VM is paused by the broker's own `stop`, which is the only
+/// pause `auto-cont` may undo. Any STOP or RESUME the broker did not cause ends that
+/// ownership (as does a client `stop` command, which QEMU does not signal on a paused VM),
+/// so an operator's `stop`/`cont` is never overridden.
+public struct DeviceErrorMachine: Sendable {
+    /// The VM's run state as the STOP and RESUME events told it.
+    private enum RunState: Sendable {
+        case running
+        case paused
+    }
+
+    private enum State: Sendable {
+        /// No error but correctable ones since attach.
+        case healthy(RunState)
+        /// A non-fatal error; the host has not reported recovery yet.
+        case nonFatalSeen(RunState)
+        /// Flag set; the broker holds no pause (it did not stop the VM, or someone resumed
+        /// or stopped it since).
+        case linkError(RunState)
+        /// Flag set; the broker sent `stop` and its STOP event has not arrived yet.
+        case stopping
+        /// Flag set; the VM is paused by the broker and nobody has touched it since.
+        case stoppedByBroker
+        /// The flag was cleared while the broker's `stop` was still in flight: when its
+        /// STOP arrives the pause is the broker's to undo (auto-cont) or hand over.
+        case clearedWhileStopping
+        /// The flag (or a non-fatal error) was cleared by host recovery or the operator.
+        case recovered(RunState)
+    }
+
+    private var state: State
+    public private(set) var policy: DevicePolicy
+    public private(set) var counters: DeviceErrorCounters
+
+    /// A machine for a device with nothing persisted.
+    public init(policy: DevicePolicy = .default, vmRunning: Bool = true) {
+        self.init(policy: policy, restoring: .clean, vmRunning: vmRunning)
+    }
+
+    /// A machine restored after a broker restart. `vmRunning` is the VM's state now
+    /// (`query-status`). A persisted broker stop is kept only while the VM is still paused
+    /// and the flag still set: if the VM runs, someone resumed it while the broker was away,
+    /// and without the flag there is nothing a `cont` would wait for. When the result
+    /// differs from what was stored, `persistedState` says what to store now.
+    public init(
+        policy: DevicePolicy = .default, restoring persisted: PersistedDeviceState,
+        vmRunning: Bool, counters: DeviceErrorCounters = DeviceErrorCounters()
+    ) {
+        let run: RunState = vmRunning ? .running : .paused
+        if !persisted.linkError {
+            state = .healthy(run)
+        } else if persisted.stoppedByBroker && !vmRunning {
+            state = .stoppedByBroker
+        } else {
+            state = .linkError(run)
+        }
+        self.policy = policy
+        self.counters = counters
+    }
+
+    // MARK: - What the rest of the broker reads
+
+    public var persistedState: PersistedDeviceState {
+        switch state {
+        case .healthy, .nonFatalSeen, .recovered:
+            PersistedDeviceState(linkError: false, stoppedByBroker: false)
+        case .linkError:
+            PersistedDeviceState(linkError: true, stoppedByBroker: false)
+        case .stopping, .stoppedByBroker:
+            PersistedDeviceState(linkError: true, stoppedByBroker: true)
+        case .clearedWhileStopping:
+            PersistedDeviceState(linkError: false, stoppedByBroker: true)
+        }
+    }
+
+    public var linkError: Bool { persistedState.linkError }
+
+    public var status: DeviceErrorStatus {
+        switch state {
+        case .healthy: .healthy
+        case .nonFatalSeen: .nonFatal
+        case .linkError: .linkError
+        case .stopping, .stoppedByBroker: .stopped
+        case .clearedWhileStopping, .recovered: .recovered
+        }
+    }
+
+    // MARK: - Inputs
+
+    /// A device error observed on the host. Every one is reported; a fatal one sets the
+    /// flag under every policy (under `report` it is information for management).
+    public mutating func hostError(_ error: HostError) -> DeviceActions {
+        let before = persistedState
+        counters.record(error)
+        var stop = false
+        switch error.severity {
+        case .correctable:
+            break  // corrected by the hardware: counted and reported, the state stays
+        case .nonFatal:
+            noteNonFatalError()
+        case .fatal:
+            stop = noteFatalError()
+        }
+        let forward = policy.forwardsToGuest ? GuestAERError(severity: error.severity, errors: error.errors) : nil
+        let action: PCIErrorEvent.Action = stop ? .stop : (forward == nil ? .none : .forward)
+        let event = PCIErrorEvent(error, linkError: linkError, action: action)
+        return actions(since: before, stop: stop, event: .emitPCIError(event), forward: forward)
+    }
+
+    /// The guest reset the device's link (SBR on a bridge above it, or a hot reset).
+    /// With the flag set, a running VM is stopped before the guest can use a link the
+    /// host considers broken; a VM already paused or already being stopped is left alone.
+    public mutating func guestLinkReset(origin: LinkResetOrigin) -> DeviceActions {
+        let before = persistedState
+        var stop = false
+        switch state {
+        case .healthy, .nonFatalSeen, .recovered, .clearedWhileStopping:
+            break
+        case .linkError(let run):
+            // A VM paused by someone else cannot be resetting anything now (this is a late
+            // trace line): there is nothing to stop, and that pause is not the broker's.
+            if policy.stopsOnFlaggedLinkReset && run == .running {
+                state = .stopping
+                stop = true
+            }
+        case .stopping, .stoppedByBroker:
+            break  // never a second stop
+        }
+        let event = LinkResetEvent(linkError: linkError, origin: origin, action: stop ? .stop : .none)
+        return actions(since: before, stop: stop, event: .emitLinkReset(event))
+    }
+
+    /// A system reset (QMP `RESET`): a reboot is never a link reset and never stops the VM.
+    /// It changes nothing here: the host device, and so the flag, is as broken as before,
+    /// and the run state is untouched (a paused VM stays paused across `system_reset`).
+    public mutating func systemReset() -> DeviceActions {
+        // Every state named, so that a new state has to decide what a reboot means to it.
+        switch state {
+        case .healthy, .nonFatalSeen, .linkError, .stopping, .stoppedByBroker,
+            .clearedWhileStopping, .recovered:
+            return .none
+        }
+    }
+
+    /// QMP `STOP`, whoever caused it. Only the first STOP after the broker's own `stop`
+    /// is the broker's.
+    public mutating func vmStopped() -> DeviceActions {
+        let before = persistedState
+        var cont = false
+        switch state {
+        case .healthy:
+            state = .healthy(.paused)
+        case .nonFatalSeen:
+            state = .nonFatalSeen(.paused)
+        case .linkError:
+            state = .linkError(.paused)
+        case .recovered:
+            state = .recovered(.paused)
+        case .stopping:
+            state = .stoppedByBroker
+        case .stoppedByBroker:
+            // A STOP while paused means a RESUME was missed: this pause is someone else's.
+            state = .linkError(.paused)
+        case .clearedWhileStopping:
+            // The broker's stop landed after the flag was cleared.
+            if policy.autoCont {
+                state = .recovered(.running)
+                cont = true
+            } else {
+                state = .recovered(.paused)
+            }
+        }
+        return actions(since: before, cont: cont)
+    }
+
+    /// A client's `stop` command went upstream through the broker (never the broker's own).
+    /// QEMU emits no STOP for a `stop` on a VM that is already paused (`do_vm_stop` only
+    /// signals a running VM), so this is the only way to learn that an operator took over
+    /// a pause the broker made; it also settles a client `stop` racing the broker's own.
+    public mutating func clientRequestedStop() -> DeviceActions {
+        let before = persistedState
+        switch state {
+        case .healthy, .nonFatalSeen, .linkError, .recovered:
+            break  // the STOP event, if the VM was running, updates the run state
+        case .stopping:
+            state = .linkError(.running)  // whichever STOP comes next is not the broker's alone
+        case .stoppedByBroker:
+            state = .linkError(.paused)
+        case .clearedWhileStopping:
+            state = .recovered(.running)
+        }
+        return actions(since: before)
+    }
+
+    /// QMP `RESUME`, whoever caused it. After an operator `cont` the flag stays, and the
+    /// next guest link reset stops the VM again.
+    public mutating func vmResumed() -> DeviceActions {
+        let before = persistedState
+        switch state {
+        case .healthy:
+            state = .healthy(.running)
+        case .nonFatalSeen:
+            state = .nonFatalSeen(.running)
+        case .linkError:
+            state = .linkError(.running)
+        case .recovered:
+            state = .recovered(.running)
+        case .stopping, .stoppedByBroker:
+            state = .linkError(.running)
+        case .clearedWhileStopping:
+            state = .recovered(.running)
+        }
+        return actions(since: before)
+    }
+
+    /// The host reports successful recovery (uevent `SUCCESSFUL_RECOVERY` or `DEVICE_ONLINE`).
+    public mutating func hostRecoveryDone() -> DeviceActions {
+        clear(reason: .hostRecovered)
+    }
+
+    /// The host's recovery failed (uevent `FAILED_RECOVERY`): the device stays broken, so
+    /// the flag stays and nothing else changes either.
+    public mutating func hostRecoveryFailed() -> DeviceActions {
+        // Every state named, so that a new state has to decide what a failed recovery means to it.
+        switch state {
+        case .healthy, .nonFatalSeen, .linkError, .stopping, .stoppedByBroker,
+            .clearedWhileStopping, .recovered:
+            return .none
+        }
+    }
+
+    /// `vfio-link-error-clear`. Without a flag there is nothing to announce.
+    public mutating func operatorClear() -> DeviceActions {
+        clear(reason: .operator)
+    }
+
+    /// `vfio-device-set-policy`. Applies to the next inputs only: switching to `stop` does
+    /// not stop a VM for an error already reported, and enabling auto-cont does not resume
+    /// a VM whose flag was already cleared.
+    public mutating func policyChanged(to policy: DevicePolicy) -> DeviceActions {
+        self.policy = policy
+        return .none
+    }
+
+    // MARK: - Transitions shared by inputs
+
+    private mutating func noteNonFatalError() {
+        switch state {
+        case .healthy(let run), .recovered(let run):
+            state = .nonFatalSeen(run)
+        case .nonFatalSeen, .linkError, .stopping, .stoppedByBroker, .clearedWhileStopping:
+            break  // already as bad or worse
+        }
+    }
+
+    /// Sets the flag; returns whether the broker must stop the VM now.
+    private mutating func noteFatalError() -> Bool {
+        switch state {
+        case .healthy(let run), .nonFatalSeen(let run), .linkError(let run), .recovered(let run):
+            // A VM paused by someone else is not stopped again, nor claimed.
+            if policy.stopsOnFatalError && run == .running {
+                state = .stopping
+                return true
+            }
+            state = .linkError(run)
+            return false
+        case .stopping, .stoppedByBroker:
+            return false  // flag already set, VM already being held
+        case .clearedWhileStopping:
+            state = .stopping  // flag set again; the stop already in flight holds the VM
+            return false
+        }
+    }
+
+    private mutating func clear(reason: LinkErrorClearedEvent.Reason) -> DeviceActions {
+        let before = persistedState
+        var cont = false
+        switch state {
+        case .healthy, .recovered, .clearedWhileStopping:
+            return .none
+        case .nonFatalSeen(let run):
+            state = .recovered(run)
+            return .none
+        case .linkError(let run):
+            state = .recovered(run)
+        case .stopping:
+            state = .clearedWhileStopping
+        case .stoppedByBroker:
+            // Without auto-cont the pause is handed to management for good.
+            if policy.autoCont {
+                state = .recovered(.running)
+                cont = true
+            } else {
+                state = .recovered(.paused)
+            }
+        }
+        let event = LinkErrorClearedEvent(reason: reason)
+        return actions(since: before, event: .emitLinkErrorCleared(event), cont: cont)
+    }
+
+    /// Assembles the actions in execution order, persisting only what changed.
+    private func actions(
+        since before: PersistedDeviceState, stop: Bool = false, event: DeviceAction? = nil,
+        forward: GuestAERError? = nil, cont: Bool = false
+    ) -> DeviceActions {
+        var actions = DeviceActions()
+        if stop { actions.append(.stopVM) }
+        let after = persistedState
+        if after != before { actions.append(.persist(after)) }
+        if let event { actions.append(event) }
+        if let forward { actions.append(.forwardToGuest(forward)) }
+        if cont { actions.append(.contVM) }
+        return actions
+    }
+}

@@ -1,0 +1,111 @@
+import Glibc
+
+/// The I/O edge of one downstream client: feeds bytes to the reader, inputs to its
+/// `ClientSession`, and performs the actions through its VM. Replies leave in the
+/// order QEMU would send them (`ReplyOrder`). Everything runs on the VM's queue.
+final class ClientConnection {
+    let id: Int
+    let connection: UnixStreamConnection
+    let credentials: PeerCredentials?
+    private(set) var session: ClientSession?
+    private var reader = QMPInputReader()
+    private var order = ReplyOrder()
+    /// Descriptors received with SCM_RIGHTS and not yet claimed: like QEMU's chardev,
+    /// they belong to the next command that takes fds; newer ones replace older ones.
+    private var receivedFDs: [Int32] = []
+    private unowned let vm: VMBroker
+
+    init(id: Int, connection: UnixStreamConnection, vm: VMBroker) {
+        self.id = id
+        self.connection = connection
+        self.vm = vm
+        self.credentials = connection.peerCredentials()
+    }
+
+    var receivesEvents: Bool { session?.receivesEvents ?? false }
+
+    func start() {
+        connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
+        connection.onClose = { [weak self] reason in
+            guard let self else { return }
+            self.releaseFDs()
+            self.vm.clientClosed(self, reason: reason)
+        }
+        connection.start()
+    }
+
+    /// Sends the VMM's greeting and starts negotiation; until then input waits in the socket.
+    func greet(_ greeting: [UInt8], oobOffered: Bool, localCommands: Set<String>, readOnly: Bool) {
+        guard session == nil else { return }
+        session = ClientSession(oobOffered: oobOffered, localCommands: localCommands, readOnly: readOnly)
+        connection.send(greeting)
+        drainBufferedInput()
+    }
+
+    func send(_ bytes: [UInt8]) { connection.send(bytes) }
+
+    /// Hands over the received descriptors to whoever consumes them (forwarded command or
+    /// `vfio-eventfd-add`).
+    func takeFDs() -> [Int32] {
+        defer { receivedFDs = [] }
+        return receivedFDs
+    }
+
+    // MARK: input
+
+    private var bufferedInput: [UInt8] = []
+
+    private func received(_ bytes: UnsafeRawBufferPointer, fds: [Int32]) {
+        if !fds.isEmpty {
+            releaseFDs()
+            receivedFDs = fds
+        }
+        guard session != nil else {
+            // Not greeted yet (VMM never seen): keep input for when negotiation can start.
+            bufferedInput.append(contentsOf: bytes)
+            return
+        }
+        reader.feed(bytes) { input in self.handle(input) }
+    }
+
+    private func drainBufferedInput() {
+        guard !bufferedInput.isEmpty else { return }
+        let input = bufferedInput
+        bufferedInput = []
+        input.withUnsafeBytes { bytes in reader.feed(bytes) { self.handle($0) } }
+    }
+
+    private func handle(_ input: QMPInput) {
+        guard var session else { return }
+        let action: ClientSession.Action
+        switch input {
+        case .value(let value): action = session.received(value)
+        case .error(let desc): action = session.parseError(desc)
+        }
+        self.session = session
+        switch action {
+        case .reply(let reply):
+            respond(reply.wireMessage(), slot: order.reserve())
+        case .forward(let request):
+            let slot = request.isOOB ? nil : order.reserve()
+            vm.forward(request, fds: takeFDs(), from: self) { [weak self] reply in self?.respond(reply, slot: slot) }
+        case .handleLocally(let request):
+            let slot = request.isOOB ? nil : order.reserve()
+            vm.handleLocally(request, from: self) { [weak self] reply in self?.respond(reply.wireMessage(), slot: slot) }
+        }
+    }
+
+    /// Sends a reply now (out-of-band) or when every earlier in-band reply has gone.
+    private func respond(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
+        guard let slot else {
+            connection.send(bytes)
+            return
+        }
+        for ready in order.fill(slot, with: bytes) { connection.send(ready) }
+    }
+
+    private func releaseFDs() {
+        receivedFDs.forEach { _ = close($0) }
+        receivedFDs = []
+    }
+}

@@ -1,0 +1,21 @@
+import Glibc
+
+/// Events the broker emits itself, shaped exactly like QEMU's: `timestamp`
+/// (`seconds`, `microseconds`), `event`, `data`, in QEMU's member order. Serialised
+/// once; the same bytes go to every client.
+public enum BrokerEvent {
+    public static func wireMessage(_ name: String, data: JSON? = nil) -> [UInt8] {
+        message(name, data: data).wireMessage()
+    }
+
+    public static func message(_ name: String, data: JSON? = nil) -> JSON {
+        var now = timeval()
+        gettimeofday(&now, nil)
+        let timestamp = JSON.qdict([
+            "seconds": .integer(Int64(now.tv_sec)), "microseconds": .integer(Int64(now.tv_usec)),
+        ])
+        // QEMU's monitor_qapi_event_emit inserts timestamp, event, then data.
+        if let data { return .qdict(["timestamp": timestamp, "event": .string(name), "data": data]) }
+        return .qdict(["timestamp": timestamp, "event": .string(name)])
+    }
+}

@@ -1,0 +1,28 @@
+import Synchronization
+
+/// What `query-broker` reports, published by each VM from its own queue and read by
+/// any other: VMs never wait on each other's queues.
+public final class BrokerStatusBoard: Sendable {
+    public struct VMStatus: Sendable, Equatable {
+        public var name: String
+        public var upstream: String
+        public var connected: Bool
+        public var clients: Int
+    }
+
+    private let statuses = Mutex<[String: VMStatus]>([:])
+
+    public init() {}
+
+    func update(_ name: String, _ change: (inout VMStatus) -> Void) {
+        statuses.withLock { all in
+            var status = all[name] ?? VMStatus(name: name, upstream: "", connected: false, clients: 0)
+            change(&status)
+            all[name] = status
+        }
+    }
+
+    func remove(_ name: String) { _ = statuses.withLock { $0.removeValue(forKey: name) } }
+
+    public var snapshot: [VMStatus] { statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
+}

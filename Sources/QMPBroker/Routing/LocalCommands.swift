@@ -1,0 +1,47 @@
+/// The commands the broker answers itself, and the upstream replies it amends
+/// (`query-commands`, `query-qmp-schema` gain the broker's own definitions).
+final class LocalCommands {
+    typealias Handler = (_ request: QMPRequest, _ vm: VMBroker, _ client: ClientConnection,
+                         _ completion: @escaping (JSON) -> Void) -> Void
+
+    private let board: BrokerStatusBoard
+    private var handlers: [String: Handler] = [:]
+
+    init(board: BrokerStatusBoard) {
+        self.board = board
+        register("query-broker") { [board] request, _, _, completion in
+            completion(request.successReply(Self.brokerInfo(board.snapshot)))
+        }
+    }
+
+    var names: Set<String> { Set(handlers.keys) }
+
+    func register(_ name: String, _ handler: @escaping Handler) { handlers[name] = handler }
+
+    func handle(_ request: QMPRequest, vm: VMBroker, client: ClientConnection, completion: @escaping (JSON) -> Void) {
+        guard let handler = handlers[request.command] else {
+            completion(request.errorReply(.commandNotFound(request.command)))
+            return
+        }
+        // SCHEMA-PENDING: OOB and argument checks against schemas/
+        handler(request, vm, client, completion)
+    }
+
+    /// Upstream answers that must also describe the broker's additions.
+    func replyTransform(for command: String) -> ((JSON) -> JSON)? {
+        switch command {
+        // SCHEMA-PENDING: merge query-commands / query-qmp-schema
+        default: return nil
+        }
+    }
+
+    static func brokerInfo(_ statuses: [BrokerStatusBoard.VMStatus]) -> JSON {
+        let vms = JSON.array(statuses.map { status in
+            JSON.qdict([
+                "name": .string(status.name), "upstream": .string(status.upstream),
+                "connected": .bool(status.connected), "clients": .integer(Int64(status.clients)),
+            ])
+        })
+        return .qdict(["version": .string(BrokerVersion.string), "vms": vms])
+    }
+}

@@ -1,0 +1,204 @@
+import Dispatch
+import Glibc
+import Logging
+
+/// How one VM is served: where its VMM's monitor is and how its own socket looks.
+public struct VMConfiguration: Sendable, Equatable {
+    public var name: String
+    public var upstreamPath: String
+    public var socketPath: String
+    public var socketMode: UInt32 = 0o660
+    /// A second socket that accepts only `query-*` commands, if wanted.
+    public var readOnlySocketPath: String?
+    /// When non-empty, only peers whose uid or gid is listed may connect (SO_PEERCRED).
+    public var allowedUIDs: Set<UInt32> = []
+    public var allowedGIDs: Set<UInt32> = []
+    /// A client whose unread output exceeds this is disconnected.
+    public var clientQueueBytes: Int = 4 << 20
+
+    public init(name: String, upstreamPath: String, socketPath: String) {
+        self.name = name
+        self.upstreamPath = upstreamPath
+        self.socketPath = socketPath
+    }
+}
+
+/// Everything the broker does for one VM, on one serial queue: the upstream link, the
+/// downstream sockets and their clients, and the routing between them.
+public final class VMBroker: @unchecked Sendable {
+    public let configuration: VMConfiguration
+    public let queue: DispatchQueue
+    let logger: Logger
+    let upstream: UpstreamLink
+    private let board: BrokerStatusBoard
+    private var listeners: [UnixSocketListener] = []
+    private var clients: [Int: ClientConnection] = [:]
+    private var readOnlyClients: Set<Int> = []
+    private var nextClientID = 0
+    let localCommands: LocalCommands
+
+    public init(configuration: VMConfiguration, board: BrokerStatusBoard, logger: Logger) {
+        self.configuration = configuration
+        self.queue = DispatchQueue(label: "qmp-broker.vm.\(configuration.name)")
+        var logger = logger
+        logger[metadataKey: "vm"] = "\(configuration.name)"
+        self.logger = logger
+        self.board = board
+        self.upstream = UpstreamLink(
+            vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger)
+        self.localCommands = LocalCommands(board: board)
+    }
+
+    /// Opens the downstream socket(s) and starts attaching to the VMM.
+    public func start() throws(SocketError) {
+        let result: Result<Void, SocketError> = queue.sync {
+            do throws(SocketError) {
+                try startOnQueue()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    private func startOnQueue() throws(SocketError) {
+        do {
+            board.update(configuration.name) {
+                $0.upstream = configuration.upstreamPath
+                $0.connected = false
+            }
+            listeners.append(try listen(at: configuration.socketPath, readOnly: false))
+            if let path = configuration.readOnlySocketPath {
+                listeners.append(try listen(at: path, readOnly: true))
+            }
+            upstream.onReady = { [unowned self] in upstreamReady() }
+            upstream.onDisconnected = { [unowned self] in upstreamLost() }
+            upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
+            upstream.start()
+        }
+    }
+
+    /// Stops accepting, closes every client and the upstream link.
+    public func stop() {
+        queue.sync {
+            listeners.forEach { $0.close() }
+            listeners = []
+            for client in clients.values { client.connection.close() }
+            clients = [:]
+            upstream.stop()
+            board.remove(configuration.name)
+        }
+    }
+
+    private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
+        try UnixSocketListener(path: path, mode: configuration.socketMode, queue: queue) { [unowned self] fd in
+            accept(fd, readOnly: readOnly)
+        }
+    }
+
+    // MARK: clients
+
+    private func accept(_ fd: Int32, readOnly: Bool) {
+        let connection = UnixStreamConnection(adopting: fd, queue: queue, maxQueuedBytes: configuration.clientQueueBytes)
+        if !isAllowed(connection.peerCredentials()) {
+            logger.warning("refused a client not on the allow-list",
+                           metadata: ["peer": "\(String(describing: connection.peerCredentials()))"])
+            connection.close()
+            return
+        }
+        nextClientID += 1
+        let client = ClientConnection(id: nextClientID, connection: connection, vm: self)
+        clients[client.id] = client
+        if readOnly { readOnlyClients.insert(client.id) }
+        publishClientCount()
+        client.start()
+        // Greet now if the VMM is ready, or if it is away and was seen before (QEMU would
+        // have greeted at once). While the broker is still negotiating, onReady greets.
+        if upstream.isReady || upstream.isDisconnected { greet(client) }
+    }
+
+    private func isAllowed(_ peer: PeerCredentials?) -> Bool {
+        if configuration.allowedUIDs.isEmpty && configuration.allowedGIDs.isEmpty { return true }
+        guard let peer else { return false }
+        return configuration.allowedUIDs.contains(peer.uid) || configuration.allowedGIDs.contains(peer.gid)
+    }
+
+    private func greet(_ client: ClientConnection) {
+        guard let greeting = upstream.greeting else { return }
+        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommands.names,
+                     readOnly: readOnlyClients.contains(client.id))
+    }
+
+    func clientClosed(_ client: ClientConnection, reason: ConnectionCloseReason) {
+        clients.removeValue(forKey: client.id)
+        readOnlyClients.remove(client.id)
+        publishClientCount()
+        switch reason {
+        case .outputOverflow:
+            logger.warning("disconnected a client that stopped reading (output queue full)",
+                           metadata: ["client": "\(client.id)", "limit": "\(configuration.clientQueueBytes)"])
+        case .error(let code):
+            logger.info("client connection failed", metadata: ["client": "\(client.id)", "errno": "\(code)"])
+        case .peerClosed, .local:
+            logger.debug("client left", metadata: ["client": "\(client.id)"])
+        }
+    }
+
+    private func publishClientCount() {
+        let count = clients.count
+        board.update(configuration.name) { $0.clients = count }
+    }
+
+    // MARK: routing
+
+    /// Sends a client's command upstream; the reply comes back with the client's own id.
+    /// `completion` gets the reply's wire bytes.
+    func forward(_ request: QMPRequest, fds: [Int32], from client: ClientConnection, completion: @escaping ([UInt8]) -> Void) {
+        let clientID = request.id.map(QEMUJSONWriter.write)
+        let transform = localCommands.replyTransform(for: request.command)
+        upstream.send(request.message, fds: fds) { result in
+            switch result {
+            case .reply(let line):
+                if let transform, line.has("return"), let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
+                    completion(request.successReply(transform(value)).wireMessage())
+                } else {
+                    completion(line.replacingID(with: clientID))
+                }
+            case .failed(let error):
+                completion(request.errorReply(error).wireMessage())
+            }
+        }
+    }
+
+    func handleLocally(_ request: QMPRequest, from client: ClientConnection, completion: @escaping (JSON) -> Void) {
+        localCommands.handle(request, vm: self, client: client, completion: completion)
+    }
+
+    /// Sends the same bytes to every negotiated client: serialised once, never copied per client.
+    func broadcast(_ bytes: [UInt8]) {
+        for client in clients.values where client.receivesEvents { client.send(bytes) }
+    }
+
+    /// Emits one of the broker's own events to this VM's clients.
+    public func emit(_ name: String, data: JSON? = nil) {
+        broadcast(BrokerEvent.wireMessage(name, data: data))
+    }
+
+    // MARK: upstream
+
+    private func upstreamReady() {
+        board.update(configuration.name) { $0.connected = true }
+        for client in clients.values { greet(client) }
+        emit("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)]))
+    }
+
+    private func upstreamLost() {
+        board.update(configuration.name) { $0.connected = false }
+        emit("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)]))
+    }
+
+    private func upstreamEvent(_ line: UpstreamLine) {
+        broadcast(Array(line.bytes))
+    }
+}

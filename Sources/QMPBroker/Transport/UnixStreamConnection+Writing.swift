@@ -1,0 +1,109 @@
+import Dispatch
+import Glibc
+
+extension UnixStreamConnection {
+    /// Queues bytes (with fds passed in the same sendmsg as the first byte). Takes ownership of
+    /// `fds` (closed once sent, or on close).
+    ///
+    /// Writes immediately when nothing is queued; on EAGAIN queues and arms a write source.
+    /// Returns false (and closes with .outputOverflow) when queued bytes would exceed
+    /// maxQueuedBytes. `bytes` is kept, not copied, until the kernel has taken it.
+    /// Empty `bytes` sends nothing; descriptors need a byte to ride on, so they are closed.
+    @discardableResult
+    public func send(_ bytes: [UInt8], fds: [Int32] = []) -> Bool {
+        assertOnQueue()
+        guard state != .closed else {
+            StreamSocketCalls.closeAll(fds)
+            return false
+        }
+        guard !bytes.isEmpty else {
+            StreamSocketCalls.closeAll(fds)
+            return true
+        }
+        // Anything already queued must go first; the write source is armed and will send it.
+        guard output.isEmpty else { return enqueue(bytes[...], fds: fds) }
+
+        let sent = bytes.withUnsafeBytes { StreamSocketCalls.send(fd, $0, fds: fds) }
+        if sent == bytes.count {
+            StreamSocketCalls.closeAll(fds)
+            return true
+        }
+        if sent > 0 {
+            // The descriptors went with the first byte; the kernel holds its own references.
+            StreamSocketCalls.closeAll(fds)
+            return enqueue(bytes[sent...], fds: [])
+        }
+        let code = Glibc.errno
+        if StreamSocketCalls.isWouldBlock(code) || code == EINTR {
+            return enqueue(bytes[...], fds: fds)
+        }
+        StreamSocketCalls.closeAll(fds)
+        shutDown(StreamSocketCalls.closeReason(forErrno: code))
+        return false
+    }
+
+    private func enqueue(_ bytes: ArraySlice<UInt8>, fds: [Int32]) -> Bool {
+        guard output.append(bytes, fds: fds) else {
+            StreamSocketCalls.closeAll(fds)
+            shutDown(.outputOverflow)
+            return false
+        }
+        armWriteSource()
+        return true
+    }
+
+    /// The write source's handler: sends queued chunks until the queue is empty or the
+    /// socket is full again.
+    func flushQueued() {
+        while state != .closed && !output.isEmpty {
+            let (sent, attempted) = sendQueuedChunks()
+            if sent < 0 {
+                let code = Glibc.errno
+                if StreamSocketCalls.isWouldBlock(code) { return }
+                if code == EINTR { continue }
+                shutDown(StreamSocketCalls.closeReason(forErrno: code))
+                return
+            }
+            StreamSocketCalls.closeAll(output.consume(sent))
+            // A short write means the socket buffer is full: wait for the next event
+            // instead of spending a syscall on EAGAIN.
+            if sent < attempted { return }
+        }
+        if state != .closed { disarmWriteSource() }
+    }
+
+    /// In its own function so that the slice of the queue is gone before `consume` mutates
+    /// the queue (a live slice would make that copy the chunk array).
+    private func sendQueuedChunks() -> (sent: Int, attempted: Int) {
+        let chunks = output.sendableChunks(maxChunks: StreamSocketCalls.maxChunksPerSend)
+        let attempted = chunks.reduce(0) { $0 + $1.bytes.count }
+        return (StreamSocketCalls.send(fd, chunks), attempted)
+    }
+
+    /// Balanced with `disarmWriteSource`: every suspend is matched by exactly one resume
+    /// (here, or in `shutDown`), because Dispatch crashes on an unbalanced resume and on
+    /// releasing a suspended source.
+    private func armWriteSource() {
+        if let writeSource {
+            if !writeSourceArmed {
+                writeSourceArmed = true
+                writeSource.resume()
+            }
+            return
+        }
+        let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+        descriptor.retainForSource()
+        let descriptor = self.descriptor
+        source.setEventHandler { [self] in flushQueued() }
+        source.setCancelHandler { descriptor.release() }
+        writeSource = source
+        writeSourceArmed = true
+        source.activate()
+    }
+
+    private func disarmWriteSource() {
+        guard writeSourceArmed, let writeSource else { return }
+        writeSourceArmed = false
+        writeSource.suspend()
+    }
+}

@@ -1,0 +1,166 @@
+import Dispatch
+import Glibc
+import Logging
+
+/// What a command sent upstream gets back.
+enum UpstreamReply {
+    /// The VMM's reply message (`return` or `error`) as it wrote it, the broker's id still in it.
+    case reply(UpstreamLine)
+    /// The VMM could not be asked, or went away before answering.
+    case failed(QMPError)
+}
+
+/// The I/O edge of one VMM's QMP socket: connects (and reconnects with capped
+/// backoff), runs `UpstreamSession`'s actions, and routes replies by broker id.
+/// Everything runs on the VM's queue.
+final class UpstreamLink {
+    typealias ReplyHandler = (UpstreamReply) -> Void
+
+    let vmName: String
+    let path: String
+    let queue: DispatchQueue
+    private let logger: Logger
+    private var session = UpstreamSession()
+    private var framer = LineFramer()
+    private var connection: UnixStreamConnection?
+    private var pending = PendingCommands<ReplyHandler>()
+    private var reconnectTimer: DispatchWorkItem?
+    private var stopped = false
+
+    /// The VMM is negotiated and ready (again): greet waiting clients, announce it.
+    var onReady: () -> Void = {}
+    /// The VMM went away after having been ready.
+    var onDisconnected: () -> Void = {}
+    /// An event line from the VMM, exactly as it wrote it.
+    var onEvent: (_ line: UpstreamLine) -> Void = { _ in }
+
+    static let maximumQueuedBytes = 64 << 20
+
+    init(vmName: String, path: String, queue: DispatchQueue, logger: Logger) {
+        self.vmName = vmName
+        self.path = path
+        self.queue = queue
+        self.logger = logger
+    }
+
+    var isReady: Bool { session.isReady }
+    var isDisconnected: Bool { session.isDisconnected }
+    var greeting: [UInt8]? { session.greeting }
+    var oobOffered: Bool { session.oobOffered }
+    var pendingCount: Int { pending.count }
+
+    func start() {
+        stopped = false
+        connect()
+    }
+
+    func stop() {
+        stopped = true
+        reconnectTimer?.cancel()
+        reconnectTimer = nil
+        connection?.close()
+    }
+
+    /// Sends a command with a broker id in place of the client's; `handler` gets the reply.
+    /// `message` is owned by the caller and modified (its `id`).
+    func send(_ message: JSON, fds: [Int32] = [], handler: @escaping ReplyHandler) {
+        guard session.isReady, let connection else {
+            fds.forEach { _ = close($0) }
+            handler(.failed(QMPError("VMM '\(vmName)' is not connected")))
+            return
+        }
+        let id = pending.register(handler)
+        message["id"] = .integer(id)
+        connection.send(message.wireMessage(), fds: fds)
+    }
+
+    /// A command the broker itself issues (`stop`, `cont`, `query-pci`, HMP).
+    func execute(_ command: String, arguments: JSON? = nil, handler: @escaping ReplyHandler = { _ in }) {
+        // Internal commands need no client id; the reply handler parses what it needs.
+        let message = JSON.object(["execute": .string(command)])
+        if let arguments { message["arguments"] = arguments }
+        send(message, handler: handler)
+    }
+
+    private func connect() {
+        guard !stopped else { return }
+        do {
+            let connection = try UnixStreamConnection.connect(
+                toPath: path, queue: queue, maxQueuedBytes: Self.maximumQueuedBytes)
+            self.connection = connection
+            framer.reset()
+            session.connected()
+            connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
+            connection.onClose = { [weak self] reason in self?.closed(reason) }
+            connection.start()
+            logger.debug("connected to VMM socket", metadata: ["path": "\(path)"])
+        } catch {
+            perform(session.connectFailed())
+        }
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer, fds: [Int32]) {
+        fds.forEach { _ = close($0) }  // QEMU never sends fds on QMP; never leak them
+        do {
+            try framer.feed(bytes) { raw in
+                guard let line = UpstreamLine(raw) else {
+                    logger.warning("VMM sent a line that is not a JSON object; ignored",
+                                   metadata: ["line": "\(String(decoding: raw.prefix(200), as: UTF8.self))"])
+                    return
+                }
+                perform(session.received(line), line: line)
+            }
+        } catch {
+            logger.error("VMM sent an over-long line; reconnecting")
+            connection?.close()
+        }
+    }
+
+    private func perform(_ action: UpstreamSession.Action, line: UpstreamLine? = nil) {
+        switch action {
+        case .none:
+            break
+        case .negotiate(let oob):
+            let message = JSON.object(["execute": .string("qmp_capabilities")])
+            if oob { message["arguments"] = .object(["enable": .strings(["oob"])]) }
+            connection?.send(message.wireMessage())
+        case .ready:
+            logger.info("attached to VMM", metadata: ["vm": "\(vmName)", "path": "\(path)"])
+            onReady()
+        case .deliverEvent:
+            if let line { onEvent(line) }
+        case .deliverReply:
+            guard let line, let handler = pending.resolve(line.brokerID) else {
+                logger.warning("VMM reply with an id the broker did not send; dropped")
+                return
+            }
+            handler(.reply(line))
+        case .protocolViolation(let reason):
+            logger.error("VMM socket does not speak QMP as expected; reconnecting", metadata: ["reason": "\(reason)"])
+            connection?.close()
+        case .ignore(let reason):
+            logger.warning("\(reason)")
+        case .reconnect(let milliseconds):
+            scheduleReconnect(afterMilliseconds: milliseconds)
+        }
+    }
+
+    private func closed(_ reason: ConnectionCloseReason) {
+        connection = nil
+        let (wasReady, action) = session.closed()
+        let lost = QMPError("VMM '\(vmName)' disconnected before replying")
+        for handler in pending.drain() { handler(.failed(lost)) }
+        if wasReady {
+            logger.warning("lost the VMM", metadata: ["vm": "\(vmName)", "reason": "\(reason)"])
+            onDisconnected()
+        }
+        perform(action)
+    }
+
+    private func scheduleReconnect(afterMilliseconds milliseconds: Int) {
+        guard !stopped else { return }
+        let work = DispatchWorkItem { [weak self] in self?.connect() }
+        reconnectTimer = work
+        queue.asyncAfter(deadline: .now() + .milliseconds(milliseconds), execute: work)
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+import QMPBroker
+
+@main
+struct QMPBrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qmp-broker",
+        abstract: "A QMP broker that turns VFIO PCIe device errors into observable, correct recovery.",
+        version: BrokerVersion.string,
+        subcommands: [RunCommand.self, EventsCommand.self],
+        defaultSubcommand: nil
+    )
+}

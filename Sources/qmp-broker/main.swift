@@ -1,2 +1,0 @@
-import QMPBroker
-print("qmp-broker")

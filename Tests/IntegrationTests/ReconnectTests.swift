@@ -1,0 +1,51 @@
+import Glibc
+import QMPBroker
+import Testing
+
+/// The VMM goes away and comes back on the same path; clients stay connected throughout.
+@Suite(.serialized) struct ReconnectTests {
+    @Test func pendingCommandFailsAndClientsSeeTheVMMLeaveAndReturn() throws {
+        let directory = TemporaryDirectory()
+        var qemu: QEMUInstance? = try QEMUInstance(in: directory)
+        let broker = try BrokerInstance(upstream: qemu!.qmpSocket, in: directory)
+        let client = try broker.client()
+        let watcher = try broker.client()
+        #expect(try client.execute("query-status")["return"] != nil)
+
+        // Freeze QEMU so the next command stays pending, then kill it.
+        _ = kill(qemu!.process.pid, SIGSTOP)
+        try client.send(#"{"execute":"query-status","id":"pending"}"#)
+        usleep(100_000)
+        qemu!.kill()
+        let failed = try client.nextReply(timeout: 10)
+        #expect(failed["id"]?.string == "pending")
+        #expect(failed["error"]?["class"]?.string == "GenericError")
+        #expect(failed["error"]?["desc"]?.string == "VMM 'vm1' disconnected before replying")
+        let gone = try #require(try watcher.nextEvent("BROKER_VMM_DISCONNECTED"))
+        #expect(gone["data"]?["vm"]?.string == "vm1")
+
+        // While the VMM is away, commands fail at once instead of hanging.
+        let refused = try client.execute("query-status", id: .integer(5))
+        #expect(refused.description == #"{"id": 5, "error": {"class": "GenericError", "desc": "VMM 'vm1' is not connected"}}"#)
+
+        qemu = try QEMUInstance(in: directory)
+        let back = try #require(try watcher.nextEvent("BROKER_VMM_CONNECTED", timeout: 15))
+        #expect(back["data"]?["vm"]?.string == "vm1")
+        #expect(try client.execute("query-status")["return"]?["status"]?.string == "prelaunch")
+        _ = qemu
+    }
+
+    @Test func clientArrivingBeforeTheVMMIsGreetedWhenItComes() throws {
+        let directory = TemporaryDirectory()
+        let broker = try BrokerInstance(upstream: directory.file("qemu.qmp"), in: directory)
+        let early = try QMPClient(path: broker.socketPath, readGreeting: false)
+        try early.send(#"{"execute":"qmp_capabilities","id":1}"#)  // typed ahead of the greeting
+        #expect(try early.readMessage(timeout: 0.3) == nil)
+        let qemu = try QEMUInstance(in: directory)
+        let greeting = try #require(try early.readMessage(timeout: 15))
+        #expect(greeting["QMP"] != nil)
+        #expect(try early.nextReply()["return"] != nil)
+        #expect(try early.execute("query-status")["return"] != nil)
+        _ = qemu
+    }
+}

@@ -1,0 +1,28 @@
+import Logging
+import QMPBroker
+
+/// The broker, in-process, in front of one VM; its socket is `DIR/NAME.qmp`.
+final class BrokerInstance {
+    let broker: Broker
+    let socketPath: String
+
+    init(upstream: String, in directory: TemporaryDirectory, name: String = "vm1",
+         configure: (inout VMConfiguration) -> Void = { _ in }) throws {
+        var configuration = VMConfiguration(name: name, upstreamPath: upstream, socketPath: directory.file("\(name).qmp"))
+        configure(&configuration)
+        socketPath = configuration.socketPath
+        var logger = Logger(label: "qmp-broker-test")
+        logger.logLevel = .warning
+        broker = Broker(vms: [configuration], logger: logger)
+        try broker.start()
+    }
+
+    /// A client of the broker's socket, negotiated unless told otherwise.
+    func client(negotiate: Bool = true) throws -> QMPClient {
+        let client = try QMPClient(path: socketPath)
+        if negotiate { try client.negotiate() }
+        return client
+    }
+
+    deinit { broker.stop() }
+}

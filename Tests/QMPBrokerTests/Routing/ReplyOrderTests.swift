@@ -1,0 +1,43 @@
+import Testing
+@testable import QMPBroker
+
+@Suite struct ReplyOrderTests {
+    @Test func repliesLeaveInCommandOrderWhoeverAnswersFirst() {
+        var order = ReplyOrder()
+        let forwarded = order.reserve()
+        let local = order.reserve()
+        let third = order.reserve()
+        #expect(order.fill(local, with: [2]).isEmpty)
+        #expect(order.fill(third, with: [3]).isEmpty)
+        #expect(order.fill(forwarded, with: [1]) == [[1], [2], [3]])
+        #expect(order.isIdle)
+    }
+
+    @Test func headOfLineGoesStraightOut() {
+        var order = ReplyOrder()
+        let first = order.reserve()
+        #expect(order.fill(first, with: [7]) == [[7]])
+        let second = order.reserve()
+        #expect(order.fill(second, with: [8]) == [[8]])
+    }
+}
+
+@Suite struct PendingCommandsTests {
+    @Test func idsAreUniqueAndResolveOnce() throws {
+        var table = PendingCommands<String>()
+        let a = table.register("a")
+        let b = table.register("b")
+        #expect(a != b)
+        #expect(table.resolve(b) == "b")
+        #expect(table.resolve(b) == nil)
+                #expect(table.resolve(nil) == nil)
+        #expect(table.count == 1)
+    }
+
+    @Test func drainReturnsEverythingInSendOrder() {
+        var table = PendingCommands<Int>()
+        for value in 0..<20 { _ = table.register(value) }
+        #expect(table.drain() == Array(0..<20))
+        #expect(table.count == 0)
+    }
+}

@@ -1,0 +1,215 @@
+import Dispatch
+import Glibc
+import Testing
+@testable import QMPBroker
+
+@Suite("Transport: UnixStreamConnection over real sockets")
+struct TransportConnectionTests {
+    @Test func bytesFlowBothWays() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let command = Array(#"{"execute":"qmp_capabilities"}"#.utf8)
+        let reply = Array(#"{"return": {}}"#.utf8)
+
+        #expect(await client.send(command))
+        #expect(await accepted.wait { $0.received == command })
+        #expect(await accepted.send(reply))
+        #expect(await client.wait { $0.received == reply })
+        #expect(await client.onQueue { $0.connection.queuedBytes } == 0)
+        await client.close()
+    }
+
+    @Test func largePayloadSurvivesPartialWritesInOrder() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(
+            clientQueue: DispatchQueue(label: "test.client"), clientMaxQueuedBytes: 16 << 20)
+        let payload = patternBytes(count: 6 << 20)
+        let tail = Array("after the big one".utf8)
+
+        let queuedAfterSend = await client.onQueue { endpoint -> Int in
+            let payloadAccepted = endpoint.connection.send(payload)
+            let tailAccepted = endpoint.connection.send(tail)
+            return payloadAccepted && tailAccepted ? endpoint.connection.queuedBytes : -1
+        }
+        #expect(queuedAfterSend > 0, "6 MiB cannot fit in a socket buffer: the partial-write path must run")
+        #expect(await accepted.wait { $0.received.count == payload.count + tail.count })
+        #expect(await accepted.onQueue { $0.received } == payload + tail)
+        // Runs after the flush that sent the last bytes has finished its bookkeeping.
+        #expect(await client.onQueue { $0.connection.queuedBytes } == 0)
+        #expect(await client.onQueue { $0.closeReasons } == [])
+        await client.close()
+    }
+
+    @Test func oneEventQueuedOnManyConnectionsIsStoredOnce() async throws {
+        let vmQueue = DispatchQueue(label: "test.vm")
+        let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 8 << 20)
+        defer { server.shutDown() }
+        let clientQueue = DispatchQueue(label: "test.clients")
+        var serverSides: [SocketEndpoint] = []
+        for _ in 0..<3 {
+            // Not started: they never read, so the event stays queued.
+            serverSides.append(try await server.connectPair(clientQueue: clientQueue, startClient: false).server)
+        }
+        let connections = serverSides.map(\.connection)
+        let event = patternBytes(count: 1 << 20)
+        let sharesTheCallersBuffer = await runOnQueue(vmQueue) { () -> [Bool] in
+            let original = event.withUnsafeBytes { $0.baseAddress! }
+            return connections.map { connection in
+                guard connection.send(event), connection.queuedBytes > 0,
+                      let head = connection.output.sendableChunks(maxChunks: 1).first
+                else { return false }
+                let start = head.bytes.withUnsafeBytes { $0.baseAddress! }
+                return start == original + (event.count - connection.queuedBytes)
+            }
+        }
+        #expect(sharesTheCallersBuffer == [true, true, true])
+    }
+
+    @Test func aStuckPeerOverflowsWithoutDisturbingOthersOnTheSameQueue() async throws {
+        let vmQueue = DispatchQueue(label: "test.vm")
+        let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 256 << 10)
+        defer { server.shutDown() }
+        let clientQueue = DispatchQueue(label: "test.clients")
+        // Never started, so it never reads.
+        let (stuck, stuckServerSide) = try await server.connectPair(clientQueue: clientQueue, startClient: false)
+        let (healthy, healthyServerSide) = try await server.connectPair(clientQueue: clientQueue)
+
+        let event = patternBytes(count: 16 << 10)
+        let ping = Array(#"{"event":"PING"}"#.utf8)
+        let (sends, queuedBeforeOverflow) = await runOnQueue(vmQueue) { () -> (Int, Int) in
+            var sends = 0
+            var queued = 0
+            while stuckServerSide.connection.send(event) && sends < 10_000 {
+                sends += 1
+                queued = stuckServerSide.connection.queuedBytes
+                // The healthy client is served in the same loop, as the broker's event fan-out is.
+                healthyServerSide.connection.send(ping)
+            }
+            return (sends, queued)
+        }
+        #expect(sends > 0 && sends < 10_000)
+        #expect(queuedBeforeOverflow <= 256 << 10)
+        #expect(await stuckServerSide.onQueue { $0.closeReasons } == [.outputOverflow])
+        #expect(await stuckServerSide.onQueue { $0.connection.isOpen } == false)
+        #expect(await !stuckServerSide.send(event), "sending after close fails without a second onClose")
+        #expect(await stuckServerSide.onQueue { $0.closeReasons } == [.outputOverflow])
+
+        // The healthy client got every event, and its connection still works both ways.
+        #expect(await healthy.wait { $0.received.count == sends * ping.count })
+        #expect(await healthy.send(Array("still here".utf8)))
+        #expect(await healthyServerSide.wait { $0.received == Array("still here".utf8) })
+
+        // The overflowed side's descriptor was closed: the stuck client, once it reads, gets
+        // what the kernel already held, a prefix of the events in order, then end of file.
+        await stuck.start()
+        #expect(await stuck.wait { $0.closeReasons == [.peerClosed] })
+        let delivered = await stuck.onQueue { $0.received }
+        #expect(delivered.count < (sends + 1) * event.count)
+        #expect(delivered.indices.allSatisfy { delivered[$0] == event[$0 % event.count] })
+        await healthy.close()
+    }
+
+    @Test func peerCloseIsReportedExactlyOnce() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        await client.close()
+        #expect(await client.onQueue { $0.closeReasons } == [.local])
+        #expect(await accepted.wait { !$0.closeReasons.isEmpty })
+        // Later activity on either side must not report again.
+        #expect(await !accepted.send(Array("late".utf8)))
+        await accepted.close()
+        await client.close()
+        #expect(await accepted.onQueue { $0.closeReasons } == [.peerClosed])
+        #expect(await client.onQueue { $0.closeReasons } == [.local])
+    }
+
+    @Test func bytesSentJustBeforeClosingAreAllDeliveredBeforePeerClosed() async throws {
+        let serverQueue = DispatchQueue(label: "test.server")
+        let server = try SocketTestServer(serverQueue: serverQueue)
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+
+        // Hold the server's queue so that the bytes and the hangup are both pending when it
+        // next looks: libdispatch then reports the hangup once and stops watching the fd, so
+        // everything must be read in that one turn.
+        serverQueue.suspend()
+        let chunks = (0..<3).map { patternBytes(count: 50 << 10, seed: $0) }
+        for chunk in chunks {
+            #expect(await client.send(chunk))
+            #expect(await client.onQueue { $0.connection.queuedBytes } == 0, "the socket buffer takes 150 KiB")
+        }
+        await client.close()
+        serverQueue.resume()
+
+        #expect(await accepted.wait { !$0.closeReasons.isEmpty })
+        #expect(await accepted.onQueue { $0.received } == chunks.flatMap { $0 })
+        #expect(await accepted.onQueue { $0.closeReasons } == [.peerClosed])
+    }
+
+    @Test func localCloseAfterADrainedWriteSourceStillClosesTheDescriptor() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"), maxQueuedBytes: 8 << 20)
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"), startClient: false)
+
+        // Fill the socket so that the write source is created and armed, then let the client
+        // drain it so that the source ends up suspended: the state in which a careless close
+        // would leak the descriptor (its cancel handler never runs) or crash.
+        let payload = patternBytes(count: 2 << 20)
+        #expect(await accepted.send(payload))
+        #expect(await accepted.onQueue { $0.connection.writeSource != nil })
+        await client.start()
+        #expect(await client.wait { $0.received.count == payload.count })
+        #expect(await accepted.onQueue { !$0.connection.writeSourceArmed && $0.connection.queuedBytes == 0 })
+
+        // And once more through the same (resumed) source, with the client held so that the
+        // kernel's buffer fills again.
+        client.queue.suspend()
+        #expect(await accepted.send(payload))
+        #expect(await accepted.onQueue { $0.connection.writeSourceArmed })
+        client.queue.resume()
+        #expect(await client.wait { $0.received.count == 2 * payload.count })
+        #expect(await accepted.onQueue { !$0.connection.writeSourceArmed })
+
+        await accepted.close()
+        #expect(await accepted.onQueue { $0.closeReasons } == [.local])
+        #expect(await client.wait { $0.closeReasons == [.peerClosed] }, "the client sees EOF only once the fd is really closed")
+    }
+
+    @Test func localCloseWithOutputStillQueuedClosesTheDescriptor() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"), maxQueuedBytes: 8 << 20)
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"), startClient: false)
+        #expect(await accepted.send(patternBytes(count: 2 << 20)))
+        #expect(await accepted.onQueue { $0.connection.writeSourceArmed && $0.connection.queuedBytes > 0 })
+        await accepted.close()
+        #expect(await accepted.onQueue { $0.connection.queuedBytes } == 0)
+        await client.start()
+        #expect(await client.wait { $0.closeReasons == [.peerClosed] })
+    }
+
+    @Test func connectingToAMissingPathThrowsENOENT() {
+        let directory = SocketTestDirectory()
+        defer { directory.remove() }
+        let path = directory.file("absent.sock")
+        #expect {
+            _ = try UnixStreamConnection.connect(toPath: path, queue: DispatchQueue(label: "test"), maxQueuedBytes: 1024)
+        } throws: { error in
+            guard let error = error as? SocketError else { return false }
+            return error.errno == ENOENT && error.description == "connect(\(path)): No such file or directory"
+        }
+    }
+
+    @Test func peerCredentialsNameThisProcess() async throws {
+        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        defer { server.shutDown() }
+        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let credentials = await accepted.onQueue { $0.connection.peerCredentials() }
+        #expect(credentials == PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()))
+        await client.close()
+        #expect(await accepted.wait { !$0.closeReasons.isEmpty })
+        #expect(await accepted.onQueue { $0.connection.peerCredentials() } == nil)
+    }
+}

@@ -1,0 +1,242 @@
+import Dispatch
+import Glibc
+@testable import QMPBroker
+
+/// Generous bound for anything a test waits on; a healthy run needs milliseconds.
+let transportTestTimeout = 10.0
+
+/// A fresh directory under /tmp (short, for sockaddr_un's 108-byte limit), removed by `remove()`.
+struct SocketTestDirectory {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/qmpb-transport-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed: \(SocketError.text(forErrno: errno))")
+        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Removes the directory and the files directly in it.
+    func remove() {
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                if name != "." && name != ".." { _ = unlink(file(name)) }
+            }
+            closedir(directory)
+        }
+        _ = rmdir(path)
+    }
+}
+
+/// Suspended tests waiting for conditions over state confined to `queue`.
+///
+final class QueueConditions: @unchecked Sendable {
+    private struct Waiter {
+        let id: Int
+        let condition: () -> Bool
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+
+    let queue: DispatchQueue
+    private var waiters: [Waiter] = []
+    private var nextID = 0
+
+    init(queue: DispatchQueue) {
+        self.queue = queue
+    }
+
+    /// Resumes once `condition` holds (checked on the queue after each `changed()`), or with
+    /// the condition's value at the timeout.
+    func wait(timeout: Double = transportTestTimeout, until condition: @escaping @Sendable () -> Bool) async -> Bool {
+        await withCheckedContinuation { continuation in
+            queue.async { [self] in
+                if condition() {
+                    continuation.resume(returning: true)
+                    return
+                }
+                let id = nextID
+                nextID += 1
+                waiters.append(Waiter(id: id, condition: condition, continuation: continuation))
+                queue.asyncAfter(deadline: .now() + timeout) { [self] in
+                    guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+                    waiters.remove(at: index)
+                    continuation.resume(returning: condition())
+                }
+            }
+        }
+    }
+
+    /// Call on the queue after the state changed.
+    func changed() {
+        waiters.removeAll { waiter in
+            guard waiter.condition() else { return false }
+            waiter.continuation.resume(returning: true)
+            return true
+        }
+    }
+}
+
+/// Records what one connection reports, for tests to wait on without sleeping.
+/// Mutated only on the connection's queue; read through `wait(until:)` or `onQueue`.
+final class SocketEndpoint: @unchecked Sendable {
+    struct Read {
+        /// Offset of the read's first byte in the stream.
+        let offset: Int
+        let count: Int
+        let fds: [Int32]
+    }
+
+    let connection: UnixStreamConnection
+    var received: [UInt8] = []
+    var reads: [Read] = []
+    var closeReasons: [ConnectionCloseReason] = []
+    var truncations = 0
+    private let conditions: QueueConditions
+
+    init(_ connection: UnixStreamConnection) {
+        self.connection = connection
+        conditions = QueueConditions(queue: connection.queue)
+        connection.onRead = { [self] bytes, fds in
+            reads.append(Read(offset: received.count, count: bytes.count, fds: fds))
+            received.append(contentsOf: bytes)
+            conditions.changed()
+        }
+        connection.onClose = { [self] reason in
+            closeReasons.append(reason)
+            conditions.changed()
+        }
+        connection.onControlTruncated = { [self] in
+            truncations += 1
+            conditions.changed()
+        }
+    }
+
+    var queue: DispatchQueue { connection.queue }
+    var receivedFDs: [Int32] { reads.flatMap(\.fds) }
+
+    /// Runs `body` on the connection's queue, suspending (not blocking) the test meanwhile.
+    func onQueue<Result: Sendable>(_ body: @escaping @Sendable (SocketEndpoint) -> Result) async -> Result {
+        await runOnQueue(queue) { body(self) }
+    }
+
+    func wait(timeout: Double = transportTestTimeout, until condition: @escaping @Sendable (SocketEndpoint) -> Bool) async -> Bool {
+        await conditions.wait(timeout: timeout) { condition(self) }
+    }
+
+    func start() async { await onQueue { $0.connection.start() } }
+
+    @discardableResult
+    func send(_ bytes: [UInt8], fds: [Int32] = []) async -> Bool {
+        await onQueue { $0.connection.send(bytes, fds: fds) }
+    }
+
+    func close() async { await onQueue { $0.connection.close() } }
+}
+
+/// Runs `body` on `queue` and resumes with its result.
+///
+/// Tests never block a thread on a queue (no `queue.sync`, no semaphores): with 2 cores the
+/// blocked test threads would be the very threads the queues under test need, and
+/// libdispatch only adds threads after about a second.
+func runOnQueue<Result: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        queue.async { continuation.resume(returning: body()) }
+    }
+}
+
+/// A listener plus the server-side endpoints it accepted, on `serverQueue`.
+final class SocketTestServer: @unchecked Sendable {
+    let directory = SocketTestDirectory()
+    let path: String
+    let serverQueue: DispatchQueue
+    let maxQueuedBytes: Int
+    private var listener: UnixSocketListener?
+    private var accepted: [SocketEndpoint] = []
+    private let conditions: QueueConditions
+
+    init(serverQueue: DispatchQueue, maxQueuedBytes: Int = 1 << 20) throws {
+        self.serverQueue = serverQueue
+        self.maxQueuedBytes = maxQueuedBytes
+        conditions = QueueConditions(queue: serverQueue)
+        path = directory.file("qmp.sock")
+        listener = try UnixSocketListener(path: path, mode: 0o660, queue: serverQueue) { [self] fd in
+            let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, queue: serverQueue, maxQueuedBytes: maxQueuedBytes))
+            endpoint.connection.start()
+            accepted.append(endpoint)
+            conditions.changed()
+        }
+    }
+
+    /// Connects a client on `clientQueue` and returns it with its accepted server side.
+    func connectPair(clientQueue: DispatchQueue, clientMaxQueuedBytes: Int = 1 << 20, startClient: Bool = true) async throws -> (client: SocketEndpoint, server: SocketEndpoint) {
+        let client = SocketEndpoint(try UnixStreamConnection.connect(toPath: path, queue: clientQueue, maxQueuedBytes: clientMaxQueuedBytes))
+        if startClient { await client.start() }
+        guard await conditions.wait(until: { [self] in !accepted.isEmpty }) else {
+            throw TransportTestFailure("the listener accepted nothing")
+        }
+        let server = await runOnQueue(serverQueue) { [self] in accepted.removeFirst() }
+        return (client, server)
+    }
+
+    /// Closes the listener and the accepted connections, then removes the directory; does not
+    /// wait, so that it can run from `defer`.
+    func shutDown() {
+        serverQueue.async { [self] in
+            listener?.close()
+            listener = nil
+            for endpoint in accepted { endpoint.connection.close() }
+            accepted = []
+            directory.remove()
+        }
+    }
+}
+
+struct TransportTestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A pipe whose read end does not block, to check a passed write end works and to see EOF
+/// once every copy of the write end is closed (which proves no copy leaked).
+struct DescriptorTestPipe {
+    let readEnd: Int32
+    let writeEnd: Int32
+
+    init() {
+        var ends: [Int32] = [-1, -1]
+        precondition(pipe(&ends) == 0, "pipe: \(SocketError.text(forErrno: errno))")
+        readEnd = ends[0]
+        writeEnd = ends[1]
+        _ = fcntl(readEnd, F_SETFL, O_NONBLOCK)
+        // Keep the ends out of any process another test might spawn, or EOF checks would hang on it.
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+    }
+
+    func closeReadEnd() { _ = Glibc.close(readEnd) }
+
+    /// Reads what is there: bytes, `[]` at EOF, nil when empty but still open somewhere.
+    func readAvailable() -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+        return count < 0 ? nil : Array(buffer[..<count])
+    }
+}
+
+/// Bytes whose value depends on their position, so reordering or loss shows up in a compare.
+func patternBytes(count: Int, seed: Int = 0) -> [UInt8] {
+    // A plain loop: a `map` over millions of elements is slow in debug builds.
+    [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        for index in 0..<count {
+            buffer[index] = UInt8(truncatingIfNeeded: (index &* 31) ^ (index >> 9) ^ seed)
+        }
+        initialized = count
+    }
+}
+
+func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+}

@@ -1,0 +1,69 @@
+import Testing
+@testable import QMPBroker
+
+/// QEMU's security limits and what follows them: the message so far is dropped and
+/// the rest of the input is read as new messages. Real-limit outputs checked against QEMU 7.2.
+struct QMPInputLimitTests {
+    static func limits(size: Int = 1 << 20, count: Int = 1 << 20, nesting: Int = 1 << 10) -> QMPInputLimits {
+        QMPInputLimits(maxTokenSize: size, maxTokenCount: count, maxNesting: nesting)
+    }
+
+    @Test func nestingWithinTheLimit() {
+        #expect(read("[[[]]]", limits: Self.limits(nesting: 3)) == [.value("[[[]]]")])
+        #expect(read(#"{"a":[{"b":[]}]}"#, limits: Self.limits(nesting: 4)) == [.value(#"{"a":[{"b":[]}]}"#)])
+    }
+
+    @Test func nestingPastTheLimit() {
+        // Every closer left over is an "expecting value" of its own, as in QEMU.
+        #expect(read(#"{"a":[[{}]]}"#, limits: Self.limits(nesting: 3)) == [
+            .error("JSON nesting depth limit exceeded"),
+            parseError("expecting value"), parseError("expecting value"), parseError("expecting value"),
+            parseError("expecting value"),
+        ])
+    }
+
+    @Test func qemusNestingLimitIs1024() {
+        let deepest = String(repeating: "[", count: 1024) + String(repeating: "]", count: 1024)
+        #expect(read(deepest).count == 1)
+        let tooDeep = String(repeating: "[", count: 1025) + String(repeating: "]", count: 1025)
+        #expect(read(tooDeep) == [.error("JSON nesting depth limit exceeded")]
+            + Array(repeating: parseError("expecting value"), count: 1025))
+        let mixed = String(repeating: #"{"a":"#, count: 512) + String(repeating: "[", count: 513)
+            + String(repeating: "]", count: 513) + String(repeating: "}", count: 512)
+        #expect(read(mixed) == [.error("JSON nesting depth limit exceeded")]
+            + Array(repeating: parseError("expecting value"), count: 1025))
+    }
+
+    /// The message's bytes plus one (QEMU's NUL) must not pass the limit.
+    @Test func messageSizeBoundary() {
+        let limits = Self.limits(size: 16)
+        let fits = "[\"" + String(repeating: "a", count: 11) + "\"]"  // 1 + 13 + 1 bytes
+        #expect(read(fits, limits: limits) == [.value(fits)])
+        let over = "[\"" + String(repeating: "a", count: 12) + "\"]"
+        #expect(read(over, limits: limits) == [.error("JSON token size limit exceeded")])
+    }
+
+    @Test func sizeCountsAllTokensOfAMessage() {
+        // `[` + `"aaaaa"` + `,` is 9 bytes; `"bbbbb"` would make 16, plus one: too big.
+        #expect(read(#"["aaaaa","bbbbb","c"] 7 "#, limits: Self.limits(size: 16)) == [
+            .error("JSON token size limit exceeded"),
+            parseError("expecting value"), .value(#""c""#), parseError("expecting value"), .value("7"),
+        ])
+    }
+
+    /// A token past the limit is cut off; the lexer starts afresh on the bytes after it.
+    @Test func oversizedTokenIsCutAndTheRestIsReadAnew() {
+        let input = "[\"" + String(repeating: "a", count: 16) + "\"]\""
+        #expect(read(input, limits: Self.limits(size: 16)) == [
+            .error("JSON token size limit exceeded"), .value(#""]""#),
+        ])
+    }
+
+    @Test func tokenCount() {
+        let limits = Self.limits(count: 5)
+        #expect(read("[1,2]", limits: limits) == [.value("[1,2]")])
+        #expect(read("[1,2,3] [] ", limits: limits) == [
+            .error("JSON token count limit exceeded"), parseError("expecting value"), .value("[]"),
+        ])
+    }
+}

@@ -1,0 +1,42 @@
+@testable import QMPBroker
+
+/// What a reader emitted, in a form tests can compare: values as compact JSON text.
+enum Read: Equatable, CustomStringConvertible {
+    case value(String)
+    case error(String)
+
+    var description: String {
+        switch self {
+        case .value(let text): "value \(text)"
+        case .error(let text): "error \(text)"
+        }
+    }
+}
+
+/// Feeds `input` to a fresh reader in chunks cut at `cuts` (offsets), collecting what it emits.
+func read(_ input: [UInt8], cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [Read] {
+    var reader = QMPInputReader(limits: limits)
+    var reads: [Read] = []
+    var start = 0
+    for end in cuts + [input.count] {
+        reader.feed(Array(input[start..<end])) { reads.append(Read($0)) }
+        start = end
+    }
+    return reads
+}
+
+func read(_ input: String, cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [Read] {
+    read(Array(input.utf8), cuts: cuts, limits: limits)
+}
+
+/// QEMU's error text for a message: every parse error is prefixed like this.
+func parseError(_ message: String) -> Read { .error("JSON parse error, \(message)") }
+
+extension Read {
+    init(_ input: QMPInput) {
+        switch input {
+        case .value(let json): self = .value(json.compactString())
+        case .error(let text): self = .error(text)
+        }
+    }
+}
