@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -35,11 +36,17 @@ let package = Package(
             name: "VFIOWatch",
             dependencies: ["ErrorEvents", .product(name: "Logging", package: "swift-log")]
         ),
+        // Durable state: device flags, policies, counters and the error history, in SQLite.
+        .target(
+            name: "BrokerState",
+            dependencies: ["ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .target(
             name: "QMPBroker",
             dependencies: [
                 "CJansson",
                 "ErrorEvents",
+                "BrokerState",
                 "VFIOWatch",
                 "BrokerSchema",
                 .product(name: "Logging", package: "swift-log"),
@@ -57,6 +64,7 @@ let package = Package(
         ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
         .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents"]),
+        .testTarget(name: "BrokerStateTests", dependencies: ["BrokerState", "ErrorEvents"]),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson"]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker"]),

@@ -17,11 +17,25 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("config"), help: "A TOML configuration file.")
     var configFile: String?
 
+    @Option(name: .customLong("state-dir"), help: "Where link-error flags and error history are kept (SQLite).")
+    var stateDirectory: String?
+
+    @Option(name: .customLong("sysfs-root"), help: "Root of the sysfs tree with the AER counters (default /sys).")
+    var sysfsRoot: String?
+
+    @Flag(name: .customLong("allow-inject"), help: "Enable x-vfio-inject-error (drills and tests).")
+    var allowInject = false
+
+    @Option(name: .customLong("eventfd"), help: "VM/DEVICE/SEVERITY=FD: an inherited eventfd to watch (repeatable).")
+    var eventFDs: [String] = []
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        let settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory)
+        let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
+                                        stateDirectory: stateDirectory)
+        let settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel

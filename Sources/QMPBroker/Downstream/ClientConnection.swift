@@ -26,6 +26,10 @@ final class ClientConnection {
 
     func start() {
         connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
+        connection.onEndOfInput = { [weak self] in
+            self?.inputEnded = true
+            self?.closeIfFinished()
+        }
         connection.onClose = { [weak self] reason in
             guard let self else { return }
             self.releaseFDs()
@@ -40,6 +44,7 @@ final class ClientConnection {
         session = ClientSession(oobOffered: oobOffered, localCommands: localCommands, readOnly: readOnly)
         connection.send(greeting)
         drainBufferedInput()
+        closeIfFinished()
     }
 
     func send(_ bytes: [UInt8]) { connection.send(bytes) }
@@ -54,6 +59,15 @@ final class ClientConnection {
     // MARK: input
 
     private var bufferedInput: [UInt8] = []
+    /// The client half-closed (`echo … | socat`): answer what it sent, then close.
+    private var inputEnded = false
+    /// Commands sent on (to the VMM or a local handler) whose replies have not come back.
+    private var outstanding = 0
+
+    private func closeIfFinished() {
+        guard inputEnded, session != nil, outstanding == 0 else { return }
+        connection.closeAfterFlushing()
+    }
 
     private func received(_ bytes: UnsafeRawBufferPointer, fds: [Int32]) {
         if !fds.isEmpty {
@@ -88,11 +102,19 @@ final class ClientConnection {
             respond(reply.wireMessage(), slot: order.reserve())
         case .forward(let request):
             let slot = request.isOOB ? nil : order.reserve()
-            vm.forward(request, fds: takeFDs(), from: self) { [weak self] reply in self?.respond(reply, slot: slot) }
+            outstanding += 1
+            vm.forward(request, fds: takeFDs(), from: self) { [weak self] reply in self?.finish(reply, slot: slot) }
         case .handleLocally(let request):
             let slot = request.isOOB ? nil : order.reserve()
-            vm.handleLocally(request, from: self) { [weak self] reply in self?.respond(reply.wireMessage(), slot: slot) }
+            outstanding += 1
+            vm.handleLocally(request, from: self) { [weak self] reply in self?.finish(reply.wireMessage(), slot: slot) }
         }
+    }
+
+    private func finish(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
+        outstanding -= 1
+        respond(bytes, slot: slot)
+        closeIfFinished()
     }
 
     /// Sends a reply now (out-of-band) or when every earlier in-band reply has gone.

@@ -15,6 +15,8 @@ public struct VMConfiguration: Sendable, Equatable {
     public var allowedGIDs: Set<UInt32> = []
     /// A client whose unread output exceeds this is disconnected.
     public var clientQueueBytes: Int = 4 << 20
+    /// The VFIO devices to watch and how.
+    public var recovery = VFIORecoverySettings()
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
@@ -36,6 +38,10 @@ public final class VMBroker: @unchecked Sendable {
     private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
     let localCommands: LocalCommands
+    private(set) var recovery: VFIORecovery!
+    /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
+    /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
+    private var namedFDs: [String: Int32] = [:]
 
     public init(configuration: VMConfiguration, board: BrokerStatusBoard, logger: Logger) {
         self.configuration = configuration
@@ -47,6 +53,8 @@ public final class VMBroker: @unchecked Sendable {
         self.upstream = UpstreamLink(
             vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger)
         self.localCommands = LocalCommands(board: board)
+        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, logger: logger)
+        VFIOCommands.register(in: localCommands, recovery: recovery)
     }
 
     /// Opens the downstream socket(s) and starts attaching to the VMM.
@@ -76,6 +84,7 @@ public final class VMBroker: @unchecked Sendable {
             upstream.onDisconnected = { [unowned self] in upstreamLost() }
             upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
             upstream.start()
+            recovery.start()
         }
     }
 
@@ -87,6 +96,9 @@ public final class VMBroker: @unchecked Sendable {
             for client in clients.values { client.connection.close() }
             clients = [:]
             upstream.stop()
+            recovery.stop()
+            namedFDs.values.forEach { _ = close($0) }
+            namedFDs = [:]
             board.remove(configuration.name)
         }
     }
@@ -155,6 +167,7 @@ public final class VMBroker: @unchecked Sendable {
     /// Sends a client's command upstream; the reply comes back with the client's own id.
     /// `completion` gets the reply's wire bytes.
     func forward(_ request: QMPRequest, fds: [Int32], from client: ClientConnection, completion: @escaping ([UInt8]) -> Void) {
+        noteForwarded(request, fds: fds)
         let clientID = request.id.map(QEMUJSONWriter.write)
         let transform = localCommands.replyTransform(for: request.command)
         upstream.send(request.message, fds: fds) { result in
@@ -170,6 +183,27 @@ public final class VMBroker: @unchecked Sendable {
             }
         }
     }
+
+    /// What the broker must learn from commands it passes on.
+    private func noteForwarded(_ request: QMPRequest, fds: [Int32]) {
+        switch request.command {
+        case "stop":
+            recovery.clientRequestedStop()
+        case "getfd":
+            guard let name = request.arguments?["fdname"]?.string, let fd = fds.first else { return }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            guard copy >= 0 else { return }
+            if let old = namedFDs.updateValue(copy, forKey: name) { close(old) }
+        case "closefd":
+            guard let name = request.arguments?["fdname"]?.string, let old = namedFDs.removeValue(forKey: name) else { return }
+            close(old)
+        default:
+            break
+        }
+    }
+
+    /// A descriptor passed earlier with `getfd` under `name`, handed over (the VMM keeps its own).
+    func takeNamedFD(_ name: String) -> Int32? { namedFDs.removeValue(forKey: name) }
 
     func handleLocally(_ request: QMPRequest, from client: ClientConnection, completion: @escaping (JSON) -> Void) {
         localCommands.handle(request, vm: self, client: client, completion: completion)
@@ -191,6 +225,10 @@ public final class VMBroker: @unchecked Sendable {
         board.update(configuration.name) { $0.connected = true }
         for client in clients.values { greet(client) }
         emit("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)]))
+        upstream.execute("query-status") { [weak self] reply in
+            guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
+            self?.recovery.vmRunState(running: running)
+        }
     }
 
     private func upstreamLost() {
@@ -200,5 +238,6 @@ public final class VMBroker: @unchecked Sendable {
 
     private func upstreamEvent(_ line: UpstreamLine) {
         broadcast(Array(line.bytes))
+        if let name = line.plainString("event") { recovery.vmEvent(name) }
     }
 }

@@ -66,8 +66,7 @@ public final class UnixSocketListener: @unchecked Sendable {
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return }
         let probe = try StreamSocketCalls.makeSocket(for: path)
         defer { _ = Glibc.close(probe) }
-        let connected = try StreamSocketCalls.withAddress(of: path) { Glibc.connect(probe, $0, $1) }
-        let code = Glibc.errno
+        let (connected, code) = try StreamSocketCalls.withAddress(of: path) { (Glibc.connect(probe, $0, $1), Glibc.errno) }
         if connected == 0 || StreamSocketCalls.isWouldBlock(code) {
             // Accepting, or with a full backlog: someone is serving this path.
             throw SocketError(operation: "bind(\(path))", errno: EADDRINUSE)

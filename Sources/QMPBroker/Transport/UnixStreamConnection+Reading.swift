@@ -35,7 +35,7 @@ extension UnixStreamConnection {
                 }
                 if received.count == 0 {
                     StreamSocketCalls.closeAll(received.fds)
-                    shutDown(.peerClosed)
+                    endOfInput()
                     return
                 }
                 let code = Glibc.errno
@@ -50,6 +50,18 @@ extension UnixStreamConnection {
                 if state == .started { readAvailable(announced: nil) }
             }
         }
+    }
+
+    /// EOF: close, or stop reading and let the owner finish (see `onEndOfInput`).
+    private func endOfInput() {
+        guard let handler = onEndOfInput else {
+            shutDown(.peerClosed)
+            return
+        }
+        state = .inputEnded
+        readSource?.cancel()
+        readSource = nil
+        handler()
     }
 
     private func deliver(_ bytes: UnsafeRawBufferPointer, fds: [Int32], controlTruncated: Bool) {

@@ -69,7 +69,22 @@ extension UnixStreamConnection {
             // instead of spending a syscall on EAGAIN.
             if sent < attempted { return }
         }
-        if state != .closed { disarmWriteSource() }
+        if state != .closed {
+            disarmWriteSource()
+            if closeWhenFlushed { shutDown(.local) }
+        }
+    }
+
+    /// Closes once everything queued has been written (the reply to a client that
+    /// half-closed still reaches it); at once when nothing is queued.
+    public func closeAfterFlushing() {
+        assertOnQueue()
+        guard state != .closed else { return }
+        if output.isEmpty {
+            shutDown(.local)
+        } else {
+            closeWhenFlushed = true
+        }
     }
 
     /// In its own function so that the slice of the queue is gone before `consume` mutates

@@ -19,7 +19,7 @@ public final class UnixStreamConnection: @unchecked Sendable {
     /// connection on the thread); the handler owns the descriptors.
     public typealias ReadHandler = (_ bytes: UnsafeRawBufferPointer, _ fds: [Int32]) -> Void
 
-    enum State { case idle, started, closed }
+    enum State { case idle, started, inputEnded, closed }
 
     public let queue: DispatchQueue
     public var onRead: ReadHandler?
@@ -29,6 +29,11 @@ public final class UnixStreamConnection: @unchecked Sendable {
     /// Called when a client sent more descriptors than one message may carry (QEMU's
     /// limit, 16): those that arrived are closed, the bytes are still delivered. For logging.
     public var onControlTruncated: (() -> Void)?
+    /// When set, the peer's end of input (a half-close, as `socat` does after its input)
+    /// stops reading but keeps the connection open for writing: the owner finishes its
+    /// replies and then calls `closeAfterFlushing()`. When nil, end of input closes.
+    public var onEndOfInput: (() -> Void)?
+    var closeWhenFlushed = false
 
     let descriptor: SourcedDescriptor
     var state = State.idle
@@ -40,6 +45,8 @@ public final class UnixStreamConnection: @unchecked Sendable {
 
     var fd: Int32 { descriptor.fd }
     public var isOpen: Bool { state != .closed }
+    /// Whether reading stopped because the peer half-closed.
+    public var inputEnded: Bool { state == .inputEnded }
     public var queuedBytes: Int { output.byteCount }
 
     /// Takes ownership of a connected unix stream socket.
@@ -55,15 +62,15 @@ public final class UnixStreamConnection: @unchecked Sendable {
         toPath path: String, queue: DispatchQueue, maxQueuedBytes: Int
     ) throws(SocketError) -> UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
-        let result: Int32
+        let failure: SocketError?
         do {
-            result = try StreamSocketCalls.withAddress(of: path) { Glibc.connect(fd, $0, $1) }
+            failure = try StreamSocketCalls.withAddress(of: path) {
+                Glibc.connect(fd, $0, $1) == 0 ? nil : SocketError.lastError("connect(\(path))")
+            }
         } catch {
-            _ = Glibc.close(fd)
-            throw error
+            failure = error
         }
-        guard result == 0 else {
-            let failure = SocketError.lastError("connect(\(path))")
+        if let failure {
             _ = Glibc.close(fd)
             throw failure
         }
@@ -126,6 +133,7 @@ public final class UnixStreamConnection: @unchecked Sendable {
         onRead = nil
         onClose = nil
         onControlTruncated = nil
+        onEndOfInput = nil
         handler?(reason)
         descriptor.release()
     }

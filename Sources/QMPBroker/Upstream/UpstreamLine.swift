@@ -20,6 +20,16 @@ struct UpstreamLine {
 
     func has(_ key: String) -> Bool { value(of: key) != nil }
 
+    /// A top-level string member without escapes (event names), read without parsing.
+    func plainString(_ key: String) -> String? {
+        guard let range = value(of: key), range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\""),
+              !bytes[range].contains(UInt8(ascii: "\\")) else { return nil }
+        return String(decoding: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)], as: UTF8.self)
+    }
+
+    /// The whole message parsed, for the rare consumers that need its content.
+    var json: JSON? { try? JSON.parse(bytes) }
+
     /// The broker's integer id, read straight from the bytes.
     var brokerID: Int64? {
         guard let range = value(of: "id"), !range.isEmpty else { return nil }

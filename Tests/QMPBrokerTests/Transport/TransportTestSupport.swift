@@ -31,8 +31,8 @@ struct SocketTestDirectory {
     }
 }
 
-/// Suspended tests waiting for conditions over state confined to `queue`.
-///
+/// Tests suspended until a condition over state confined to `queue` holds: the callbacks
+/// under test call `changed()`, so nothing polls or sleeps.
 final class QueueConditions: @unchecked Sendable {
     private struct Waiter {
         let id: Int

@@ -29,6 +29,12 @@ struct QMPInputErrorTextTests {
         Case("\"abc\n", parseError("stray '\"abc\n'")),
         Case("'abc\u{01}", parseError("stray ''abc\u{01}'")),
         Case("\"\\\u{01}", parseError("stray '\"\\\u{01}'")),
+        // Quoted bytes are shown as QEMU's JSON writer shows them: invalid UTF-8 as U+FFFD,
+        // nothing after a NUL. The bytes after the error are skipped by the recovery.
+        Case([0xC3, 0xA9], parseError("stray '\u{FFFD}'")),
+        Case([0xFE], parseError("stray '\u{FFFD}'")),
+        Case([0x22, 0xC3, 0xA9, 0x0A], parseError("stray '\"é\n'")),
+        Case([0x22, 0x61, 0x62, 0x00, 0x63, 0x64, 0x22], parseError("stray '\"ab'")),
     ])
     func lexicalErrors(_ test: Case) {
         #expect(read(test.input) == test.expected)
@@ -47,6 +53,12 @@ struct QMPInputErrorTextTests {
         Case("]", parseError("expecting value")),
         Case(":", parseError("expecting value")),
         Case(",", parseError("expecting value")),
+        Case(#"{{"a":1}:2}"#, parseError("key is not a string in object")),
+        Case(#"{"a":1,}"#, parseError("expecting value")),
+        Case("{,}", parseError("expecting value")),
+        Case("[,1]", parseError("expecting value")),
+        Case(#"{"a"}"#, parseError("missing : in object pair")),
+        Case(#"{"a":1,"b"}"#, parseError("missing : in object pair")),
         // QEMU keeps the first error of a parse: the inner one.
         Case(#"[{"a" 1}]"#, parseError("missing : in object pair")),
     ])
@@ -73,7 +85,13 @@ struct QMPInputErrorTextTests {
         Case(#""\uFFFF""#, parseError(#"\uFFFF is not a valid Unicode character"#)),
         Case(#""\uFDD0""#, parseError(#"\uFDD0 is not a valid Unicode character"#)),
         Case(#""\q""#, parseError("invalid escape sequence in string")),
+        Case(#""\u""#, parseError(#"\u" is not a valid Unicode character"#)),
+        Case(#""\uD800\uZZZZ""#, parseError(#"\uD800 is not a valid Unicode character"#)),
         Case([0x22, 0xC3, 0x28, 0x22], parseError("invalid UTF-8 sequence in string")),
+        Case([0x22, 0xED, 0xA0, 0x80, 0x22], parseError("invalid UTF-8 sequence in string")),  // surrogate
+        Case([0x22, 0xF4, 0x90, 0x80, 0x80, 0x22], parseError("invalid UTF-8 sequence in string")),  // > U+10FFFF
+        Case([0x22, 0xE0, 0x80, 0xAF, 0x22], parseError("invalid UTF-8 sequence in string")),  // overlong
+        Case([0x22, 0xEF, 0xBF, 0xBE, 0x22], parseError("invalid UTF-8 sequence in string")),  // noncharacter
     ])
     func stringErrors(_ test: Case) {
         #expect(read(test.input) == test.expected)

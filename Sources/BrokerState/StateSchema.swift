@@ -1,0 +1,89 @@
+import GRDB
+
+/// The state file's schema as versioned migrations.
+///
+/// A released migration never changes: a new need is a new migration ("v2", ...), so every
+/// file ever written upgrades along one path. `Tests/BrokerStateTests` keeps a frozen copy
+/// of v1 and fails if this one drifts. For the same reason the SQL spells its value lists
+/// out instead of interpolating `Severity.allCases` and friends: a new case in the domain
+/// must come with a migration, not silently change what v1 means.
+enum StateSchema {
+    /// `PRAGMA application_id`, ASCII "QMPB": marks the file as the broker's, so that a
+    /// `--state-dir` pointing at some other program's database is refused, not migrated.
+    static let applicationID: Int32 = 0x514D_5042
+
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1", migrate: v1)
+        return migrator
+    }()
+
+    /// Refuses files that are not ours or are newer than us, then applies what is missing.
+    static func migrate(_ database: DatabaseQueue, path: String) throws {
+        try database.read { db in try checkCompatible(db, path: path) }
+        try migrator.migrate(database)
+    }
+
+    private static func checkCompatible(_ db: Database, path: String) throws {
+        let applied = try migrator.appliedIdentifiers(db)
+        let unknown = applied.subtracting(migrator.migrations).sorted()
+        if !unknown.isEmpty {
+            // A newer broker may have moved the flags; reading the old places could
+            // silently lose one. Downgrading needs a deliberate operator decision.
+            throw StateStoreError.incompatibleSchema(
+                path: path,
+                detail: "written by a newer broker (migrations \(unknown.joined(separator: ", ")) are unknown here)")
+        }
+        let isEmpty = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0
+        let id = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        if !isEmpty && id != applicationID {
+            throw StateStoreError.incompatibleSchema(
+                path: path,
+                detail: "an SQLite database of another program (application_id \(id))")
+        }
+    }
+
+    private static func v1(_ db: Database) throws {
+        try db.execute(sql: """
+            PRAGMA application_id = \(applicationID);
+
+            -- One row per watched device. Booleans are 0/1; counters saturate at the
+            -- largest INTEGER (see DeviceColumns). stopped_by_broker_at is set exactly
+            -- while stopped_by_broker is: when the broker's ownership of the pause began.
+            CREATE TABLE device (
+                vm TEXT NOT NULL,
+                id TEXT NOT NULL,
+                host TEXT NOT NULL,
+                policy_mode TEXT NOT NULL CHECK (policy_mode IN ('report', 'forward', 'stop')),
+                auto_cont INTEGER NOT NULL CHECK (auto_cont IN (0, 1)),
+                link_error INTEGER NOT NULL CHECK (link_error IN (0, 1)),
+                stopped_by_broker INTEGER NOT NULL CHECK (stopped_by_broker IN (0, 1)),
+                stopped_by_broker_at INTEGER
+                    CHECK ((stopped_by_broker_at IS NOT NULL) = stopped_by_broker),
+                correctable_errors INTEGER NOT NULL CHECK (correctable_errors >= 0),
+                non_fatal_errors INTEGER NOT NULL CHECK (non_fatal_errors >= 0),
+                fatal_errors INTEGER NOT NULL CHECK (fatal_errors >= 0),
+                PRIMARY KEY (vm, id)
+            ) WITHOUT ROWID;
+
+            -- Append-only: one row per VFIO_PCI_ERROR emitted. Not tied to device rows,
+            -- so the record outlives a vfio-device-del. seq is the order of emission;
+            -- time_us (microseconds since the epoch) is informational and may step.
+            CREATE TABLE error_history (
+                seq INTEGER PRIMARY KEY,
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                time_us INTEGER NOT NULL,
+                severity TEXT NOT NULL CHECK (severity IN ('correctable', 'non-fatal', 'fatal')),
+                errors TEXT NOT NULL CHECK (json_valid(errors) AND json_type(errors) = 'array'),
+                count INTEGER NOT NULL CHECK (count >= 1),
+                source TEXT NOT NULL CHECK (source IN ('eventfd', 'sysfs', 'uevent', 'inject')),
+                action TEXT NOT NULL CHECK (action IN ('none', 'forward', 'stop')),
+                link_error INTEGER NOT NULL CHECK (link_error IN (0, 1))
+            );
+            CREATE INDEX error_history_by_vm ON error_history (vm, seq);
+            CREATE INDEX error_history_by_device ON error_history (vm, device, seq);
+            """)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import GRDB
+
+/// The broker's durable state (SPEC 7): per device its host, policy, link-error flag,
+/// broker-stop ownership and counters, and the append-only history of `VFIO_PCI_ERROR`s.
+///
+/// Synchronous by design: each VM's serial queue calls it inline, in the order the device
+/// machine asked, so "persist, then announce" needs no extra choreography. One SQLite
+/// connection (a `DatabaseQueue`) in WAL mode serialises all VMs; a write costs tens of
+/// microseconds, or one fsync for the flag (see `Durability`). Safe to share between
+/// queues and threads.
+public final class StateStore: Sendable {
+    /// The state file, or `:memory:`.
+    public let path: String
+    let database: DatabaseQueue
+
+    /// Opens (creating the file and its directories if need be) and migrates the state file.
+    public convenience init(path: String) throws(StateStoreError) {
+        try Self.createDirectory(containing: path)
+        let database = try Self.perform(path: path) {
+            try DatabaseQueue(path: path, configuration: StateConnection.configuration(wal: true))
+        }
+        try self.init(database: database, path: path)
+    }
+
+    /// A private store that vanishes with the object: for tests and `demo`.
+    public static func inMemory() throws(StateStoreError) -> StateStore {
+        let path = ":memory:"
+        let database = try perform(path: path) {
+            try DatabaseQueue(configuration: StateConnection.configuration(wal: false))
+        }
+        return try StateStore(database: database, path: path)
+    }
+
+    private init(database: DatabaseQueue, path: String) throws(StateStoreError) {
+        try Self.perform(path: path) { try StateSchema.migrate(database, path: path) }
+        self.database = database
+        self.path = path
+    }
+
+    /// Closes the file now; later calls throw. Letting go of the store closes it as well,
+    /// but only this reports a failure. Nothing committed depends on closing.
+    public func close() throws(StateStoreError) {
+        try perform { try database.close() }
+    }
+
+    // MARK: - Access, with every error mapped to StateStoreError
+
+    func read<T>(_ body: (Database) throws -> T) throws(StateStoreError) -> T {
+        try perform { try database.read(body) }
+    }
+
+    func write<T>(_ durability: Durability, _ body: (Database) throws -> T) throws(StateStoreError) -> T {
+        try perform {
+            try database.writeWithoutTransaction { db in
+                try StateConnection.write(db, durability, body)
+            }
+        }
+    }
+
+    private func perform<T>(_ body: () throws -> T) throws(StateStoreError) -> T {
+        try Self.perform(path: path, body)
+    }
+
+    private static func perform<T>(path: String, _ body: () throws -> T) throws(StateStoreError) -> T {
+        do {
+            return try body()
+        } catch let error as StateStoreError {
+            throw error
+        } catch let error as DatabaseError {
+            throw StateStoreError(error, path: path)
+        } catch {
+            throw .database(path: path, detail: "\(error)")
+        }
+    }
+
+    private static func createDirectory(containing path: String) throws(StateStoreError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw .cannotOpen(path: path, detail: "cannot create directory \(directory): \(error.localizedDescription)")
+        }
+    }
+}
+
+extension StateStoreError {
+    init(_ error: DatabaseError, path: String) {
+        let detail = error.message ?? "\(error.resultCode)"
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            self = .notADatabase(path: path, detail: detail)
+        case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY:
+            self = .cannotOpen(path: path, detail: detail)
+        default:
+            self = .database(path: path, detail: "\(error.resultCode): \(detail)")
+        }
+    }
+}

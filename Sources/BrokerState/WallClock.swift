@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Wall-clock time as stored in the state file: microseconds since the Unix epoch (UTC).
+///
+/// Wall-clock rather than monotonic because the value must mean something to an operator
+/// and to the next broker process. Ordering never relies on it: history is ordered by
+/// insertion, so a clock step does not reorder errors.
+public enum WallClock {
+    public static func microsecondsSinceEpoch() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1_000
+    }
+}

@@ -1,0 +1,124 @@
+import ErrorEvents
+import Glibc
+
+/// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.
+enum VFIOCommands {
+    static func register(in commands: LocalCommands, recovery: VFIORecovery) {
+        commands.register("query-vfio-devices") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                try arguments.finish()
+                return .array(recovery.orderedDevices.map(deviceInfo))
+            }
+        }
+        commands.register("vfio-device-add") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                let id = try arguments.string("id")
+                let host = try arguments.string("host")
+                let mode = try arguments.optionalEnum("policy", DevicePolicy.Mode.self) ?? .forward
+                let autoCont = try arguments.optionalBool("auto-cont") ?? false
+                let injectAt = try arguments.optionalString("inject-at")
+                try arguments.finish()
+                try recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
+                                       injectAt: injectAt, origin: "command")
+                return .object()
+            }
+        }
+        commands.register("vfio-device-del") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                let id = try arguments.string("id")
+                try arguments.finish()
+                try recovery.removeDevice(id: id)
+                return .object()
+            }
+        }
+        commands.register("vfio-eventfd-add") { request, vm, client, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                let device = try arguments.string("device")
+                let severity = try arguments.requiredEnum("severity", EventFDSeverity.self)
+                let fdname = try arguments.optionalString("fdname")
+                try arguments.finish()
+                let fd: Int32
+                if let fdname {
+                    guard let named = vm.takeNamedFD(fdname) else {
+                        throw QMPError("File descriptor named '\(fdname)' not found")
+                    }
+                    fd = named
+                } else {
+                    let passed = client.takeFDs()
+                    guard let first = passed.first else {
+                        throw QMPError("No file descriptor supplied via SCM_RIGHTS")
+                    }
+                    passed.dropFirst().forEach { _ = close($0) }
+                    fd = first
+                }
+                try recovery.attachEventFD(fd, device: device, severity: severity)
+                return .object()
+            }
+        }
+        commands.register("vfio-device-set-policy") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                let device = try arguments.string("device")
+                let mode = try arguments.requiredEnum("policy", DevicePolicy.Mode.self)
+                let current = try recovery.device(device).machine.policy
+                let autoCont = try arguments.optionalBool("auto-cont") ?? current.autoCont
+                try arguments.finish()
+                try recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont))
+                return .object()
+            }
+        }
+        commands.register("vfio-link-error-clear") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                let device = try arguments.string("device")
+                try arguments.finish()
+                try recovery.operatorClear(device)
+                return .object()
+            }
+        }
+        commands.register("x-vfio-inject-error") { request, _, _, completion in
+            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+                guard recovery.settings.allowInject else {
+                    throw QMPError("x-vfio-inject-error is disabled; enable it with --allow-inject or allow-inject = true")
+                }
+                let device = try arguments.string("device")
+                let severity = try arguments.requiredEnum("severity", Severity.self)
+                let names = try arguments.optionalStrings("errors") ?? []
+                try arguments.finish()
+                let error: HostError
+                do throws(UnknownAERErrorName) {
+                    error = try HostError(severity: severity, names: names, count: 1, source: .inject)
+                } catch {
+                    throw QMPError("Unknown \(severity.rawValue) AER error '\(error.name)'")
+                }
+                try recovery.inject(error, into: device)
+                return .object()
+            }
+        }
+    }
+
+    /// Runs a handler body and answers with its value, or with the QMP error it threw.
+    private static func reply(_ request: QMPRequest, _ completion: (JSON) -> Void,
+                              _ body: (inout CommandArguments) throws(QMPError) -> JSON) {
+        var arguments = CommandArguments(request.arguments)
+        do {
+            completion(request.successReply(try body(&arguments)))
+        } catch {
+            completion(request.errorReply(error))
+        }
+    }
+
+    /// One entry of `query-vfio-devices`, in the schema's member order.
+    static func deviceInfo(_ device: WatchedDevice) -> JSON {
+        let counters = device.machine.counters
+        return .qdict([
+            "id": .string(device.id), "host": .string(device.host.description),
+            "policy": .string(device.machine.policy.mode.rawValue), "auto-cont": .bool(device.machine.policy.autoCont),
+            "state": .string(device.machine.status.rawValue), "link-error": .bool(device.machine.linkError),
+            "counters": .qdict([
+                "correctable": .integer(Int64(clamping: counters.correctable)),
+                "non-fatal": .integer(Int64(clamping: counters.nonFatal)),
+                "fatal": .integer(Int64(clamping: counters.fatal)),
+            ]),
+            "sources": .strings(device.sourceNames), "inject-at": .string(device.injectTarget),
+        ])
+    }
+}

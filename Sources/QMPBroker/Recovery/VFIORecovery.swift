@@ -1,0 +1,293 @@
+import Dispatch
+import ErrorEvents
+import Glibc
+import Logging
+import VFIOWatch
+
+/// The I/O edge of the error domain for one VM: turns host signals (eventfds, AER
+/// counters, uevents), VM events (STOP, RESUME, RESET) and guest link resets into inputs
+/// of each device's `DeviceErrorMachine`, and runs the actions it returns. Runs on the
+/// VM's queue, so a host error becomes a `stop` on the VMM's socket with no thread hop.
+final class VFIORecovery {
+    private unowned let vm: VMBroker
+    let settings: VFIORecoverySettings
+    private let logger: Logger
+    private(set) var devices: [String: WatchedDevice] = [:]
+    /// Device ids in the order they were added, for stable listings.
+    private var order: [String] = []
+    private var pollTimer: DispatchSourceTimer?
+    /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
+    private var vmRunning = true
+
+    init(vm: VMBroker, settings: VFIORecoverySettings, logger: Logger) {
+        self.vm = vm
+        self.settings = settings
+        self.logger = logger
+    }
+
+    // MARK: lifecycle
+
+    func start() {
+        for device in settings.devices {
+            do throws(QMPError) {
+                let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
+                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config")
+            } catch {
+                logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
+            }
+        }
+        for inherited in settings.inheritedEventFDs {
+            do throws(QMPError) {
+                guard let severity = EventFDSeverity(rawValue: inherited.severity) else {
+                    throw QMPError.parameterValueRejected("severity", inherited.severity)
+                }
+                try attachEventFD(inherited.fd, device: inherited.device, severity: severity)
+            } catch {
+                logger.error("inherited eventfd not watched",
+                             metadata: ["fd": "\(inherited.fd)", "device": "\(inherited.device)", "reason": "\(error.desc)"])
+            }
+        }
+        startPolling()
+    }
+
+    func stop() {
+        pollTimer?.cancel()
+        pollTimer = nil
+        devices.values.forEach { $0.detach() }
+    }
+
+    private func startPolling() {
+        guard settings.pollMilliseconds > 0 else { return }
+        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
+        let interval = DispatchTimeInterval.milliseconds(settings.pollMilliseconds)
+        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(settings.pollMilliseconds / 10))
+        timer.setEventHandler { [weak self] in self?.pollCounters() }
+        timer.activate()
+        pollTimer = timer
+    }
+
+    // MARK: registry
+
+    func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String) throws(QMPError) {
+        guard !id.isEmpty else { throw QMPError("Parameter 'id' expects a non-empty device id") }
+        guard devices[id] == nil else { throw QMPError("Device '\(id)' is already watched") }
+        guard let address = HostAddress(host) else {
+            throw QMPError("Parameter 'host' expects a PCI address like 0000:3b:00.0")
+        }
+        let reader = SysfsAERReader(sysfsRoot: settings.sysfsRoot)
+        var tracker = AERCounterTracker(host: address, reader: reader, logger: logger)
+        _ = tracker.poll()  // the baseline: errors before attach are history, not news
+        let machine = DeviceErrorMachine(policy: policy, vmRunning: vmRunning)
+        devices[id] = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
+                                    tracker: tracker, origin: origin)
+        order.append(id)
+        logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
+    }
+
+    func removeDevice(id: String) throws(QMPError) {
+        guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
+        order.removeAll { $0 == id }
+        device.detach()
+    }
+
+    func device(_ id: String) throws(QMPError) -> WatchedDevice {
+        guard let device = devices[id] else { throw QMPError.deviceNotWatched(id) }
+        return device
+    }
+
+    var orderedDevices: [WatchedDevice] { order.compactMap { devices[$0] } }
+
+    /// Watches an eventfd for a device; takes ownership of `fd` (closed on any failure).
+    func attachEventFD(_ fd: Int32, device id: String, severity: EventFDSeverity) throws(QMPError) {
+        guard let device = devices[id] else {
+            _ = close(fd)
+            throw QMPError.deviceNotWatched(id)
+        }
+        do {
+            try EventFD.validate(fd)
+            let watcher = try EventFDWatcher(fd: fd, queue: vm.queue, logger: logger) { [weak self, weak device] count in
+                guard let self, let device else { return }
+                eventFDFired(device, severity: severity, count: count)
+            }
+            device.eventFDs.append(.init(watcher: watcher, severity: severity))
+            watcher.start()
+        } catch {
+            _ = close(fd)
+            throw QMPError(error.description)
+        }
+    }
+
+    // MARK: host inputs
+
+    /// The host signalled an error: classify it by the AER counters when they grew, else by
+    /// the fd's tag. An `any` fd with nothing to classify by is taken as fatal: when in
+    /// doubt the link is protected, never silently trusted.
+    private func eventFDFired(_ device: WatchedDevice, severity tag: EventFDSeverity, count: UInt64) {
+        let change = device.tracker.poll()
+        let signals = Int(clamping: count)
+        if change.isEmpty {
+            let error = HostError(severity: tag.severity ?? .fatal, errors: [], count: signals, source: .eventfd)
+            hostError(error, on: device)
+            return
+        }
+        for delta in change.deltas {
+            let counted = Int(clamping: delta.total)
+            // The most severe delta is the one this signal announced; coalesced signals
+            // count as many errors as the larger of the two tallies.
+            let reported = delta.severity == change.mostSevere ? max(counted, signals) : counted
+            hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
+                                count: reported, source: .eventfd), on: device)
+        }
+    }
+
+    /// Counters that grew without a signal (no eventfd attached, or a lost one).
+    private func pollCounters() {
+        for device in orderedDevices {
+            for delta in device.tracker.poll().deltas {
+                hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
+                                    count: Int(clamping: delta.total), source: .sysfs), on: device)
+            }
+        }
+    }
+
+    /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).
+    func uevent(_ event: UEvent) {
+        guard let address = event.pciAddress,
+              let device = orderedDevices.first(where: { $0.host == address }) else { return }
+        switch event.errorEvent {
+        case .successfulRecovery?:
+            perform(device.machine.hostRecoveryDone(), on: device)
+        case .failedRecovery?:
+            perform(device.machine.hostRecoveryFailed(), on: device)
+            logger.warning("host recovery failed", metadata: ["device": "\(device.id)", "host": "\(address)"])
+        case .beginRecovery?:
+            // The AER core is handling an error: without an eventfd this is the first news of it.
+            guard device.eventFDs.isEmpty else { return }
+            for delta in device.tracker.poll().deltas {
+                hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
+                                    count: Int(clamping: delta.total), source: .uevent), on: device)
+            }
+        case nil:
+            if event.deviceOnline == true { perform(device.machine.hostRecoveryDone(), on: device) }
+        }
+    }
+
+    /// `x-vfio-inject-error`: a simulated host error, through the same path as a real one.
+    func inject(_ error: HostError, into id: String) throws(QMPError) {
+        hostError(error, on: try device(id))
+    }
+
+    private func hostError(_ error: HostError, on device: WatchedDevice) {
+        perform(device.machine.hostError(error), on: device)
+    }
+
+    // MARK: VM and operator inputs
+
+    /// The VMM's STOP, RESUME and RESET events.
+    func vmEvent(_ name: String) {
+        switch name {
+        case "STOP":
+            vmRunning = false
+            forEachDevice { $0.machine.vmStopped() }
+        case "RESUME":
+            vmRunning = true
+            forEachDevice { $0.machine.vmResumed() }
+        case "RESET":
+            forEachDevice { $0.machine.systemReset() }
+        default:
+            break
+        }
+    }
+
+    /// The VM's run state learnt at attach (`query-status`).
+    func vmRunState(running: Bool) {
+        vmEvent(running ? "RESUME" : "STOP")
+    }
+
+    /// A client's `stop` went upstream: QEMU sends no STOP for an already paused VM, so
+    /// the machines hear it from here (the broker's pause is then the operator's).
+    func clientRequestedStop() { forEachDevice { $0.machine.clientRequestedStop() } }
+
+    func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin) {
+        perform(device.machine.guestLinkReset(origin: origin), on: device)
+    }
+
+    func operatorClear(_ id: String) throws(QMPError) {
+        let device = try device(id)
+        perform(device.machine.operatorClear(), on: device)
+    }
+
+    func setPolicy(_ id: String, _ policy: DevicePolicy) throws(QMPError) {
+        let device = try device(id)
+        perform(device.machine.policyChanged(to: policy), on: device)
+    }
+
+    private func forEachDevice(_ input: (WatchedDevice) -> DeviceActions) {
+        for device in orderedDevices { perform(input(device), on: device) }
+    }
+
+    // MARK: actions
+
+    private func perform(_ actions: DeviceActions, on device: WatchedDevice) {
+        for action in actions {
+            switch action {
+            case .stopVM:
+                logger.warning("stopping the VM", metadata: ["device": "\(device.id)"])
+                vm.upstream.execute("stop") { [logger] reply in
+                    if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
+                }
+            case .contVM:
+                logger.notice("resuming the VM the broker stopped", metadata: ["device": "\(device.id)"])
+                vm.upstream.execute("cont")
+            case .persist:
+                break  // durable state: see StateStore wiring
+            case .emitPCIError(let event):
+                vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device))
+            case .emitLinkReset(let event):
+                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device))
+            case .emitLinkErrorCleared(let event):
+                vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+            case .forwardToGuest(let error):
+                forward(error, to: device)
+            }
+        }
+    }
+
+    /// Injects the error into the guest, one HMP command per AER bit (QEMU 7.2 takes one).
+    private func forward(_ error: GuestAERError, to device: WatchedDevice) {
+        let plan = error.injectionPlan
+        if plan.correctable {
+            logger.info("correctable error injected: \(AERInjectionPlan.undeliveredNote)", metadata: ["device": "\(device.id)"])
+        }
+        for command in plan.commands {
+            let line = command.commandLine(target: device.injectTarget)
+            vm.upstream.execute("human-monitor-command", arguments: .object(["command-line": .string(line)])) {
+                [logger] reply in
+                switch reply {
+                case .reply(let line) where line.has("return"):
+                    let text = (try? JSON.parse(line.bytes))?["return"]?.string ?? ""
+                    if !text.hasPrefix("OK") {
+                        logger.error("QEMU refused the AER injection",
+                                     metadata: ["device": "\(device.id)", "command": "\(line)", "answer": "\(text)"])
+                    }
+                case .reply(let line):
+                    logger.error("AER injection failed", metadata: ["device": "\(device.id)",
+                                                                    "reply": "\(String(decoding: line.bytes, as: UTF8.self))"])
+                case .failed(let failure):
+                    logger.error("AER injection failed", metadata: ["device": "\(device.id)", "reason": "\(failure.desc)"])
+                }
+            }
+        }
+    }
+}
+
+extension QMPError {
+    static func deviceNotWatched(_ id: String) -> QMPError { QMPError(.deviceNotFound, "Device '\(id)' is not a watched VFIO device") }
+}
+
+extension DevicePolicy {
+    static func parse(_ text: String, autoCont: Bool) throws(QMPError) -> DevicePolicy {
+        guard let mode = Mode(rawValue: text) else { throw QMPError.parameterValueRejected("policy", text) }
+        return DevicePolicy(mode, autoCont: autoCont)
+    }
+}

@@ -1,0 +1,40 @@
+/// How one VM's VFIO devices are watched (the `run` options and config file).
+public struct VFIORecoverySettings: Sendable, Equatable {
+    /// Root of the sysfs tree with the AER counters (`/sys`; tests use a fake tree).
+    public var sysfsRoot = "/sys"
+    /// How often the AER counters are read when no eventfd fires.
+    public var pollMilliseconds = 1000
+    /// `x-vfio-inject-error` simulates host errors; off unless asked for.
+    public var allowInject = false
+    /// Devices known from the configuration.
+    public var devices: [DeviceConfiguration] = []
+    /// Eventfds inherited at start (`--eventfd VM/DEVICE/SEVERITY=FD`).
+    public var inheritedEventFDs: [InheritedEventFD] = []
+
+    public init() {}
+
+    public struct DeviceConfiguration: Sendable, Equatable {
+        public var id: String
+        public var host: String
+        public var policy: String = "forward"
+        public var autoCont = false
+        public var injectAt: String?
+
+        public init(id: String, host: String) {
+            self.id = id
+            self.host = host
+        }
+    }
+
+    public struct InheritedEventFD: Sendable, Equatable {
+        public var device: String
+        public var severity: String
+        public var fd: Int32
+
+        public init(device: String, severity: String, fd: Int32) {
+            self.device = device
+            self.severity = severity
+            self.fd = fd
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import ErrorEvents
+import VFIOWatch
+
+/// A VFIO device the broker watches for one VM: its identity, its error state machine,
+/// and the host sources attached to it. Lives on the VM's queue.
+final class WatchedDevice {
+    /// The guest-visible QEMU device id.
+    let id: String
+    let host: HostAddress
+    var machine: DeviceErrorMachine
+    /// Where errors are injected into the guest: the device itself, or the port above
+    /// it when the device cannot report (SPEC 9: e1000e drops injected errors).
+    var injectTarget: String
+    var tracker: AERCounterTracker
+    var eventFDs: [AttachedEventFD] = []
+    /// How the device came to be watched (`config`, `command`, `discovered`).
+    let origin: String
+
+    struct AttachedEventFD {
+        let watcher: EventFDWatcher
+        let severity: EventFDSeverity
+    }
+
+    init(id: String, host: HostAddress, machine: DeviceErrorMachine, injectTarget: String?,
+         tracker: AERCounterTracker, origin: String) {
+        self.id = id
+        self.host = host
+        self.machine = machine
+        self.injectTarget = injectTarget ?? id
+        self.tracker = tracker
+        self.origin = origin
+    }
+
+    /// Names of the sources attached, for `query-vfio-devices`.
+    var sourceNames: [String] {
+        var names = eventFDs.map { "eventfd:\($0.severity.rawValue)" }
+        if tracker.baseline?.hasAERCounters == true { names.append("sysfs") }
+        return names
+    }
+
+    func detach() {
+        eventFDs.forEach { $0.watcher.cancel() }
+        eventFDs = []
+    }
+}
+
+/// What an eventfd signals: the error IRQ of one severity, or of any (classified by the
+/// AER counters).
+enum EventFDSeverity: String, Sendable, CaseIterable {
+    case fatal
+    case nonFatal = "non-fatal"
+    case any
+
+    var severity: Severity? {
+        switch self {
+        case .fatal: return .fatal
+        case .nonFatal: return .nonFatal
+        case .any: return nil
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import BrokerSchema
+
+/// What the broker adds to QMP, read from `schemas/qmp-broker.json`: its commands
+/// and events, their introspection entries, and the merge of both into upstream's
+/// `query-qmp-schema` and `query-commands` answers.
+public struct BrokerSchemaCatalog: Sendable {
+    public let definitions: [QAPIDefinition]
+
+    /// The embedded schema; a schema that does not load is a build defect, caught by the tests.
+    public static let broker: BrokerSchemaCatalog = {
+        do {
+            return try BrokerSchemaCatalog(source: BrokerSchema.source)
+        } catch {
+            fatalError("schemas/qmp-broker.json: \(error)")
+        }
+    }()
+
+    public init(source: [UInt8]) throws(QAPISchemaError) {
+        definitions = try QAPIDefinitionReader.definitions(QAPISource.expressions(source))
+    }
+
+    public var commands: [QAPICommand] {
+        definitions.compactMap { if case .command(let command) = $0 { command } else { nil } }
+    }
+
+    public var events: [QAPIEvent] {
+        definitions.compactMap { if case .event(let event) = $0 { event } else { nil } }
+    }
+
+    /// The `SchemaInfo` entries QEMU's `query-qmp-schema` would list for these definitions.
+    public func schemaInfo() -> [JSON] { SchemaIntrospection.entries(definitions) }
+
+    /// Upstream's `query-qmp-schema` return value plus the broker's entries. Entries
+    /// upstream already has (builtins such as `str`, arrays such as `[str]`) are not
+    /// repeated; a command or event of upstream's with a broker command's or event's
+    /// name is replaced, since the broker answers it.
+    public func merge(upstreamSchema: JSON) -> JSON {
+        let own = schemaInfo()
+        let entities = Set(commands.map(\.name) + events.map(\.name))
+        let merged = JSON.array()
+        var names: Set<String> = []
+        for entry in upstreamSchema.elements {
+            let name = entry["name"]?.string ?? ""
+            let metaType = entry["meta-type"]?.string
+            if entities.contains(name) && (metaType == "command" || metaType == "event") { continue }
+            names.insert(name)
+            merged.append(entry)
+        }
+        for entry in own where !names.contains(entry["name"]?.string ?? "") { merged.append(entry) }
+        return merged
+    }
+
+    /// Upstream's `query-commands` return value plus `{"name": ...}` for each broker command it lacks.
+    public func mergeCommands(upstream: JSON) -> JSON {
+        let merged = JSON.array()
+        var names: Set<String> = []
+        for entry in upstream.elements {
+            names.insert(entry["name"]?.string ?? "")
+            merged.append(entry)
+        }
+        for command in commands where !names.contains(command.name) {
+            merged.append(.qdict([("name", .string(command.name))]))
+        }
+        return merged
+    }
+}

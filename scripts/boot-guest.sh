@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Boots the e2e guest (scripts/build-guest.sh) under QEMU 7.2 TCG with one
+# AER-capable PCIe device behind a root port, as the end-to-end tests need it:
+#
+#   scripts/boot-guest.sh [options] QMP_SOCKET SERIAL_LOG [-- EXTRA_QEMU_ARGS...]
+#
+#   QMP_SOCKET        unix socket QEMU listens on for QMP (server, no wait)
+#   SERIAL_LOG        file that receives everything the guest prints on ttyS0
+#   --console PATH    also serve ttyS0 on unix socket PATH (server, no wait), so
+#                     a test can type into the guest shell (e.g. "reboot -f\n");
+#                     output is still logged to SERIAL_LOG when nobody is connected
+#   --guest DIR       guest build directory (default: .cache/guest; built if missing)
+#   --append ARGS     extra kernel command line arguments
+#   --accel NAME      QEMU accelerator (default: tcg, as measured in Tests/E2E/README.md)
+#   --dry-run         print the command line and exit
+#
+# Guest PCI topology (guest-visible addresses):
+#   00:1c.0  pcie-root-port  id=rp0   (AER, native hotplug: see the -global below)
+#   01:00.0  virtio-rng-pci  id=dev0  (aer=on: reports AER errors itself)
+#
+# The QEMU command line is printed on stderr, then this script execs QEMU, so
+# its PID is QEMU's. The guest prints `GUEST-READY` on ttyS0 when it is up.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+guest=$repo/.cache/guest
+console=""
+append=""
+accel=tcg
+dry_run=false
+
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --console) console=$2; shift 2 ;;
+        --guest) guest=$2; shift 2 ;;
+        --append) append=$2; shift 2 ;;
+        --accel) accel=$2; shift 2 ;;
+        --dry-run) dry_run=true; shift ;;
+        -h|--help) usage ;;
+        --) break ;;
+        -*) echo "boot-guest: unknown option $1" >&2; usage ;;
+        *) break ;;
+    esac
+done
+[ $# -ge 2 ] || usage
+qmp_socket=$1 serial_log=$2
+shift 2
+[ "${1:-}" != "--" ] || shift
+
+if [ ! -s "$guest/vmlinuz" ] || [ ! -s "$guest/initramfs.gz" ]; then
+    "$repo/scripts/build-guest.sh" "$guest"
+fi
+
+# ttyS0 goes to a socket chardev with a logfile (everything the guest prints is
+# kept even with no client attached), or straight to the file.
+if [ -n "$console" ]; then
+    serial=(-chardev "socket,id=ttyS0,path=$console,server=on,wait=off,logfile=$serial_log,logappend=off" -serial chardev:ttyS0)
+else
+    serial=(-serial "file:$serial_log")
+fi
+
+cmd=(
+    qemu-system-x86_64
+    -M q35 -accel "$accel" -smp 1 -m 512
+    -nodefaults -no-user-config -display none
+    -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz"
+    -append "console=ttyS0 loglevel=8${append:+ $append}"
+    "${serial[@]}"
+    -qmp "unix:$qmp_socket,server=on,wait=off"
+    # Native PCIe hotplug on the root port; without it Linux's link reset
+    # "fails" (-25) and fatal-error recovery fails in the guest (SPEC 9).
+    -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+    -device pcie-root-port,id=rp0,bus=pcie.0,chassis=1,addr=1c.0
+    -device virtio-rng-pci,aer=on,id=dev0,bus=rp0
+    "$@"
+)
+printf 'boot-guest:' >&2
+printf ' %q' "${cmd[@]}" >&2
+printf '\n' >&2
+$dry_run || exec "${cmd[@]}"
