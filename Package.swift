@@ -64,10 +64,13 @@ let package = Package(
         ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
         .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents"]),
-        .testTarget(name: "BrokerStateTests", dependencies: ["BrokerState", "ErrorEvents"]),
+        .testTarget(
+            name: "BrokerStateTests",
+            dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson"]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -37,8 +37,29 @@ async def main() -> int:
         os.close(write_end)
         await client.execute("closefd", {"fdname": "compat-fd"})
         result["getfd"] = "ok"
+    if "--vfio" in sys.argv:
+        # Register a watched device and an eventfd over SCM_RIGHTS, then play the host:
+        # bump the fatal DLP counter in the fake sysfs tree and signal the eventfd.
+        device_dir = sys.argv[sys.argv.index("--vfio") + 1]
+        await client.execute("vfio-device-add", {"id": "pydev", "host": os.path.basename(device_dir),
+                                                 "policy": "report"})
+        efd = os.eventfd(0, os.EFD_CLOEXEC)
+        client.send_fd_scm(efd)
+        await client.execute("vfio-eventfd-add", {"device": "pydev", "severity": "any"})
+        with client.listener() as listener:
+            with open(os.path.join(device_dir, "aer_dev_fatal.new"), "w") as counters:
+                counters.write("DLP 1\nTOTAL_ERR_FATAL 1\n")
+            os.rename(os.path.join(device_dir, "aer_dev_fatal.new"), os.path.join(device_dir, "aer_dev_fatal"))
+            os.eventfd_write(efd, 1)
+            async def first_error():
+                async for event in listener:
+                    if event["event"] == "VFIO_PCI_ERROR":
+                        return event
+            event = await asyncio.wait_for(first_error(), timeout=20)
+            result["vfio_event"] = event["data"]
+        os.close(efd)
     if expect_event:
-        with client.listen() as listener:
+        with client.listener() as listener:
             print("READY", flush=True)
             async def first_matching():
                 async for event in listener:

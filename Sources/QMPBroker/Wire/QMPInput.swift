@@ -36,7 +36,7 @@ public struct QMPInputLimits: Equatable, Sendable {
 /// after garbage the reader reports an error and resynchronises like QEMU, so the
 /// connection stays usable. It only frames and parses: whether a value is a valid
 /// QMP command is the session's business.
-public struct QMPInputReader {
+public struct QMPInputReader: Sendable {
     private var lexer: QMPLexer
     private var streamer: QMPStreamer
 

@@ -13,22 +13,44 @@ enum QMPTokenKind: UInt8 {
 ///
 /// The table is QEMU's `json_lexer[][256]` with interpolation (`%d` etc., never
 /// enabled for QMP) left out, so tokens, errors and resynchronisation after an
-/// error (`IN_RECOVERY`) are byte-for-byte QEMU's. The current token's bytes live
-/// in one buffer that is reused, so lexing allocates nothing per byte.
+/// error (`IN_RECOVERY`) are byte-for-byte QEMU's. A token is handed on as a slice
+/// of the bytes fed; only a token cut by the end of a read is copied, into a buffer
+/// that is reused, so lexing allocates nothing per byte.
 struct QMPLexer {
     private var state: UInt8 = S.start
-    private var token: [UInt8] = []
+    /// The start of the current token, from earlier reads.
+    private var carried: [UInt8] = []
     private let maxTokenSize: Int
 
     init(maxTokenSize: Int) {
         self.maxTokenSize = maxTokenSize
-        token.reserveCapacity(256)
     }
 
     /// Lexes `bytes`, calling `sink` for every token; `text` is valid only during the call.
     mutating func feed(_ bytes: UnsafeRawBufferPointer, _ sink: (QMPTokenKind, UnsafeBufferPointer<UInt8>) -> Void) {
+        let input = bytes.assumingMemoryBound(to: UInt8.self)
+        // The current token is `carried` + input[tokenStart..<tokenEnd].
+        var tokenStart = 0
+        var tokenEnd = 0
+        func emit(_ kind: QMPTokenKind) {
+            let text = UnsafeBufferPointer(rebasing: input[tokenStart..<tokenEnd])
+            if carried.isEmpty {
+                sink(kind, text)
+            } else {
+                carried.append(contentsOf: text)
+                carried.withUnsafeBufferPointer { sink(kind, $0) }
+            }
+        }
+        func clear() {
+            tokenStart = tokenEnd
+            guard !carried.isEmpty else { return }
+            // Keep a normal buffer; give back what a huge string token made it grow to.
+            if carried.capacity > 1 << 16 { carried = [] } else { carried.removeAll(keepingCapacity: true) }
+        }
+
         Self.table.withUnsafeBufferPointer { table in
-            for byte in bytes {
+            for index in input.indices {
+                let byte = input[index]
                 var consumed = false
                 // A transition marked LOOKAHEAD ends the token without eating the
                 // byte, which is then fed again from the start state.
@@ -36,42 +58,35 @@ struct QMPLexer {
                     let next = table[Int(state) &<< 8 | Int(byte)]
                     consumed = next & S.lookahead == 0
                     let newState = next & ~S.lookahead
-                    if consumed { token.append(byte) }
+                    if consumed { tokenEnd = index + 1 }
                     switch newState {
                     case S.firstToken...:
-                        emit(QMPTokenKind(rawValue: newState - S.firstToken)!, sink)
+                        emit(QMPTokenKind(rawValue: newState - S.firstToken)!)
+                        clear()
                         state = S.start
                     case S.start:
-                        clearToken()
+                        clear()
                         state = S.start
                     case S.error:
-                        emit(.error, sink)
+                        emit(.error)
+                        clear()
                         state = S.recovery
                     case S.recovery:
-                        clearToken()
+                        clear()
                         state = S.recovery
                     default:
                         state = newState
                     }
                 }
                 // QEMU: "Do not let a single token grow to an arbitrarily large size".
-                if token.count > maxTokenSize {
-                    emit(.oversized, sink)
+                if carried.count + tokenEnd - tokenStart > maxTokenSize {
+                    emit(.oversized)
+                    clear()
                     state = S.start
                 }
             }
         }
-    }
-
-    private mutating func emit(_ kind: QMPTokenKind, _ sink: (QMPTokenKind, UnsafeBufferPointer<UInt8>) -> Void) {
-        token.withUnsafeBufferPointer { sink(kind, $0) }
-        clearToken()
-    }
-
-    private mutating func clearToken() {
-        guard !token.isEmpty else { return }
-        // Keep a normal buffer; give back what a huge string token made it grow to.
-        if token.capacity > 1 << 16 { token = [] } else { token.removeAll(keepingCapacity: true) }
+        carried.append(contentsOf: UnsafeBufferPointer(rebasing: input[tokenStart..<tokenEnd]))
     }
 }
 

@@ -47,8 +47,13 @@ enum QMPStringLiteral {
                     throw QMPParseError("invalid escape sequence in string")
                 }
             } else if byte < 0x80 {
-                output.append(byte)
-                index += 1
+                // Plain ASCII stands for itself: copy the whole run at once.
+                var end = index + 1
+                while end < string.count, string[end] < 0x80, string[end] != quote, string[end] != UInt8(ascii: "\\") {
+                    end += 1
+                }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: string[index..<end]))
+                index = end
             } else {
                 let (codepoint, end) = ModifiedUTF8.decode(string, at: index)
                 guard codepoint >= 0 else { throw QMPParseError("invalid UTF-8 sequence in string") }

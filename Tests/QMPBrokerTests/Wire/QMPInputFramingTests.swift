@@ -23,6 +23,7 @@ struct QMPInputFramingTests {
         for cut in 0...input.utf8.count {
             #expect(read(input, cuts: [cut]) == whole, "cut at \(cut)")
         }
+        #expect(read(input, cuts: Array(1..<input.utf8.count)) == whole, "byte by byte")
     }
 
     @Test func oneMessageByteByByte() {
