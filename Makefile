@@ -28,7 +28,7 @@ integration: build
 
 bench: setup
 	$(SWIFT) build -c release
-	.build/release/qmp-broker bench
+	.build/release/qmp-broker-bench
 
 clean:
 	rm -rf .build

@@ -62,6 +62,12 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // `make bench`: measured figures next to baselines taken in the same run.
+        .executableTarget(
+            name: "qmp-broker-bench",
+            dependencies: ["QMPBroker", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks"
+        ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
         .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents"]),
         .testTarget(

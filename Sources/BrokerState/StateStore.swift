@@ -9,6 +9,10 @@ import GRDB
 /// connection (a `DatabaseQueue`) in WAL mode serialises all VMs; a write costs tens of
 /// microseconds, or one fsync for the flag (see `Durability`). Safe to share between
 /// queues and threads.
+///
+/// The file closes when the last reference goes (GRDB's `DatabaseQueue` checkpoints and
+/// closes in `deinit`). There is deliberately no `close()`: GRDB traps, rather than throws,
+/// on use after close, and nothing committed depends on closing anyway.
 public final class StateStore: Sendable {
     /// The state file, or `:memory:`.
     public let path: String
@@ -36,12 +40,6 @@ public final class StateStore: Sendable {
         try Self.perform(path: path) { try StateSchema.migrate(database, path: path) }
         self.database = database
         self.path = path
-    }
-
-    /// Closes the file now; later calls throw. Letting go of the store closes it as well,
-    /// but only this reports a failure. Nothing committed depends on closing.
-    public func close() throws(StateStoreError) {
-        try perform { try database.close() }
     }
 
     // MARK: - Access, with every error mapped to StateStoreError

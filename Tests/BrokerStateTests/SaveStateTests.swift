@@ -1,6 +1,7 @@
 import BrokerState
 import Dispatch
 import ErrorEvents
+import Synchronization
 import Testing
 
 @Suite struct SaveStateTests {
@@ -68,11 +69,17 @@ import Testing
             let vms = (0..<4).map { "vm\($0)" }
             for vm in vms { try store.save(.sample(vm: vm)) }
             // Each VM's serial queue writes concurrently with the others.
+            let failures = Mutex<[StateStoreError]>([])
             DispatchQueue.concurrentPerform(iterations: vms.count) { index in
                 for round in 0..<50 {
-                    try? store.saveState(vm: vms[index], id: "gpu0", round % 2 == 0 ? .flagged : .clean)
+                    do throws(StateStoreError) {
+                        try store.saveState(vm: vms[index], id: "gpu0", round % 2 == 0 ? .flagged : .clean)
+                    } catch {
+                        failures.withLock { $0.append(error) }
+                    }
                 }
             }
+            #expect(failures.withLock { $0 }.isEmpty)
             for vm in vms {
                 #expect(try store.device(vm: vm, id: "gpu0")?.state == .clean)
             }

@@ -9,9 +9,9 @@ import VFIOWatch
 /// of each device's `DeviceErrorMachine`, and runs the actions it returns. Runs on the
 /// VM's queue, so a host error becomes a `stop` on the VMM's socket with no thread hop.
 final class VFIORecovery {
-    private unowned let vm: VMBroker
+    unowned let vm: VMBroker
     let settings: VFIORecoverySettings
-    private let logger: Logger
+    let logger: Logger
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
     private var order: [String] = []

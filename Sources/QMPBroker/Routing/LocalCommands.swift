@@ -6,6 +6,8 @@ final class LocalCommands {
 
     private let board: BrokerStatusBoard
     private var handlers: [String: Handler] = [:]
+    /// Commands the schema marks `allow-oob`.
+    private let allowsOOB = Set(BrokerSchemaCatalog.broker.commands.filter(\.allowOOB).map(\.name))
 
     init(board: BrokerStatusBoard) {
         self.board = board
@@ -23,14 +25,18 @@ final class LocalCommands {
             completion(request.errorReply(.commandNotFound(request.command)))
             return
         }
-        // SCHEMA-PENDING: OOB and argument checks against schemas/
+        if request.isOOB && !allowsOOB.contains(request.command) {
+            completion(request.errorReply(.noOOBSupport(request.command)))
+            return
+        }
         handler(request, vm, client, completion)
     }
 
     /// Upstream answers that must also describe the broker's additions.
     func replyTransform(for command: String) -> ((JSON) -> JSON)? {
         switch command {
-        // SCHEMA-PENDING: merge query-commands / query-qmp-schema
+        case "query-commands": return { BrokerSchemaCatalog.broker.mergeCommands(upstream: $0) }
+        case "query-qmp-schema": return { BrokerSchemaCatalog.broker.merge(upstreamSchema: $0) }
         default: return nil
         }
     }

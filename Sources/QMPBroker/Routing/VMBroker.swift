@@ -173,6 +173,7 @@ public final class VMBroker: @unchecked Sendable {
         upstream.send(request.message, fds: fds) { result in
             switch result {
             case .reply(let line):
+                if request.command == "device_add" && line.has("return") { self.recovery.discover() }
                 if let transform, line.has("return"), let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
                     completion(request.successReply(transform(value)).wireMessage())
                 } else {
@@ -229,6 +230,7 @@ public final class VMBroker: @unchecked Sendable {
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
             self?.recovery.vmRunState(running: running)
         }
+        recovery.discover()
     }
 
     private func upstreamLost() {
@@ -238,6 +240,10 @@ public final class VMBroker: @unchecked Sendable {
 
     private func upstreamEvent(_ line: UpstreamLine) {
         broadcast(Array(line.bytes))
-        if let name = line.plainString("event") { recovery.vmEvent(name) }
+        guard let name = line.plainString("event") else { return }
+        if name == "DEVICE_DELETED", let data = line.json?["data"] {
+            recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
+        }
+        recovery.vmEvent(name)
     }
 }

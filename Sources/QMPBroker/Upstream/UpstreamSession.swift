@@ -93,7 +93,7 @@ struct UpstreamSession {
     }
 
     static func excerpt(_ line: UpstreamLine) -> String {
-        String(decoding: line.bytes.prefix(200), as: UTF8.self).trimmingSuffix(while: { $0 == "\r" || $0 == "\n" || $0 == "\r\n" })
+        String(decoding: line.bytes.prefix(200), as: UTF8.self).trimmingLineEnd()
     }
 
     static func backoff(failures: Int) -> Int {
@@ -102,9 +102,10 @@ struct UpstreamSession {
 }
 
 extension String {
-    func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
+    /// Without the `\r\n` QEMU ends its lines with (one grapheme in Swift).
+    func trimmingLineEnd() -> String {
         var text = self
-        while let last = text.last, predicate(last) { text.removeLast() }
+        while let last = text.last, last == "\r\n" || last == "\n" || last == "\r" { text.removeLast() }
         return text
     }
 }

@@ -1,7 +1,7 @@
 @testable import QMPBroker
 
 /// What a reader emitted, in a form tests can compare: values as compact JSON text.
-enum Read: Equatable, CustomStringConvertible {
+enum ReaderOutput: Equatable, CustomStringConvertible {
     case value(String)
     case error(String)
 
@@ -14,25 +14,25 @@ enum Read: Equatable, CustomStringConvertible {
 }
 
 /// Feeds `input` to a fresh reader in chunks cut at `cuts` (offsets), collecting what it emits.
-func read(_ input: [UInt8], cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [Read] {
+func readAll(_ input: [UInt8], cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [ReaderOutput] {
     var reader = QMPInputReader(limits: limits)
-    var reads: [Read] = []
+    var reads: [ReaderOutput] = []
     var start = 0
     for end in cuts + [input.count] {
-        reader.feed(Array(input[start..<end])) { reads.append(Read($0)) }
+        reader.feed(Array(input[start..<end])) { reads.append(ReaderOutput($0)) }
         start = end
     }
     return reads
 }
 
-func read(_ input: String, cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [Read] {
-    read(Array(input.utf8), cuts: cuts, limits: limits)
+func readAll(_ input: String, cuts: [Int] = [], limits: QMPInputLimits = .qemu) -> [ReaderOutput] {
+    readAll(Array(input.utf8), cuts: cuts, limits: limits)
 }
 
 /// QEMU's error text for a message: every parse error is prefixed like this.
-func parseError(_ message: String) -> Read { .error("JSON parse error, \(message)") }
+func jsonParseError(_ message: String) -> ReaderOutput { .error("JSON parse error, \(message)") }
 
-extension Read {
+extension ReaderOutput {
     init(_ input: QMPInput) {
         switch input {
         case .value(let json): self = .value(json.compactString())

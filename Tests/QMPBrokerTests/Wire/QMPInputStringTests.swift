@@ -14,11 +14,11 @@ struct QMPInputStringTests {
     func string(_ input: String) -> String? { string(Array(input.utf8)) }
 
     @Test func bracesAndQuotesInsideStringsDoNotEndTheMessage() {
-        #expect(read(#"{"s": "{[}]\"'", 't': '}"]\''}"#) == [.value(#"{"s":"{[}]\"'","t":"}\"]'"}"#)])
+        #expect(readAll(#"{"s": "{[}]\"'", 't': '}"]\''}"#) == [.value(#"{"s":"{[}]\"'","t":"}\"]'"}"#)])
     }
 
     @Test func singleQuotedMessagesAreAccepted() {
-        #expect(read(#"{'execute':'query-status','id':'it\'s "q"'}"#) == [
+        #expect(readAll(#"{'execute':'query-status','id':'it\'s "q"'}"#) == [
             .value(#"{"execute":"query-status","id":"it's \"q\""}"#),
         ])
     }
@@ -41,15 +41,15 @@ struct QMPInputStringTests {
     @Test func nulFromEscapeOrModifiedUTF8() {
         #expect(string(#""a\u0000b""#) == "a\u{0}b")
         #expect(string([0x22, 0x61, 0xC0, 0x80, 0x62, 0x22]) == "a\u{0}b")
-        #expect(read(#""a\u0000b""#) == [.value(#""a\u0000b""#)])
+        #expect(readAll(#""a\u0000b""#) == [.value(#""a\u0000b""#)])
     }
 
     @Test func keysAreDecodedLikeValues() {
-        #expect(read(#"{"\u0041": 1, 'b\'': 2}"#) == [.value(#"{"A":1,"b'":2}"#)])
-        #expect(read(#"{"A": 1, "\u0041": 2}"#) == [parseError("duplicate key")])
+        #expect(readAll(#"{"\u0041": 1, 'b\'': 2}"#) == [.value(#"{"A":1,"b'":2}"#)])
+        #expect(readAll(#"{"A": 1, "\u0041": 2}"#) == [jsonParseError("duplicate key")])
     }
 
     @Test func emptyStringsAndKeys() {
-        #expect(read(#"{"": ''}"#) == [.value(#"{"":""}"#)])
+        #expect(readAll(#"{"": ''}"#) == [.value(#"{"":""}"#)])
     }
 }
