@@ -63,7 +63,7 @@ usleep(200_000)
 var vm = VMConfiguration(name: "bench", upstreamPath: qemuSocket, socketPath: "\(directory)/bench.qmp")
 vm.recovery.pollMilliseconds = 0
 vm.recovery.allowInject = true
-let broker = Broker(vms: [vm], logger: logger)
+let broker = try Broker(vms: [vm], logger: logger)
 try broker.start()
 let viaBroker = try roundTrips(vm.socketPath, count: rounds)
 let (d, s, b) = (summary(direct), summary(viaSocat), summary(viaBroker))
@@ -162,7 +162,7 @@ func residentKiB() -> Int {
     return 0
 }
 let before = residentKiB()
-let many = Broker(vms: (0..<1000).map { index in
+let many = try Broker(vms: (0..<1000).map { index in
     var config = VMConfiguration(name: "vm\(index)", upstreamPath: "\(directory)/absent-\(index).qmp",
                                  socketPath: "\(directory)/vm\(index).qmp")
     config.recovery.pollMilliseconds = 0

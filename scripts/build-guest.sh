@@ -5,7 +5,9 @@
 #   scripts/build-guest.sh [OUTDIR]        (default: .cache/guest, git-ignored)
 #
 # Outputs:  OUTDIR/vmlinuz        Debian's signed 6.1 kernel image (~8 MB)
-#           OUTDIR/initramfs.gz   busybox + virtio modules + /init (~1.2 MB)
+#           OUTDIR/vmlinux        the same kernel uncompressed (ELF, ~66 MB), booted
+#                                 through PVH: saves ~4.5 s per boot under TCG
+#           OUTDIR/initramfs.gz   busybox + virtio/e1000e modules + /init (~1.3 MB)
 #           OUTDIR/stamp          package versions + hash of this script
 #           OUTDIR/debs/          the downloaded .debs (kept so rebuilds are offline)
 #
@@ -14,8 +16,8 @@
 #                               ~70 MB .deb (6.1.0-56: 70.5 MB, 400 MB unpacked)
 #   busybox-static              ~0.9 MB .deb (1:1.35.0-4+deb12u1+b1)
 #
-# The guest's /init mounts proc/sys/dev, loads virtio_pci + virtio_rng (modules
-# in Debian's kernel; PCIe, AER and pciehp are built in), prints `GUEST-READY`
+# The guest's /init mounts proc/sys/dev, loads virtio_pci, virtio_rng and e1000e
+# (modules in Debian's kernel; PCIe, AER and pciehp are built in), prints `GUEST-READY`
 # on ttyS0 and then runs a shell on the serial console, so a test can type
 # commands (e.g. `reboot -f`). Kernel messages stay on the console (dmesg -n 8).
 #
@@ -26,7 +28,9 @@
 set -euo pipefail
 
 outdir=${1:-.cache/guest}
-modules=(virtio_pci virtio_rng)   # guest drivers for the test device (virtio-rng-pci)
+# Guest drivers for the test devices: virtio-rng-pci (reports AER itself) and
+# e1000e (cannot report in QEMU 7.2, but its Linux driver has AER callbacks).
+modules=(virtio_pci virtio_rng e1000e)
 
 log() { echo "build-guest: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -169,7 +173,23 @@ log "packing initramfs"
 if command -v cpio >/dev/null; then cpio=(cpio --quiet -o -H newc -R 0:0); else cpio=("$busybox" cpio -o -H newc -R 0:0); fi
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | "${cpio[@]}") | gzip -9 >"$outdir/initramfs.gz.tmp"
 cp "$work/kernel/boot/vmlinuz-$kver" "$outdir/vmlinuz.tmp"
+
+# --- Uncompressed vmlinux for PVH boot --------------------------------------
+# Under TCG the kernel's own xz decompression takes ~4.5 s of every boot. The
+# kernel has CONFIG_PVH, so QEMU can boot the ELF vmlinux directly (-kernel
+# vmlinux); boot-guest.sh prefers it. Extracted like linux/scripts/extract-vmlinux:
+# the xz stream starts at its magic; xz complains about the trailing data.
+rm -f "$outdir/vmlinux"
+offset=$(LC_ALL=C grep -obUaP '\xFD7zXZ\x00' "$outdir/vmlinuz.tmp" | head -1 | cut -d: -f1 || true)
+if [ -n "$offset" ] && command -v xz >/dev/null; then
+    tail -c +$((offset + 1)) "$outdir/vmlinuz.tmp" | xz -dc >"$outdir/vmlinux.tmp" 2>/dev/null || true
+    if [ "$(head -c 4 "$outdir/vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+        mv "$outdir/vmlinux.tmp" "$outdir/vmlinux"
+    else
+        log "warning: could not extract vmlinux; boots will use vmlinuz"; rm -f "$outdir/vmlinux.tmp"
+    fi
+fi
 mv "$outdir/vmlinuz.tmp" "$outdir/vmlinuz"
 mv "$outdir/initramfs.gz.tmp" "$outdir/initramfs.gz"
 echo "$stamp" >"$outdir/stamp"
-log "built $outdir/vmlinuz ($kver, $(du -h "$outdir/vmlinuz" | cut -f1)) and initramfs.gz ($(du -h "$outdir/initramfs.gz" | cut -f1))"
+log "built in $outdir: vmlinuz ($kver, $(du -h "$outdir/vmlinuz" | cut -f1))$([ -s "$outdir/vmlinux" ] && echo ", vmlinux ($(du -h "$outdir/vmlinux" | cut -f1))"), initramfs.gz ($(du -h "$outdir/initramfs.gz" | cut -f1))"

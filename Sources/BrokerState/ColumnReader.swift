@@ -23,13 +23,12 @@ struct ColumnReader {
         try value(column)
     }
 
-    /// A non-negative count; the largest INTEGER reads back as "saturated" (`UInt64.max`).
     func count(_ column: String) throws(StateStoreError) -> UInt64 {
         let stored = try int64(column)
-        guard stored >= 0 else {
+        guard let count = StoredCount.decode(stored) else {
             throw .invalidValue(table: table, column: column, detail: "negative count \(stored)")
         }
-        return stored == .max ? .max : UInt64(stored)
+        return count
     }
 
     func enumeration<T: RawRepresentable>(_ type: T.Type, _ column: String) throws(StateStoreError) -> T
@@ -47,14 +46,5 @@ struct ColumnReader {
         } catch {
             throw .invalidValue(table: table, column: column, detail: "\(error)")
         }
-    }
-}
-
-/// How a `UInt64` count is stored: SQLite's INTEGER is signed, and a count that ever
-/// reaches 2^63 is already saturated in practice, so it clamps (and reads back as the
-/// domain's own saturation value, `UInt64.max`). Any SQLite tool reads the column as is.
-enum StoredCount {
-    static func encode(_ count: UInt64) -> Int64 {
-        Int64(clamping: count)
     }
 }

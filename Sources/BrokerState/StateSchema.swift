@@ -34,7 +34,12 @@ enum StateSchema {
                 path: path,
                 detail: "written by a newer broker (migrations \(unknown.joined(separator: ", ")) are unknown here)")
         }
-        let isEmpty = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") == 0
+        // GRDB creates its bookkeeping table outside the v1 transaction: a broker killed
+        // between the two leaves a file holding only that table, still ours to migrate.
+        let isEmpty = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM sqlite_master
+            WHERE name <> 'grdb_migrations' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+            """) == 0
         let id = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
         if !isEmpty && id != applicationID {
             throw StateStoreError.incompatibleSchema(
@@ -48,7 +53,7 @@ enum StateSchema {
             PRAGMA application_id = \(applicationID);
 
             -- One row per watched device. Booleans are 0/1; counters saturate at the
-            -- largest INTEGER (see DeviceColumns). stopped_by_broker_at is set exactly
+            -- largest INTEGER (see StoredCount). stopped_by_broker_at is set exactly
             -- while stopped_by_broker is: when the broker's ownership of the pause began.
             CREATE TABLE device (
                 vm TEXT NOT NULL,

@@ -19,22 +19,23 @@ extension StateStore {
 
     /// Inserts or replaces every field of the device, the state included: pass the state
     /// the device's machine has now (after restoring it from `device(vm:id:)`), not `.clean`,
-    /// or a stored flag is overwritten. Durable like `saveState`, since it writes the flag.
+    /// or a stored flag is overwritten.
     public func save(_ device: StoredDevice) throws(StateStoreError) {
         let now = WallClock.microsecondsSinceEpoch()
-        try write(.powerLoss) { db in
+        try write { db in
             try db.cachedStatement(sql: DeviceColumns.upsert)
                 .execute(arguments: DeviceColumns.arguments(device, now: now))
         }
     }
 
-    /// The hot path: a `persist` action of the device machine. The flag and the broker's
-    /// ownership of the pause are on disk (fsynced) when this returns. The device must have
-    /// been `save`d; otherwise nothing is written and `unknownDevice` is thrown.
+    /// The hot path: a `persist` action of the device machine. When this returns, the flag
+    /// and the broker's ownership of the pause are committed to the file: a broker killed
+    /// right after finds them on restart. The device must have been `save`d; otherwise
+    /// nothing is written and `unknownDevice` is thrown.
     public func saveState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
         var arguments = DeviceColumns.stateArguments(state)
         arguments += ["vm": vm, "id": id, "now": WallClock.microsecondsSinceEpoch()]
-        try write(.powerLoss) { db in
+        try write { db in
             try db.cachedStatement(sql: DeviceColumns.updateState).execute(arguments: arguments)
             guard db.changesCount == 1 else { throw StateStoreError.unknownDevice(vm: vm, id: id) }
         }
@@ -43,7 +44,7 @@ extension StateStore {
     /// Forgets the device (`vfio-device-del`); its history stays. Returns whether it was stored.
     @discardableResult
     public func removeDevice(vm: String, id: String) throws(StateStoreError) -> Bool {
-        try write(.powerLoss) { db in
+        try write { db in
             try db.cachedStatement(sql: DeviceColumns.delete).execute(arguments: [vm, id])
             return db.changesCount > 0
         }

@@ -4,13 +4,11 @@ import GRDB
 extension StateStore {
     /// Appends one emitted `VFIO_PCI_ERROR`. With `counters`, the device's counters are
     /// stored in the same transaction, so history and counters never disagree on disk.
-    /// Committed without an fsync (`Durability.processCrash`): this runs for every error,
-    /// including correctable storms, on the queue that must also send a prompt `stop`.
     public func appendHistory(
         _ entry: ErrorHistoryEntry, counters: DeviceErrorCounters? = nil
     ) throws(StateStoreError) {
         let arguments = try HistoryColumns.arguments(entry)
-        try write(.processCrash) { db in
+        try write { db in
             try db.cachedStatement(sql: HistoryColumns.insert).execute(arguments: arguments)
             if let counters {
                 var counterArguments = DeviceColumns.counterArguments(counters)

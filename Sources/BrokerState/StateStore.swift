@@ -7,8 +7,8 @@ import GRDB
 /// Synchronous by design: each VM's serial queue calls it inline, in the order the device
 /// machine asked, so "persist, then announce" needs no extra choreography. One SQLite
 /// connection (a `DatabaseQueue`) in WAL mode serialises all VMs; a write costs tens of
-/// microseconds, or one fsync for the flag (see `Durability`). Safe to share between
-/// queues and threads.
+/// microseconds and survives SIGKILL of the broker once it returns (see
+/// `StateConnection`). Safe to share between queues and threads.
 ///
 /// The file closes when the last reference goes (GRDB's `DatabaseQueue` checkpoints and
 /// closes in `deinit`). There is deliberately no `close()`: GRDB traps, rather than throws,
@@ -48,11 +48,9 @@ public final class StateStore: Sendable {
         try perform { try database.read(body) }
     }
 
-    func write<T>(_ durability: Durability, _ body: (Database) throws -> T) throws(StateStoreError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(StateStoreError) -> T {
         try perform {
-            try database.writeWithoutTransaction { db in
-                try StateConnection.write(db, durability, body)
-            }
+            try database.writeWithoutTransaction { db in try StateConnection.write(db, body) }
         }
     }
 

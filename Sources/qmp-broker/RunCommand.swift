@@ -42,7 +42,7 @@ struct RunCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "qmp-broker")
-        let broker = Broker(vms: settings.vms, logger: logger)
+        let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory, logger: logger)
         let service = BrokerService(broker: broker)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -61,44 +61,31 @@ import Testing
         }
     }
 
-    @Test func theFileIsInWALMode() throws {
+    /// The settings the durability argument in `StateConnection` rests on, read from the
+    /// store's own connection.
+    @Test func theConnectionIsWALWithNormalSync() throws {
         try withTemporaryDirectory { directory in
-            let path = directory.file("state.sqlite")
-            _ = try StateStore(path: path)
-            let probe = try DatabaseQueue(path: path)
-            #expect(try probe.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
-        }
-    }
-
-    /// The flag's commit fsyncs the WAL (FULL); the history's does not (NORMAL).
-    @Test func flagWritesAreFullyAndHistoryWritesNormallySynchronous() throws {
-        try withTemporaryDirectory { directory in
-            let database = try DatabaseQueue(
-                path: directory.file("state.sqlite"), configuration: StateConnection.configuration(wal: true))
-            let synchronous = { (db: Database) in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
-            let levels = try database.writeWithoutTransaction { db in
+            let store = try StateStore(path: directory.file("state.sqlite"))
+            let settings = try store.database.read { db in
                 (
-                    flag: try StateConnection.write(db, .powerLoss, synchronous),
-                    between: try synchronous(db),
-                    history: try StateConnection.write(db, .processCrash, synchronous)
+                    journal: try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+                    synchronous: try Int.fetchOne(db, sql: "PRAGMA synchronous")
                 )
             }
-            // SQLite's numbering: 1 is NORMAL, 2 is FULL.
-            #expect(levels.flag == 2)
-            #expect(levels.between == 1)
-            #expect(levels.history == 1)
+            #expect(settings.journal == "wal")
+            #expect(settings.synchronous == 1)  // SQLite's number for NORMAL
         }
     }
 
-    @Test func aFailedWriteLeavesTheConnectionAtItsDefault() throws {
-        let database = try DatabaseQueue(configuration: StateConnection.configuration(wal: false))
+    @Test func aFailedWriteCommitsNothing() throws {
+        let store = try StateStore.inMemory()
         struct Refused: Error {}
-        let after = try database.writeWithoutTransaction { db in
-            #expect(throws: Refused.self) {
-                try StateConnection.write(db, .powerLoss) { _ in throw Refused() }
+        #expect(throws: StateStoreError.self) {
+            try store.write { db in
+                try db.execute(sql: "INSERT INTO device VALUES ('vm1', 'gpu0', 'h', 'stop', 0, 1, 0, NULL, 0, 0, 0)")
+                throw Refused()
             }
-            return try Int.fetchOne(db, sql: "PRAGMA synchronous")
         }
-        #expect(after == 1)
+        #expect(try store.device(vm: "vm1", id: "gpu0") == nil)
     }
 }

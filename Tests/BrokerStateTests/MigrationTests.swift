@@ -87,6 +87,18 @@ import Testing
         }
     }
 
+    @Test func aFileKilledBeforeV1CommittedIsMigrated() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.file("half.sqlite")
+            let half = try DatabaseQueue(path: path)
+            try half.write { try $0.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)") }
+            try half.close()
+            let store = try StateStore(path: path)
+            try store.save(.sample())
+            #expect(try store.devices(vm: "vm1").count == 1)
+        }
+    }
+
     @Test func anEmptyFileBecomesAStateFile() throws {
         try withTemporaryDirectory { directory in
             let path = directory.file("empty.sqlite")

@@ -4,8 +4,9 @@ import Foundation
 import Testing
 
 /// `saveState` sits between a fatal error and its event (after the `stop`), so its cost is
-/// measured, not assumed. The bound only catches a gross regression (an fsync per row of
-/// something, a lost WAL mode); the printed figures are the measurement.
+/// measured, not assumed. The bound (about 20 times the median seen on a loaded debug
+/// build) only catches a gross regression such as an fsync per write on a busy disk;
+/// `DurabilityTests` pins the settings themselves. The printed figures are the measurement.
 @Suite struct SaveStateLatencyTests {
     @Test func saveStateLatencyOver1000Writes() throws {
         try withTemporaryDirectory { directory in
@@ -22,8 +23,12 @@ import Testing
             samples.sort()
             let median = samples[samples.count / 2]
             let p99 = samples[samples.count * 99 / 100]
-            print("saveState over 1000 writes: median \(median), p99 \(p99), max \(samples.last!)")
-            #expect(median < .milliseconds(50))
+            print("saveState over 1000 writes: median \(microseconds(median)) µs, p99 \(microseconds(p99)) µs, max \(microseconds(samples.last!)) µs")
+            #expect(median < .milliseconds(1))
         }
     }
+}
+
+private func microseconds(_ duration: Duration) -> Int64 {
+    duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000
 }

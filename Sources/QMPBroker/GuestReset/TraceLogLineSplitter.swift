@@ -26,7 +26,7 @@ public struct TraceLogLineSplitter: Sendable {
             let newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
             if discarding {
                 discarding = false
-            } else if partial.isEmpty {
+            } else if partial.isEmpty && newline - start <= Self.maximumLineLength {
                 emit(UnsafeBufferPointer(rebasing: all[start..<newline]))
             } else if partial.count + (newline - start) <= Self.maximumLineLength {
                 partial.append(contentsOf: all[start..<newline])

@@ -56,7 +56,7 @@ public enum TracingCommand: Equatable, Sendable {
         case .setLogFile:
             let text = result.string ?? result.description
             return text.isEmpty ? nil
-                : Failure(description: "logfile failed: \(text.trimmingSuffix { $0 == "\r" || $0 == "\n" })")
+                : Failure(description: "logfile failed: \(text.trimmingSuffix(while: \.isNewline))")
         }
     }
 

@@ -1,3 +1,4 @@
+import BrokerState
 import Dispatch
 import ErrorEvents
 import Glibc
@@ -18,10 +19,13 @@ final class VFIORecovery {
     private var pollTimer: DispatchSourceTimer?
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
     private var vmRunning = true
+    /// Flags and history on disk, when the broker has a state directory.
+    private let store: StateStore?
 
-    init(vm: VMBroker, settings: VFIORecoverySettings, logger: Logger) {
+    init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
         self.vm = vm
         self.settings = settings
+        self.store = store
         self.logger = logger
     }
 
@@ -77,10 +81,16 @@ final class VFIORecovery {
         let reader = SysfsAERReader(sysfsRoot: settings.sysfsRoot)
         var tracker = AERCounterTracker(host: address, reader: reader, logger: logger)
         _ = tracker.poll()  // the baseline: errors before attach are history, not news
-        let machine = DeviceErrorMachine(policy: policy, vmRunning: vmRunning)
-        devices[id] = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
-                                    tracker: tracker, origin: origin)
+        let stored = persisted(id: id, host: address)
+        let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
+                                         counters: stored?.counters ?? DeviceErrorCounters())
+        let device = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
+                                   tracker: tracker, origin: origin)
+        // A broker stop from before a restart can only be judged once the VM's state is known.
+        if stored?.state.stoppedByBroker == true { device.awaitingRunState = stored?.state }
+        devices[id] = device
         order.append(id)
+        record(device)
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
 
@@ -88,6 +98,7 @@ final class VFIORecovery {
         guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
         order.removeAll { $0 == id }
         device.detach()
+        storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
     }
 
     func device(_ id: String) throws(QMPError) -> WatchedDevice {
@@ -199,8 +210,17 @@ final class VFIORecovery {
         }
     }
 
-    /// The VM's run state learnt at attach (`query-status`).
+    /// The VM's run state learnt at attach (`query-status`). Devices restored with a broker
+    /// stop are rebuilt now: the stop still holds only if the VM is still paused.
     func vmRunState(running: Bool) {
+        vmRunning = running
+        for device in orderedDevices {
+            guard let restored = device.awaitingRunState else { continue }
+            device.awaitingRunState = nil
+            device.machine = DeviceErrorMachine(policy: device.machine.policy, restoring: restored,
+                                                vmRunning: running, counters: device.machine.counters)
+            if device.machine.persistedState != restored { save(device.machine.persistedState, of: device) }
+        }
         vmEvent(running ? "RESUME" : "STOP")
     }
 
@@ -220,6 +240,7 @@ final class VFIORecovery {
     func setPolicy(_ id: String, _ policy: DevicePolicy) throws(QMPError) {
         let device = try device(id)
         perform(device.machine.policyChanged(to: policy), on: device)
+        record(device)
     }
 
     private func forEachDevice(_ input: (WatchedDevice) -> DeviceActions) {
@@ -239,10 +260,15 @@ final class VFIORecovery {
             case .contVM:
                 logger.notice("resuming the VM the broker stopped", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("cont")
-            case .persist:
-                break  // durable state: see StateStore wiring
+            case .persist(let state):
+                save(state, of: device)
             case .emitPCIError(let event):
                 vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device))
+                storing("record error history") { store in
+                    try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
+                                                              host: device.host.description, event),
+                                            counters: device.machine.counters)
+                }
             case .emitLinkReset(let event):
                 vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device))
             case .emitLinkErrorCleared(let event):
@@ -250,6 +276,54 @@ final class VFIORecovery {
             case .forwardToGuest(let error):
                 forward(error, to: device)
             }
+        }
+    }
+
+    // MARK: durable state
+
+    private func persisted(id: String, host: HostAddress) -> StoredDevice? {
+        guard let store else { return nil }
+        do {
+            guard let stored = try store.device(vm: vm.configuration.name, id: id) else { return nil }
+            guard stored.host == host.description else {
+                logger.warning("stored state is for another host address; starting clean",
+                               metadata: ["device": "\(id)", "stored": "\(stored.host)", "now": "\(host)"])
+                return nil
+            }
+            if stored.state.linkError { logger.warning("link-error flag restored", metadata: ["device": "\(id)"]) }
+            return stored
+        } catch {
+            logger.error("cannot read stored state", metadata: ["device": "\(id)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Writes a device's row (policy, flag, counters); a restored broker stop still being
+    /// judged is written back as it was, not as the provisional machine sees it.
+    func record(_ device: WatchedDevice) {
+        storing("store device \(device.id)") { store in
+            try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
+                                        policy: device.machine.policy,
+                                        state: device.awaitingRunState ?? device.machine.persistedState,
+                                        counters: device.machine.counters))
+        }
+    }
+
+    /// The flag and the broker-stop ownership: written before the event that announces them.
+    private func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
+        storing("store link-error flag of \(device.id)") { store in
+            try store.saveState(vm: vm.configuration.name, id: device.id, state)
+        }
+    }
+
+    /// A failed write is logged loudly but never stops error handling: the VM's protection
+    /// in this run does not depend on the disk.
+    private func storing(_ what: String, _ body: (StateStore) throws -> Void) {
+        guard let store else { return }
+        do {
+            try body(store)
+        } catch {
+            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
         }
     }
 

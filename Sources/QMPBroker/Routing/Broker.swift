@@ -1,3 +1,4 @@
+import BrokerState
 import Dispatch
 import Logging
 import VFIOWatch
@@ -11,10 +12,15 @@ public final class Broker: Sendable {
     private let uevents: UEventMonitor
     private let ueventQueue = DispatchQueue(label: "qmp-broker.uevents")
 
-    public init(vms configurations: [VMConfiguration], logger: Logger) {
+    /// `stateDirectory` holds the SQLite file with link-error flags and error history; without
+    /// one, flags live only as long as the process.
+    public init(vms configurations: [VMConfiguration], stateDirectory: String? = nil, logger: Logger) throws(StateStoreError) {
         self.logger = logger
         let board = self.board
-        let vms = configurations.map { VMBroker(configuration: $0, board: board, logger: logger) }
+        let store = try stateDirectory.map { (directory) throws(StateStoreError) in
+            try StateStore(path: "\(directory)/qmp-broker.sqlite")
+        }
+        let vms = configurations.map { VMBroker(configuration: $0, board: board, store: store, logger: logger) }
         self.vms = vms
         uevents = UEventMonitor(queue: ueventQueue, logger: logger) { event in
             for vm in vms { vm.queue.async { vm.recovery.uevent(event) } }

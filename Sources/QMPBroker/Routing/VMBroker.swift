@@ -1,3 +1,4 @@
+import BrokerState
 import Dispatch
 import Glibc
 import Logging
@@ -43,7 +44,7 @@ public final class VMBroker: @unchecked Sendable {
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
 
-    public init(configuration: VMConfiguration, board: BrokerStatusBoard, logger: Logger) {
+    public init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil, logger: Logger) {
         self.configuration = configuration
         self.queue = DispatchQueue(label: "qmp-broker.vm.\(configuration.name)")
         var logger = logger
@@ -53,7 +54,7 @@ public final class VMBroker: @unchecked Sendable {
         self.upstream = UpstreamLink(
             vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger)
         self.localCommands = LocalCommands(board: board)
-        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, logger: logger)
+        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
     }
 

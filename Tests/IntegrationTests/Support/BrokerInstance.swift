@@ -6,14 +6,14 @@ final class BrokerInstance {
     let broker: Broker
     let socketPath: String
 
-    init(upstream: String, in directory: TemporaryDirectory, name: String = "vm1",
+    init(upstream: String, in directory: TemporaryDirectory, name: String = "vm1", stateDirectory: String? = nil,
          configure: (inout VMConfiguration) -> Void = { _ in }) throws {
         var configuration = VMConfiguration(name: name, upstreamPath: upstream, socketPath: directory.file("\(name).qmp"))
         configure(&configuration)
         socketPath = configuration.socketPath
         var logger = Logger(label: "qmp-broker-test")
         logger.logLevel = .warning
-        broker = Broker(vms: [configuration], logger: logger)
+        broker = try Broker(vms: [configuration], stateDirectory: stateDirectory, logger: logger)
         try broker.start()
     }
 
