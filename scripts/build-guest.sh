@@ -9,7 +9,8 @@
 #                                 through PVH: saves ~4.5 s per boot under TCG
 #           OUTDIR/initramfs.gz   busybox + virtio/e1000e modules + /init (~1.3 MB)
 #           OUTDIR/stamp          package versions + hash of this script
-#           OUTDIR/debs/          the downloaded .debs (kept so rebuilds are offline)
+#           OUTDIR/debs/          the downloaded .debs (kept so rebuilds need no
+#                                 download; replaced when a newer version appears)
 #
 # Downloads (Debian archive only, with `apt-get download`, once per version):
 #   linux-image-6.1.0-N-amd64   the package linux-image-amd64 depends on;
@@ -23,7 +24,7 @@
 #
 # Idempotent: when OUTDIR/stamp matches the current package versions and this
 # script, nothing is downloaded or rebuilt. Needs: apt-get/apt-cache, dpkg-deb,
-# gzip; `cpio` if installed, else the downloaded busybox's cpio. No root needed
+# gzip, xz (for vmlinux); `cpio` if installed, else busybox's cpio. No root needed
 # unless the apt lists are missing (then `apt-get update` runs).
 set -euo pipefail
 
@@ -40,45 +41,52 @@ for tool in apt-get apt-cache dpkg-deb gzip sha256sum; do
 done
 
 # --- Resolve the exact package versions (apt-get update only if needed) ------
-resolve_kernel() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-6\.1\.0-.*-amd64$/ { print $2; exit }'; }
-candidate() { apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { print $2; exit }'; }
-
-kernel_pkg=$(resolve_kernel || true)
-if [ -z "$kernel_pkg" ] || [ -z "$(candidate busybox-static)" ] || [ "$(candidate busybox-static)" = "(none)" ]; then
-    [ "$(id -u)" -eq 0 ] || die "apt lists are missing; run 'apt-get update' as root"
+apt_update() {
+    [ "$(id -u)" -eq 0 ] || die "apt lists are missing or stale; run 'apt-get update' as root"
     log "apt-get update"
     apt-get update -qq
-    kernel_pkg=$(resolve_kernel)
-fi
-[ -n "$kernel_pkg" ] || die "cannot resolve linux-image-amd64's kernel package"
-kernel_ver=$(candidate "$kernel_pkg")
-busybox_ver=$(candidate busybox-static)
+}
+# Sets kernel_pkg (linux-image-amd64's dependency), kernel_ver and busybox_ver.
+resolve() {
+    kernel_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+        awk '/Depends: linux-image-6\.1\.0-[0-9]+-amd64$/ { print $2; exit }')
+    [ -n "$kernel_pkg" ] || return 1
+    local versions
+    versions=$(apt-cache policy "$kernel_pkg" busybox-static 2>/dev/null |
+        awk '/^[^ ]/ { pkg = $1 } /Candidate:/ && $2 != "(none)" { print pkg, $2 }')
+    kernel_ver=$(awk -v p="$kernel_pkg:" '$1 == p { print $2 }' <<<"$versions")
+    busybox_ver=$(awk '$1 == "busybox-static:" { print $2 }' <<<"$versions")
+    [ -n "$kernel_ver" ] && [ -n "$busybox_ver" ]
+}
+resolve || { apt_update && resolve; } || die "cannot resolve linux-image-amd64 / busybox-static with apt-cache"
 script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 stamp="$kernel_pkg=$kernel_ver busybox-static=$busybox_ver script=$script_hash"
 
 mkdir -p "$outdir/debs"
 outdir=$(cd "$outdir" && pwd)
-if [ -s "$outdir/vmlinuz" ] && [ -s "$outdir/initramfs.gz" ] && [ "$(cat "$outdir/stamp" 2>/dev/null)" = "$stamp" ]; then
+if [ -s "$outdir/vmlinuz" ] && [ -s "$outdir/initramfs.gz" ] && { [ -s "$outdir/vmlinux" ] || ! command -v xz >/dev/null; } &&
+   [ "$(cat "$outdir/stamp" 2>/dev/null)" = "$stamp" ]; then
     log "up to date in $outdir ($kernel_pkg $kernel_ver, busybox-static $busybox_ver)"
     exit 0
 fi
 
 # --- Download the two .debs (kept in OUTDIR/debs, old versions dropped) ------
 debfile() { echo "$outdir/debs/${1}_${2//:/%3a}_amd64.deb"; }
-fetch_deb() { # package version
-    local file; file=$(debfile "$1" "$2")
-    [ -s "$file" ] && return 0
-    rm -f "$outdir/debs/$1"_*.deb
-    log "downloading $1 $2"
-    # As root, apt would drop to the _apt user, which cannot write into OUTDIR.
-    local sandbox=(); [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
-    (cd "$outdir/debs" && apt-get download -q "${sandbox[@]}" "$1=$2" >/dev/null) \
-        || { [ "$(id -u)" -eq 0 ] && apt-get update -qq && (cd "$outdir/debs" && apt-get download -q "${sandbox[@]}" "$1=$2" >/dev/null); } \
-        || die "apt-get download $1=$2 failed"
-    [ -s "$file" ] || die "expected $file after download"
+download() { # package version
+    # As root, apt drops to the _apt user, which cannot write into OUTDIR.
+    local sandbox=()
+    [ "$(id -u)" -ne 0 ] || sandbox=(-o APT::Sandbox::User=root)
+    (cd "$outdir/debs" && apt-get download -q "${sandbox[@]}" "$1=$2" >/dev/null)
 }
-fetch_deb "$kernel_pkg" "$kernel_ver"
-fetch_deb busybox-static "$busybox_ver"
+fetch_deb() { # package version glob-of-older-versions-to-drop
+    [ -s "$(debfile "$1" "$2")" ] && return 0
+    rm -f "$outdir/debs/"$3
+    log "downloading $1 $2"
+    download "$1" "$2" || { apt_update && download "$1" "$2"; } || die "apt-get download $1=$2 failed"
+    [ -s "$(debfile "$1" "$2")" ] || die "expected $(debfile "$1" "$2") after download"
+}
+fetch_deb "$kernel_pkg" "$kernel_ver" 'linux-image-*.deb'
+fetch_deb busybox-static "$busybox_ver" 'busybox-static_*.deb'
 
 # --- Unpack into a temp dir ---------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/build-guest.XXXXXX")
@@ -192,4 +200,5 @@ fi
 mv "$outdir/vmlinuz.tmp" "$outdir/vmlinuz"
 mv "$outdir/initramfs.gz.tmp" "$outdir/initramfs.gz"
 echo "$stamp" >"$outdir/stamp"
-log "built in $outdir: vmlinuz ($kver, $(du -h "$outdir/vmlinuz" | cut -f1))$([ -s "$outdir/vmlinux" ] && echo ", vmlinux ($(du -h "$outdir/vmlinux" | cut -f1))"), initramfs.gz ($(du -h "$outdir/initramfs.gz" | cut -f1))"
+size() { du -h --apparent-size "$1" | cut -f1; }
+log "built in $outdir ($kver): vmlinuz $(size "$outdir/vmlinuz"), initramfs.gz $(size "$outdir/initramfs.gz")$([ ! -s "$outdir/vmlinux" ] || echo ", vmlinux $(size "$outdir/vmlinux")")"

@@ -7,12 +7,12 @@ import Testing
 @Suite(.serialized) struct HostErrorEventTests {
     let directory = TemporaryDirectory()
     let qemu: QEMUInstance
-    let sysfs: FakeSysfs
+    let sysfs: FakeSysfsTree
     let broker: BrokerInstance
 
     init() throws {
         qemu = try QEMUInstance(in: directory)
-        sysfs = FakeSysfs(in: directory)
+        sysfs = FakeSysfsTree(in: directory)
         let root = sysfs.root
         broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory) {
             $0.recovery.sysfsRoot = root

@@ -21,17 +21,20 @@ public struct GuestPCIAddress: Hashable, Sendable, Comparable, CustomStringConve
     /// Parses `BB:DD.F` exactly as QEMU prints it (one or two hex digits for bus and slot).
     public init?(_ text: some StringProtocol) {
         var text = String(text)
-        guard let parsed = text.withUTF8({ Self.parse($0[...]) }) else { return nil }
+        guard let parsed = text.withUTF8({ buffer -> GuestPCIAddress? in
+            guard let base = buffer.baseAddress else { return nil }
+            return Self.parse(TraceBytes(base: base, start: 0, end: buffer.count))
+        }) else { return nil }
         self = parsed
     }
 
     /// The hand parser the trace reader uses on raw bytes.
-    static func parse(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> GuestPCIAddress? {
+    static func parse(_ bytes: TraceBytes) -> GuestPCIAddress? {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")),
-              let dot = bytes[colon...].firstIndex(of: UInt8(ascii: ".")),
-              let bus = TraceHex.value(bytes[..<colon], maxDigits: 2),
-              let slot = TraceHex.value(bytes[(colon + 1)..<dot], maxDigits: 2), slot < 32,
-              let function = TraceHex.value(bytes[(dot + 1)...], maxDigits: 1), function < 8
+              let dot = bytes.suffix(from: colon).firstIndex(of: UInt8(ascii: ".")),
+              let bus = TraceHex.value(bytes.prefix(upTo: colon), maxDigits: 2),
+              let slot = TraceHex.value(bytes.slice(colon + 1, dot), maxDigits: 2), slot < 32,
+              let function = TraceHex.value(bytes.suffix(from: dot + 1), maxDigits: 1), function < 8
         else { return nil }
         return GuestPCIAddress(bus: UInt8(bus), slot: UInt8(slot), function: UInt8(function))
     }

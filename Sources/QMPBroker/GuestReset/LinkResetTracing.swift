@@ -18,15 +18,19 @@
 ///   regular file never blocks QEMU, keeps what was written while the broker was away, and
 ///   needs no reader attached before the `logfile` command.
 /// - The file grows by ~55 bytes per guest config write (a few KiB per boot). Rotate by
-///   sending `logfile NEW` (QEMU switches under the big lock, so once the reply arrives no
-///   line goes to the old file), then read the old file to its end and delete it. Do not
-///   truncate a file QEMU may still be writing.
+///   sending `logfile NEW`, then read the old file to its end and delete it: our events are
+///   all emitted with the big QEMU lock held, as HMP commands run, so once the reply arrives
+///   none goes to the old file. Do not truncate a file QEMU may still be writing.
 /// - `-D FILE` and `logfile`: `logfile` replaces the VMM's target for everything QEMU
 ///   logs, and there is no way to ask QEMU for the old one (the broker can read it from
 ///   `/proc/<qemu pid>/fd` or QEMU's command line). Detaching restores it with `logfile
 ///   <that path>` (appends, does not truncate) or, with no `-D`, `logfile /dev/stderr`
 ///   (reopens fd 2 through /proc; works for a file or pipe, fails for a socket such as
 ///   journald's, which leaves logging off). `logfile` with no argument is rejected.
+/// - A QEMU started with `-daemonize` `dup2`s the log file onto its fd 2 on every
+///   `logfile`: its stderr (error_report, warnings) then also goes to our file (the parser
+///   skips such lines), and `/dev/stderr` would name our own file. Restore a daemonized
+///   QEMU without `-D` with `logfile /dev/null`, where its stderr pointed before.
 /// - QEMU opens PATH itself, so its user and MAC profile (libvirt's AppArmor/SELinux)
 ///   must allow it. `/dev/fdset/N` is not understood; `/proc/self/fd/N` of a descriptor
 ///   passed with `add-fd` works (re-opened, so file permissions are checked again).

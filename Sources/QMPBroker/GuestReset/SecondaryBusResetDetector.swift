@@ -3,7 +3,8 @@
 /// QEMU 7.2 resets a bridge's secondary bus exactly on a 0→1 transition of bit 0x40 of
 /// Bridge Control (`pci_bridge_write_config`: "Trigger hot reset on 0->1 transition"),
 /// so that is what `asserted` reports; `released` is the 1→0 write that ends the reset
-/// (Linux holds the bit ~2 ms; a guest's AER recovery was seen writing `0x42` then `0x2`).
+/// (Linux's `pci_reset_secondary_bus` writes `ctrl | 0x40`, sleeps 2 ms, writes `ctrl`; a
+/// 6.1 guest's AER recovery under TCG wrote `0x42`, then `0x2` ~8 ms later).
 /// The trace names the bridge by `GuestPCIAddress`; which watched devices sit below it
 /// is `PCITopology`'s business, and writes to non-bridges are harmless here because no
 /// watched device is below them.

@@ -2,20 +2,22 @@
 /// line's bytes: no Foundation, no allocation on the parse path.
 enum TraceHex {
     /// The value of 1...maxDigits hex digits (either case), or nil.
-    static func value(_ digits: Slice<UnsafeBufferPointer<UInt8>>, maxDigits: Int) -> UInt32? {
+    static func value(_ digits: TraceBytes, maxDigits: Int) -> UInt32? {
         guard !digits.isEmpty, digits.count <= maxDigits else { return nil }
         var result: UInt32 = 0
-        for byte in digits {
-            guard let digit = digit(byte) else { return nil }
+        var index = digits.start
+        while index < digits.end {
+            guard let digit = digit(digits[index]) else { return nil }
             result = result << 4 | digit
+            index += 1
         }
         return result
     }
 
     /// `0x` followed by 1...8 hex digits, as QEMU's `0x%x` prints.
-    static func prefixed(_ token: Slice<UnsafeBufferPointer<UInt8>>) -> UInt32? {
-        guard token.count > 2, token[token.startIndex] == UInt8(ascii: "0"),
-              token[token.startIndex + 1] | 0x20 == UInt8(ascii: "x") else { return nil }
+    static func prefixed(_ token: TraceBytes) -> UInt32? {
+        guard token.count > 2, token[token.start] == UInt8(ascii: "0"),
+              token[token.start + 1] | 0x20 == UInt8(ascii: "x") else { return nil }
         return value(token.dropFirst(2), maxDigits: 8)
     }
 

@@ -91,6 +91,7 @@ final class VFIORecovery {
         devices[id] = device
         order.append(id)
         record(device)
+        vm.guestResets?.refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
 

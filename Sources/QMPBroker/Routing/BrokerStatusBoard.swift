@@ -8,6 +8,8 @@ public final class BrokerStatusBoard: Sendable {
         public var upstream: String
         public var connected: Bool
         public var clients: Int
+        /// Whether QEMU's trace log is being followed for guest link resets.
+        public var linkResetWatch: Bool = false
     }
 
     private let statuses = Mutex<[String: VMStatus]>([:])

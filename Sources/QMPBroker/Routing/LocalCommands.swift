@@ -46,6 +46,7 @@ final class LocalCommands {
             JSON.qdict([
                 "name": .string(status.name), "upstream": .string(status.upstream),
                 "connected": .bool(status.connected), "clients": .integer(Int64(status.clients)),
+                "link-reset-watch": .bool(status.linkResetWatch),
             ])
         })
         return .qdict(["version": .string(BrokerVersion.string), "vms": vms])

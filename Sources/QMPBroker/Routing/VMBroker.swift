@@ -18,11 +18,16 @@ public struct VMConfiguration: Sendable, Equatable {
     public var clientQueueBytes: Int = 4 << 20
     /// The VFIO devices to watch and how.
     public var recovery = VFIORecoverySettings()
+    /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
+    /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
+    public var traceLogPath: String?
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
         self.upstreamPath = upstreamPath
         self.socketPath = socketPath
+        let directory = socketPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        self.traceLogPath = "\(directory.isEmpty ? "." : directory)/\(name).trace.log"
     }
 }
 
@@ -33,13 +38,14 @@ public final class VMBroker: @unchecked Sendable {
     public let queue: DispatchQueue
     let logger: Logger
     let upstream: UpstreamLink
-    private let board: BrokerStatusBoard
+    let board: BrokerStatusBoard
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
     let localCommands: LocalCommands
     private(set) var recovery: VFIORecovery!
+    private(set) var guestResets: GuestResetMonitor?
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
@@ -56,6 +62,9 @@ public final class VMBroker: @unchecked Sendable {
         self.localCommands = LocalCommands(board: board)
         self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
+        if let path = configuration.traceLogPath {
+            guestResets = GuestResetMonitor(vm: self, logPath: path, logger: logger)
+        }
     }
 
     /// Opens the downstream socket(s) and starts attaching to the VMM.
@@ -96,6 +105,7 @@ public final class VMBroker: @unchecked Sendable {
             listeners = []
             for client in clients.values { client.connection.close() }
             clients = [:]
+            guestResets?.detach()
             upstream.stop()
             recovery.stop()
             namedFDs.values.forEach { _ = close($0) }
@@ -232,10 +242,12 @@ public final class VMBroker: @unchecked Sendable {
             self?.recovery.vmRunState(running: running)
         }
         recovery.discover()
+        guestResets?.attach()
     }
 
     private func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
+        guestResets?.upstreamLost()
         emit("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)]))
     }
 
@@ -245,6 +257,7 @@ public final class VMBroker: @unchecked Sendable {
         if name == "DEVICE_DELETED", let data = line.json?["data"] {
             recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
         }
+        if name == "RESET" { guestResets?.systemReset() }
         recovery.vmEvent(name)
     }
 }

@@ -1,40 +1,40 @@
 import Glibc
-import VFIOWatch
 
 /// A fake `/sys` with one PCI device's AER counter files, written the way the 6.1
-/// kernel prints them (`NAME COUNT` lines, then the total).
-struct FakeSysfs {
-    let root: String
-    let host: String
+/// kernel prints them (`NAME COUNT` lines, then the total): the host side of the demo
+/// and of the tests, read by the broker through `--sysfs-root`.
+public struct FakeSysfsTree: Sendable {
+    public let root: String
+    public let host: String
 
-    init(in directory: TemporaryDirectory, host: String = "0000:3b:00.0") {
-        root = directory.file("sys")
+    public init(under directory: String, host: String = "0000:3b:00.0") {
+        root = "\(directory)/sys"
         self.host = host
         mkdir(root, 0o755)
         for part in ["bus", "bus/pci", "bus/pci/devices", "bus/pci/devices/\(host)"] { mkdir("\(root)/\(part)", 0o755) }
         set(correctable: [:], nonFatal: [:], fatal: [:])
     }
 
-    var deviceDirectory: String { "\(root)/bus/pci/devices/\(host)" }
+    public var deviceDirectory: String { "\(root)/bus/pci/devices/\(host)" }
 
-    static let correctableNames = ["RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "NonFatalErr", "CorrIntErr", "HeaderOF"]
-    static let uncorrectableNames = ["Undefined", "DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF",
+    public static let correctableNames = ["RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "NonFatalErr", "CorrIntErr", "HeaderOF"]
+    public static let uncorrectableNames = ["Undefined", "DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF",
                                      "MalfTLP", "ECRC", "UnsupReq", "ACSViol", "UncorrIntErr", "BlockedTLP",
                                      "AtomicOpBlocked", "TLPBlockedErr", "PoisonTLPBlocked"]
 
-    func set(correctable: [String: Int], nonFatal: [String: Int], fatal: [String: Int]) {
+    public func set(correctable: [String: Int], nonFatal: [String: Int], fatal: [String: Int]) {
         write("aer_dev_correctable", Self.correctableNames, correctable, total: "TOTAL_ERR_COR")
         write("aer_dev_nonfatal", Self.uncorrectableNames, nonFatal, total: "TOTAL_ERR_NONFATAL")
         write("aer_dev_fatal", Self.uncorrectableNames, fatal, total: "TOTAL_ERR_FATAL")
     }
 
-    func write(_ file: String, _ names: [String], _ counts: [String: Int], total: String) {
+    public func write(_ file: String, _ names: [String], _ counts: [String: Int], total: String) {
         var text = names.map { "\($0) \(counts[$0] ?? 0)\n" }.joined()
         text += "\(total) \(counts.values.reduce(0, +))\n"
         writeRaw(file, text)
     }
 
-    func writeRaw(_ file: String, _ text: String) {
+    public func writeRaw(_ file: String, _ text: String) {
         // Write to a temporary name and rename, as sysfs reads never see half a file.
         let path = "\(deviceDirectory)/\(file)"
         let temporary = path + ".new"
@@ -44,10 +44,6 @@ struct FakeSysfs {
         rename(temporary, path)
     }
 
-    func remove(_ file: String) { unlink("\(deviceDirectory)/\(file)") }
+    public func remove(_ file: String) { unlink("\(deviceDirectory)/\(file)") }
 }
 
-/// A real eventfd for tests.
-func makeEventFD() -> Int32 { (try? EventFD.makeEventFD()) ?? -1 }
-
-func signal(_ fd: Int32, adding value: UInt64 = 1) { try? EventFD.signal(fd, adding: value) }

@@ -1,14 +1,13 @@
 import Glibc
-import QMPBroker
 
 /// A client of QEMU's qtest socket (`-qtest unix:PATH,server=on,wait=off`): the guest-side
 /// port I/O a guest kernel would do, without a guest. Each command is one line and is
 /// answered `OK` (plus a value for reads) once QEMU has performed it.
-final class QTestConnection {
-    let fd: Int32
+public final class QTestConnection {
+    public let fd: Int32
     private var pending: [UInt8] = []
 
-    init(path: String, timeout: Double = 10) throws {
+    public init(path: String, timeout: Double = 10) throws {
         let deadline = Deadline(after: timeout)
         while true {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -35,7 +34,7 @@ final class QTestConnection {
 
     /// Sends one command and returns QEMU's answer line (e.g. `OK`, `OK 0x0040`).
     @discardableResult
-    func command(_ line: String, timeout: Double = 10) throws -> String {
+    public func command(_ line: String, timeout: Double = 10) throws -> String {
         let bytes = Array((line + "\n").utf8)
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else {
             throw QMPClient.Failure("qtest send failed")
@@ -60,11 +59,28 @@ final class QTestConnection {
     }
 
     /// A configuration write the way a guest does it through ports 0xcf8/0xcfc.
-    func configWrite(bus: UInt8, slot: UInt8, function: UInt8, offset: UInt8, value: UInt32, width: Int) throws {
+    public func configWrite(bus: UInt8, slot: UInt8, function: UInt8, offset: UInt8, value: UInt32, width: Int) throws {
         let address = UInt32(0x8000_0000) | UInt32(bus) << 16 | UInt32(slot) << 11 | UInt32(function) << 8 | UInt32(offset & 0xFC)
         try command("outl 0xcf8 0x\(String(address, radix: 16))")
         let port = 0xCFC + Int(offset & 3)
         let instruction = width == 1 ? "outb" : width == 2 ? "outw" : "outl"
         try command("\(instruction) 0x\(String(port, radix: 16)) 0x\(String(value, radix: 16))")
+    }
+}
+
+extension QTestConnection {
+    /// The Secondary Bus Reset a guest kernel performs on a bridge (Linux
+    /// `pci_reset_secondary_bus`): set bit 0x40 of Bridge Control (0x3e), then clear it.
+    public func secondaryBusReset(bus: UInt8 = 0, slot: UInt8, function: UInt8 = 0, release: Bool = true) throws {
+        try configWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0x40, width: 2)
+        if release { try configWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0, width: 2) }
+    }
+
+    /// A 32-bit read of guest physical memory (`readl`), e.g. ECAM config space.
+    public func readLong(_ address: UInt64) throws -> UInt32 {
+        let answer = try command("readl 0x\(String(address, radix: 16))")
+        let value = answer.split(separator: " ").last.map { $0.hasPrefix("0x") ? $0.dropFirst(2) : $0 } ?? ""
+        guard let number = UInt32(value, radix: 16) else { throw QMPClient.Failure("qtest readl: \(answer)") }
+        return number
     }
 }

@@ -1,0 +1,148 @@
+import Glibc
+import QMPBroker
+import Testing
+
+/// Points 3–5 of the recovery design against a real QEMU 7.2: forwarding to the guest,
+/// the link-error flag, and stopping the VM when the guest resets a flagged link.
+@Suite(.serialized) struct RecoveryTests {
+    func microseconds(_ event: JSON?) -> Int64 {
+        (event?["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000 + (event?["timestamp"]?["microseconds"]?.integer ?? 0)
+    }
+
+    @Test func fatalErrorThenLinkResetStopsTheVM() throws {
+        let rig = try RecoveryRig()
+        rig.hostFatalError()
+        let error = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(error["data"]?["severity"]?.string == "fatal")
+        #expect(error["data"]?["action"]?.string == "forward")
+        #expect(error["data"]?["link-error"]?.bool == true)
+        try rig.guestLinkReset()
+        let reset = try #require(try rig.client.nextEvent("VFIO_LINK_RESET"))
+        #expect(reset["data"]?["action"]?.string == "stop")
+        #expect(reset["data"]?["origin"]?.string == "guest-link-reset")
+        #expect(reset["data"]?["link-error"]?.bool == true)
+        let stop = try #require(try rig.client.nextEvent("STOP"))
+        #expect(try rig.status() == "paused")
+        // The broker saw the reset and QEMU stopped within 10 ms (their own timestamps).
+        #expect(microseconds(stop) - microseconds(reset) < 10_000)
+        #expect(try rig.device()?["state"]?.string == "stopped")
+    }
+
+    @Test func nonFatalErrorOrNoErrorThenLinkResetDoesNotStop() throws {
+        let rig = try RecoveryRig()
+        try rig.guestLinkReset()
+        #expect(try rig.client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "none")
+        rig.hostNonFatalError()
+        #expect(try rig.client.nextEvent("VFIO_PCI_ERROR")?["data"]?["severity"]?.string == "non-fatal")
+        try rig.guestLinkReset()
+        let reset = try #require(try rig.client.nextEvent("VFIO_LINK_RESET"))
+        #expect(reset["data"]?["action"]?.string == "none")
+        #expect(reset["data"]?["link-error"]?.bool == false)
+        #expect(try rig.client.nextEvent("STOP", timeout: 0.3) == nil)
+        #expect(try rig.status() == "running")
+    }
+
+    @Test func systemResetWithTheFlagSetIsNotALinkReset() throws {
+        let rig = try RecoveryRig()
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        _ = try rig.client.execute("system_reset")
+        #expect(try rig.client.nextEvent("RESET") != nil)
+        try rig.qtest.command("outb 0xcf9 0x6")  // the guest's own reboot through the reset control register
+        #expect(try rig.client.nextEvent("RESET")?["data"]?["guest"]?.bool == true)
+        #expect(try rig.client.nextEvent("VFIO_LINK_RESET", timeout: 0.3) == nil)
+        #expect(try rig.client.nextEvent("STOP", timeout: 0.1) == nil)
+        #expect(try rig.status() == "running")
+        #expect(try rig.device()?["link-error"]?.bool == true)  // the host link is still suspect
+    }
+
+    @Test func policyStopStopsAtOnceAndInjectsNothing() throws {
+        let rig = try RecoveryRig(policy: "stop")
+        rig.hostFatalError()
+        let error = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(error["data"]?["action"]?.string == "stop")
+        #expect(try rig.client.nextEvent("STOP") != nil)
+        #expect(try rig.aerStatus().uncorrectable == 0)
+    }
+
+    @Test func policyReportOnlyReports() throws {
+        let rig = try RecoveryRig(policy: "report")
+        rig.hostFatalError()
+        #expect(try rig.client.nextEvent("VFIO_PCI_ERROR")?["data"]?["action"]?.string == "none")
+        try rig.guestLinkReset()
+        #expect(try rig.client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "none")
+        #expect(try rig.client.nextEvent("STOP", timeout: 0.3) == nil)
+        let status = try rig.aerStatus()
+        #expect(status.uncorrectable == 0 && status.correctable == 0)
+    }
+
+    @Test func forwardedErrorsShowInTheGuestVisibleAERStatus() throws {
+        let rig = try RecoveryRig()
+        rig.sysfs.set(correctable: ["RxErr": 1], nonFatal: [:], fatal: [:])
+        try rig.client.send(#"{"execute":"query-status"}"#)  // keep the pipeline busy: ordering must not matter
+        _ = try rig.client.nextReply()
+        signal(rig.nonFatalFD)  // counters say correctable: the counters win over the fd's tag
+        let correctable = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(correctable["data"]?["severity"]?.string == "correctable")
+        rig.hostNonFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        _ = try rig.client.execute("query-status")  // the injections went before this reply
+        let status = try rig.aerStatus()
+        #expect(status.correctable & 0x1 != 0, "RxErr (bit 0) in Correctable Error Status")
+        #expect(status.uncorrectable & (1 << 14) != 0, "CmpltTO (bit 14) in Uncorrectable Error Status")
+        #expect(status.uncorrectable & (1 << 4) != 0, "DLP (bit 4) in Uncorrectable Error Status")
+    }
+
+    @Test func autoContAfterHostRecoveryUnlessSomeoneResumedFirst() throws {
+        let rig = try RecoveryRig(autoCont: true)
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        try rig.guestLinkReset()
+        _ = try rig.client.nextEvent("STOP")
+        rig.hostRecovered()
+        let cleared = try #require(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED"))
+        #expect(cleared["data"]?["reason"]?.string == "host-recovered")
+        #expect(try rig.client.nextEvent("RESUME") != nil)
+        #expect(try rig.status() == "running")
+
+        // Again, but an operator resumes the VM first: no second cont from the broker.
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        try rig.guestLinkReset()
+        _ = try rig.client.nextEvent("STOP")
+        _ = try rig.client.execute("cont")
+        _ = try rig.client.nextEvent("RESUME")
+        _ = try rig.client.execute("stop")
+        _ = try rig.client.nextEvent("STOP")
+        rig.hostRecovered()
+        #expect(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED") != nil)
+        #expect(try rig.client.nextEvent("RESUME", timeout: 0.3) == nil)
+        #expect(try rig.status() == "paused")
+    }
+
+    @Test func operatorClearEmitsClearedAndDisarmsTheStop() throws {
+        let rig = try RecoveryRig()
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        #expect(try rig.client.execute("vfio-link-error-clear", arguments: .object(["device": .string("dev0")]))["return"] != nil)
+        #expect(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED")?["data"]?["reason"]?.string == "operator")
+        try rig.guestLinkReset()
+        #expect(try rig.client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "none")
+        #expect(try rig.status() == "running")
+    }
+
+    @Test func theFlagSurvivesABrokerRestart() throws {
+        let rig = try RecoveryRig()
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        rig.client = nil
+        rig.broker = nil  // gone, as after a crash: nothing more is written
+        try rig.startBroker()
+        #expect(try rig.device()?["link-error"]?.bool == true)
+        try rig.guestLinkReset()
+        #expect(try rig.client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
+        #expect(try rig.client.nextEvent("STOP") != nil)
+    }
+}
