@@ -74,7 +74,7 @@ let package = Package(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson"]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch"]),
     ],

@@ -69,12 +69,14 @@ fi
 case "$kernel" in vmlinux|vmlinuz) ;; *) echo "boot-guest: --kernel must be vmlinux or vmlinuz" >&2; exit 2 ;; esac
 [ -s "$guest/$kernel" ] || { echo "boot-guest: $guest/$kernel missing (run scripts/build-guest.sh)" >&2; exit 1; }
 
+# shellcheck disable=SC2054 # commas belong to QEMU option values
 devices=(
     -device pcie-root-port,id=rp0,bus=pcie.0,chassis=1,addr=1c.0
     -device virtio-rng-pci,aer=on,id=dev0,bus=rp0
 )
 if $nic; then
     # The NIC needs a backend or QEMU warns; an isolated user network (restrict=on).
+    # shellcheck disable=SC2054
     devices+=(
         -device pcie-root-port,id=rp1,bus=pcie.0,chassis=2,addr=1d.0
         -netdev user,id=net0,restrict=on

@@ -80,6 +80,7 @@ download() { # package version
 }
 fetch_deb() { # package version glob-of-older-versions-to-drop
     [ -s "$(debfile "$1" "$2")" ] && return 0
+    # shellcheck disable=SC2086 # $3 is a glob on purpose
     rm -f "$outdir/debs/"$3
     log "downloading $1 $2"
     download "$1" "$2" || { apt_update && download "$1" "$2"; } || die "apt-get download $1=$2 failed"
@@ -109,15 +110,16 @@ load_order=()
 add_module() { # path relative to $moddir
     [ -n "${seen[$1]:-}" ] && return 0
     seen[$1]=1
-    local dep
-    for dep in $(awk -v m="$1:" '$1 == m { $1 = ""; print; exit }' "$moddir/modules.dep"); do
+    local deps dep
+    read -ra deps <<<"$(awk -v m="$1:" '$1 == m { $1 = ""; print; exit }' "$moddir/modules.dep")"
+    for dep in "${deps[@]}"; do
         add_module "$dep"
     done
     load_order+=("$1")
 }
 # Path of module NAME in a list file (modules.dep or modules.builtin), or nothing.
 module_path() { # name file
-    awk -F: -v re="/$(echo "$1" | sed 's/[-_]/[-_]/g')[.]ko([.]xz)?$" '$1 ~ re { print $1; exit }' "$2"
+    awk -F: -v re="/${1//[-_]/[-_]}[.]ko([.]xz)?\$" '$1 ~ re { print $1; exit }' "$2"
 }
 for name in "${modules[@]}"; do
     if [ -n "$(module_path "$name" "$moddir/modules.builtin")" ]; then

@@ -21,6 +21,8 @@ final class VFIORecovery {
     private var vmRunning = true
     /// Flags and history on disk, when the broker has a state directory.
     private let store: StateStore?
+    /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
+    var qemuVersion: QEMUVersion?
 
     init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
         self.vm = vm
@@ -264,7 +266,7 @@ final class VFIORecovery {
             case .persist(let state):
                 save(state, of: device)
             case .emitPCIError(let event):
-                vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device))
+                vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note(for: event, on: device)))
                 storing("record error history") { store in
                     try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
                                                               host: device.host.description, event),
@@ -278,6 +280,16 @@ final class VFIORecovery {
                 forward(error, to: device)
             }
         }
+    }
+
+    /// What a reader of the event should know about how the error reached the guest.
+    private func note(for event: PCIErrorEvent, on device: WatchedDevice) -> String? {
+        guard event.action == .forward else { return nil }
+        var notes: [String] = []
+        if device.injectTarget != device.id { notes.append("injected at \(device.injectTarget)") }
+        let plan = GuestAERError(severity: event.severity, errors: event.errors).injectionPlan
+        if let qemuVersion, !plan.reachesGuest(on: qemuVersion) { notes.append(AERInjectionPlan.undeliveredNote) }
+        return notes.isEmpty ? nil : notes.joined(separator: "; ")
     }
 
     // MARK: durable state

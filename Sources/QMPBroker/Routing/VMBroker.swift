@@ -1,5 +1,6 @@
 import BrokerState
 import Dispatch
+import ErrorEvents
 import Glibc
 import Logging
 
@@ -235,6 +236,10 @@ public final class VMBroker: @unchecked Sendable {
 
     private func upstreamReady() {
         board.update(configuration.name) { $0.connected = true }
+        if let version = upstream.greeting.flatMap({ try? JSON.parse($0) })?["QMP"]?["version"]?["qemu"],
+           let major = version["major"]?.integer, let minor = version["minor"]?.integer {
+            recovery.qemuVersion = QEMUVersion(Int(major), Int(minor), Int(version["micro"]?.integer ?? 0))
+        }
         for client in clients.values { greet(client) }
         emit("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)]))
         upstream.execute("query-status") { [weak self] reply in

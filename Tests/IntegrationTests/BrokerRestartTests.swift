@@ -1,0 +1,60 @@
+import Glibc
+import QMPBroker
+import Testing
+
+/// The link-error flag lives in SQLite under --state-dir: a broker killed with SIGKILL right
+/// after reporting a fatal error still protects the VM when it comes back.
+@Suite(.serialized) struct BrokerRestartTests {
+    @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
+        let directory = TemporaryDirectory()
+        let qtestPath = directory.file("qtest.sock")
+        let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        let qtest = try QTestConnection(path: qtestPath)
+        let sysfs = FakeSysfsTree(in: directory)
+        directory.write("broker.toml", """
+            socket-dir = "\(directory.path)"
+            state-dir = "\(directory.path)/state"
+            sysfs-root = "\(sysfs.root)"
+
+            [[vm]]
+            name = "vm1"
+            qmp = "\(qemu.qmpSocket)"
+
+            [[vm.device]]
+            id = "dev0"
+            host = "\(sysfs.host)"
+            policy = "forward"
+            """)
+        let arguments = ["run", "--config", directory.file("broker.toml")]
+        let socket = directory.file("vm1.qmp")
+        var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        var client = try QMPClient(path: socket)
+        try client.negotiate()
+        _ = try client.execute("cont")
+        let fd = makeEventFD()
+        defer { close(fd) }
+        let copy = dup(fd)
+        #expect(try client.execute("vfio-eventfd-add", arguments: .object([
+            "device": .string("dev0"), "severity": .string("fatal")]), fds: [copy])["return"] != nil)
+        close(copy)
+        sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+        signal(fd)
+        #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
+        broker?.kill()
+        broker = nil
+        #expect(client.waitForClose(timeout: 5))
+
+        broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        client = try QMPClient(path: socket)
+        try client.negotiate()
+        let devices = try client.execute("query-vfio-devices")
+        #expect(devices["return"]?[0]?["link-error"]?.bool == true, "\(devices) \(directory.read("broker.log"))")
+        try waitUntilTracing(socket: socket)
+        try qtest.secondaryBusReset(slot: 0x1C)
+        let reset = try client.nextEvent("VFIO_LINK_RESET")
+        #expect(reset?["data"]?["action"]?.string == "stop", "\(directory.read("broker.log"))")
+        #expect(try client.nextEvent("STOP") != nil)
+        #expect(try client.execute("query-status")["return"]?["status"]?.string == "paused")
+        _ = qemu
+    }
+}

@@ -1,0 +1,77 @@
+import ErrorEvents
+import Logging
+import Testing
+import VFIOWatch
+@testable import QMPBroker
+
+/// `schemas/` is the source of truth: the code must handle exactly its commands and emit
+/// events that validate against it.
+@Suite struct SchemaAgreementTests {
+    let conformance = SchemaConformance()
+
+    func makeVM() -> VMBroker {
+        VMBroker(configuration: VMConfiguration(name: "t", upstreamPath: "/nonexistent", socketPath: "/nonexistent.qmp"),
+                 board: BrokerStatusBoard(), logger: Logger(label: "test"))
+    }
+
+    @Test func localCommandsAreExactlyTheSchemasCommands() {
+        let vm = makeVM()
+        #expect(vm.localCommands.names == Set(conformance.catalog.commands.map(\.name)))
+    }
+
+    @Test func everyEventTheBrokerEmitsValidates() throws {
+        let device = WatchedDevice(
+            id: "dev0", host: HostAddress("0000:3b:00.0")!, machine: DeviceErrorMachine(), injectTarget: nil,
+            tracker: AERCounterTracker(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                       logger: Logger(label: "test")),
+            origin: "test")
+        var events: [(String, JSON)] = []
+        for severity in Severity.allCases {
+            for action in PCIErrorEvent.Action.allCases {
+                let error = HostError(severity: severity, errors: [AERError.named("DLP", correctable: false)!], count: 3,
+                                      source: .eventfd)
+                let event = PCIErrorEvent(error, linkError: severity == .fatal, action: action)
+                events.append((PCIErrorEvent.name, VFIOEventData.pciError(event, device: device)))
+                events.append((PCIErrorEvent.name, VFIOEventData.pciError(event, device: device, note: "a note")))
+            }
+        }
+        for origin in LinkResetOrigin.allCases {
+            for action in LinkResetEvent.Action.allCases {
+                events.append((LinkResetEvent.name, VFIOEventData.linkReset(
+                    LinkResetEvent(linkError: true, origin: origin, action: action), device: device)))
+            }
+        }
+        for reason in LinkErrorClearedEvent.Reason.allCases {
+            events.append((LinkErrorClearedEvent.name,
+                           VFIOEventData.linkErrorCleared(LinkErrorClearedEvent(reason: reason), device: device)))
+        }
+        events.append(("BROKER_VMM_CONNECTED", .qdict(["vm": .string("t")])))
+        events.append(("BROKER_VMM_DISCONNECTED", .qdict(["vm": .string("t")])))
+        for (name, data) in events {
+            let message = BrokerEvent.message(name, data: data)
+            #expect(conformance.problems(event: name, data: message["data"]) == [], "\(message)")
+        }
+        #expect(Set(events.map(\.0)) == Set(conformance.catalog.events.map(\.name)))
+    }
+
+    @Test func queryRepliesValidate() throws {
+        let info = LocalCommands.brokerInfo([.init(name: "vm1", upstream: "/x", connected: true, clients: 2)])
+        let command = try #require(conformance.catalog.commands.first { $0.name == "query-broker" })
+        #expect(conformance.problems(type: try #require(command.returns), value: info, path: "query-broker") == [])
+        let device = WatchedDevice(
+            id: "dev0", host: HostAddress("0000:3b:00.0")!, machine: DeviceErrorMachine(), injectTarget: "rp0",
+            tracker: AERCounterTracker(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                       logger: Logger(label: "test")),
+            origin: "test")
+        let devices = try #require(conformance.catalog.commands.first { $0.name == "query-vfio-devices" })
+        #expect(conformance.problems(type: try #require(devices.returns), value: .array([VFIOCommands.deviceInfo(device)]),
+                                     path: "query-vfio-devices") == [])
+    }
+
+    @Test func conformanceCatchesWrongData() {
+        #expect(!conformance.problems(event: "VFIO_LINK_RESET", data: .object(["device": .string("d")])).isEmpty)
+        #expect(!conformance.problems(event: "BROKER_VMM_CONNECTED", data: .object(["vm": .integer(1)])).isEmpty)
+        #expect(!conformance.problems(event: "BROKER_VMM_CONNECTED",
+                                      data: .object(["vm": .string("a"), "extra": .bool(true)])).isEmpty)
+    }
+}
