@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: setup build demo test unit integration bench clean
+.PHONY: setup build demo test unit integration e2e guest bench clean
 
 setup:
 	@scripts/setup.sh
@@ -16,9 +16,17 @@ build: setup
 demo: build
 	$(BIN) demo
 
-# The whole suite: pure unit tests, then real-QEMU integration tests and third-party clients.
-test: build
-	$(SWIFT) test $(BUILD_FLAGS) --no-parallel 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+# The whole suite: pure unit tests, real-QEMU integration tests, third-party clients,
+# and the end-to-end run with a real Linux guest (built once into .cache/guest).
+test: build guest
+	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+# The tiny guest: Debian's kernel and busybox-static, downloaded with apt-get once.
+guest: setup
+	scripts/build-guest.sh
+
+e2e: build guest
+	$(SWIFT) test $(BUILD_FLAGS) --filter E2E
 
 unit: build
 	$(SWIFT) test $(BUILD_FLAGS) --skip IntegrationTests
