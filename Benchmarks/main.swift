@@ -41,7 +41,10 @@ defer { _ = try? ChildProcess(["rm", "-rf", directory]).wait(timeout: 10) }
 // MARK: forwarded command round trip: QEMU direct vs socat relay vs broker
 
 let qemuSocket = "\(directory)/qemu.qmp"
-let qemu = try ChildProcess(QEMUCommandLine(qmpSocket: qemuSocket).arguments, outputPath: "\(directory)/qemu.log")
+let qtestSocket = "\(directory)/qtest.sock"
+var qemuCommandLine = QEMUCommandLine(qmpSocket: qemuSocket, qtestSocket: qtestSocket)
+qemuCommandLine.extra += ["-qtest-log", "none"]
+let qemu = try ChildProcess(qemuCommandLine.arguments, outputPath: "\(directory)/qemu.log")
 waitForFile(qemuSocket)
 
 func roundTrips(_ path: String, count: Int) throws -> [Double] {
@@ -145,6 +148,45 @@ for _ in 0..<200 {
 let st = summary(stops)
 print("fatal eventfd → STOP event from QEMU at a client, 200 trials (µs, median / p99): \(format(st.median)) / \(format(st.p99))")
 print("  baseline: QEMU's own stop round trip \(format(d.median)) µs (query-status direct, above)")
+
+// MARK: guest Secondary Bus Reset (qtest) on a flagged link → STOP
+
+let qtest = try QTestConnection(path: qtestSocket)
+_ = try watcher.execute("vfio-device-set-policy", arguments: .object(["device": .string("dev0"), "policy": .string("forward")]))
+_ = try watcher.execute("cont")
+_ = try watcher.nextEvent("RESUME", timeout: 5)
+let watchDeadline = Deadline(after: 10)
+while try watcher.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool != true && !watchDeadline.passed {
+    usleep(10_000)
+}
+try EventFD.signal(fatalFD)  // flag the link once
+_ = try watcher.nextEvent("VFIO_PCI_ERROR", timeout: 5)
+func stamp(_ event: JSON?) -> Double {
+    Double((event?["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000 + (event?["timestamp"]?["microseconds"]?.integer ?? 0))
+}
+var sbrStops: [Double] = []
+var detectionToStop: [Double] = []
+let qtestRoundTrip = try (0..<200).map { _ in try microseconds { _ = try qtest.command("inb 0x80") } }
+for _ in 0..<200 {
+    var reset: JSON?
+    var stopped: JSON?
+    sbrStops.append(try microseconds {
+        try qtest.configWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0x40, width: 2)
+        reset = try watcher.nextEvent("VFIO_LINK_RESET", timeout: 5)
+        stopped = try watcher.nextEvent("STOP", timeout: 5)
+        guard stopped != nil else { throw QMPClient.Failure("no STOP after SBR") }
+    })
+    detectionToStop.append(stamp(stopped) - stamp(reset))
+    try qtest.configWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0, width: 2)
+    _ = try watcher.execute("cont")
+    _ = try watcher.nextEvent("RESUME", timeout: 5)
+}
+let sbr = summary(sbrStops)
+let detection = summary(detectionToStop)
+print("guest SBR (qtest write) → STOP event from QEMU at a client, 200 trials (µs, median / p99): "
+      + "\(format(sbr.median)) / \(format(sbr.p99))")
+print("  of which broker's VFIO_LINK_RESET → QEMU's STOP (event timestamps): \(format(detection.median)) / \(format(detection.p99))")
+print("  baseline: one qtest round trip \(format(summary(qtestRoundTrip).median)) µs")
 
 broker.stop()
 qemu.kill(signal: SIGKILL)

@@ -65,6 +65,23 @@ import Testing
         #expect(ids == [1, 2, 3])
     }
 
+    @Test func introspectionListsQEMUsAndTheBrokersOwn() throws {
+        let client = try broker.client()
+        let commands = Set(try client.execute("query-commands")["return"]?.elements.compactMap { $0["name"]?.string } ?? [])
+        #expect(commands.isSuperset(of: ["query-status", "qmp_capabilities", "query-broker", "query-vfio-devices",
+                                         "vfio-eventfd-add", "x-vfio-inject-error"]))
+        let schema = try client.execute("query-qmp-schema", id: .string("schema"))
+        #expect(schema["id"]?.string == "schema")
+        let entries = schema["return"]?.elements ?? []
+        let names = Set(entries.compactMap { $0["name"]?.string })
+        #expect(names.isSuperset(of: ["STOP", "query-status", "VFIO_PCI_ERROR", "VFIO_LINK_RESET", "query-broker"]))
+        let event = entries.first { $0["name"]?.string == "VFIO_PCI_ERROR" }
+        #expect(event?["meta-type"]?.string == "event")
+        // Every type an entry names is defined in the merged list.
+        let referenced = entries.flatMap { entry in ["arg-type", "ret-type"].compactMap { entry[$0]?.string } }
+        #expect(Set(referenced).isSubset(of: names))
+    }
+
     @Test func getfdPassesARealDescriptorUpstream() throws {
         let client = try broker.client()
         var pipeEnds: [Int32] = [0, 0]
