@@ -18,6 +18,10 @@ func microseconds(_ body: () throws -> Void) rethrows -> Double {
     return (Deadline.now() - start) * 1e6
 }
 
+extension String {
+    func padding(_ width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
+
 func format(_ value: Double) -> String { String(Int(value.rounded())) }
 func format2(_ value: Double) -> String { String(Double(Int(value * 100)) / 100) }
 
@@ -41,39 +45,77 @@ defer { _ = try? ChildProcess(["rm", "-rf", directory]).wait(timeout: 10) }
 // MARK: forwarded command round trip: QEMU direct vs socat relay vs broker
 
 let qemuSocket = "\(directory)/qemu.qmp"
+let secondMonitor = "\(directory)/qemu-direct.qmp"
 let qtestSocket = "\(directory)/qtest.sock"
 var qemuCommandLine = QEMUCommandLine(qmpSocket: qemuSocket, qtestSocket: qtestSocket)
-qemuCommandLine.extra += ["-qtest-log", "none"]
+// A second monitor: QEMU serves one client per monitor, and every path is measured
+// against the same QEMU, interleaved, so drift on a shared machine hits all alike.
+qemuCommandLine.extra += ["-qtest-log", "none", "-qmp", "unix:\(secondMonitor),server=on,wait=off"]
 let qemu = try ChildProcess(qemuCommandLine.arguments, outputPath: "\(directory)/qemu.log")
 waitForFile(qemuSocket)
+waitForFile(secondMonitor)
 
-func roundTrips(_ path: String, count: Int) throws -> [Double] {
+/// `count` sequential query-status round trips on a negotiated client.
+func roundTrips(_ client: QMPClient, count: Int) throws -> [Double] {
+    try (0..<count).map { _ in try microseconds { _ = try client.execute("query-status") } }
+}
+
+func negotiated(_ path: String) throws -> QMPClient {
     let client = try QMPClient(path: path)
     try client.negotiate()
     for _ in 0..<200 { _ = try client.execute("query-status") }  // warm up
-    return try (0..<count).map { _ in try microseconds { _ = try client.execute("query-status") } }
+    return client
 }
 
 let rounds = Int(getenv("BENCH_ROUNDS").map { String(cString: $0) } ?? "") ?? 10_000
-// QEMU's monitor takes one client at a time: measure each path in turn.
-let direct = try roundTrips(qemuSocket, count: rounds)
 let relaySocket = "\(directory)/relay.qmp"
-let relay = try ChildProcess(["socat", "UNIX-LISTEN:\(relaySocket),fork", "UNIX-CONNECT:\(qemuSocket)"])
+let relay = try ChildProcess(["socat", "UNIX-LISTEN:\(relaySocket),fork", "UNIX-CONNECT:\(secondMonitor)"])
 waitForFile(relaySocket)
-let viaSocat = try roundTrips(relaySocket, count: rounds)
-relay.kill(signal: SIGKILL)
-usleep(200_000)
+// A bare relay on the broker's own transport (no QMP at all): what Dispatch itself costs.
+let transportRelaySocket = "\(directory)/transport-relay.qmp"
+let relayQueue = DispatchQueue(label: "bench.relay")
+let relayPeers = UncheckedBox(RelayPeers())
+let relayListener = try UnixSocketListener(path: transportRelaySocket, mode: 0o600, queue: relayQueue) { fd in
+    let downstream = UnixStreamConnection(adopting: fd, queue: relayQueue, maxQueuedBytes: 1 << 24)
+    guard let upstream = try? UnixStreamConnection.connect(toPath: secondMonitor, queue: relayQueue, maxQueuedBytes: 1 << 24) else {
+        return downstream.close()
+    }
+    downstream.onRead = { bytes, _ in upstream.send(Array(bytes)) }
+    upstream.onRead = { bytes, _ in downstream.send(Array(bytes)) }
+    downstream.onClose = { _ in upstream.close() }
+    upstream.onClose = { _ in downstream.close() }
+    relayPeers.value.connections += [downstream, upstream]
+    downstream.start()
+    upstream.start()
+}
 var vm = VMConfiguration(name: "bench", upstreamPath: qemuSocket, socketPath: "\(directory)/bench.qmp")
 vm.recovery.pollMilliseconds = 0
 vm.recovery.allowInject = true
 let broker = try Broker(vms: [vm], logger: logger)
 try broker.start()
-let viaBroker = try roundTrips(vm.socketPath, count: rounds)
-let (d, s, b) = (summary(direct), summary(viaSocat), summary(viaBroker))
-print("query-status round trip, \(rounds) sequential (µs, median / p99):")
-print("  QEMU direct  \(format(d.median)) / \(format(d.p99))")
-print("  socat relay  \(format(s.median)) / \(format(s.p99))")
-print("  qmp-broker   \(format(b.median)) / \(format(b.p99))")
+
+var samples: [String: [Double]] = [:]
+let paths = [("QEMU direct", secondMonitor), ("socat relay", relaySocket),
+             ("bare Dispatch relay (no QMP)", transportRelaySocket), ("qmp-broker", vm.socketPath)]
+for _ in 0..<5 {
+    for (name, path) in paths {
+        // One client at a time on QEMU's second monitor: connect, measure, leave.
+        let client = try negotiated(path)
+        samples[name, default: []] += try roundTrips(client, count: rounds / 5)
+        if name != "qmp-broker" { usleep(50_000) }
+    }
+}
+relay.kill(signal: SIGKILL)
+relayQueue.sync {
+    relayListener.close()
+    relayPeers.value.connections.forEach { $0.close() }
+}
+print("query-status round trip, \(rounds) sequential per path, interleaved (µs, median / p99):")
+for (name, _) in paths {
+    let result = summary(samples[name]!)
+    print("  \(name.padding(30))\(format(result.median)) / \(format(result.p99))")
+}
+let (d, s, b) = (summary(samples["QEMU direct"]!), summary(samples["socat relay"]!), summary(samples["qmp-broker"]!))
 print("  broker / direct = \(format2(b.median / d.median))x; broker - socat = \(format(b.median - s.median)) µs (goal ≤ 45)")
 
 // MARK: one event to 100 clients
@@ -264,4 +306,8 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
         return nil
     }, box.toOpaque())
     pthread_detach(thread)
+}
+
+final class RelayPeers {
+    var connections: [UnixStreamConnection] = []
 }
