@@ -25,11 +25,6 @@ extension String {
 func format(_ value: Double) -> String { String(Int(value.rounded())) }
 func format2(_ value: Double) -> String { String(Double(Int(value * 100)) / 100) }
 
-func temporaryDirectory() -> String {
-    var template = Array("/tmp/qmpb-bench-XXXXXX".utf8CString)
-    _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 func waitForFile(_ path: String) {
     var info = stat()
@@ -39,8 +34,8 @@ func waitForFile(_ path: String) {
 
 var logger = Logger(label: "bench")
 logger.logLevel = .error
-let directory = temporaryDirectory()
-defer { _ = try? ChildProcess(["rm", "-rf", directory]).wait(timeout: 10) }
+let temporary = try TemporaryDirectory(prefix: "qmpb-bench")
+let directory = temporary.path
 
 // MARK: forwarded command round trip: QEMU direct vs socat relay vs broker
 

@@ -158,15 +158,7 @@ struct Settings {
     }
 
     static func readFile(_ path: String) throws -> String {
-        guard let file = fopen(path, "r") else { throw ValidationError("Cannot read \(path).") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        guard let text = TextFile.read(path) else { throw ValidationError("Cannot read \(path).") }
+        return text
     }
 }

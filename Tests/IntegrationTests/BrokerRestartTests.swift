@@ -6,7 +6,7 @@ import Testing
 /// after reporting a fatal error still protects the VM when it comes back.
 @Suite(.serialized) struct BrokerRestartTests {
     @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let qtestPath = directory.file("qtest.sock")
         let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
         let qtest = try QTestConnection(path: qtestPath)

@@ -5,7 +5,7 @@ import Testing
 /// Host errors through real eventfds passed by SCM_RIGHTS and a fake sysfs tree, with a
 /// real QEMU attached: every error becomes one VFIO_PCI_ERROR at every client.
 @Suite(.serialized) struct HostErrorEventTests {
-    let directory = TemporaryDirectory()
+    let directory = TemporaryDirectory.forTest()
     let qemu: QEMUInstance
     let sysfs: FakeSysfsTree
     let broker: BrokerInstance

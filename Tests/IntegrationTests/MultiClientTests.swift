@@ -4,7 +4,7 @@ import Testing
 
 /// Many clients on one broker socket in front of one real QEMU.
 @Suite(.serialized) struct MultiClientTests {
-    let directory = TemporaryDirectory()
+    let directory = TemporaryDirectory.forTest()
     let qemu: QEMUInstance
     let broker: BrokerInstance
 

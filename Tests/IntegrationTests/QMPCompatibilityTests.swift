@@ -5,7 +5,7 @@ import Testing
 /// A client must not be able to tell the broker from QEMU: every answer here is compared
 /// byte for byte with what the same QEMU says on a second, direct monitor.
 @Suite(.serialized) struct QMPCompatibilityTests {
-    let directory = TemporaryDirectory()
+    let directory = TemporaryDirectory.forTest()
     let qemu: QEMUInstance
     let broker: BrokerInstance
 

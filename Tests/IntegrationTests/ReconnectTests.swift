@@ -5,7 +5,7 @@ import Testing
 /// The VMM goes away and comes back on the same path; clients stay connected throughout.
 @Suite(.serialized) struct ReconnectTests {
     @Test func pendingCommandFailsAndClientsSeeTheVMMLeaveAndReturn() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         var qemu: QEMUInstance? = try QEMUInstance(in: directory)
         let broker = try BrokerInstance(upstream: qemu!.qmpSocket, in: directory)
         let client = try broker.client()
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func clientArrivingBeforeTheVMMIsGreetedWhenItComes() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let broker = try BrokerInstance(upstream: directory.file("qemu.qmp"), in: directory)
         let early = try QMPClient(path: broker.socketPath, readGreeting: false)
         try early.send(#"{"execute":"qmp_capabilities","id":1}"#)  // typed ahead of the greeting

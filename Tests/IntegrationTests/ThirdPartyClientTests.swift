@@ -4,7 +4,7 @@ import Testing
 
 /// Real third-party QMP clients against the broker: python `qemu.qmp` and `socat`.
 @Suite(.serialized) struct ThirdPartyClientTests {
-    let directory = TemporaryDirectory()
+    let directory = TemporaryDirectory.forTest()
     let qemu: QEMUInstance
     let broker: BrokerInstance
 

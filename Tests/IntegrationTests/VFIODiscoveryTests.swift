@@ -6,7 +6,7 @@ import Testing
 /// exact commands QEMU would (stock QEMU cannot create a vfio-pci device without hardware).
 @Suite(.serialized) struct VFIODiscoveryTests {
     @Test func vfioDevicesAreFoundAddedAndDropped() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let peer = try ScriptedQMPPeer(path: directory.file("scripted.qmp")) { command, arguments in
             let path = arguments?["path"]?.string ?? ""
             switch (command, path, arguments?["property"]?.string) {

@@ -19,7 +19,7 @@ public final class RecoveryDemo: Sendable {
     }
 
     private let options: Options
-    private let state = Mutex<(directory: String?, qemu: ChildProcess?, broker: Broker?)>((nil, nil, nil))
+    private let state = Mutex<(directory: TemporaryDirectory?, qemu: ChildProcess?, broker: Broker?)>((nil, nil, nil))
 
     public init(options: Options) { self.options = options }
 
@@ -32,8 +32,9 @@ public final class RecoveryDemo: Sendable {
 
     /// Runs the drill, printing the timeline; returns whether every expectation was met.
     public func run(print emit: @escaping (String) -> Void) throws -> Bool {
-        let directory = try makeDirectory()
-        state.withLock { $0.directory = directory }
+        let temporary = try TemporaryDirectory(prefix: "qmp-broker-demo")
+        let directory = temporary.path
+        state.withLock { $0.directory = temporary }
         defer { cleanUp() }
         let qmpSocket = "\(directory)/qemu.qmp"
         let qtestSocket = "\(directory)/qtest.sock"
@@ -127,17 +128,9 @@ public final class RecoveryDemo: Sendable {
         state.withLock { state in
             state.qemu?.kill(signal: SIGKILL)
             state.broker?.stop()
-            if let directory = state.directory { _ = try? ChildProcess(["rm", "-rf", directory]).wait(timeout: 10) }
+            state.directory?.remove()
             state = (nil, nil, nil)
         }
-    }
-
-    private func makeDirectory() throws -> String {
-        var template = Array("/tmp/qmp-broker-demo-XXXXXX".utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw QMPClient.Failure("cannot create a temporary directory")
-        }
-        return String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func attachEventFD(_ client: QMPClient, severity: String) throws -> Int32 {

@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct E2E {
     @Test(.timeLimit(.minutes(10))) func realGuestRecoversFromNonFatalAndIsStoppedOnFatalLinkReset() throws {
         try GuestMachine.build()
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let boot = Deadline.now()
         let guest = try GuestMachine(in: directory)
         let sysfs = FakeSysfsTree(in: directory)

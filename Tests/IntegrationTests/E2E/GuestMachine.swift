@@ -56,18 +56,7 @@ final class GuestMachine {
         text.consoleLines.suffix(lines).joined(separator: "\n")
     }
 
-    static func tail(of path: String) -> String {
-        guard let file = fopen(path, "r") else { return "" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count == 0 { break }
-            bytes += chunk[..<count]
-        }
-        return tail(String(decoding: bytes, as: UTF8.self))
-    }
+    static func tail(of path: String) -> String { tail(TextFile.read(path) ?? "") }
 }
 
 extension String {

@@ -11,7 +11,7 @@ extension GuestReset {
         /// QEMU (`QEMUCommandLine`: q35, TCG, paused, rp0 at 00:1c.0, dev0 behind it) with qtest,
         /// a negotiated QMP client, and tracing attached to `trace.log` in `directory`.
         private struct Attached {
-            let directory = TemporaryDirectory()
+            let directory = TemporaryDirectory.forTest()
             let qemu: QEMUInstance
             let qmp: QMPClient
             let qtest: QTestConnection

@@ -6,7 +6,7 @@ import VFIOWatch
 /// root port at 00:1c.0), a fake host sysfs tree, the broker with dev0 watched, a
 /// negotiated client, and a fatal and a non-fatal eventfd attached through SCM_RIGHTS.
 final class RecoveryRig {
-    let directory = TemporaryDirectory()
+    let directory = TemporaryDirectory.forTest()
     let qemu: QEMUInstance
     let qtest: QTestConnection
     let sysfs: FakeSysfsTree

@@ -1,0 +1,52 @@
+import Glibc
+
+/// A private directory under /tmp for the demo, the benchmarks and the tests; removed with
+/// everything in it by `remove()` or when the value goes away. Unix socket paths must stay
+/// under 108 bytes, so the name is short.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+    private var removed = false
+
+    public init(prefix: String = "qmpb") throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw QMPClient.Failure("cannot create a directory under /tmp: \(String(cString: strerror(errno)))")
+        }
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit { remove() }
+
+    public func remove() {
+        guard !removed else { return }
+        removed = true
+        (try? ChildProcess(["rm", "-rf", path]))?.wait(timeout: 10)
+    }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    public func write(_ name: String, _ text: String) {
+        guard let file = fopen(self.file(name), "w") else { return }
+        fputs(text, file)
+        fclose(file)
+    }
+
+    /// A file's text, or "" when it cannot be read.
+    public func read(_ name: String) -> String { TextFile.read(file(name)) ?? "" }
+}
+
+/// Whole small files as text (configs, logs), for code that is not on a broker queue.
+public enum TextFile {
+    public static func read(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = fread(&chunk, 1, chunk.count, file)
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
