@@ -44,7 +44,7 @@ final class GuestMachine {
             let log = serial
             if log.consoleLines.filter({ $0.contains(text) }).count >= occurrence { return log }
             guard process.isRunning else { break }
-            usleep(20_000)
+            usleep(2_000)  // fine enough to time injection → guest log
         }
         throw QMPClient.Failure("guest console never showed '\(text)' (#\(occurrence)) within \(timeout) s; last lines:\n"
                                 + Self.tail(serial))
