@@ -17,12 +17,8 @@ static inline json_t *cj_true(void) { return json_true(); }
 static inline json_t *cj_false(void) { return json_false(); }
 static inline json_t *cj_null(void) { return json_null(); }
 static inline json_t *cj_boolean(int v) { return json_boolean(v); }
-/* QEMU writes ", " and ": " separators on one line: that is flags 0 with no indent. */
-static inline size_t cj_flags_qemu(void) { return JSON_ENSURE_ASCII | JSON_INDENT(0); }
 static inline size_t cj_flags_compact(void) { return JSON_COMPACT; }
-static inline size_t cj_flags_sort(void) { return JSON_SORT_KEYS; }
 static inline size_t cj_flags_pretty(void) { return JSON_INDENT(2); }
 static inline size_t cj_flag_decode_any(void) { return JSON_DECODE_ANY; }
-static inline size_t cj_flag_allow_nul(void) { return JSON_ALLOW_NUL; }
 static inline size_t cj_flag_encode_any(void) { return JSON_ENCODE_ANY; }
 #endif
