@@ -189,6 +189,7 @@ print("  baseline: QEMU's own stop round trip \(format(d.median)) µs (query-sta
 // MARK: guest Secondary Bus Reset (qtest) on a flagged link → STOP
 
 let qtest = try QTestConnection(path: qtestSocket)
+try qtest.enableECAM()
 _ = try watcher.execute("vfio-device-set-policy", arguments: .object(["device": .string("dev0"), "policy": .string("forward")]))
 _ = try watcher.execute("cont")
 _ = try watcher.nextEvent("RESUME", timeout: 5)
@@ -208,13 +209,13 @@ for _ in 0..<200 {
     var reset: JSON?
     var stopped: JSON?
     sbrStops.append(try microseconds {
-        try qtest.configWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0x40, width: 2)
+        try qtest.ecamWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0x40, width: 2)
         reset = try watcher.nextEvent("VFIO_LINK_RESET", timeout: 5)
         stopped = try watcher.nextEvent("STOP", timeout: 5)
         guard stopped != nil else { throw QMPClient.Failure("no STOP after SBR") }
     })
     detectionToStop.append(stamp(stopped) - stamp(reset))
-    try qtest.configWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0, width: 2)
+    try qtest.ecamWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0, width: 2)
     _ = try watcher.execute("cont")
     _ = try watcher.nextEvent("RESUME", timeout: 5)
 }

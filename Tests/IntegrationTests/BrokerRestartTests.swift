@@ -10,6 +10,7 @@ import Testing
         let qtestPath = directory.file("qtest.sock")
         let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
         let qtest = try QTestConnection(path: qtestPath)
+        try qtest.enableECAM()
         let sysfs = FakeSysfsTree(in: directory)
         directory.write("broker.toml", """
             socket-dir = "\(directory.path)"

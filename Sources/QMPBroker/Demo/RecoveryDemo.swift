@@ -43,6 +43,7 @@ public final class RecoveryDemo: Sendable {
         let qemu = try ChildProcess(commandLine.arguments, outputPath: "\(directory)/qemu.log")
         state.withLock { $0.qemu = qemu }
         let qtest = try QTestConnection(path: qtestSocket)
+        try qtest.enableECAM()  // before the firmware runs: the guest-side SBR then goes through ECAM
         let sysfs = FakeSysfsTree(under: directory)
 
         var vm = VMConfiguration(name: "demo", upstreamPath: qmpSocket, socketPath: "\(directory)/demo.qmp")

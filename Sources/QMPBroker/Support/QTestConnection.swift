@@ -69,11 +69,34 @@ public final class QTestConnection {
 }
 
 extension QTestConnection {
+    /// Where q35's MMCONFIG (ECAM) window is put: QEMU's and SeaBIOS's default.
+    public static let ecamBase: UInt64 = 0xB000_0000
+
+    /// Maps q35's ECAM window (PCIEXBAR, host bridge 0x60) at `ecamBase`, as firmware does.
+    /// Do it while the VM is paused: the 0xcf8/0xcfc pair is shared with a running guest,
+    /// whose own accesses can slip between the two port writes.
+    public func enableECAM() throws {
+        try configWrite(bus: 0, slot: 0, function: 0, offset: 0x64, value: 0, width: 4)
+        try configWrite(bus: 0, slot: 0, function: 0, offset: 0x60, value: UInt32(Self.ecamBase) | 1, width: 4)
+    }
+
+    /// A config write through ECAM: one memory access, atomic against a running guest.
+    public func ecamWrite(bus: UInt8, slot: UInt8, function: UInt8, offset: UInt16, value: UInt32, width: Int) throws {
+        let address = ecamAddress(bus: bus, slot: slot, function: function, offset: offset)
+        let instruction = width == 1 ? "writeb" : width == 2 ? "writew" : "writel"
+        try command("\(instruction) 0x\(String(address, radix: 16)) 0x\(String(value, radix: 16))")
+    }
+
+    public func ecamAddress(bus: UInt8, slot: UInt8, function: UInt8, offset: UInt16) -> UInt64 {
+        Self.ecamBase + UInt64(bus) << 20 + UInt64(slot) << 15 + UInt64(function) << 12 + UInt64(offset)
+    }
+
     /// The Secondary Bus Reset a guest kernel performs on a bridge (Linux
     /// `pci_reset_secondary_bus`): set bit 0x40 of Bridge Control (0x3e), then clear it.
+    /// Written through ECAM (`enableECAM()` first), so a running firmware cannot divert it.
     public func secondaryBusReset(bus: UInt8 = 0, slot: UInt8, function: UInt8 = 0, release: Bool = true) throws {
-        try configWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0x40, width: 2)
-        if release { try configWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0, width: 2) }
+        try ecamWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0x40, width: 2)
+        if release { try ecamWrite(bus: bus, slot: slot, function: function, offset: 0x3E, value: 0, width: 2) }
     }
 
     /// A 32-bit read of guest physical memory (`readl`), e.g. ECAM config space.

@@ -23,6 +23,7 @@ final class RecoveryRig {
         let qtestPath = directory.file("qtest.sock")
         qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
         qtest = try QTestConnection(path: qtestPath)
+        try qtest.enableECAM()  // while paused: guest-side writes then never race the firmware
         sysfs = FakeSysfsTree(in: directory)
         try startBroker(policy: policy, autoCont: autoCont)
         if running {
@@ -91,12 +92,11 @@ final class RecoveryRig {
         broker!.broker.deliverUEvent(fields.flatMap { Array($0.utf8) + [0] })
     }
 
-    /// AER status registers of dev0 as the guest would read them (ECAM via qtest): maps
-    /// MMCONFIG at 0xb0000000 and gives rp0 bus 1, as firmware would.
+    /// AER status registers of dev0 as the guest would read them (ECAM via qtest), after
+    /// giving rp0 bus 1 as firmware would.
     func aerStatus() throws -> (uncorrectable: UInt32, correctable: UInt32) {
-        try qtest.configWrite(bus: 0, slot: 0, function: 0, offset: 0x60, value: 0xB000_0001, width: 4)
-        try qtest.configWrite(bus: 0, slot: Self.rootPortSlot, function: 0, offset: 0x18, value: 0x0001_0100, width: 4)
-        let device: UInt64 = 0xB000_0000 + (1 << 20)
+        try qtest.ecamWrite(bus: 0, slot: Self.rootPortSlot, function: 0, offset: 0x18, value: 0x0001_0100, width: 4)
+        let device = qtest.ecamAddress(bus: 1, slot: 0, function: 0, offset: 0)
         var offset: UInt64 = 0x100
         while offset != 0 {
             let header = try qtest.readLong(device + offset)
