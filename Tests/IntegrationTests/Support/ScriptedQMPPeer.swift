@@ -40,9 +40,13 @@ final class ScriptedQMPPeer: Sendable {
 
     /// Sends an event to the connected broker.
     func emit(_ name: String, data: JSON) {
-        let event = #"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "\#(name)", "data": \#(data)}"# + "\r\n"
+        sendRaw(#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "\#(name)", "data": \#(data)}"# + "\r\n")
+    }
+
+    /// Sends any bytes to the connected broker, QMP or not.
+    func sendRaw(_ text: String) {
         let fd = connection.withLock { $0 }
-        _ = Array(event.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     }
 
     func close() {
