@@ -193,15 +193,9 @@ try qtest.enableECAM()
 _ = try watcher.execute("vfio-device-set-policy", arguments: .object(["device": .string("dev0"), "policy": .string("forward")]))
 _ = try watcher.execute("cont")
 _ = try watcher.nextEvent("RESUME", timeout: 5)
-let watchDeadline = Deadline(after: 10)
-while try watcher.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool != true && !watchDeadline.passed {
-    usleep(10_000)
-}
+try watcher.waitForLinkResetWatch()
 try EventFD.signal(fatalFD)  // flag the link once
 _ = try watcher.nextEvent("VFIO_PCI_ERROR", timeout: 5)
-func stamp(_ event: JSON?) -> Double {
-    Double((event?["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000 + (event?["timestamp"]?["microseconds"]?.integer ?? 0))
-}
 var sbrStops: [Double] = []
 var detectionToStop: [Double] = []
 let qtestRoundTrip = try (0..<200).map { _ in try microseconds { _ = try qtest.command("inb 0x80") } }
@@ -214,7 +208,7 @@ for _ in 0..<200 {
         stopped = try watcher.nextEvent("STOP", timeout: 5)
         guard stopped != nil else { throw QMPClient.Failure("no STOP after SBR") }
     })
-    detectionToStop.append(stamp(stopped) - stamp(reset))
+    detectionToStop.append(Double((stopped?.eventMicroseconds ?? 0) - (reset?.eventMicroseconds ?? 0)))
     try qtest.ecamWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0, width: 2)
     _ = try watcher.execute("cont")
     _ = try watcher.nextEvent("RESUME", timeout: 5)

@@ -5,10 +5,6 @@ import Testing
 /// Points 3–5 of the recovery design against a real QEMU 7.2: forwarding to the guest,
 /// the link-error flag, and stopping the VM when the guest resets a flagged link.
 @Suite(.serialized) struct RecoveryTests {
-    func microseconds(_ event: JSON?) -> Int64 {
-        (event?["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000 + (event?["timestamp"]?["microseconds"]?.integer ?? 0)
-    }
-
     @Test func fatalErrorThenLinkResetStopsTheVM() throws {
         let rig = try RecoveryRig()
         rig.hostFatalError()
@@ -24,7 +20,7 @@ import Testing
         let stop = try #require(try rig.client.nextEvent("STOP"))
         #expect(try rig.status() == "paused")
         // The broker saw the reset and QEMU stopped within 10 ms (their own timestamps).
-        #expect(microseconds(stop) - microseconds(reset) < 10_000)
+        #expect(stop.eventMicroseconds - reset.eventMicroseconds < 10_000)
         #expect(try rig.device()?["state"]?.string == "stopped")
     }
 

@@ -69,7 +69,7 @@ public final class RecoveryDemo: Sendable {
                  + " behind root port 00:1c.0 stands in for the VFIO device at host \(sysfs.host); policy forward, auto-cont.")
             timeline.header()
         }
-        try waitForWatching(client)
+        try client.waitForLinkResetWatch()
         _ = try client.execute("cont")
         _ = try client.nextEvent("RESUME")
 
@@ -142,16 +142,8 @@ public final class RecoveryDemo: Sendable {
         return fd
     }
 
-    private func waitForWatching(_ client: QMPClient) throws {
-        let deadline = Deadline(after: 15)
-        while !deadline.passed {
-            if try client.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool == true { return }
-            usleep(10_000)
-        }
-        throw QMPClient.Failure("the broker never started watching for guest link resets")
-    }
-
-    static func recoveryUEvent(host: String) -> [UInt8] {
+    /// The uevent the kernel sends when host AER recovery of `host` succeeded.
+    public static func recoveryUEvent(host: String) -> [UInt8] {
         let devpath = "/devices/pci0000:00/0000:00:1c.0/\(host)"
         return ["change@\(devpath)", "ACTION=change", "DEVPATH=\(devpath)", "SUBSYSTEM=pci",
                 "ERROR_EVENT=SUCCESSFUL_RECOVERY", "DEVICE_ONLINE=1", "PCI_SLOT_NAME=\(host)", "SEQNUM=1"]

@@ -32,8 +32,7 @@ final class Timeline {
             emit(event.description)
             return
         }
-        let stamp = (event["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000
-            + (event["timestamp"]?["microseconds"]?.integer ?? 0)
+        let stamp = event.eventMicroseconds
         let start = origin ?? stamp
         origin = start
         let milliseconds = Double(stamp - start) / 1000

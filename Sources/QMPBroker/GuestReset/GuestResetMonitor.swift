@@ -49,8 +49,9 @@ final class GuestResetMonitor {
         run(LinkResetTracing.stateQueries) { [weak self] replies in
             guard let self else { return }
             previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: replies)
-            run(LinkResetTracing.attachCommands(logPath: logPath), checked: true) { [weak self] replies in
-                guard let self, replies.count == LinkResetTracing.attachCommands(logPath: logPath).count else { return }
+            let commands = LinkResetTracing.attachCommands(logPath: logPath)
+            run(commands, checked: true) { [weak self] replies in
+                guard let self, replies.count == commands.count else { return }
                 // Watching starts once QEMU traces and the topology says which bridges matter.
                 refreshTopology { [weak self] in
                     guard let self, !tracing else { return }

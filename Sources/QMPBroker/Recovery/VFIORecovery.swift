@@ -149,18 +149,14 @@ final class VFIORecovery {
             // The most severe delta is the one this signal announced; coalesced signals
             // count as many errors as the larger of the two tallies.
             let reported = delta.severity == change.mostSevere ? max(counted, signals) : counted
-            hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
-                                count: reported, source: .eventfd), on: device)
+            hostError(HostError(delta, count: reported, source: .eventfd), on: device)
         }
     }
 
     /// Counters that grew without a signal (no eventfd attached, or a lost one).
     private func pollCounters() {
         for device in orderedDevices {
-            for delta in device.tracker.poll().deltas {
-                hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
-                                    count: Int(clamping: delta.total), source: .sysfs), on: device)
-            }
+            for delta in device.tracker.poll().deltas { hostError(HostError(delta, source: .sysfs), on: device) }
         }
     }
 
@@ -177,10 +173,7 @@ final class VFIORecovery {
         case .beginRecovery?:
             // The AER core is handling an error: without an eventfd this is the first news of it.
             guard device.eventFDs.isEmpty else { return }
-            for delta in device.tracker.poll().deltas {
-                hostError(HostError(severity: delta.severity, errors: delta.errors.compactMap(\.error),
-                                    count: Int(clamping: delta.total), source: .uevent), on: device)
-            }
+            for delta in device.tracker.poll().deltas { hostError(HostError(delta, source: .uevent), on: device) }
         case nil:
             if event.deviceOnline == true { perform(device.machine.hostRecoveryDone(), on: device) }
         }
@@ -370,6 +363,14 @@ final class VFIORecovery {
 
 extension QMPError {
     static func deviceNotWatched(_ id: String) -> QMPError { QMPError(.deviceNotFound, "Device '\(id)' is not a watched VFIO device") }
+}
+
+extension HostError {
+    /// The errors a counter file's growth shows; `count` defaults to how much it grew.
+    init(_ delta: AERCounterDelta, count: Int? = nil, source: ErrorSource) {
+        self.init(severity: delta.severity, errors: delta.errors.compactMap(\.error),
+                  count: count ?? Int(clamping: delta.total), source: source)
+    }
 }
 
 extension DevicePolicy {

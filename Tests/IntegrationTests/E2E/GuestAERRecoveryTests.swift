@@ -54,7 +54,7 @@ import Testing
         #expect(reset?["data"]?["device"]?.string == "nic0")
         #expect(stop != nil)
         print("e2e: fatal injection → STOP \(Int((Deadline.now() - injected) * 1000)) ms; SBR → STOP "
-              + "\(stamp(stop) - stamp(reset)) µs (event timestamps)")
+              + "\((stop?.eventMicroseconds ?? 0) - (reset?.eventMicroseconds ?? 0)) µs (event timestamps)")
         #expect(guest.consoleCount("Uncorrected (Fatal) error message received") >= 1)
         #expect(try client.execute("query-status")["return"]?["status"]?.string == "paused")
 
@@ -67,10 +67,6 @@ import Testing
         #expect(try client.nextEvent("STOP", timeout: 0.1) == nil)
         #expect(try client.execute("query-status")["return"]?["status"]?.string == "running")
         #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == true)
-    }
-
-    func stamp(_ event: JSON?) -> Int64 {
-        (event?["timestamp"]?["seconds"]?.integer ?? 0) * 1_000_000 + (event?["timestamp"]?["microseconds"]?.integer ?? 0)
     }
 }
 

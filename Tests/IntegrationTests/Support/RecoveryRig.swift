@@ -86,10 +86,7 @@ final class RecoveryRig {
 
     /// A uevent as the kernel sends it when host AER recovery of the device succeeded.
     func hostRecovered() {
-        let fields = ["change@/devices/pci0000:00/0000:00:1c.0/\(sysfs.host)", "ACTION=change",
-                      "DEVPATH=/devices/pci0000:00/0000:00:1c.0/\(sysfs.host)", "SUBSYSTEM=pci",
-                      "ERROR_EVENT=SUCCESSFUL_RECOVERY", "DEVICE_ONLINE=1", "PCI_SLOT_NAME=\(sysfs.host)", "SEQNUM=4242"]
-        broker!.broker.deliverUEvent(fields.flatMap { Array($0.utf8) + [0] })
+        broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: sysfs.host))
     }
 
     /// AER status registers of dev0 as the guest would read them (ECAM via qtest), after
@@ -113,10 +110,5 @@ final class RecoveryRig {
 func waitUntilTracing(socket: String) throws {
     let client = try QMPClient(path: socket)
     try client.negotiate()
-    let deadline = Deadline(after: 10)
-    while !deadline.passed {
-        if try client.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool == true { return }
-        usleep(10_000)
-    }
-    throw QMPClient.Failure("guest link resets never watched")
+    try client.waitForLinkResetWatch(timeout: 10)
 }
