@@ -22,7 +22,10 @@ public struct DeviceErrorMachine: Sendable {
     /// Why the broker stopped the VM: only a stop for the guest's own link reset ends with
     /// the guest re-initialising the device when it resumes.
     private enum StopCause: Sendable {
-        case fatalError
+        /// Held for the device's sake: a fatal error (policy `stop`), or a link reset whose
+        /// guest was then rebooted before the host recovered.
+        case deviceBroken
+        /// Held while the guest resets the link.
         case linkReset
     }
 
@@ -69,7 +72,7 @@ public struct DeviceErrorMachine: Sendable {
         if !persisted.linkError {
             state = .healthy(run)
         } else if persisted.stoppedByBroker && !vmRunning {
-            state = .stoppedByBroker(policy.stopsOnFatalError ? .fatalError : .linkReset)
+            state = .stoppedByBroker(policy.stopsOnFatalError ? .deviceBroken : .linkReset)
         } else {
             state = .linkError(run)
         }
@@ -157,7 +160,18 @@ public struct DeviceErrorMachine: Sendable {
     /// the flag clears; before that (or after a failed recovery) the device is as broken as
     /// before, and the flag stays.
     public mutating func systemReset() -> DeviceActions {
-        guard hostRecovery == .successful else { return .none }
+        guard hostRecovery == .successful else {
+            // A guest rebooted in the middle of its link reset will not finish it: resuming
+            // it no longer re-initialises the device the host has not recovered yet.
+            switch state {
+            case .stopping(.linkReset): state = .stopping(.deviceBroken)
+            case .stoppedByBroker(.linkReset): state = .stoppedByBroker(.deviceBroken)
+            case .healthy, .nonFatalSeen, .linkError, .stopping(.deviceBroken), .stoppedByBroker(.deviceBroken),
+                .clearedWhileStopping, .recovered:
+                break
+            }
+            return .none
+        }
         return clear(reason: .vmReset)
     }
 
@@ -305,7 +319,7 @@ public struct DeviceErrorMachine: Sendable {
         case .healthy(let run), .nonFatalSeen(let run), .linkError(let run), .recovered(let run):
             // A VM paused by someone else is not stopped again, nor claimed.
             if policy.stopsOnFatalError && run == .running {
-                state = .stopping(.fatalError)
+                state = .stopping(.deviceBroken)
                 return true
             }
             state = .linkError(run)
@@ -313,7 +327,7 @@ public struct DeviceErrorMachine: Sendable {
         case .stopping, .stoppedByBroker:
             return false  // flag already set, VM already being held
         case .clearedWhileStopping:
-            state = .stopping(.fatalError)  // flag set again; the stop already in flight holds the VM
+            state = .stopping(.deviceBroken)  // flag set again; the stop already in flight holds the VM
             return false
         }
     }

@@ -106,6 +106,15 @@ import Testing
         ])
     }
 
+    @Test func aRebootWhileStoppedForTheLinkResetKeepsTheFlagAcrossTheResume() {
+        // Rebooted before the host recovered: the guest will not finish its link reset.
+        var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr, .vmStopped])
+        expectTranscript(&machine, [
+            Step(.systemReset, [], .stopped),
+            Step(.vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
+        ])
+    }
+
     @Test func systemResetAfterHostRecoveryClearsTheFlag() {
         var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .hostRecoveryDone])
         expectTranscript(&machine, [
