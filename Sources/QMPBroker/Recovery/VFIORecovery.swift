@@ -69,7 +69,9 @@ final class VFIORecovery {
 
     /// The VMM is attached (again): learn where each device sits, find new vfio-pci devices.
     func attached() {
-        for device in orderedDevices { learnPlacement(of: device) }
+        for device in orderedDevices {
+            learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } }
+        }
         discover()
     }
 
@@ -112,7 +114,9 @@ final class VFIORecovery {
         devices[id] = device
         order.append(id)
         record(device)
-        if vm.upstream.isReady { learnPlacement(of: device) }
+        device.storedBaseline = storedAERBaseline(of: device)
+        if device.storedBaseline == nil { saveAERBaseline(of: device) }
+        if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
         vm.guestResets?.refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }

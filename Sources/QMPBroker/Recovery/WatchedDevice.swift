@@ -29,6 +29,8 @@ final class WatchedDevice {
     /// The taken-over error interrupt and the watcher of its eventfd.
     var trigger: VFIOErrorTrigger?
     var triggerWatcher: EventFDWatcher?
+    /// The counters stored by the previous run, until the catch-up at attach reads them.
+    var storedBaseline: String?
     /// When an error was last reported for the device (monotonic seconds).
     var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
