@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: setup build demo test unit integration e2e guest bench clean
+.PHONY: setup build demo test unit integration e2e guest sanitize bench clean
 
 setup:
 	@scripts/setup.sh
@@ -34,9 +34,14 @@ unit: build
 integration: build
 	$(SWIFT) test $(BUILD_FLAGS) --filter IntegrationTests
 
+# The whole suite under AddressSanitizer, then ThreadSanitizer (own builds in .build-asan and
+# .build-tsan; not part of `make test`). SANITIZE_FILTER=Target narrows it.
+sanitize: setup guest
+	scripts/sanitize.sh
+
 bench: setup
 	$(SWIFT) build -c release
 	.build/release/qmp-broker-bench
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-asan .build-tsan
