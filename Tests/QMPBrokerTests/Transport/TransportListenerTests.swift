@@ -7,7 +7,10 @@ import Testing
 final class AcceptedDescriptors: @unchecked Sendable {
     let queue = DispatchQueue(label: "test.listener")
     private(set) var fds: [Int32] = []
-    private lazy var conditions = QueueConditions(queue: queue)
+    // Not lazy: the listener's queue and the test would race to create it (ThreadSanitizer).
+    private let conditions: QueueConditions
+
+    init() { conditions = QueueConditions(queue: queue) }
 
     func record(_ fd: Int32) {
         fds.append(fd)
