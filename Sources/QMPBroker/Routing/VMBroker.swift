@@ -15,7 +15,8 @@ public struct VMConfiguration: Sendable, Equatable {
     /// When non-empty, only peers whose uid or gid is listed may connect (SO_PEERCRED).
     public var allowedUIDs: Set<UInt32> = []
     public var allowedGIDs: Set<UInt32> = []
-    /// A client whose unread output exceeds this is disconnected.
+    /// A client whose unread events exceed this is disconnected; one whose unread replies
+    /// exceed a quarter of it is not read until it has read them (it is slowed, not dropped).
     public var clientQueueBytes: Int = 4 << 20
     /// The VFIO devices to watch and how.
     public var recovery = VFIORecoverySettings()
@@ -125,6 +126,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func accept(_ fd: Int32, readOnly: Bool) {
         let connection = UnixStreamConnection(adopting: fd, queue: queue, maxQueuedBytes: configuration.clientQueueBytes)
+        connection.readPauseThreshold = configuration.clientQueueBytes / 4
         if !isAllowed(connection.peerCredentials()) {
             logger.warning("refused a client not on the allow-list",
                            metadata: ["peer": "\(String(describing: connection.peerCredentials()))"])
