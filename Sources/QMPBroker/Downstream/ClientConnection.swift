@@ -23,6 +23,11 @@ final class ClientConnection {
     }
 
     var receivesEvents: Bool { session?.receivesEvents ?? false }
+    var isGreeted: Bool { session != nil }
+    /// Stays connected across VMM restarts and gets `BROKER_VMM_*` events
+    /// (`broker-stay-connected`, or the VM's `clients-stay-connected`); otherwise the
+    /// client reads EOF when the VMM goes, as from QEMU.
+    var staysConnected = false
 
     func start() {
         connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
