@@ -88,7 +88,7 @@ import Testing
         let shared = Shared()
         let group = DispatchGroup()
         for number in 1...3 {
-            DispatchQueue.global().async(group: group) { Self.loop(socket: socket, number: number, shared: shared) }
+            runOnOwnThread(group) { Self.loop(socket: socket, number: number, shared: shared) }
         }
         var baseline: (fds: Int, rss: Int)?
         var baselineList: [String] = []
