@@ -56,6 +56,8 @@ let package = Package(
             name: "qmp-broker",
             dependencies: [
                 "QMPBroker",
+                "ErrorEvents",
+                "VFIOWatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

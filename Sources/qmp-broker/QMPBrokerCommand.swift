@@ -7,7 +7,7 @@ struct QMPBrokerCommand: AsyncParsableCommand {
         commandName: "qmp-broker",
         abstract: "A QMP broker that turns VFIO PCIe device errors into observable, correct recovery.",
         version: BrokerVersion.string,
-        subcommands: [RunCommand.self, EventsCommand.self, DemoCommand.self],
+        subcommands: [RunCommand.self, CheckConfigCommand.self, EventsCommand.self, DemoCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -2,11 +2,13 @@ import ArgumentParser
 import Logging
 import QMPBroker
 import ServiceLifecycle
+import Glibc
 
 /// `qmp-broker run`: serve each VM's QMP socket until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Serve DIR/NAME.qmp for each VM, in front of its VMM's QMP socket.")
+        commandName: "run", abstract: "Serve DIR/NAME.qmp for each VM, in front of its VMM's QMP socket.",
+        discussion: ConfigHelp.text)
 
     @Option(name: .customLong("vm"), help: "NAME=QMP_SOCKET of a VMM to front (repeatable).")
     var vms: [String] = []
@@ -35,13 +37,29 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
                                         stateDirectory: stateDirectory)
-        let settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        let settings: Settings
+        do {
+            settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        } catch {
+            let text = error.description + "\n"
+            _ = write(2, text, text.utf8.count)
+            throw ExitCode(78)  // EX_CONFIG
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler
         }
         let logger = Logger(label: "qmp-broker")
+        do {
+            try SocketDirectory.create(settings.socketDirectory)
+        } catch {
+            logger.critical("cannot create the socket directory", metadata: ["path": "\(settings.socketDirectory)", "error": "\(error)"])
+            throw ExitCode(73)  // EX_CANTCREAT
+        }
+        if settings.stateDirectory == nil {
+            logger.warning("no --state-dir: link-error flags and error history live in memory only and are lost on restart")
+        }
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory, logger: logger)
         let service = BrokerService(broker: broker)
         let group = ServiceGroup(

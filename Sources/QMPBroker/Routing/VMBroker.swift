@@ -22,6 +22,19 @@ public struct VMConfiguration: Sendable, Equatable {
     /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
     /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
     public var traceLogPath: String?
+    /// The trace log's mode and owner, for a QEMU that runs as another user than the broker.
+    public var traceLogMode: UInt32 = 0o600
+    public var traceLogOwner: FileOwner?
+
+    public struct FileOwner: Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+    }
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
