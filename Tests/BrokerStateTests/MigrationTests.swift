@@ -5,12 +5,13 @@ import GRDB
 import Testing
 
 @Suite struct MigrationTests {
-    @Test func aNewFileHasExactlyTheFrozenV1Schema() throws {
+    @Test func aV1FileMigratesToExactlyTheSchemaOfANewFile() throws {
         try withTemporaryDirectory { directory in
             let fresh = directory.file("fresh.sqlite")
             _ = try StateStore(path: fresh)
             let frozen = directory.file("frozen.sqlite")
             try FrozenSchemaV1.makeFile(at: frozen)
+            _ = try StateStore(path: frozen)
             #expect(try FrozenSchemaV1.schema(ofFileAt: fresh) == FrozenSchemaV1.schema(ofFileAt: frozen))
         }
     }
@@ -52,7 +53,7 @@ import Testing
             _ = try StateStore(path: path)
             _ = try StateStore(path: path)
             let database = try DatabaseQueue(path: path)
-            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1"])
+            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1", "v2"])
         }
     }
 
