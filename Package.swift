@@ -58,6 +58,7 @@ let package = Package(
                 "QMPBroker",
                 "ErrorEvents",
                 "VFIOWatch",
+                "BrokerState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

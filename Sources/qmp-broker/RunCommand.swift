@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import BrokerState
 import QMPBroker
 import ServiceLifecycle
 import Glibc
@@ -60,7 +61,10 @@ struct RunCommand: AsyncParsableCommand {
         if settings.stateDirectory == nil {
             logger.warning("no --state-dir: link-error flags and error history live in memory only and are lost on restart")
         }
-        let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory, logger: logger)
+        let retention = HistoryRetention(maxAgeDays: settings.historyRetention.maxAgeDays,
+                                         maxRows: settings.historyRetention.maxRows)
+        let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
+                                historyRetention: retention, logger: logger)
         let service = BrokerService(broker: broker)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],

@@ -76,6 +76,7 @@ public final class VMBroker: @unchecked Sendable {
         self.localCommands = LocalCommands(board: board)
         self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
+        HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         if let path = configuration.traceLogPath {
             guestResets = GuestResetMonitor(vm: self, logPath: path, logger: logger)
         }
