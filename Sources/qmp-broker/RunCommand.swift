@@ -3,6 +3,8 @@ import Logging
 import BrokerState
 import QMPBroker
 import ServiceLifecycle
+import Metrics
+import Prometheus
 import Glibc
 
 /// `qmp-broker run`: serve each VM's QMP socket until SIGTERM/SIGINT.
@@ -31,6 +33,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("eventfd"), help: "VM/DEVICE/SEVERITY=FD: an inherited eventfd to watch (repeatable).")
     var eventFDs: [String] = []
+
+    @Option(name: .customLong("metrics-listen"), help: "ADDR:PORT to serve Prometheus metrics on (GET /metrics); off by default.")
+    var metricsListen: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
@@ -61,6 +66,21 @@ struct RunCommand: AsyncParsableCommand {
         if settings.stateDirectory == nil {
             logger.warning("no --state-dir: link-error flags and error history live in memory only and are lost on restart")
         }
+        var metrics: MetricsEndpoint?
+        if let metricsListen {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets[BrokerMetrics.commandDuration] = BrokerMetrics.commandDurationBuckets
+            MetricsSystem.bootstrap(factory)
+            do {
+                metrics = try MetricsEndpoint(listen: metricsListen, registry: registry)
+            } catch {
+                logger.critical("cannot serve metrics", metadata: ["reason": "\(error.description)"])
+                throw ExitCode(1)
+            }
+            logger.info("serving metrics", metadata: ["address": "\(metricsListen)", "port": "\(metrics?.port ?? 0)"])
+        }
+        defer { metrics?.stop() }
         let retention = HistoryRetention(maxAgeDays: settings.historyRetention.maxAgeDays,
                                          maxRows: settings.historyRetention.maxRows)
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,

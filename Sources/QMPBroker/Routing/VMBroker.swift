@@ -53,6 +53,7 @@ public final class VMBroker: @unchecked Sendable {
     let logger: Logger
     let upstream: UpstreamLink
     let board: BrokerStatusBoard
+    let metrics: VMMetrics
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
@@ -71,6 +72,7 @@ public final class VMBroker: @unchecked Sendable {
         logger[metadataKey: "vm"] = "\(configuration.name)"
         self.logger = logger
         self.board = board
+        self.metrics = VMMetrics(vm: configuration.name)
         self.upstream = UpstreamLink(
             vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger)
         self.localCommands = LocalCommands(board: board)
@@ -110,6 +112,7 @@ public final class VMBroker: @unchecked Sendable {
             upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
             upstream.start()
             recovery.start()
+            metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
         }
     }
 
@@ -174,6 +177,7 @@ public final class VMBroker: @unchecked Sendable {
         publishClientCount()
         switch reason {
         case .outputOverflow:
+            metrics.slowClientCut()
             logger.warning("disconnected a client that stopped reading (output queue full)",
                            metadata: ["client": "\(client.id)", "limit": "\(configuration.clientQueueBytes)"])
         case .error(let code):
@@ -186,6 +190,7 @@ public final class VMBroker: @unchecked Sendable {
     private func publishClientCount() {
         let count = clients.count
         board.update(configuration.name) { $0.clients = count }
+        metrics.clientCount(count)
     }
 
     // MARK: routing
@@ -196,7 +201,9 @@ public final class VMBroker: @unchecked Sendable {
         noteForwarded(request, fds: fds)
         let clientID = request.id.map(QEMUJSONWriter.write)
         let transform = localCommands.replyTransform(for: request.command)
+        let replied = metrics.commandForwarded()
         upstream.send(request.message, fds: fds) { result in
+            replied()
             switch result {
             case .reply(let line):
                 if request.command == "device_add" && line.has("return") { self.recovery.discover() }
@@ -238,18 +245,21 @@ public final class VMBroker: @unchecked Sendable {
 
     /// Sends the same bytes to every negotiated client: serialised once, never copied per client.
     func broadcast(_ bytes: [UInt8]) {
+        metrics.eventFannedOut()
         for client in clients.values where client.receivesEvents { client.send(bytes) }
     }
 
     /// Emits one of the broker's own events to this VM's clients.
     public func emit(_ name: String, data: JSON? = nil) {
         broadcast(BrokerEvent.wireMessage(name, data: data))
+        observe(name, data: data)
     }
 
     // MARK: upstream
 
     private func upstreamReady() {
         board.update(configuration.name) { $0.connected = true }
+        metrics.upstream(connected: true)
         if let version = upstream.greeting.flatMap({ try? JSON.parse($0) })?["QMP"]?["version"]?["qemu"],
            let major = version["major"]?.integer, let minor = version["minor"]?.integer {
             recovery.qemuVersion = QEMUVersion(Int(major), Int(minor), Int(version["micro"]?.integer ?? 0))
@@ -266,6 +276,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
+        metrics.upstream(connected: false)
         guestResets?.upstreamLost()
         emit("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)]))
     }
