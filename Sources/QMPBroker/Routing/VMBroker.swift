@@ -32,6 +32,9 @@ public struct VMConfiguration: Sendable, Equatable {
     public var clientsStayConnected = false
     /// How many numbered events `query-broker-events` can replay.
     public var eventRingSize = 1024
+    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
+    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
+    public var vmmPIDFile: String?
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
@@ -271,13 +274,14 @@ public final class VMBroker: @unchecked Sendable {
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
             self?.recovery.vmRunState(running: running)
         }
-        recovery.discover()
+        recovery.attached()
         guestResets?.attach()
     }
 
     private func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
         guestResets?.upstreamLost()
+        recovery.detached()
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
         // As from QEMU: a client that did not ask to stay reads EOF once the error replies
@@ -288,11 +292,14 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        broadcast(Array(line.bytes))
-        guard let name = line.plainString("event") else { return }
+        let name = line.plainString("event")
+        // The broker's handle on a deleted vfio device goes before anyone hears of the
+        // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
         if name == "DEVICE_DELETED", let data = line.json?["data"] {
             recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
         }
+        broadcast(Array(line.bytes))
+        guard let name else { return }
         if name == "RESET" { guestResets?.systemReset() }
         recovery.vmEvent(name)
     }
