@@ -23,6 +23,9 @@ public struct VMConfiguration: Sendable, Equatable {
     /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
     /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
     public var traceLogPath: String?
+    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
+    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
+    public var vmmPIDFile: String?
     /// The VMM must greet and answer `qmp_capabilities` within this, or it is dropped and retried.
     public var handshakeTimeoutMilliseconds = UpstreamSession.defaultHandshakeTimeoutMilliseconds
     /// A forwarded command the VMM has not answered after this gets a `GenericError`.
@@ -32,9 +35,6 @@ public struct VMConfiguration: Sendable, Equatable {
     public var clientsStayConnected = false
     /// How many numbered events `query-broker-events` can replay.
     public var eventRingSize = 1024
-    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
-    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
-    public var vmmPIDFile: String?
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
