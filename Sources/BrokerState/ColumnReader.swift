@@ -11,6 +11,10 @@ struct ColumnReader {
         try value(column)
     }
 
+    func optionalString(_ column: String) throws(StateStoreError) -> String? {
+        try value(column)
+    }
+
     func int64(_ column: String) throws(StateStoreError) -> Int64 {
         try value(column)
     }

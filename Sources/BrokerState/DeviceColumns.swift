@@ -7,7 +7,7 @@ enum DeviceColumns {
 
     static let selectColumns = """
         vm, id, host, policy_mode, auto_cont, link_error, stopped_by_broker,
-        correctable_errors, non_fatal_errors, fatal_errors
+        correctable_errors, non_fatal_errors, fatal_errors, inject_at, origin
         """
 
     static let selectOne = "SELECT \(selectColumns) FROM device WHERE vm = ? AND id = ?"
@@ -18,10 +18,10 @@ enum DeviceColumns {
     static let upsert = """
         INSERT INTO device (
             vm, id, host, policy_mode, auto_cont, link_error, stopped_by_broker,
-            stopped_by_broker_at, correctable_errors, non_fatal_errors, fatal_errors)
+            stopped_by_broker_at, correctable_errors, non_fatal_errors, fatal_errors, inject_at, origin)
         VALUES (
             :vm, :id, :host, :mode, :autoCont, :linkError, :stopped,
-            CASE WHEN :stopped THEN :now END, :correctable, :nonFatal, :fatal)
+            CASE WHEN :stopped THEN :now END, :correctable, :nonFatal, :fatal, :injectAt, :origin)
         ON CONFLICT (vm, id) DO UPDATE SET
             host = excluded.host,
             policy_mode = excluded.policy_mode,
@@ -32,7 +32,9 @@ enum DeviceColumns {
                 THEN coalesce(device.stopped_by_broker_at, excluded.stopped_by_broker_at) END,
             correctable_errors = excluded.correctable_errors,
             non_fatal_errors = excluded.non_fatal_errors,
-            fatal_errors = excluded.fatal_errors
+            fatal_errors = excluded.fatal_errors,
+            inject_at = excluded.inject_at,
+            origin = excluded.origin
         """
 
     static let updateState = """
@@ -61,7 +63,7 @@ enum DeviceColumns {
         var arguments: StatementArguments = [
             "vm": device.vm, "id": device.id, "host": device.host,
             "mode": device.policy.mode.rawValue, "autoCont": device.policy.autoCont,
-            "now": now,
+            "now": now, "injectAt": device.injectAt, "origin": device.origin,
         ]
         arguments += stateArguments(device.state)
         arguments += counterArguments(device.counters)
@@ -95,6 +97,8 @@ enum DeviceColumns {
             counters: DeviceErrorCounters(
                 correctable: try columns.count("correctable_errors"),
                 nonFatal: try columns.count("non_fatal_errors"),
-                fatal: try columns.count("fatal_errors")))
+                fatal: try columns.count("fatal_errors")),
+            injectAt: try columns.optionalString("inject_at"),
+            origin: try columns.optionalString("origin"))
     }
 }

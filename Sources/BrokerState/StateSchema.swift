@@ -15,6 +15,7 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("v2", migrate: v2)
         return migrator
     }()
 
@@ -89,6 +90,27 @@ enum StateSchema {
             );
             CREATE INDEX error_history_by_vm ON error_history (vm, seq);
             CREATE INDEX error_history_by_device ON error_history (vm, device, seq);
+            """)
+    }
+
+    /// Devices come back after a restart exactly as added (issue 13 item 5): where errors
+    /// are injected, and how the device came to be watched (NULL: a row a v1 broker wrote,
+    /// origin unknown). The trace log's read position per VM, so a guest link reset logged
+    /// while the broker was down is still seen (issue 13, catch-up).
+    private static func v2(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE device ADD COLUMN inject_at TEXT;
+            ALTER TABLE device ADD COLUMN origin TEXT
+                CHECK (origin IS NULL OR origin IN ('config', 'command', 'discovered'));
+
+            -- file_device and file_inode identify the file the offset belongs to (stat's
+            -- st_dev and st_ino, as bit patterns): another file at the path starts over.
+            CREATE TABLE trace_log (
+                vm TEXT NOT NULL PRIMARY KEY,
+                file_device INTEGER NOT NULL,
+                file_inode INTEGER NOT NULL,
+                offset INTEGER NOT NULL CHECK (offset >= 0)
+            ) WITHOUT ROWID;
             """)
     }
 }

@@ -36,6 +36,7 @@ struct RunCommand: AsyncParsableCommand {
         let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
                                         stateDirectory: stateDirectory)
         let settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        for vm in settings.vms { try vm.validate() }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel

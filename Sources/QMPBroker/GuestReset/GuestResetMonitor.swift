@@ -1,3 +1,4 @@
+import BrokerState
 import Dispatch
 import ErrorEvents
 import Glibc
@@ -12,10 +13,17 @@ final class GuestResetMonitor {
     private unowned let vm: VMBroker
     private let logger: Logger
     let logPath: String
-    private var fileFD: Int32 = -1
+    /// Where the read position is kept across restarts, when there is a state directory.
+    private let store: StateStore?
+    private var file: TraceLogFile?
     private var notifyFD: Int32 = -1
     private var source: DispatchSourceRead?
+    private var verifyTimer: DispatchSourceTimer?
     private var splitter = TraceLogLineSplitter()
+    /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
+    /// the broker was away.
+    private var readOffset: Int64 = 0
+    private var lateUntil: Int64 = 0
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
     private var topology = PCITopology.empty
@@ -23,16 +31,17 @@ final class GuestResetMonitor {
     /// `query-pci` does not list yet (behind a bridge whose bus number is still 0).
     private var bridgesViaQOM: [String: [GuestPCIAddress]] = [:]
     private var previouslyEnabled: Set<String> = []
-    private(set) var tracing = false {
-        didSet { vm.board.update(vm.configuration.name) { [tracing] in $0.linkResetWatch = tracing } }
-    }
+    private(set) var watch = LinkResetWatch()
     private var refreshPending = false
     private var refreshAgain = false
     private var refreshWaiters: [() -> Void] = []
+    /// How often QEMU's trace state is re-checked when no client command gave cause.
+    static let verifyInterval = DispatchTimeInterval.seconds(2)
 
-    init(vm: VMBroker, logPath: String, logger: Logger) {
+    init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
         self.vm = vm
         self.logPath = logPath
+        self.store = store
         self.logger = logger
     }
 
@@ -40,23 +49,39 @@ final class GuestResetMonitor {
 
     /// The VMM is (again) ready: follow the log file and switch tracing on.
     func attach() {
+        apply(watch.attachStarted())
         guard LinkResetTracing.isUsableLogPath(logPath) else {
-            logger.error("trace log path unusable by QEMU's logfile; guest link resets will not be seen",
-                         metadata: ["path": "\(logPath)"])
-            return
+            return apply(watch.attachFailed("trace log path \(logPath) is unusable by QEMU's logfile"))
         }
-        guard follow() else { return }
+        do throws(TraceLogFile.Failure) {
+            try follow()
+        } catch {
+            return apply(watch.attachFailed("cannot follow the trace log: \(error)"))
+        }
+        switchTracingOn()
+    }
+
+    /// The attach commands, then the topology; the file is already followed.
+    private func switchTracingOn() {
         run(LinkResetTracing.stateQueries) { [weak self] replies in
             guard let self else { return }
             previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: replies)
             let commands = LinkResetTracing.attachCommands(logPath: logPath)
-            run(commands, checked: true) { [weak self] replies in
-                guard let self, replies.count == commands.count else { return }
+            run(commands, checked: true) { [weak self] replies, failure in
+                guard let self else { return }
+                guard replies.count == commands.count else {
+                    return apply(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                }
+                // QEMU opened the path itself: it must still be the file the broker reads.
+                guard file?.isStillAtPath == true else {
+                    return apply(watch.attachFailed("the trace log at \(logPath) was replaced while QEMU opened it"))
+                }
                 // Watching starts once QEMU traces and the topology says which bridges matter.
                 refreshTopology { [weak self] in
-                    guard let self, !tracing else { return }
-                    tracing = true
-                    logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
+                    guard let self, vm.upstream.isReady, !watch.isIntact else { return }
+                    apply(watch.attached())
+                    startVerifying()
+                    readAppended()  // what QEMU logged while the broker was away
                 }
             }
         }
@@ -65,52 +90,113 @@ final class GuestResetMonitor {
     /// Gives QEMU's log back (to `/dev/stderr`: the broker cannot learn a VMM's `-D`) and
     /// stops following. Best effort: the VMM may already be gone.
     func detach() {
-        if tracing && vm.upstream.isReady {
+        if watch.isIntact && vm.upstream.isReady {
             run(LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled, restoreLogTo: "/dev/stderr")) { _ in }
         }
-        tracing = false
+        apply(watch.detached("broker stopping"))
         stopFollowing()
     }
 
     /// The VMM went away: its log target went with it.
     func upstreamLost() {
-        tracing = false
+        apply(watch.detached("VMM disconnected"))
         stopFollowing()
     }
 
+    /// Asks QEMU whether the watched events are still on (after a client command that
+    /// could have changed them, and periodically); re-asserts them when not.
+    func verify() {
+        guard watch.isIntact, vm.upstream.isReady else { return }
+        guard file?.isStillAtPath == true else {
+            apply(watch.attachFailed("the trace log at \(logPath) was removed or replaced"))
+            return
+        }
+        run(LinkResetTracing.stateQueries) { [weak self] replies in
+            guard let self, replies.count == LinkResetTracing.stateQueries.count else { return }
+            var states: [String: Bool] = [:]
+            for reply in replies { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
+            let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }
+            apply(watch.verified(disabled: disabled))
+        }
+    }
+
+    private func apply(_ actions: [LinkResetWatch.Action]) {
+        let reason = watch.reason
+        vm.board.update(vm.configuration.name) { [watch] in
+            $0.linkResetWatch = watch.isIntact
+            $0.linkResetWatchReason = reason
+        }
+        for action in actions {
+            switch action {
+            case .announce(let active, let reason):
+                if active {
+                    logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
+                } else {
+                    logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
+                }
+                vm.emit("BROKER_LINK_RESET_WATCH",
+                        data: BrokerEventData.linkResetWatch(vm: vm.configuration.name, active: active, reason: reason))
+            case .reassert:
+                logger.warning("re-asserting the trace events the broker watches")
+                _ = watch.attachStarted()
+                switchTracingOn()
+            }
+        }
+    }
+
     /// Sends commands one after another; `checked` stops at the first failed one.
-    private func run(_ commands: [TracingCommand], checked: Bool = false, index: Int = 0,
-                     replies: [JSON] = [], completion: @escaping ([JSON]) -> Void) {
-        guard index < commands.count else { return completion(replies) }
+    private func run(_ commands: [TracingCommand], completion: @escaping ([JSON]) -> Void) {
+        run(commands, checked: false) { replies, _ in completion(replies) }
+    }
+
+    private func run(_ commands: [TracingCommand], checked: Bool, index: Int = 0, replies: [JSON] = [],
+                     completion: @escaping ([JSON], String?) -> Void) {
+        guard index < commands.count else { return completion(replies, nil) }
         let command = commands[index]
         vm.upstream.send(command.message) { [weak self] result in
             guard let self else { return }
-            guard case .reply(let line) = result, let reply = line.json else { return completion(replies) }
+            guard case .reply(let line) = result, let reply = line.json else { return completion(replies, nil) }
             if checked, let failure = command.check(reply: reply) {
-                logger.error("QEMU refused a tracing command; guest link resets will not be seen",
+                logger.error("QEMU refused a tracing command",
                              metadata: ["command": "\(command.name)", "reason": "\(failure)"])
-                return completion(replies)
+                return completion(replies, "QEMU refused \(command.name): \(failure)")
             }
             run(commands, checked: checked, index: index + 1, replies: replies + [reply], completion: completion)
         }
     }
 
+    private func startVerifying() {
+        guard verifyTimer == nil else { return }
+        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
+        timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
+        timer.setEventHandler { [weak self] in self?.verify() }
+        timer.activate()
+        verifyTimer = timer
+    }
+
     // MARK: following the file
 
-    private func follow() -> Bool {
+    /// Opens the file safely (`TraceLogFile`) and resumes where the last run stopped when
+    /// it is the same file; lines up to its current end then count as seen late.
+    private func follow() throws(TraceLogFile.Failure) {
         stopFollowing()
-        let created = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        if created >= 0 { close(created) }
-        fileFD = open(logPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        let file = try TraceLogFile.open(logPath)
+        file.warnings.forEach { logger.warning("trace log: \($0)") }
         notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        guard fileFD >= 0, notifyFD >= 0, inotify_add_watch(notifyFD, logPath, UInt32(IN_MODIFY)) >= 0 else {
-            logger.error("cannot follow the trace log; guest link resets will not be seen",
-                         metadata: ["path": "\(logPath)", "errno": "\(errno)"])
+        guard notifyFD >= 0, inotify_add_watch(notifyFD, logPath, UInt32(IN_MODIFY)) >= 0 else {
+            let code = errno
+            close(file.fd)
             stopFollowing()
-            return false
+            throw TraceLogFile.Failure(description: "inotify on \(logPath) failed (errno \(code))")
         }
-        // Lines from before this attach are history (another run's resets), not news.
-        lseek(fileFD, 0, SEEK_END)
+        self.file = file
+        let resumeAt = resumeOffset(for: file)
+        readOffset = Int64(lseek(file.fd, Int(resumeAt ?? file.sizeAtOpen), SEEK_SET))
+        lateUntil = file.sizeAtOpen
+        if let resumeAt, resumeAt < file.sizeAtOpen {
+            logger.notice("resuming the trace log where the last run stopped",
+                          metadata: ["offset": "\(resumeAt)", "unread": "\(file.sizeAtOpen - resumeAt)"])
+        }
         splitter.reset()
         let source = DispatchSource.makeReadSource(fileDescriptor: notifyFD, queue: vm.queue)
         let notify = notifyFD
@@ -122,10 +208,25 @@ final class GuestResetMonitor {
         source.setCancelHandler { close(notify) }
         source.activate()
         self.source = source
-        return true
+    }
+
+    /// The stored position when it belongs to this very file and still fits in it.
+    private func resumeOffset(for file: TraceLogFile) -> Int64? {
+        guard let store else { return nil }
+        do {
+            guard let position = try store.traceLogPosition(vm: vm.configuration.name),
+                  position.fileDevice == file.identity.device, position.fileInode == file.identity.inode,
+                  position.offset <= file.sizeAtOpen else { return nil }
+            return position.offset
+        } catch {
+            logger.error("cannot read the trace log position", metadata: ["reason": "\(error)"])
+            return nil
+        }
     }
 
     private func stopFollowing() {
+        verifyTimer?.cancel()
+        verifyTimer = nil
         if let source {
             source.cancel()  // closes the inotify fd
         } else if notifyFD >= 0 {
@@ -133,43 +234,64 @@ final class GuestResetMonitor {
         }
         source = nil
         notifyFD = -1
-        if fileFD >= 0 { close(fileFD) }
-        fileFD = -1
+        if let file { close(file.fd) }
+        file = nil
     }
 
+    /// Reads what QEMU appended. Nothing is judged before the watch is intact (the
+    /// topology must be known); the backlog is read first, in reads that end at
+    /// `lateUntil`, so every line in it is known to be late.
     private func readAppended() {
+        guard watch.isIntact, let fd = file?.fd else { return }
+        let before = readOffset
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while fileFD >= 0 {
-            let count = read(fileFD, &chunk, chunk.count)
-            guard count > 0 else { return }
+        while file?.fd == fd {
+            let late = readOffset < lateUntil
+            let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
+            let count = read(fd, &chunk, wanted)
+            guard count > 0 else { break }
+            readOffset += Int64(count)
             chunk.withUnsafeBytes { bytes in
                 splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
-                    if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event) }
+                    if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late: late) }
                 }
             }
+        }
+        if readOffset != before { savePosition() }
+    }
+
+    /// After the lines were acted on: a broker killed now resumes after them.
+    private func savePosition() {
+        guard let store, let file else { return }
+        let consumed = readOffset - Int64(splitter.pendingBytes)
+        do {
+            try store.saveTraceLogPosition(TraceLogPosition(vm: vm.configuration.name, fileDevice: file.identity.device,
+                                                            fileInode: file.identity.inode, offset: consumed))
+        } catch {
+            logger.error("cannot store the trace log position", metadata: ["reason": "\(error)"])
         }
     }
 
     // MARK: what the trace says
 
-    private func handle(_ event: QEMUTraceLine.Event) {
-        if case .configWrite(let access) = event { configWrite(access) }
+    private func handle(_ event: QEMUTraceLine.Event, late: Bool) {
+        if case .configWrite(let access) = event { configWrite(access, late: late) }
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
             for device in vm.recovery.orderedDevices where device.host.description == host {
-                vm.recovery.guestLinkReset(device, origin: .guestHotReset)
+                vm.recovery.guestLinkReset(device, origin: .guestHotReset, late: late)
             }
         case .systemReset?, nil:
             break
         }
     }
 
-    private func configWrite(_ access: PCIConfigAccess) {
+    private func configWrite(_ access: PCIConfigAccess, late: Bool) {
         if case .asserted(let bridge)? = detector.observe(access) {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
-            for device in devices(below: bridge) { vm.recovery.guestLinkReset(device, origin: .guestLinkReset) }
+            for device in devices(below: bridge) { vm.recovery.guestLinkReset(device, origin: .guestLinkReset, late: late) }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
             if !below.isEmpty { refreshTopology() }
         }

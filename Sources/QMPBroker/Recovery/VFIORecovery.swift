@@ -23,6 +23,8 @@ final class VFIORecovery {
     private let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
     var qemuVersion: QEMUVersion?
+    /// Whether the last write to the state file worked: a failure is announced once, not per write.
+    private var durable = true
 
     init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
         self.vm = vm
@@ -42,6 +44,7 @@ final class VFIORecovery {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
         }
+        restoreStoredDevices()
         for inherited in settings.inheritedEventFDs {
             do throws(QMPError) {
                 guard let severity = EventFDSeverity(rawValue: inherited.severity) else {
@@ -74,12 +77,45 @@ final class VFIORecovery {
 
     // MARK: registry
 
+    /// Devices added at runtime come back as they were added (issue 13 item 5); a config
+    /// entry with the same id wins. Eventfds cannot outlive the broker: management must
+    /// send them again, and `query-vfio-devices` shows which sources are active.
+    private func restoreStoredDevices() {
+        guard let store else { return }
+        let stored: [StoredDevice]
+        do {
+            stored = try store.devices(vm: vm.configuration.name)
+        } catch {
+            return logger.error("cannot read the stored devices", metadata: ["reason": "\(error)"])
+        }
+        let configured = Dictionary(settings.devices.map { ($0.id, $0) }) { first, _ in first }
+        for row in stored {
+            if let entry = configured[row.id] {
+                if row.origin == "command" || row.host != entry.host || row.injectAt != entry.injectAt {
+                    logger.notice("the config entry wins over the stored device of the same id",
+                                  metadata: ["device": "\(row.id)", "stored-host": "\(row.host)", "config-host": "\(entry.host)"])
+                }
+                continue
+            }
+            // Config devices dropped from the config stay dropped; discovery finds its own again.
+            guard row.origin == "command" || row.origin == nil else { continue }
+            do throws(QMPError) {
+                try addDevice(id: row.id, host: row.host, policy: row.policy, injectAt: row.injectAt, origin: "command")
+                logger.warning("restored a device added at runtime; its eventfds are gone, send them again with vfio-eventfd-add",
+                               metadata: ["device": "\(row.id)", "link-error": "\(row.state.linkError)"])
+            } catch {
+                logger.error("stored device not watched", metadata: ["device": "\(row.id)", "reason": "\(error.desc)"])
+            }
+        }
+    }
+
     func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String) throws(QMPError) {
         guard !id.isEmpty else { throw QMPError("Parameter 'id' expects a non-empty device id") }
         guard devices[id] == nil else { throw QMPError("Device '\(id)' is already watched") }
         guard let address = HostAddress(host) else {
             throw QMPError("Parameter 'host' expects a PCI address like 0000:3b:00.0")
         }
+        if let injectAt, !QEMUDeviceID.isWellFormed(injectAt) { throw QEMUDeviceID.rejected("inject-at") }
         let reader = SysfsAERReader(sysfsRoot: settings.sysfsRoot)
         var tracker = AERCounterTracker(host: address, reader: reader, logger: logger)
         _ = tracker.poll()  // the baseline: errors before attach are history, not news
@@ -224,8 +260,10 @@ final class VFIORecovery {
     /// the machines hear it from here (the broker's pause is then the operator's).
     func clientRequestedStop() { forEachDevice { $0.machine.clientRequestedStop() } }
 
-    func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin) {
-        perform(device.machine.guestLinkReset(origin: origin), on: device)
+    /// `late`: read from the trace log after a broker restart, logged while it was down.
+    func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin, late: Bool = false) {
+        perform(device.machine.guestLinkReset(origin: origin), on: device,
+                linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
     }
 
     func operatorClear(_ id: String) throws(QMPError) {
@@ -245,7 +283,7 @@ final class VFIORecovery {
 
     // MARK: actions
 
-    private func perform(_ actions: DeviceActions, on device: WatchedDevice) {
+    private func perform(_ actions: DeviceActions, on device: WatchedDevice, linkResetNote: String? = nil) {
         for action in actions {
             switch action {
             case .stopVM:
@@ -266,7 +304,7 @@ final class VFIORecovery {
                                             counters: device.machine.counters)
                 }
             case .emitLinkReset(let event):
-                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device))
+                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
             case .emitLinkErrorCleared(let event):
                 vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
             case .forwardToGuest(let error):
@@ -311,7 +349,9 @@ final class VFIORecovery {
             try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
                                         policy: device.machine.policy,
                                         state: device.awaitingRunState ?? device.machine.persistedState,
-                                        counters: device.machine.counters))
+                                        counters: device.machine.counters,
+                                        injectAt: device.injectTarget == device.id ? nil : device.injectTarget,
+                                        origin: device.origin))
         }
     }
 
@@ -323,13 +363,21 @@ final class VFIORecovery {
     }
 
     /// A failed write is logged loudly but never stops error handling: the VM's protection
-    /// in this run does not depend on the disk.
+    /// in this run does not depend on the disk. The first failure after a good write is
+    /// also announced (`BROKER_STATE_NOT_DURABLE`): the flag then lives only in memory.
     private func storing(_ what: String, _ body: (StateStore) throws -> Void) {
         guard let store else { return }
         do {
             try body(store)
+            durable = true
         } catch {
-            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
+            logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
+                         metadata: ["reason": "\(error)"])
+            if durable {
+                vm.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vm.configuration.name, operation: what, reason: "\(error)"))
+            }
+            durable = false
         }
     }
 
@@ -338,6 +386,11 @@ final class VFIORecovery {
         let plan = error.injectionPlan
         if plan.correctable {
             logger.info("correctable error injected: \(AERInjectionPlan.undeliveredNote)", metadata: ["device": "\(device.id)"])
+        }
+        guard QEMUDeviceID.isWellFormed(device.injectTarget) else {
+            logger.error("not injecting: the target is not a QEMU device id (set inject-at)",
+                         metadata: ["device": "\(device.id)", "target": "\(device.injectTarget)"])
+            return
         }
         for command in plan.commands {
             let line = command.commandLine(target: device.injectTarget)

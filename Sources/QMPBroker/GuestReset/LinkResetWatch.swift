@@ -1,0 +1,70 @@
+/// Whether one VM's guest link resets are being seen, as a value: inputs from attaching,
+/// re-checking and losing the VMM come in, the actions to run go out. `GuestResetMonitor`
+/// runs the actions; `query-broker`, `query-vfio-devices` and `BROKER_LINK_RESET_WATCH`
+/// read the state.
+struct LinkResetWatch: Equatable {
+    enum State: Equatable {
+        /// No VMM, or the broker let go of QEMU's log.
+        case detached(reason: String)
+        /// The tracing commands are on their way.
+        case attaching
+        /// QEMU traces into the broker's file and the topology is known.
+        case intact
+        /// The broker wanted to watch and cannot (or QEMU's state no longer says it can).
+        case broken(reason: String)
+    }
+
+    enum Action: Equatable {
+        /// `BROKER_LINK_RESET_WATCH {active, reason}`, and a log line.
+        case announce(active: Bool, reason: String)
+        /// Send the attach commands again (the events were switched off behind our back).
+        case reassert
+    }
+
+    private(set) var state: State = .detached(reason: "not attached yet")
+
+    var isIntact: Bool { state == .intact }
+
+    /// Why the watch is not intact, for `query-broker`; nil while it is.
+    var reason: String? {
+        switch state {
+        case .detached(let reason), .broken(let reason): reason
+        case .attaching: "attaching"
+        case .intact: nil
+        }
+    }
+
+    mutating func attachStarted() -> [Action] {
+        state = .attaching
+        return []
+    }
+
+    mutating func attached() -> [Action] {
+        let wasIntact = isIntact
+        state = .intact
+        return wasIntact ? [] : [.announce(active: true, reason: "attached")]
+    }
+
+    /// Attach (or re-assert) failed; with no VMM to blame, the watch is broken.
+    mutating func attachFailed(_ reason: String) -> [Action] { breaks(reason) }
+
+    /// QEMU's answer to `trace-event-get-state` for the watched events: those now off.
+    /// Only an intact watch is judged: an attach in flight will set the events itself.
+    mutating func verified(disabled: [String]) -> [Action] {
+        guard isIntact, !disabled.isEmpty else { return [] }
+        return breaks("trace events disabled in QEMU: \(disabled.joined(separator: ", "))") + [.reassert]
+    }
+
+    /// The VMM went away, or the broker gave QEMU's log back.
+    mutating func detached(_ reason: String) -> [Action] {
+        let wasIntact = isIntact
+        state = .detached(reason: reason)
+        return wasIntact ? [.announce(active: false, reason: reason)] : []
+    }
+
+    private mutating func breaks(_ reason: String) -> [Action] {
+        let previous = state
+        state = .broken(reason: reason)
+        return previous == state ? [] : [.announce(active: false, reason: reason)]
+    }
+}
