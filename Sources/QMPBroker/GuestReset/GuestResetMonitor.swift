@@ -82,6 +82,7 @@ final class GuestResetMonitor {
                     apply(watch.attached())
                     startVerifying()
                     readAppended()  // what QEMU logged while the broker was away
+                    savePosition()  // a first run too: a restart must know where to resume
                 }
             }
         }

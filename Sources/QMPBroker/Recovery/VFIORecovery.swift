@@ -36,6 +36,7 @@ final class VFIORecovery {
     // MARK: lifecycle
 
     func start() {
+        let stored = storedDevices()  // before config entries rewrite their rows
         for device in settings.devices {
             do throws(QMPError) {
                 let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
@@ -44,7 +45,7 @@ final class VFIORecovery {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
         }
-        restoreStoredDevices()
+        restore(stored)
         for inherited in settings.inheritedEventFDs {
             do throws(QMPError) {
                 guard let severity = EventFDSeverity(rawValue: inherited.severity) else {
@@ -77,17 +78,20 @@ final class VFIORecovery {
 
     // MARK: registry
 
+    private func storedDevices() -> [StoredDevice] {
+        guard let store else { return [] }
+        do {
+            return try store.devices(vm: vm.configuration.name)
+        } catch {
+            logger.error("cannot read the stored devices", metadata: ["reason": "\(error)"])
+            return []
+        }
+    }
+
     /// Devices added at runtime come back as they were added (issue 13 item 5); a config
     /// entry with the same id wins. Eventfds cannot outlive the broker: management must
     /// send them again, and `query-vfio-devices` shows which sources are active.
-    private func restoreStoredDevices() {
-        guard let store else { return }
-        let stored: [StoredDevice]
-        do {
-            stored = try store.devices(vm: vm.configuration.name)
-        } catch {
-            return logger.error("cannot read the stored devices", metadata: ["reason": "\(error)"])
-        }
+    private func restore(_ stored: [StoredDevice]) {
         let configured = Dictionary(settings.devices.map { ($0.id, $0) }) { first, _ in first }
         for row in stored {
             if let entry = configured[row.id] {
@@ -262,6 +266,10 @@ final class VFIORecovery {
 
     /// `late`: read from the trace log after a broker restart, logged while it was down.
     func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin, late: Bool = false) {
+        if late {
+            logger.warning("guest link reset seen late: QEMU logged it while the broker was not running",
+                           metadata: ["device": "\(device.id)", "link-error": "\(device.machine.linkError)"])
+        }
         perform(device.machine.guestLinkReset(origin: origin), on: device,
                 linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
     }
