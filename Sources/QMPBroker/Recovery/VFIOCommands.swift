@@ -121,6 +121,7 @@ enum VFIOCommands {
                 "fatal": .integer(Int64(clamping: counters.fatal)),
             ]),
             "sources": .strings(device.sourceNames), "inject-at": .string(device.injectTarget),
+            "host-recovery": .string(device.machine.hostRecovery.rawValue),
             "link-reset-watch": .bool(linkResetWatch),
         ])
     }

@@ -67,13 +67,6 @@ extension VFIORecovery {
         }
     }
 
-    private func property(_ name: String, of path: String, _ completion: @escaping (String?) -> Void) {
-        vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)])) { reply in
-            guard case .reply(let line) = reply else { return completion(nil) }
-            completion(line.json?["return"]?.string)
-        }
-    }
-
     /// `DEVICE_DELETED` for a discovered device: stop watching it.
     func deviceDeleted(id: String?, path: String?) {
         let candidates = [id, path].compactMap { $0 }

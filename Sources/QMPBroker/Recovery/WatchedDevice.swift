@@ -11,8 +11,20 @@ final class WatchedDevice {
     /// Where errors are injected into the guest: the device itself, or the port above
     /// it when the device cannot report (SPEC 9: e1000e drops injected errors).
     var injectTarget: String
-    var tracker: AERCounterTracker
+    /// The AER counters of the device and of the ports above it.
+    var counters: DeviceAERCounters
     var eventFDs: [AttachedEventFD] = []
+    /// The port above the device in the guest (QOM `parent_bus`), where errors are injected
+    /// if QEMU cannot inject at the device.
+    var portAbove: String?
+    /// The QEMU device type (QOM `type`), once learnt.
+    var qemuType: String?
+    /// `inject-at` as given (config, command, or restored from the state file): then it
+    /// is kept, never chosen from the placement.
+    let injectAt: String?
+    var injectAtConfigured: Bool { injectAt != nil }
+    /// When an error was last reported for the device (monotonic seconds).
+    var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
     let origin: String
     /// State restored from disk with a broker stop, until the VM's run state is known.
@@ -24,19 +36,20 @@ final class WatchedDevice {
     }
 
     init(id: String, host: HostAddress, machine: DeviceErrorMachine, injectTarget: String?,
-         tracker: AERCounterTracker, origin: String) {
+         counters: DeviceAERCounters, origin: String) {
         self.id = id
         self.host = host
         self.machine = machine
         self.injectTarget = injectTarget ?? id
-        self.tracker = tracker
+        self.injectAt = injectTarget
+        self.counters = counters
         self.origin = origin
     }
 
     /// Names of the sources attached, for `query-vfio-devices`.
     var sourceNames: [String] {
         var names = eventFDs.map { "eventfd:\($0.severity.rawValue)" }
-        if tracker.baseline?.hasAERCounters == true { names.append("sysfs") }
+        if counters.hasAERCounters { names.append("sysfs") }
         return names
     }
 

@@ -277,7 +277,7 @@ public final class VMBroker: @unchecked Sendable {
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
             self?.recovery.vmRunState(running: running)
         }
-        recovery.discover()
+        recovery.attached()
         guestResets?.attach()
     }
 

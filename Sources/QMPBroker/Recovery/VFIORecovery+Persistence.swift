@@ -1,0 +1,62 @@
+import BrokerState
+import ErrorEvents
+import VFIOWatch
+
+/// Flags, policies and history on disk: persist before announce.
+extension VFIORecovery {
+    func persisted(id: String, host: HostAddress) -> StoredDevice? {
+        guard let store else { return nil }
+        do {
+            guard let stored = try store.device(vm: vm.configuration.name, id: id) else { return nil }
+            guard stored.host == host.description else {
+                logger.warning("stored state is for another host address; starting clean",
+                               metadata: ["device": "\(id)", "stored": "\(stored.host)", "now": "\(host)"])
+                return nil
+            }
+            if stored.state.linkError { logger.warning("link-error flag restored", metadata: ["device": "\(id)"]) }
+            return stored
+        } catch {
+            logger.error("cannot read stored state", metadata: ["device": "\(id)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Writes a device's row (policy, flag, counters); a restored broker stop still being
+    /// judged is written back as it was, not as the provisional machine sees it.
+    func record(_ device: WatchedDevice) {
+        storing("store device \(device.id)") { store in
+            try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
+                                        policy: device.machine.policy,
+                                        state: device.awaitingRunState ?? device.machine.persistedState,
+                                        counters: device.machine.counters,
+                                        injectAt: device.injectAt, origin: device.origin))
+        }
+    }
+
+    /// The flag and the broker-stop ownership: written before the event that announces them.
+    func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
+        storing("store link-error flag of \(device.id)") { store in
+            try store.saveState(vm: vm.configuration.name, id: device.id, state)
+        }
+    }
+
+    /// A failed write is logged loudly but never stops error handling: the VM's protection
+    /// in this run does not depend on the disk. The first failure after a good write is
+    /// also announced (`BROKER_STATE_NOT_DURABLE`): the flag then lives only in memory.
+    func storing(_ what: String, _ body: (StateStore) throws -> Void) {
+        guard let store else { return }
+        do {
+            try body(store)
+            stateDurable = true
+        } catch {
+            logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
+                         metadata: ["reason": "\(error)"])
+            if stateDurable {
+                vm.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vm.configuration.name, operation: what, reason: "\(error)"))
+            }
+            stateDurable = false
+        }
+    }
+
+}
