@@ -15,7 +15,7 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
-        migrator.registerMigration("v2", migrate: v2)
+        migrator.registerMigration("registry-and-trace-log", migrate: registryAndTraceLog)
         return migrator
     }()
 
@@ -97,7 +97,7 @@ enum StateSchema {
     /// are injected, and how the device came to be watched (NULL: a row a v1 broker wrote,
     /// origin unknown). The trace log's read position per VM, so a guest link reset logged
     /// while the broker was down is still seen (issue 13, catch-up).
-    private static func v2(_ db: Database) throws {
+    private static func registryAndTraceLog(_ db: Database) throws {
         try db.execute(sql: """
             ALTER TABLE device ADD COLUMN inject_at TEXT;
             ALTER TABLE device ADD COLUMN origin TEXT

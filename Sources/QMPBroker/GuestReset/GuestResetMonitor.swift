@@ -33,6 +33,8 @@ final class GuestResetMonitor {
     private var previouslyEnabled: Set<String> = []
     private(set) var watch = LinkResetWatch()
     private var refreshPending = false
+    /// A check is waiting for QEMU: checks never pile up behind a VMM that is slow to answer.
+    private var verifyPending = false
     private var refreshAgain = false
     private var refreshWaiters: [() -> Void] = []
     /// How often QEMU's trace state is re-checked when no client command gave cause.
@@ -107,13 +109,16 @@ final class GuestResetMonitor {
     /// Asks QEMU whether the watched events are still on (after a client command that
     /// could have changed them, and periodically); re-asserts them when not.
     func verify() {
-        guard watch.isIntact, vm.upstream.isReady else { return }
+        guard watch.isIntact, vm.upstream.isReady, !verifyPending else { return }
         guard file?.isStillAtPath == true else {
             apply(watch.attachFailed("the trace log at \(logPath) was removed or replaced"))
             return
         }
+        verifyPending = true
         run(LinkResetTracing.stateQueries) { [weak self] replies in
-            guard let self, replies.count == LinkResetTracing.stateQueries.count else { return }
+            guard let self else { return }
+            verifyPending = false
+            guard replies.count == LinkResetTracing.stateQueries.count else { return }
             var states: [String: Bool] = [:]
             for reply in replies { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
             let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }
