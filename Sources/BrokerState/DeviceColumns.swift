@@ -10,18 +10,25 @@ enum DeviceColumns {
         correctable_errors, non_fatal_errors, fatal_errors, inject_at, origin
         """
 
-    static let selectOne = "SELECT \(selectColumns) FROM device WHERE vm = ? AND id = ?"
-    static let selectVM = "SELECT \(selectColumns) FROM device WHERE vm = ? ORDER BY id"
+    private static let joined = "device LEFT JOIN device_registration USING (vm, id)"
+    static let selectOne = "SELECT \(selectColumns) FROM \(joined) WHERE vm = ? AND id = ?"
+    static let selectVM = "SELECT \(selectColumns) FROM \(joined) WHERE vm = ? ORDER BY id"
+
+    /// How the device was added; a device without an origin has no registration row.
+    static let upsertRegistration = """
+        INSERT INTO device_registration (vm, id, inject_at, origin) VALUES (:vm, :id, :injectAt, :origin)
+        ON CONFLICT (vm, id) DO UPDATE SET inject_at = excluded.inject_at, origin = excluded.origin
+        """
 
     /// The broker's ownership time is the store's business: kept while ownership goes on,
     /// stamped with `:now` when it begins, cleared when it ends.
     static let upsert = """
         INSERT INTO device (
             vm, id, host, policy_mode, auto_cont, link_error, stopped_by_broker,
-            stopped_by_broker_at, correctable_errors, non_fatal_errors, fatal_errors, inject_at, origin)
+            stopped_by_broker_at, correctable_errors, non_fatal_errors, fatal_errors)
         VALUES (
             :vm, :id, :host, :mode, :autoCont, :linkError, :stopped,
-            CASE WHEN :stopped THEN :now END, :correctable, :nonFatal, :fatal, :injectAt, :origin)
+            CASE WHEN :stopped THEN :now END, :correctable, :nonFatal, :fatal)
         ON CONFLICT (vm, id) DO UPDATE SET
             host = excluded.host,
             policy_mode = excluded.policy_mode,
@@ -32,9 +39,7 @@ enum DeviceColumns {
                 THEN coalesce(device.stopped_by_broker_at, excluded.stopped_by_broker_at) END,
             correctable_errors = excluded.correctable_errors,
             non_fatal_errors = excluded.non_fatal_errors,
-            fatal_errors = excluded.fatal_errors,
-            inject_at = excluded.inject_at,
-            origin = excluded.origin
+            fatal_errors = excluded.fatal_errors
         """
 
     static let updateState = """

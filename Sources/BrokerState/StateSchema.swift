@@ -15,6 +15,7 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("aer-baseline", migrate: aerBaseline)
         migrator.registerMigration("registry-and-trace-log", migrate: registryAndTraceLog)
         return migrator
     }()
@@ -93,15 +94,36 @@ enum StateSchema {
             """)
     }
 
+    /// The AER counters each device's errors were last reported up to, so that a broker
+    /// coming back reports what the counters show happened while it was away. Opaque text
+    /// (VFIOWatch's `DeviceAERCounters.baselineText`); not tied to device rows.
+    private static func aerBaseline(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE aer_baseline (
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                counters TEXT NOT NULL,
+                PRIMARY KEY (vm, device)
+            ) WITHOUT ROWID;
+            """)
+    }
+
     /// Devices come back after a restart exactly as added (issue 13 item 5): where errors
-    /// are injected, and how the device came to be watched (NULL: a row a v1 broker wrote,
-    /// origin unknown). The trace log's read position per VM, so a guest link reset logged
-    /// while the broker was down is still seen (issue 13, catch-up).
+    /// are injected, and how the device came to be watched (no row: a device a v1 broker
+    /// wrote, origin unknown). A table of its own, so v1's `device` stays as frozen. The
+    /// trace log's read position per VM, so a guest link reset logged while the broker
+    /// was down is still seen (issue 13, catch-up).
     private static func registryAndTraceLog(_ db: Database) throws {
         try db.execute(sql: """
-            ALTER TABLE device ADD COLUMN inject_at TEXT;
-            ALTER TABLE device ADD COLUMN origin TEXT
-                CHECK (origin IS NULL OR origin IN ('config', 'command', 'discovered'));
+            CREATE TABLE device_registration (
+                vm TEXT NOT NULL,
+                id TEXT NOT NULL,
+                inject_at TEXT,
+                origin TEXT NOT NULL CHECK (origin IN ('config', 'command', 'discovered')),
+                PRIMARY KEY (vm, id),
+                FOREIGN KEY (vm, id) REFERENCES device (vm, id) ON DELETE CASCADE
+            ) WITHOUT ROWID;
 
             -- file_device and file_inode identify the file the offset belongs to (stat's
             -- st_dev and st_ino, as bit patterns): another file at the path starts over.

@@ -14,7 +14,7 @@ public struct DeviceAERCounters: Sendable {
     /// The device first, then the ports.
     private var trackers: [AERCounterTracker]
     private let reader: SysfsAERReader
-    private var rootPortTotals: RootPortErrorTotals?
+    var rootPortTotals: RootPortErrorTotals?
     private var classifier: AERChangeClassifier
 
     public init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
@@ -37,6 +37,12 @@ public struct DeviceAERCounters: Sendable {
     /// The counts the next poll compares with, per function.
     public var baselines: [(function: HostAddress, snapshot: AERCounterSnapshot)] {
         trackers.compactMap { tracker in tracker.baseline.map { (tracker.host, $0) } }
+    }
+
+    /// Sets one function's baseline (from the state file).
+    mutating func restore(_ snapshot: AERCounterSnapshot, of function: HostAddress) {
+        guard let index = trackers.firstIndex(where: { $0.host == function }) else { return }
+        trackers[index].restore(baseline: snapshot)
     }
 
     /// Reads everything now. `notified`: an eventfd or uevent announced an error, so an

@@ -27,10 +27,19 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     }
 
     public subscript(severity: Severity) -> UInt64? {
-        switch severity {
-        case .correctable: correctable
-        case .nonFatal: nonFatal
-        case .fatal: fatal
+        get {
+            switch severity {
+            case .correctable: correctable
+            case .nonFatal: nonFatal
+            case .fatal: fatal
+            }
+        }
+        set {
+            switch severity {
+            case .correctable: correctable = newValue
+            case .nonFatal: nonFatal = newValue
+            case .fatal: fatal = newValue
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import ErrorEvents
 import Glibc
+import VFIOWatch
 
 /// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.
 enum VFIOCommands {
@@ -18,9 +19,10 @@ enum VFIOCommands {
                 let mode = try arguments.optionalEnum("policy", DevicePolicy.Mode.self) ?? .forward
                 let autoCont = try arguments.optionalBool("auto-cont") ?? false
                 let injectAt = try arguments.optionalString("inject-at")
+                let trigger = try arguments.optionalEnum("error-trigger", ErrorTriggerMode.self)
                 try arguments.finish()
                 try recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
-                                       injectAt: injectAt, origin: "command")
+                                       injectAt: injectAt, origin: "command", errorTrigger: trigger)
                 return .object()
             }
         }
@@ -111,18 +113,21 @@ enum VFIOCommands {
     /// `linkResetWatch`: whether a guest reset of this device's link would be seen now.
     static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool) -> JSON {
         let counters = device.machine.counters
-        return .qdict([
-            "id": .string(device.id), "host": .string(device.host.description),
-            "policy": .string(device.machine.policy.mode.rawValue), "auto-cont": .bool(device.machine.policy.autoCont),
-            "state": .string(device.machine.status.rawValue), "link-error": .bool(device.machine.linkError),
-            "counters": .qdict([
+        var members: [(String, JSON)] = [
+            ("id", .string(device.id)), ("host", .string(device.host.description)),
+            ("policy", .string(device.machine.policy.mode.rawValue)), ("auto-cont", .bool(device.machine.policy.autoCont)),
+            ("state", .string(device.machine.status.rawValue)), ("link-error", .bool(device.machine.linkError)),
+            ("counters", .qdict([
                 "correctable": .integer(Int64(clamping: counters.correctable)),
                 "non-fatal": .integer(Int64(clamping: counters.nonFatal)),
                 "fatal": .integer(Int64(clamping: counters.fatal)),
-            ]),
-            "sources": .strings(device.sourceNames), "inject-at": .string(device.injectTarget),
-            "host-recovery": .string(device.machine.hostRecovery.rawValue),
-            "link-reset-watch": .bool(linkResetWatch),
-        ])
+            ])),
+            ("sources", .strings(device.sourceNames)), ("inject-at", .string(device.injectTarget)),
+            ("error-trigger", .string(device.triggerMode.rawValue)),
+            ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
+            ("link-reset-watch", .bool(linkResetWatch)),
+        ]
+        if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
+        return .qdict(members)
     }
 }

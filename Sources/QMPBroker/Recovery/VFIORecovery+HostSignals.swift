@@ -35,6 +35,7 @@ extension VFIORecovery {
     /// as non-fatal with a note, never as fatal (a guess must not set the flag).
     func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int) {
         let errors = device.counters.poll(notified: true)
+        defer { if !errors.isEmpty { saveAERBaseline(of: device) } }
         guard let mostSevere = errors.first?.severity else {
             if let last = device.lastReported, Deadline.now() - last < Self.sameErrorWindow, tag == nil {
                 logger.debug("notification already reported", metadata: ["device": "\(device.id)", "source": "\(source.rawValue)"])
@@ -55,10 +56,31 @@ extension VFIORecovery {
     /// Counters that grew without a signal (no eventfd, or the error came first to sysfs).
     func pollCounters() {
         for device in orderedDevices {
-            for error in device.counters.poll(notified: false) {
-                report(error.hostError(source: .sysfs), on: device, notes: error.notes)
-            }
+            let errors = device.counters.poll(notified: false)
+            for error in errors { report(error.hostError(source: .sysfs), on: device, notes: error.notes) }
+            if !errors.isEmpty { saveAERBaseline(of: device) }
         }
+    }
+
+    /// What the counters show happened while no broker watched (it was stopped or killed):
+    /// reported once the VMM is attached, so that forwarding and stops can act on it. Read
+    /// as a notification: a fatal error only the root port counted is taken as this
+    /// device's, as the flag must not be lost.
+    func catchUp(_ device: WatchedDevice) {
+        guard let stored = device.storedBaseline else { return }
+        device.storedBaseline = nil
+        var counters = device.counters
+        counters.restoreBaseline(stored)
+        device.counters = counters
+        let errors = device.counters.poll(notified: true)
+        for error in errors {
+            report(error.hostError(source: .sysfs), on: device, notes: error.notes + ["counted while the broker was not running"])
+        }
+        if !errors.isEmpty {
+            logger.warning("AER errors happened while the broker was not running",
+                           metadata: ["device": "\(device.id)", "severities": "\(errors.map(\.severity.rawValue).joined(separator: ","))"])
+        }
+        saveAERBaseline(of: device)
     }
 
     /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).

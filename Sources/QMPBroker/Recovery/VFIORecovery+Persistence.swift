@@ -33,6 +33,25 @@ extension VFIORecovery {
         }
     }
 
+    /// The counters the device's errors are reported up to, for the catch-up after a restart.
+    func saveAERBaseline(of device: WatchedDevice) {
+        storing("store the AER counters of \(device.id)") { store in
+            try store.saveAERBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description,
+                                      counters: device.counters.baselineText)
+        }
+    }
+
+    /// The counters stored by the previous run, when they are for the same host address.
+    func storedAERBaseline(of device: WatchedDevice) -> String? {
+        guard let store else { return nil }
+        do {
+            return try store.aerBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description)
+        } catch {
+            logger.error("cannot read the stored AER counters", metadata: ["device": "\(device.id)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
     /// The flag and the broker-stop ownership: written before the event that announces them.
     func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
         storing("store link-error flag of \(device.id)") { store in

@@ -18,6 +18,7 @@ extension VFIORecovery {
                    let port = device.portAbove {
                     device.injectTarget = port
                 }
+                self.settleTriggerMode(of: device)
                 done()
             }
         }

@@ -40,7 +40,12 @@ final class VFIORecovery {
         for device in settings.devices {
             do throws(QMPError) {
                 let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
-                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config")
+                let trigger = try device.errorTrigger.map { (text) throws(QMPError) in
+                    guard let mode = ErrorTriggerMode(rawValue: text) else { throw .parameterValueRejected("error-trigger", text) }
+                    return mode
+                }
+                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config",
+                              errorTrigger: trigger)
             } catch {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
@@ -60,16 +65,27 @@ final class VFIORecovery {
         startPolling()
     }
 
+    /// The VMM went away: its vfio handles are gone, and the broker's duplicates must not
+    /// keep the devices open for the next VMM.
+    func detached() {
+        for device in orderedDevices { releaseTrigger(of: device) }
+    }
+
     /// The VMM is attached (again): learn where each device sits, find new vfio-pci devices.
     func attached() {
-        for device in orderedDevices { learnPlacement(of: device) }
+        for device in orderedDevices {
+            learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } }
+        }
         discover()
     }
 
     func stop() {
         pollTimer?.cancel()
         pollTimer = nil
-        devices.values.forEach { $0.detach() }
+        for device in devices.values {
+            device.detachEventFDs()
+            releaseTrigger(of: device)
+        }
     }
 
     private func startPolling() {
@@ -84,7 +100,8 @@ final class VFIORecovery {
 
     // MARK: registry
 
-    func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String) throws(QMPError) {
+    func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String,
+                   errorTrigger: ErrorTriggerMode? = nil) throws(QMPError) {
         guard !id.isEmpty else { throw QMPError("Parameter 'id' expects a non-empty device id") }
         guard devices[id] == nil else { throw QMPError("Device '\(id)' is already watched") }
         guard let address = HostAddress(host) else {
@@ -96,13 +113,15 @@ final class VFIORecovery {
         let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
                                          counters: stored?.counters ?? DeviceErrorCounters())
         let device = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
-                                   counters: counters, origin: origin)
+                                   counters: counters, origin: origin, triggerMode: errorTrigger)
         // A broker stop from before a restart can only be judged once the VM's state is known.
         if stored?.state.stoppedByBroker == true { device.awaitingRunState = stored?.state }
         devices[id] = device
         order.append(id)
         record(device)
-        if vm.upstream.isReady { learnPlacement(of: device) }
+        device.storedBaseline = storedAERBaseline(of: device)
+        if device.storedBaseline == nil { saveAERBaseline(of: device) }
+        if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
         vm.guestResets?.refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
@@ -110,7 +129,8 @@ final class VFIORecovery {
     func removeDevice(id: String) throws(QMPError) {
         guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
         order.removeAll { $0 == id }
-        device.detach()
+        device.detachEventFDs()
+        releaseTrigger(of: device)
         storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
     }
 

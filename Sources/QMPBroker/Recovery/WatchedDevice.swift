@@ -23,6 +23,16 @@ final class WatchedDevice {
     /// is kept, never chosen from the placement.
     let injectAt: String?
     var injectAtConfigured: Bool { injectAt != nil }
+    /// How uncorrectable errors are signalled: `error-trigger`, or its default once the
+    /// QEMU type is known.
+    var triggerMode: ErrorTriggerMode
+    let triggerModeConfigured: Bool
+    var triggerStatus: ErrorTriggerStatus
+    /// The taken-over error interrupt and the watcher of its eventfd.
+    var trigger: VFIOErrorTrigger?
+    var triggerWatcher: EventFDWatcher?
+    /// The counters stored by the previous run, until the catch-up at attach reads them.
+    var storedBaseline: String?
     /// When an error was last reported for the device (monotonic seconds).
     var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
@@ -36,7 +46,10 @@ final class WatchedDevice {
     }
 
     init(id: String, host: HostAddress, machine: DeviceErrorMachine, injectTarget: String?,
-         counters: DeviceAERCounters, origin: String) {
+         counters: DeviceAERCounters, origin: String, triggerMode: ErrorTriggerMode? = nil) {
+        self.triggerMode = triggerMode ?? .eventfd
+        self.triggerModeConfigured = triggerMode != nil
+        self.triggerStatus = ErrorTriggerStatus(mode: triggerMode ?? .eventfd, active: false)
         self.id = id
         self.host = host
         self.machine = machine
@@ -46,14 +59,16 @@ final class WatchedDevice {
         self.origin = origin
     }
 
-    /// Names of the sources attached, for `query-vfio-devices`.
+    /// Names of the sources active now, for `query-vfio-devices`.
     var sourceNames: [String] {
-        var names = eventFDs.map { "eventfd:\($0.severity.rawValue)" }
+        var names = triggerWatcher == nil ? [] : ["takeover"]
+        names += eventFDs.map { "eventfd:\($0.severity.rawValue)" }
         if counters.hasAERCounters { names.append("sysfs") }
         return names
     }
 
-    func detach() {
+    /// Stops the handed-over eventfds (the taken-over trigger is released by `VFIORecovery`).
+    func detachEventFDs() {
         eventFDs.forEach { $0.watcher.cancel() }
         eventFDs = []
     }
