@@ -292,11 +292,14 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        broadcast(Array(line.bytes))
-        guard let name = line.plainString("event") else { return }
+        let name = line.plainString("event")
+        // The broker's handle on a deleted vfio device goes before anyone hears of the
+        // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
         if name == "DEVICE_DELETED", let data = line.json?["data"] {
             recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
         }
+        broadcast(Array(line.bytes))
+        guard let name else { return }
         if name == "RESET" { guestResets?.systemReset() }
         recovery.vmEvent(name)
     }
