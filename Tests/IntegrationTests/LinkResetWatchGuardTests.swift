@@ -97,4 +97,47 @@ import Testing
         #expect(vm?["link-reset-watch"]?.bool == false)
         #expect(vm?["link-reset-watch-reason"]?.string == "VMM disconnected")
     }
+
+    /// The trace log renamed away (or replaced) under the running broker: announced,
+    /// opened afresh, QEMU put back on it, and the flagged reset still stops the VM.
+    @Test func aReplacedTraceLogIsAnnouncedAndReattached() throws {
+        let rig = try RecoveryRig()
+        let client = rig.client!
+        rig.hostFatalError()
+        #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
+        let path = rig.directory.file("vm1.trace.log")
+        #expect(rename(path, rig.directory.file("moved.trace.log")) == 0)
+        let lost = try #require(try nextWatchEvent(client, active: false))
+        #expect(lost["data"]?["reason"]?.string == "the trace log was removed or replaced")
+        #expect(try nextWatchEvent(client, active: true) != nil)
+        try rig.guestLinkReset()
+        #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
+        #expect(try client.nextEvent("STOP") != nil)
+    }
+
+    /// QEMU's own monitor moves the log elsewhere: the next check puts it back.
+    @Test func aLogRedirectBehindTheBrokersBackLastsOneCheck() throws {
+        let rig = try RecoveryRig(directMonitor: true)
+        let client = rig.client!
+        rig.hostFatalError()
+        #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
+        let direct = try rig.qemu.directClient()
+        let elsewhere = rig.directory.file("elsewhere.log")
+        #expect(try hmp(direct, "logfile \(elsewhere)")["return"]?.string == "")
+        // A forwarded trace command triggers the check at once.
+        _ = try client.execute("trace-event-set-state", arguments: .object(["name": .string("pci_cfg_read"), "enable": .bool(true)]))
+        _ = try client.execute("query-status")
+        // Guest config writes that change nothing (bridge control 0 on rp0) until one lands in our file.
+        let size = rig.directory.read("vm1.trace.log").utf8.count
+        let deadline = Deadline(after: 5)
+        var backOnOurs = false
+        while !backOnOurs, !deadline.passed {
+            try rig.qtest.ecamWrite(bus: 0, slot: RecoveryRig.rootPortSlot, function: 0, offset: 0x3E, value: 0, width: 2)
+            usleep(50_000)
+            backOnOurs = rig.directory.read("vm1.trace.log").utf8.count > size
+        }
+        #expect(backOnOurs)
+        try rig.guestLinkReset()
+        #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
+    }
 }

@@ -107,20 +107,21 @@ final class GuestResetMonitor {
     }
 
     /// Asks QEMU whether the watched events are still on (after a client command that
-    /// could have changed them, and periodically); re-asserts them when not.
+    /// could have changed them, and periodically); re-asserts them when not. QEMU cannot
+    /// be asked where its log goes, so `logfile` is sent again too: a redirect made behind
+    /// the broker's back (QEMU's own monitor) lasts at most one check.
     func verify() {
         guard watch.isIntact, vm.upstream.isReady, !verifyPending else { return }
-        guard file?.isStillAtPath == true else {
-            apply(watch.attachFailed("the trace log at \(logPath) was removed or replaced"))
-            return
-        }
+        guard file?.isStillAtPath == true else { return apply(watch.logReplaced()) }
         verifyPending = true
-        run(LinkResetTracing.stateQueries) { [weak self] replies in
+        let logFile = TracingCommand.setLogFile(path: logPath)
+        run(LinkResetTracing.stateQueries + [logFile]) { [weak self] replies in
             guard let self else { return }
             verifyPending = false
-            guard replies.count == LinkResetTracing.stateQueries.count else { return }
+            guard replies.count == LinkResetTracing.stateQueries.count + 1, let last = replies.last else { return }
+            if let failure = logFile.check(reply: last) { return apply(watch.attachFailed("\(failure)")) }
             var states: [String: Bool] = [:]
-            for reply in replies { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
+            for reply in replies.dropLast() { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
             let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }
             apply(watch.verified(disabled: disabled))
         }
@@ -146,6 +147,9 @@ final class GuestResetMonitor {
                 logger.warning("re-asserting the trace events the broker watches")
                 _ = watch.attachStarted()
                 switchTracingOn()
+            case .reattach:
+                logger.warning("opening the trace log afresh", metadata: ["trace-log": "\(logPath)"])
+                attach()
             }
         }
     }

@@ -19,6 +19,8 @@ struct LinkResetWatch: Equatable {
         case announce(active: Bool, reason: String)
         /// Send the attach commands again (the events were switched off behind our back).
         case reassert
+        /// Open the trace log afresh, then attach (the file at the path is not ours any more).
+        case reattach
     }
 
     private(set) var state: State = .detached(reason: "not attached yet")
@@ -53,6 +55,14 @@ struct LinkResetWatch: Equatable {
     mutating func verified(disabled: [String]) -> [Action] {
         guard isIntact, !disabled.isEmpty else { return [] }
         return breaks("trace events disabled in QEMU: \(disabled.joined(separator: ", "))") + [.reassert]
+    }
+
+    /// The path no longer names the file the broker reads (removed, renamed, replaced).
+    /// QEMU's `logfile` with the same path reopens it (measured on 7.2.22), so attaching
+    /// again puts QEMU back on a file the broker owns.
+    mutating func logReplaced() -> [Action] {
+        guard isIntact else { return [] }
+        return breaks("the trace log was removed or replaced") + [.reattach]
     }
 
     /// The VMM went away, or the broker gave QEMU's log back.

@@ -47,3 +47,16 @@ extension GuestReset {
         }
     }
 }
+
+extension GuestReset.LinkResetWatchTests {
+    @Test func aReplacedLogIsAnnouncedAndReattached() {
+        var watch = LinkResetWatch()
+        #expect(watch.logReplaced() == [])  // nothing to lose before attach
+        _ = watch.attachStarted()
+        _ = watch.attached()
+        #expect(watch.logReplaced() == [.announce(active: false, reason: "the trace log was removed or replaced"), .reattach])
+        #expect(!watch.isIntact)
+        #expect(watch.attachStarted() == [])
+        #expect(watch.attached() == [.announce(active: true, reason: "attached")])
+    }
+}
