@@ -13,17 +13,8 @@ final class GuestResetMonitor {
     private unowned let vm: VMBroker
     private let logger: Logger
     let logPath: String
-    /// Where the read position is kept across restarts, when there is a state directory.
-    private let store: StateStore?
-    private var file: TraceLogFile?
-    private var notifyFD: Int32 = -1
-    private var source: DispatchSourceRead?
+    private let reader: TraceLogReader
     private var verifyTimer: DispatchSourceTimer?
-    private var splitter = TraceLogLineSplitter()
-    /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
-    /// the broker was away.
-    private var readOffset: Int64 = 0
-    private var lateUntil: Int64 = 0
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
     private var topology = PCITopology.empty
@@ -43,8 +34,9 @@ final class GuestResetMonitor {
     init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
         self.vm = vm
         self.logPath = logPath
-        self.store = store
         self.logger = logger
+        reader = TraceLogReader(path: logPath, vm: vm.configuration.name, store: store, queue: vm.queue, logger: logger)
+        reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
     // MARK: attach and detach
@@ -56,7 +48,7 @@ final class GuestResetMonitor {
             return apply(watch.attachFailed("trace log path \(logPath) is unusable by QEMU's logfile"))
         }
         do throws(TraceLogFile.Failure) {
-            try follow()
+            try reader.open()
         } catch {
             return apply(watch.attachFailed("cannot follow the trace log: \(error)"))
         }
@@ -75,7 +67,7 @@ final class GuestResetMonitor {
                     return apply(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
                 }
                 // QEMU opened the path itself: it must still be the file the broker reads.
-                guard file?.isStillAtPath == true else {
+                guard reader.isStillAtPath else {
                     return apply(watch.attachFailed("the trace log at \(logPath) was replaced while QEMU opened it"))
                 }
                 // Watching starts once QEMU traces and the topology says which bridges matter.
@@ -84,7 +76,7 @@ final class GuestResetMonitor {
                     apply(watch.attached())
                     startVerifying()
                     readAppended()  // what QEMU logged while the broker was away
-                    savePosition()  // a first run too: a restart must know where to resume
+                    reader.savePosition()  // a first run too: a restart must know where to resume
                 }
             }
         }
@@ -112,7 +104,7 @@ final class GuestResetMonitor {
     /// the broker's back (QEMU's own monitor) lasts at most one check.
     func verify() {
         guard watch.isIntact, vm.upstream.isReady, !verifyPending else { return }
-        guard file?.isStillAtPath == true else { return apply(watch.logReplaced()) }
+        guard reader.isStillAtPath else { return apply(watch.logReplaced()) }
         verifyPending = true
         let logFile = TracingCommand.setLogFile(path: logPath)
         run(LinkResetTracing.stateQueries + [logFile]) { [weak self] replies in
@@ -186,100 +178,16 @@ final class GuestResetMonitor {
 
     // MARK: following the file
 
-    /// Opens the file safely (`TraceLogFile`) and resumes where the last run stopped when
-    /// it is the same file; lines up to its current end then count as seen late.
-    private func follow() throws(TraceLogFile.Failure) {
-        stopFollowing()
-        let file = try TraceLogFile.open(logPath)
-        file.warnings.forEach { logger.warning("trace log: \($0)") }
-        notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        guard notifyFD >= 0, inotify_add_watch(notifyFD, logPath, UInt32(IN_MODIFY)) >= 0 else {
-            let code = errno
-            close(file.fd)
-            stopFollowing()
-            throw TraceLogFile.Failure(description: "inotify on \(logPath) failed (errno \(code))")
-        }
-        self.file = file
-        let resumeAt = resumeOffset(for: file)
-        readOffset = Int64(lseek(file.fd, Int(resumeAt ?? file.sizeAtOpen), SEEK_SET))
-        lateUntil = file.sizeAtOpen
-        if let resumeAt, resumeAt < file.sizeAtOpen {
-            logger.notice("resuming the trace log where the last run stopped",
-                          metadata: ["offset": "\(resumeAt)", "unread": "\(file.sizeAtOpen - resumeAt)"])
-        }
-        splitter.reset()
-        let source = DispatchSource.makeReadSource(fileDescriptor: notifyFD, queue: vm.queue)
-        let notify = notifyFD
-        source.setEventHandler { [weak self] in
-            var events = [UInt8](repeating: 0, count: 4096)
-            _ = read(notify, &events, events.count)
-            self?.readAppended()
-        }
-        source.setCancelHandler { close(notify) }
-        source.activate()
-        self.source = source
-    }
-
-    /// The stored position when it belongs to this very file and still fits in it.
-    private func resumeOffset(for file: TraceLogFile) -> Int64? {
-        guard let store else { return nil }
-        do {
-            guard let position = try store.traceLogPosition(vm: vm.configuration.name),
-                  position.fileDevice == file.identity.device, position.fileInode == file.identity.inode,
-                  position.offset <= file.sizeAtOpen else { return nil }
-            return position.offset
-        } catch {
-            logger.error("cannot read the trace log position", metadata: ["reason": "\(error)"])
-            return nil
-        }
-    }
-
     private func stopFollowing() {
         verifyTimer?.cancel()
         verifyTimer = nil
-        if let source {
-            source.cancel()  // closes the inotify fd
-        } else if notifyFD >= 0 {
-            close(notifyFD)
-        }
-        source = nil
-        notifyFD = -1
-        if let file { close(file.fd) }
-        file = nil
+        reader.close()
     }
 
-    /// Reads what QEMU appended. Nothing is judged before the watch is intact (the
-    /// topology must be known); the backlog is read first, in reads that end at
-    /// `lateUntil`, so every line in it is known to be late.
+    /// Nothing is judged before the watch is intact: the topology must be known.
     private func readAppended() {
-        guard watch.isIntact, let fd = file?.fd else { return }
-        let before = readOffset
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while file?.fd == fd {
-            let late = readOffset < lateUntil
-            let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
-            let count = read(fd, &chunk, wanted)
-            guard count > 0 else { break }
-            readOffset += Int64(count)
-            chunk.withUnsafeBytes { bytes in
-                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
-                    if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late: late) }
-                }
-            }
-        }
-        if readOffset != before { savePosition() }
-    }
-
-    /// After the lines were acted on: a broker killed now resumes after them.
-    private func savePosition() {
-        guard let store, let file else { return }
-        let consumed = readOffset - Int64(splitter.pendingBytes)
-        do {
-            try store.saveTraceLogPosition(TraceLogPosition(vm: vm.configuration.name, fileDevice: file.identity.device,
-                                                            fileInode: file.identity.inode, offset: consumed))
-        } catch {
-            logger.error("cannot store the trace log position", metadata: ["reason": "\(error)"])
-        }
+        guard watch.isIntact else { return }
+        reader.read { [self] event, late in handle(event, late: late) }
     }
 
     // MARK: what the trace says
