@@ -2,61 +2,104 @@ import Testing
 @testable import QMPBroker
 
 extension GuestReset {
-    /// Transcripts of the watch's state: each input, the state after it, the actions.
+    /// Transcripts of the watch: each input, the actions it must produce, the state after.
     @Suite struct LinkResetWatchTests {
-        @Test func attachAnnouncesOnceAndLosingTheVMMAnnouncesTheEnd() {
+        enum Input: CustomStringConvertible {
+            case attachStarted, attached, attachFailed(String), verified(disabled: [String]), logReplaced
+            case detached(String)
+
+            var description: String {
+                switch self {
+                case .attachStarted: "attachStarted"
+                case .attached: "attached"
+                case .attachFailed(let reason): "attachFailed(\(reason))"
+                case .verified(let disabled): "verified(disabled: \(disabled))"
+                case .logReplaced: "logReplaced"
+                case .detached(let reason): "detached(\(reason))"
+                }
+            }
+        }
+
+        struct Step {
+            let input: Input
+            let expected: [LinkResetWatch.Action]
+            let state: LinkResetWatch.State
+
+            init(_ input: Input, _ expected: [LinkResetWatch.Action], _ state: LinkResetWatch.State) {
+                self.input = input
+                self.expected = expected
+                self.state = state
+            }
+        }
+
+        private func expectTranscript(_ steps: [Step], sourceLocation: SourceLocation = #_sourceLocation) {
             var watch = LinkResetWatch()
-            #expect(!watch.isIntact)
-            #expect(watch.reason == "not attached yet")
-            #expect(watch.attachStarted() == [])
-            #expect(watch.reason == "attaching")
-            #expect(watch.attached() == [.announce(active: true, reason: "attached")])
-            #expect(watch.isIntact && watch.reason == nil)
-            #expect(watch.attached() == [])
-            #expect(watch.verified(disabled: []) == [])
-            #expect(watch.detached("VMM disconnected") == [.announce(active: false, reason: "VMM disconnected")])
-            #expect(watch.state == .detached(reason: "VMM disconnected"))
-            // Already down: the broker's own stop says nothing more.
-            #expect(watch.detached("broker stopping") == [])
+            for (index, step) in steps.enumerated() {
+                let actions: [LinkResetWatch.Action]
+                switch step.input {
+                case .attachStarted: actions = watch.attachStarted()
+                case .attached: actions = watch.attached()
+                case .attachFailed(let reason): actions = watch.attachFailed(reason)
+                case .verified(let disabled): actions = watch.verified(disabled: disabled)
+                case .logReplaced: actions = watch.logReplaced()
+                case .detached(let reason): actions = watch.detached(reason)
+                }
+                #expect(actions == step.expected, "step \(index + 1): \(step.input)", sourceLocation: sourceLocation)
+                #expect(watch.state == step.state, "state after step \(index + 1): \(step.input)", sourceLocation: sourceLocation)
+                #expect(watch.isIntact == (step.state == .intact), sourceLocation: sourceLocation)
+            }
+        }
+
+        static let on = LinkResetWatch.Action.announce(active: true, reason: "attached")
+
+        static func off(_ reason: String) -> LinkResetWatch.Action { .announce(active: false, reason: reason) }
+
+        @Test func attachAnnouncesOnceAndLosingTheVMMAnnouncesTheEnd() {
+            #expect(LinkResetWatch().reason == "not attached yet")
+            expectTranscript([
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+                Step(.attached, [], .intact),
+                Step(.verified(disabled: []), [], .intact),
+                Step(.detached("VMM disconnected"), [Self.off("VMM disconnected")], .detached(reason: "VMM disconnected")),
+                // Already down: the broker's own stop says nothing more.
+                Step(.detached("broker stopping"), [], .detached(reason: "broker stopping")),
+            ])
         }
 
         @Test func aDisabledEventBreaksTheWatchAndIsReasserted() {
-            var watch = LinkResetWatch()
-            _ = watch.attachStarted()
-            _ = watch.attached()
             let reason = "trace events disabled in QEMU: pci_cfg_write"
-            #expect(watch.verified(disabled: ["pci_cfg_write"]) == [.announce(active: false, reason: reason), .reassert])
-            #expect(watch.state == .broken(reason: reason))
-            #expect(watch.reason == reason)
-            // A check while broken (the re-assert is in flight) is not judged again.
-            #expect(watch.verified(disabled: ["pci_cfg_write"]) == [])
-            #expect(watch.attachStarted() == [])
-            #expect(watch.attached() == [.announce(active: true, reason: "attached")])
+            expectTranscript([
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+                Step(.verified(disabled: ["pci_cfg_write"]), [Self.off(reason), .reassert], .broken(reason: reason)),
+                // A check while broken (the re-assert is in flight) is not judged again.
+                Step(.verified(disabled: ["pci_cfg_write"]), [], .broken(reason: reason)),
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+            ])
         }
 
-        @Test func aFailedAttachIsAnnouncedOnceAndNotBeforeAnything() {
-            var watch = LinkResetWatch()
-            _ = watch.attachStarted()
-            #expect(watch.attachFailed("logfile failed: x") == [.announce(active: false, reason: "logfile failed: x")])
-            #expect(watch.attachFailed("logfile failed: x") == [])
-            #expect(watch.attachFailed("other") == [.announce(active: false, reason: "other")])
-            #expect(!watch.isIntact)
-            // A check never revives a broken watch: only a successful attach does.
-            #expect(watch.verified(disabled: []) == [])
-            #expect(!watch.isIntact)
+        @Test func aFailedAttachIsAnnouncedOncePerReasonAndNeverRevivedByACheck() {
+            expectTranscript([
+                Step(.attachStarted, [], .attaching),
+                Step(.attachFailed("logfile failed: x"), [Self.off("logfile failed: x")], .broken(reason: "logfile failed: x")),
+                Step(.attachFailed("logfile failed: x"), [], .broken(reason: "logfile failed: x")),
+                Step(.attachFailed("other"), [Self.off("other")], .broken(reason: "other")),
+                Step(.verified(disabled: []), [], .broken(reason: "other")),
+            ])
         }
-    }
-}
 
-extension GuestReset.LinkResetWatchTests {
-    @Test func aReplacedLogIsAnnouncedAndReattached() {
-        var watch = LinkResetWatch()
-        #expect(watch.logReplaced() == [])  // nothing to lose before attach
-        _ = watch.attachStarted()
-        _ = watch.attached()
-        #expect(watch.logReplaced() == [.announce(active: false, reason: "the trace log was removed or replaced"), .reattach])
-        #expect(!watch.isIntact)
-        #expect(watch.attachStarted() == [])
-        #expect(watch.attached() == [.announce(active: true, reason: "attached")])
+        @Test func aReplacedLogIsAnnouncedAndReattached() {
+            let reason = "the trace log was removed or replaced"
+            expectTranscript([
+                Step(.logReplaced, [], .detached(reason: "not attached yet")),  // nothing to lose before attach
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+                Step(.logReplaced, [Self.off(reason), .reattach], .broken(reason: reason)),
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+            ])
+        }
     }
 }
