@@ -28,7 +28,8 @@ final class GuestResetMonitor {
     private var verifyPending = false
     private var refreshAgain = false
     private var refreshWaiters: [() -> Void] = []
-    /// How often QEMU's trace state is re-checked when no client command gave cause.
+    /// How often QEMU's trace state is re-checked when no client command gave cause, and
+    /// a broken watch tried again.
     static let verifyInterval = DispatchTimeInterval.seconds(2)
 
     init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
@@ -44,6 +45,7 @@ final class GuestResetMonitor {
     /// The VMM is (again) ready: follow the log file and switch tracing on.
     func attach() {
         apply(watch.attachStarted())
+        startTicking()
         guard LinkResetTracing.isUsableLogPath(logPath) else {
             return apply(watch.attachFailed("trace log path \(logPath) is unusable by QEMU's logfile"))
         }
@@ -74,7 +76,6 @@ final class GuestResetMonitor {
                 refreshTopology { [weak self] in
                     guard let self, vm.upstream.isReady, !watch.isIntact else { return }
                     apply(watch.attached())
-                    startVerifying()
                     readAppended()  // what QEMU logged while the broker was away
                     reader.savePosition()  // a first run too: a restart must know where to resume
                 }
@@ -140,8 +141,10 @@ final class GuestResetMonitor {
                 _ = watch.attachStarted()
                 switchTracingOn()
             case .reattach:
-                logger.warning("opening the trace log afresh", metadata: ["trace-log": "\(logPath)"])
+                logger.debug("attaching the trace log again", metadata: ["trace-log": "\(logPath)"])
                 attach()
+            case .verify:
+                verify()
             }
         }
     }
@@ -159,7 +162,8 @@ final class GuestResetMonitor {
             guard let self else { return }
             guard case .reply(let line) = result, let reply = line.json else { return completion(replies, nil) }
             if checked, let failure = command.check(reply: reply) {
-                logger.error("QEMU refused a tracing command",
+                // The reason reaches the watch, which announces (and logs) it once.
+                logger.debug("QEMU refused a tracing command",
                              metadata: ["command": "\(command.name)", "reason": "\(failure)"])
                 return completion(replies, "QEMU refused \(command.name): \(failure)")
             }
@@ -167,11 +171,14 @@ final class GuestResetMonitor {
         }
     }
 
-    private func startVerifying() {
+    private func startTicking() {
         guard verifyTimer == nil else { return }
         let timer = DispatchSource.makeTimerSource(queue: vm.queue)
         timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
-        timer.setEventHandler { [weak self] in self?.verify() }
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            apply(watch.tick())
+        }
         timer.activate()
         verifyTimer = timer
     }

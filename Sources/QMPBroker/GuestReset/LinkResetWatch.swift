@@ -19,11 +19,22 @@ struct LinkResetWatch: Equatable {
         case announce(active: Bool, reason: String)
         /// Send the attach commands again (the events were switched off behind our back).
         case reassert
-        /// Open the trace log afresh, then attach (the file at the path is not ours any more).
+        /// Open the trace log afresh, then attach (the file at the path is not ours any
+        /// more, or an attach failed and is tried again).
         case reattach
+        /// Ask QEMU whether the watched events are still on.
+        case verify
     }
 
     private(set) var state: State = .detached(reason: "not attached yet")
+    /// What the last announcement said: a change is announced, a retry that fails the
+    /// same way is not.
+    private var announced: Announcement?
+
+    private struct Announcement: Equatable {
+        let active: Bool
+        let reason: String
+    }
 
     var isIntact: Bool { state == .intact }
 
@@ -42,9 +53,8 @@ struct LinkResetWatch: Equatable {
     }
 
     mutating func attached() -> [Action] {
-        let wasIntact = isIntact
         state = .intact
-        return wasIntact ? [] : [.announce(active: true, reason: "attached")]
+        return announce(active: true, reason: "attached")
     }
 
     /// Attach (or re-assert) failed; with no VMM to blame, the watch is broken.
@@ -65,16 +75,32 @@ struct LinkResetWatch: Equatable {
         return breaks("the trace log was removed or replaced") + [.reattach]
     }
 
+    /// The periodic timer while a VMM is attached: an intact watch is checked, a broken one
+    /// tried again (announced only when the reason changes, so retrying is quiet).
+    mutating func tick() -> [Action] {
+        switch state {
+        case .intact: [.verify]
+        case .broken: [.reattach]
+        case .attaching, .detached: []
+        }
+    }
+
     /// The VMM went away, or the broker gave QEMU's log back.
+    /// Announced only if the last announcement said the watch was on.
     mutating func detached(_ reason: String) -> [Action] {
-        let wasIntact = isIntact
         state = .detached(reason: reason)
-        return wasIntact ? [.announce(active: false, reason: reason)] : []
+        return announced?.active == true ? announce(active: false, reason: reason) : []
     }
 
     private mutating func breaks(_ reason: String) -> [Action] {
-        let previous = state
         state = .broken(reason: reason)
-        return previous == state ? [] : [.announce(active: false, reason: reason)]
+        return announce(active: false, reason: reason)
+    }
+
+    private mutating func announce(active: Bool, reason: String) -> [Action] {
+        let announcement = Announcement(active: active, reason: reason)
+        guard announcement != announced else { return [] }
+        announced = announcement
+        return [.announce(active: active, reason: reason)]
     }
 }

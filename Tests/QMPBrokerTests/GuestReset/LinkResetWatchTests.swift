@@ -6,7 +6,7 @@ extension GuestReset {
     @Suite struct LinkResetWatchTests {
         enum Input: CustomStringConvertible {
             case attachStarted, attached, attachFailed(String), verified(disabled: [String]), logReplaced
-            case detached(String)
+            case tick, detached(String)
 
             var description: String {
                 switch self {
@@ -15,6 +15,7 @@ extension GuestReset {
                 case .attachFailed(let reason): "attachFailed(\(reason))"
                 case .verified(let disabled): "verified(disabled: \(disabled))"
                 case .logReplaced: "logReplaced"
+                case .tick: "tick"
                 case .detached(let reason): "detached(\(reason))"
                 }
             }
@@ -42,6 +43,7 @@ extension GuestReset {
                 case .attachFailed(let reason): actions = watch.attachFailed(reason)
                 case .verified(let disabled): actions = watch.verified(disabled: disabled)
                 case .logReplaced: actions = watch.logReplaced()
+                case .tick: actions = watch.tick()
                 case .detached(let reason): actions = watch.detached(reason)
                 }
                 #expect(actions == step.expected, "step \(index + 1): \(step.input)", sourceLocation: sourceLocation)
@@ -99,6 +101,24 @@ extension GuestReset {
                 Step(.logReplaced, [Self.off(reason), .reattach], .broken(reason: reason)),
                 Step(.attachStarted, [], .attaching),
                 Step(.attached, [Self.on], .intact),
+            ])
+        }
+    
+        @Test func theTimerChecksAnIntactWatchAndRetriesABrokenOne() {
+            expectTranscript([
+                Step(.tick, [], .detached(reason: "not attached yet")),
+                Step(.attachStarted, [], .attaching),
+                Step(.tick, [], .attaching),  // an attach in flight is not doubled
+                Step(.attachFailed("logfile failed: x"), [Self.off("logfile failed: x")], .broken(reason: "logfile failed: x")),
+                Step(.tick, [.reattach], .broken(reason: "logfile failed: x")),
+                // The retry fails the same way: nothing new to announce.
+                Step(.attachStarted, [], .attaching),
+                Step(.attachFailed("logfile failed: x"), [], .broken(reason: "logfile failed: x")),
+                Step(.attachStarted, [], .attaching),
+                Step(.attached, [Self.on], .intact),
+                Step(.tick, [.verify], .intact),
+                Step(.detached("VMM disconnected"), [Self.off("VMM disconnected")], .detached(reason: "VMM disconnected")),
+                Step(.tick, [], .detached(reason: "VMM disconnected")),
             ])
         }
     }
