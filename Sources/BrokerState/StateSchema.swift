@@ -15,7 +15,9 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("v2", migrate: v2)
         migrator.registerMigration("aer-baseline", migrate: aerBaseline)
+        migrator.registerMigration("registry-and-trace-log", migrate: registryAndTraceLog)
         return migrator
     }()
 
@@ -93,6 +95,37 @@ enum StateSchema {
             """)
     }
 
+    /// v2: one operator history of errors, link resets, stops, conts and flag changes
+    /// (error_history held errors only, and its CHECKs on source and action would refuse
+    /// new sources). Existing rows move over as kind 'error', keeping their order.
+    private static func v2(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE history (
+                seq INTEGER PRIMARY KEY,
+                time_us INTEGER NOT NULL,
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                kind TEXT NOT NULL
+                    CHECK (kind IN ('error', 'link-reset', 'stop', 'cont', 'flag-set', 'flag-cleared')),
+                severity TEXT CHECK (severity IN ('correctable', 'non-fatal', 'fatal')),
+                errors TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(errors) AND json_type(errors) = 'array'),
+                count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+                source TEXT,
+                action TEXT,
+                link_error INTEGER CHECK (link_error IN (0, 1)),
+                cause TEXT
+            );
+            INSERT INTO history (seq, time_us, vm, device, host, kind, severity, errors, count, source, action, link_error)
+                SELECT seq, time_us, vm, device, host, 'error', severity, errors, count, source, action, link_error
+                FROM error_history ORDER BY seq;
+            DROP TABLE error_history;
+            CREATE INDEX history_by_vm ON history (vm, seq);
+            CREATE INDEX history_by_device ON history (vm, device, seq);
+            CREATE INDEX history_by_time ON history (time_us);
+            """)
+    }
+
     /// The AER counters each device's errors were last reported up to, so that a broker
     /// coming back reports what the counters show happened while it was away. Opaque text
     /// (VFIOWatch's `DeviceAERCounters.baselineText`); not tied to device rows.
@@ -104,6 +137,33 @@ enum StateSchema {
                 host TEXT NOT NULL,
                 counters TEXT NOT NULL,
                 PRIMARY KEY (vm, device)
+            ) WITHOUT ROWID;
+            """)
+    }
+
+    /// Devices come back after a restart exactly as added (issue 13 item 5): where errors
+    /// are injected, and how the device came to be watched (no row: a device a v1 broker
+    /// wrote, origin unknown). A table of its own, so v1's `device` stays as frozen. The
+    /// trace log's read position per VM, so a guest link reset logged while the broker
+    /// was down is still seen (issue 13, catch-up).
+    private static func registryAndTraceLog(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE device_registration (
+                vm TEXT NOT NULL,
+                id TEXT NOT NULL,
+                inject_at TEXT,
+                origin TEXT NOT NULL CHECK (origin IN ('config', 'command', 'discovered')),
+                PRIMARY KEY (vm, id),
+                FOREIGN KEY (vm, id) REFERENCES device (vm, id) ON DELETE CASCADE
+            ) WITHOUT ROWID;
+
+            -- file_device and file_inode identify the file the offset belongs to (stat's
+            -- st_dev and st_ino, as bit patterns): another file at the path starts over.
+            CREATE TABLE trace_log (
+                vm TEXT NOT NULL PRIMARY KEY,
+                file_device INTEGER NOT NULL,
+                file_inode INTEGER NOT NULL,
+                offset INTEGER NOT NULL CHECK (offset >= 0)
             ) WITHOUT ROWID;
             """)
     }
