@@ -15,6 +15,7 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("aer-baseline", migrate: aerBaseline)
         return migrator
     }()
 
@@ -89,6 +90,21 @@ enum StateSchema {
             );
             CREATE INDEX error_history_by_vm ON error_history (vm, seq);
             CREATE INDEX error_history_by_device ON error_history (vm, device, seq);
+            """)
+    }
+
+    /// The AER counters each device's errors were last reported up to, so that a broker
+    /// coming back reports what the counters show happened while it was away. Opaque text
+    /// (VFIOWatch's `DeviceAERCounters.baselineText`); not tied to device rows.
+    private static func aerBaseline(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE aer_baseline (
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                counters TEXT NOT NULL,
+                PRIMARY KEY (vm, device)
+            ) WITHOUT ROWID;
             """)
     }
 }

@@ -58,4 +58,54 @@ import Testing
         #expect(try client.execute("query-status")["return"]?["status"]?.string == "paused")
         _ = qemu
     }
+
+    @Test func errorsWhileTheBrokerWasAwayAreReportedWhenItComesBack() throws {
+        let directory = try TemporaryDirectory()
+        let qemu = try QEMUInstance(in: directory)
+        let sysfs = FakeSysfsTree(in: directory)
+        directory.write("broker.toml", """
+            socket-dir = "\(directory.path)"
+            state-dir = "\(directory.path)/state"
+            sysfs-root = "\(sysfs.root)"
+            sysfs-poll-ms = 0
+
+            [[vm]]
+            name = "vm1"
+            qmp = "\(qemu.qmpSocket)"
+
+            [[vm.device]]
+            id = "dev0"
+            host = "\(sysfs.host)"
+            policy = "report"
+            """)
+        let arguments = ["run", "--config", directory.file("broker.toml")]
+        let socket = directory.file("vm1.qmp")
+        var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        var client = try QMPClient(path: socket)
+        try client.negotiate()
+        #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == false)
+        broker?.kill()
+        broker = nil
+        #expect(client.waitForClose(timeout: 5))
+
+        // Nobody watches: the host counts a fatal error.
+        sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+        broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        client = try QMPClient(path: socket)
+        try client.negotiate()
+        let event = try #require(try client.nextEvent("VFIO_PCI_ERROR"), "\(directory.read("broker.log"))")
+        #expect(event["data"]?["severity"]?.string == "fatal")
+        #expect(event["data"]?["errors"]?.elements.map(\.string) == ["DLP"])
+        #expect(event["data"]?["source"]?.string == "sysfs")
+        #expect(event["data"]?["note"]?.string?.contains("while the broker was not running") == true)
+        #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == true)
+
+        // Reported once: a third run finds nothing new.
+        broker?.kill()
+        broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        client = try QMPClient(path: socket)
+        try client.negotiate()
+        #expect(try client.nextEvent("VFIO_PCI_ERROR", timeout: 1) == nil)
+        _ = (qemu, broker)
+    }
 }

@@ -99,7 +99,10 @@ public final class RecoveryDemo: Sendable {
             Drill(title: "guest: Secondary Bus Reset on root port 00:1c.0", expected: ["VFIO_LINK_RESET", "STOP"]) {
                 try qtest.secondaryBusReset(slot: 0x1C)
             },
-            Drill(title: "host: AER recovery succeeded (uevent)", expected: ["VFIO_LINK_ERROR_CLEARED", "RESUME"]) {
+            // The flag outlives host recovery (the kernel reset the device under the guest);
+            // auto-cont resumes the VM, and the guest, finishing its link reset, clears it.
+            Drill(title: "host: AER recovery succeeded (uevent)",
+                  expected: ["VFIO_HOST_RECOVERY", "RESUME", "VFIO_LINK_ERROR_CLEARED"]) {
                 broker.deliverUEvent(Self.recoveryUEvent(host: sysfs.host))
             },
         ]

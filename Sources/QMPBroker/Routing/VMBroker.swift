@@ -22,6 +22,9 @@ public struct VMConfiguration: Sendable, Equatable {
     /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
     /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
     public var traceLogPath: String?
+    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
+    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
+    public var vmmPIDFile: String?
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
@@ -246,13 +249,14 @@ public final class VMBroker: @unchecked Sendable {
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
             self?.recovery.vmRunState(running: running)
         }
-        recovery.discover()
+        recovery.attached()
         guestResets?.attach()
     }
 
     private func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
         guestResets?.upstreamLost()
+        recovery.detached()
         emit("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)]))
     }
 

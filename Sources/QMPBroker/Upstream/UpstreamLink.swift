@@ -48,6 +48,8 @@ final class UpstreamLink {
     var greeting: [UInt8]? { session.greeting }
     var oobOffered: Bool { session.oobOffered }
     var pendingCount: Int { pending.count }
+    /// The VMM's process, from SO_PEERCRED of the current connection.
+    var peerPID: pid_t? { connection?.peerCredentials()?.pid }
 
     func start() {
         stopped = false
