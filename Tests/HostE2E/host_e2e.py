@@ -104,8 +104,12 @@ def main():
 
     failed += SCENARIO_COUNT - passed - failed
     print("host-e2e: timings")
+    grouped = {}
     for name, milliseconds in timings:
-        print(f"host-e2e:   {name}: {milliseconds:.1f} ms")
+        grouped.setdefault(name, []).append(milliseconds)
+    for name, values in grouped.items():
+        spread = f"{values[0]:.1f}" if len(values) == 1 else f"{min(values):.1f}-{max(values):.1f} ({len(values)}x)"
+        print(f"host-e2e:   {name}: {spread} ms")
     if failed:
         print(f"--- host console (tail of {console})\n{tail(console, 60)}")
         for name in sorted(os.listdir(results)):
