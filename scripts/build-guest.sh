@@ -54,25 +54,10 @@ fi
 fetch_packages "$outdir/debs"
 
 # --- Unpack and assemble the initramfs tree -----------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/build-guest.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-unpack_packages "$work"
-root=$work/root
-initramfs_busybox "$root"
-initramfs_modules "$root" "${modules[@]}"
+initramfs_start "${modules[@]}"
 
-cat >"$root/init" <<'EOF'
-#!/bin/sh
-# PID 1 of the e2e guest. The kernel starts it with no usable stdio until
-# devtmpfs is mounted, so mount /dev first and then attach to the console.
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-dmesg -n 8                      # every kernel message (AER lines included) on ttyS0
-while read -r module; do
-    insmod "$module" || echo "init: insmod $module failed"
-done </etc/modules
+# PID 1 of the e2e guest: the shared prelude, its modules, then this.
+{ init_prelude; init_load_modules; cat <<'EOF'; } >"$root/init"
 hostname e2e-guest
 for dev in /sys/bus/pci/devices/*; do   # e.g. "init: pci 0000:01:00.0 1af4:1044 virtio-pci"
     driver=$(readlink "$dev/driver" 2>/dev/null) || driver=/none

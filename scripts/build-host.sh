@@ -48,28 +48,14 @@ if [ -s "$outdir/initramfs.gz" ] && [ "$(cat "$outdir/stamp" 2>/dev/null)" = "$s
 fi
 
 fetch_packages "$repo/.cache/guest/debs"   # already there: build-guest.sh fetched them
-work=$(mktemp -d "${TMPDIR:-/tmp}/build-host.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-unpack_packages "$work"
-root=$work/root
-initramfs_busybox "$root"
-initramfs_modules "$root" "${modules[@]}"
+initramfs_start "${modules[@]}"
 
-cat >"$root/init" <<'EOF'
-#!/bin/sh
 # PID 1 of the nested host. Settings come from the kernel command line as
-# environment variables: e2e_repo, e2e_swift, e2e_run, e2e_device.
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-dmesg -n 8                      # kernel messages (AER, vfio) on the console log
+# environment variables: e2e_repo, e2e_swift, e2e_run, e2e_device. Before any
+# module loads (virtio_pci would claim it) the endpoint is set aside for vfio-pci.
+# shellcheck disable=SC2016 # a line of /init, expanded there
+{ init_prelude; echo 'echo vfio-pci >"/sys/bus/pci/devices/$e2e_device/driver_override"'; init_load_modules; cat <<'EOF'; } >"$root/init"
 say() { echo "init: $*"; }
-# Before virtio_pci loads: the endpoint is for vfio-pci only.
-echo vfio-pci >"/sys/bus/pci/devices/$e2e_device/driver_override" || say "no device $e2e_device"
-while read -r module; do
-    insmod "$module" || say "insmod $module failed"
-done </etc/modules
 driver=$(readlink "/sys/bus/pci/devices/$e2e_device/driver" 2>/dev/null) || driver=none
 say "$e2e_device driver ${driver##*/}, iommu group $(basename "$(readlink "/sys/bus/pci/devices/$e2e_device/iommu_group")")"
 

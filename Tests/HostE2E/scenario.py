@@ -216,6 +216,15 @@ def counter_changes(before, after):
     return changes
 
 
+def end_process(process, timeout):
+    """Waits for a process asked to exit; kills it after timeout seconds."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class InnerQEMU:
     """A stock QEMU inside the host that owns the vfio device, paused at start."""
 
@@ -265,11 +274,7 @@ class InnerQEMU:
             self.qmp.command("quit", timeout=10)
         except (Failure, OSError):
             pass
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        end_process(self.process, 20)
         self.log.close()
 
 
@@ -322,11 +327,7 @@ class Broker:
         self.client.close()
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process, 10)
         self.log.close()
 
 

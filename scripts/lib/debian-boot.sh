@@ -126,6 +126,39 @@ initramfs_modules() { # ROOT NAME...
     log "modules: $(tr '\n' ' ' <"$root/etc/modules")"
 }
 
+# --- The usual start of an initramfs: a temp dir (removed on exit) with the packages
+# unpacked, and ROOT holding busybox and the named modules: sets work and root.
+initramfs_start() { # MODULE...
+    work=$(mktemp -d "${TMPDIR:-/tmp}/$log_name.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    unpack_packages "$work"
+    root=$work/root
+    initramfs_busybox "$root"
+    initramfs_modules "$root" "$@"
+}
+
+# The first lines of every /init: the kernel starts PID 1 with no usable stdio until
+# devtmpfs is mounted, so mount /dev first and then attach to the console; then
+# proc and sys, and every kernel message (AER lines included) on the console.
+# init_load_modules loads /etc/modules. The caller appends the rest.
+init_prelude() {
+    cat <<'EOF'
+#!/bin/sh
+mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+dmesg -n 8
+EOF
+}
+init_load_modules() {
+    cat <<'EOF'
+while read -r module; do
+    insmod "$module" || echo "init: insmod $module failed"
+done </etc/modules
+EOF
+}
+
 # --- Pack: newc cpio, owned by root, gzip (the kernel has RD_GZIP) -------------
 initramfs_pack() { # ROOT OUTFILE
     log "packing initramfs"
