@@ -21,7 +21,8 @@
 #   01:00.0  virtio-net-pci  id=nic0  (aer=on, modern only; has FLR) -> vfio-pci
 #   00:02.0.. virtio-9p-pci  tags usr, etc, swift, repo, results
 # Read-only shares at their own paths: /usr, /etc, the Swift runtime the broker links
-# (/opt/swift/usr/lib/swift/linux) and this project folder (for .build/debug/qmp-broker
+# (<toolchain>/usr/lib/swift/linux, found from `swift` on PATH, or $SWIFT_RUNTIME) and
+# this project folder (for .build/debug/qmp-broker
 # and Tests/HostE2E).
 #
 # The QEMU command line is printed on stderr, then this script execs QEMU, so its
@@ -32,7 +33,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 guest=$repo/.cache/guest
 host=$repo/.cache/host
-swift_runtime=/opt/swift/usr/lib/swift/linux
+# The Swift runtime the debug broker links (RUNPATH <toolchain>/usr/lib/swift/linux).
+swift_runtime=${SWIFT_RUNTIME:-}
+if [ -z "$swift_runtime" ] && command -v swift >/dev/null; then
+    swift_runtime=$(cd "$(dirname "$(readlink -f "$(command -v swift)")")/../lib/swift/linux" 2>/dev/null && pwd) || true
+fi
 control=""
 dry_run=false
 
@@ -57,6 +62,7 @@ if [ ! -s "$host/initramfs.gz" ] || [ ! -s "$guest/vmlinux" ]; then
 fi
 [ -s "$guest/vmlinux" ] || { echo "boot-host: $guest/vmlinux missing (xz needed to extract it)" >&2; exit 1; }
 mkdir -p "$results"
+[ -d "$swift_runtime" ] || { echo "boot-host: no Swift runtime folder (set SWIFT_RUNTIME)" >&2; exit 1; }
 
 # QEMU option values escape a comma by doubling it.
 qemu_path() { printf '%s' "${1//,/,,}"; }
