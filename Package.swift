@@ -64,6 +64,8 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // Takes a device's error trigger over from a running VMM and prints its errors.
+        .executableTarget(name: "vfio-takeover-probe", dependencies: ["VFIOWatch"]),
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",

@@ -8,14 +8,11 @@ import Glibc
 /// endpoint's status after the link went down (`type=Inaccessible`), so no `aer_dev_*`
 /// file moves (SPEC 10).
 public struct RootPortErrorTotals: Sendable, Hashable {
-    public var correctable: UInt64?
-    public var nonFatal: UInt64?
-    public var fatal: UInt64?
+    /// The totals that could be read; a missing or garbled file has none.
+    public var counts: [Severity: UInt64] = [:]
 
-    public init(correctable: UInt64? = nil, nonFatal: UInt64? = nil, fatal: UInt64? = nil) {
-        self.correctable = correctable
-        self.nonFatal = nonFatal
-        self.fatal = fatal
+    public init(counts: [Severity: UInt64] = [:]) {
+        self.counts = counts
     }
 
     public static func fileName(for severity: Severity) -> String {
@@ -27,20 +24,8 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     }
 
     public subscript(severity: Severity) -> UInt64? {
-        get {
-            switch severity {
-            case .correctable: correctable
-            case .nonFatal: nonFatal
-            case .fatal: fatal
-            }
-        }
-        set {
-            switch severity {
-            case .correctable: correctable = newValue
-            case .nonFatal: nonFatal = newValue
-            case .fatal: fatal = newValue
-            }
-        }
+        get { counts[severity] }
+        set { counts[severity] = newValue }
     }
 
     /// Reads the three files of `port`; a missing or garbled file is nil.
@@ -50,7 +35,9 @@ public struct RootPortErrorTotals: Sendable, Hashable {
             else { return nil }
             return UInt64(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace })
         }
-        return RootPortErrorTotals(correctable: value(.correctable), nonFatal: value(.nonFatal), fatal: value(.fatal))
+        var totals = RootPortErrorTotals()
+        for severity in Severity.allCases { totals[severity] = value(severity) }
+        return totals
     }
 
     /// The most severe total that grew since `previous`, and by how much.
@@ -64,5 +51,5 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     }
 
     /// Whether any of the files exists.
-    public var isPresent: Bool { correctable != nil || nonFatal != nil || fatal != nil }
+    public var isPresent: Bool { !counts.isEmpty }
 }

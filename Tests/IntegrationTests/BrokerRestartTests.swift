@@ -5,17 +5,14 @@ import Testing
 /// The link-error flag lives in SQLite under --state-dir: a broker killed with SIGKILL right
 /// after reporting a fatal error still protects the VM when it comes back.
 @Suite(.serialized) struct BrokerRestartTests {
-    @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
-        let directory = try TemporaryDirectory()
-        let qtestPath = directory.file("qtest.sock")
-        let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
-        let qtest = try QTestConnection(path: qtestPath)
-        try qtest.enableECAM()
-        let sysfs = FakeSysfsTree(in: directory)
+    /// A config with one VM and dev0 under `policy`, and the state file in `directory`.
+    private func writeConfig(in directory: TemporaryDirectory, qemu: QEMUInstance, sysfs: FakeSysfsTree,
+                             policy: String, extra: String = "") {
         directory.write("broker.toml", """
             socket-dir = "\(directory.path)"
             state-dir = "\(directory.path)/state"
             sysfs-root = "\(sysfs.root)"
+            \(extra)
 
             [[vm]]
             name = "vm1"
@@ -24,8 +21,18 @@ import Testing
             [[vm.device]]
             id = "dev0"
             host = "\(sysfs.host)"
-            policy = "forward"
+            policy = "\(policy)"
             """)
+    }
+
+    @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
+        let directory = try TemporaryDirectory()
+        let qtestPath = directory.file("qtest.sock")
+        let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        let qtest = try QTestConnection(path: qtestPath)
+        try qtest.enableECAM()
+        let sysfs = FakeSysfsTree(in: directory)
+        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "forward")
         let arguments = ["run", "--config", directory.file("broker.toml")]
         let socket = directory.file("vm1.qmp")
         var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
@@ -63,21 +70,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let qemu = try QEMUInstance(in: directory)
         let sysfs = FakeSysfsTree(in: directory)
-        directory.write("broker.toml", """
-            socket-dir = "\(directory.path)"
-            state-dir = "\(directory.path)/state"
-            sysfs-root = "\(sysfs.root)"
-            sysfs-poll-ms = 0
-
-            [[vm]]
-            name = "vm1"
-            qmp = "\(qemu.qmpSocket)"
-
-            [[vm.device]]
-            id = "dev0"
-            host = "\(sysfs.host)"
-            policy = "report"
-            """)
+        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "report", extra: "sysfs-poll-ms = 0")
         let arguments = ["run", "--config", directory.file("broker.toml")]
         let socket = directory.file("vm1.qmp")
         var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))

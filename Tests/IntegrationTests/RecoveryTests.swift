@@ -125,6 +125,21 @@ import Testing
         #expect(try rig.status() == "paused")
     }
 
+    @Test func beginRecoveryUEventIsAnErrorNotificationOfItsOwn() throws {
+        // No eventfd fires (none handed over, none taken over): the AER core's uevent is the news.
+        let rig = try RecoveryRig()
+        rig.sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+        rig.broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: rig.sysfs.host, event: "BEGIN_RECOVERY", online: false))
+        let event = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(event["data"]?["source"]?.string == "uevent")
+        #expect(event["data"]?["severity"]?.string == "fatal")
+        #expect(event["data"]?["link-error"]?.bool == true)
+        #expect(try rig.device()?["host-recovery"]?.string == "in-progress")
+        rig.broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: rig.sysfs.host, event: "FAILED_RECOVERY", online: false))
+        #expect(try rig.client.nextEvent("VFIO_HOST_RECOVERY")?["data"]?["result"]?.string == "failed")
+        #expect(try rig.device()?["link-error"]?.bool == true)
+    }
+
     @Test func operatorClearEmitsClearedAndDisarmsTheStop() throws {
         let rig = try RecoveryRig()
         rig.hostFatalError()

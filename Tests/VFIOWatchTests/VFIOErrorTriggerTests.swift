@@ -13,11 +13,22 @@ import Testing
     static func child(holding fd: Int32) throws -> ChildProcess {
         let child = try ChildProcess(["sleep", "60"], passing: [childFD: fd])
         // posix_spawn returns once the child has exec'd, with its fd table in place.
-        try #require(PathReader.readLink("/proc/\(child.pid)/fd/\(childFD)").get() == EventFD.procLinkText)
+        let ours = try PathReader.readLink("/proc/self/fd/\(fd)").get()
+        try #require(PathReader.readLink("/proc/\(child.pid)/fd/\(childFD)").get() == ours)
         return child
     }
 
-    static func openFDCount() throws -> Int { try PathReader.entries(of: "/proc/self/fd").get().count }
+    /// How many of this process's fds are open on the file `fd` is open on (by inode: other
+    /// tests open and close fds meanwhile, so a plain count would race).
+    static func fdsOpen(onFileOf fd: Int32) throws -> Int {
+        var wanted = stat()
+        try #require(fstat(fd, &wanted) == 0)
+        return try PathReader.entries(of: "/proc/self/fd").get().filter { name in
+            var status = stat()
+            return stat("/proc/self/fd/\(name)", &status) == 0
+                && status.st_dev == wanted.st_dev && status.st_ino == wanted.st_ino
+        }.count
+    }
 
     @Test func pidfdGetfdDuplicatesTheChildsOwnEventFD() throws {
         let original = try EventFD.makeEventFD()
@@ -78,8 +89,12 @@ import Testing
     }
 
     @Test func aHandleReplacedSinceTheScanIsRefusedAndItsDuplicateClosed() throws {
-        // /proc said fd 50 is the group; the real fd 50 is an eventfd by the time it is taken.
-        let held = try EventFD.makeEventFD()
+        // /proc said fd 50 is the group; the real fd 50 is another file by the time it is taken.
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.write("held", "")
+        let held = open(directory.path + "/held", O_RDONLY | O_CLOEXEC)
+        try #require(held >= 0)
         defer { close(held) }
         let child = try Self.child(holding: held)
         let fake = try FakeVFIOHost(pid: child.pid)
@@ -88,11 +103,11 @@ import Testing
         try fake.open(Self.childFD, "/dev/vfio/5")
         let eventFD = try EventFD.makeEventFD()
         defer { close(eventFD) }
-        let before = try Self.openFDCount()
         #expect(throws: VFIOTakeoverError.handleClosed(fake.host, pid: child.pid)) {
             _ = try VFIOErrorTrigger.takeOver(vmmPID: child.pid, host: fake.host, eventFD: eventFD, locator: fake.locator)
         }
-        #expect(try Self.openFDCount() == before)
+        // Only the test's own fd is left on that file: the duplicate was closed.
+        #expect(try Self.fdsOpen(onFileOf: held) == 1)
     }
 
     @Test func aHandleClosedSinceTheScanIsSaidSo() throws {
