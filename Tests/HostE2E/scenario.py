@@ -61,6 +61,7 @@ class Control:
         """Asks the driver to inject at the host (outer QEMU HMP); returns the
         monotonic time the request was sent and the driver's answer."""
         sent = time.monotonic()
+        self.sent_wall = time.time()   # for comparing with QEMU's and the broker's own timestamps
         self.send("inject", target=target, status=status)
         answer = self.channel.receive(30)
         if answer is None or not answer.get("ok"):
@@ -318,12 +319,20 @@ class Broker:
             time.sleep(0.1)
         raise Failure(f"query-vfio-devices: {what} not seen within {timeout} s (last: {entry})")
 
+    def save_events(self):
+        """Every event this broker's client saw, for reading after a run."""
+        with open(f"{RESULTS}/broker-events.log", "a") as file:
+            for arrival, event in self.client.events:
+                file.write(f"{arrival:.6f} {json.dumps(event)}\n")
+
     def kill(self):
+        self.save_events()
         self.client.close()
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
     def stop(self):
+        self.save_events()
         self.client.close()
         if self.process.poll() is None:
             self.process.terminate()
@@ -386,12 +395,11 @@ class Run:
         self.vm.qmp.command("cont")
         check(self.vm.status() == "running", "inner VM not running after cont")
         self.inner_injection_measurements()
-        wall = time.time()
         sent, answer, recovered, changes = self.host_error(CMPLT_TO)
         arrival, _ = self.vm.qmp.wait_event(event_named("STOP"), 15, since=sent)
         handler = qemu_message_time(self.vm.log_text(), "vfio_err_notifier_handler")
         if handler is not None:
-            self.timing("control: injection request -> QEMU's vfio_err_notifier_handler line", (handler - wall) * 1000)
+            self.timing("control: injection request -> QEMU's vfio_err_notifier_handler line", (handler - self.control.sent_wall) * 1000)
         self.timing("control: injection request -> STOP (stock QEMU)", (arrival - sent) * 1000)
         status = self.vm.status()
         self.measure("control: host counters that moved (non-fatal CmpltTO at rp1)", changes)
@@ -476,12 +484,11 @@ class Run:
             asked = time.monotonic()
             self.vm.qmp.command("query-status")
             self.timing("inner QEMU query-status round trip (running, direct)", (time.monotonic() - asked) * 1000)
-        wall = time.time()
         sent, answer, recovered, changes = self.host_error(CMPLT_TO)
         self.measure("broker: host counters that moved (non-fatal CmpltTO at rp1)", changes)
         arrival, event = self.broker.client.wait_event(event_named("VFIO_PCI_ERROR"), 15, since=sent)
         self.timing("non-fatal: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
-        self.timing("non-fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - wall) * 1000)
+        self.timing("non-fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - self.control.sent_wall) * 1000)
         self.measure("broker: non-fatal VFIO_PCI_ERROR", event["data"])
         data = event["data"]
         check(data.get("severity") == "non-fatal", f"severity {data.get('severity')}, expected non-fatal")
@@ -495,12 +502,11 @@ class Run:
     def broker_fatal(self):
         check(self.broker is not None, "no broker from the previous scenario")
         client = self.broker.client
-        wall = time.time()
         sent, answer, recovered, changes = self.host_error("DLP")
         self.measure("broker: host counters that moved (fatal DLP at rp1)", changes)
         arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="fatal"), 15, since=sent)
         self.timing("fatal: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
-        self.timing("fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - wall) * 1000)
+        self.timing("fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - self.control.sent_wall) * 1000)
         self.measure("broker: fatal VFIO_PCI_ERROR", event["data"])
         data = event["data"]
         check(data.get("link-error") is True, f"link-error {data.get('link-error')}, expected true")
