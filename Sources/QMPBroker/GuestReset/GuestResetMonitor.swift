@@ -100,7 +100,10 @@ final class GuestResetMonitor {
     private func follow() -> Bool {
         stopFollowing()
         let created = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        if created >= 0 { close(created) }
+        if created >= 0 {
+            TraceLogAccess.apply(to: created, path: logPath, configuration: vm.configuration, logger: logger)
+            close(created)
+        }
         fileFD = open(logPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
         guard fileFD >= 0, notifyFD >= 0, inotify_add_watch(notifyFD, logPath, UInt32(IN_MODIFY)) >= 0 else {
