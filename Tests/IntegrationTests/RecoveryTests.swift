@@ -19,10 +19,9 @@ import Testing
         #expect(reset["data"]?["link-error"]?.bool == true)
         let stop = try #require(try rig.client.nextEvent("STOP"))
         #expect(try rig.status() == "paused")
-        // QEMU stopped after the broker saw the reset (their own timestamps). A figure, not a
-        // bound: under ThreadSanitizer (`make sanitize`) the same path takes ~14 ms.
+        // QEMU stopped after the broker saw the reset (their own timestamps); how fast is
+        // for `make bench`, not for an assertion.
         #expect(stop.eventMicroseconds >= reset.eventMicroseconds)
-        print("recovery: guest link reset → STOP \(stop.eventMicroseconds - reset.eventMicroseconds) µs (event timestamps)")
         #expect(try rig.device()?["state"]?.string == "stopped")
     }
 

@@ -19,8 +19,10 @@ final class WatchedDevice {
     var portAbove: String?
     /// The QEMU device type (QOM `type`), once learnt.
     var qemuType: String?
-    /// Whether `inject-at` was given: then it is kept, never chosen from the placement.
-    let injectAtConfigured: Bool
+    /// `inject-at` as given (config, command, or restored from the state file): then it
+    /// is kept, never chosen from the placement.
+    let injectAt: String?
+    var injectAtConfigured: Bool { injectAt != nil }
     /// How uncorrectable errors are signalled: `error-trigger`, or its default once the
     /// QEMU type is known.
     var triggerMode: ErrorTriggerMode
@@ -29,8 +31,10 @@ final class WatchedDevice {
     /// The taken-over error interrupt and the watcher of its eventfd.
     var trigger: VFIOErrorTrigger?
     var triggerWatcher: EventFDWatcher?
-    /// The counters stored by the previous run, until the catch-up at attach reads them.
-    var storedBaseline: String?
+    /// The device's events, kept in order while a forwarded error waits for QEMU.
+    var announcements = OrderedAnnouncements()
+    /// What the counters show happened while no broker watched, until reported at attach.
+    var missedErrors: [ClassifiedAERError] = []
     /// When an error was last reported for the device (monotonic seconds).
     var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
@@ -52,7 +56,7 @@ final class WatchedDevice {
         self.host = host
         self.machine = machine
         self.injectTarget = injectTarget ?? id
-        self.injectAtConfigured = injectTarget != nil
+        self.injectAt = injectTarget
         self.counters = counters
         self.origin = origin
     }
