@@ -24,7 +24,7 @@ import Testing
         var lines = 0
         var buffer = [UInt8](repeating: 0, count: 65536)
         let perTick = bytesPerSecond / 100
-        let deadline = Deadline(after: 90)
+        let deadline = Deadline(after: Sanitizer.scaled(90))
         while lines < expected && !deadline.passed {
             if sent < input.count {
                 let count = input[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }

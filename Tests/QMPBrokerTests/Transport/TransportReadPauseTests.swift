@@ -39,7 +39,7 @@ struct TransportReadPauseTests {
         let vmQueue = DispatchQueue(label: "test.vm")
         let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 256 << 10)
         defer { server.shutDown() }
-        let (_, served) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.peer"), startClient: false)
+        let (peer, served) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.peer"), startClient: false)
         let event = patternBytes(count: 16 << 10)
         let sends = await served.onQueue { endpoint -> Int in
             endpoint.connection.readPauseThreshold = 64 << 10
@@ -49,5 +49,6 @@ struct TransportReadPauseTests {
         }
         #expect(sends < 1000)
         #expect(await served.onQueue { $0.closeReasons } == [.outputOverflow])
+        await peer.close()  // an idle connection lives until closed (LeakSanitizer)
     }
 }
