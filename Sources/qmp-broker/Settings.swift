@@ -117,6 +117,12 @@ struct SettingsCheck {
             vm.traceLogMode = traceMode
             vm.traceLogOwner = traceOwner
             vm.vmmPIDFile = entry.string("pid-file")
+            vm.clientsStayConnected = entry.boolean("clients-stay-connected") ?? vm.clientsStayConnected
+            vm.eventRingSize = positive(entry.integer("event-ring-size"), key: "event-ring-size", at: entry.location) ?? vm.eventRingSize
+            vm.handshakeTimeoutMilliseconds = positive(entry.integer("handshake-timeout-ms"), key: "handshake-timeout-ms",
+                                                       at: entry.location) ?? vm.handshakeTimeoutMilliseconds
+            vm.commandTimeoutMilliseconds = positive(entry.integer("command-timeout-ms"), key: "command-timeout-ms",
+                                                     at: entry.location) ?? vm.commandTimeoutMilliseconds
             if entry.boolean("read-only-socket") == true { vm.readOnlySocketPath = "\(settings.socketDirectory)/\(name).ro.qmp" }
             vm.allowedUIDs = ids(entry.integers("allowed-uids") ?? [], key: "allowed-uids", at: entry.location)
             vm.allowedGIDs = ids(entry.integers("allowed-gids") ?? [], key: "allowed-gids", at: entry.location)
