@@ -85,6 +85,8 @@ import Testing
     @Test func aVMMThatGoesAwayIsAnnouncedAndShownPerDevice() throws {
         let rig = try RecoveryRig()
         let client = rig.client!
+        // A client that asked to stay across VMM loss (others read EOF, as from QEMU).
+        #expect(try client.execute("broker-stay-connected")["return"] != nil)
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
         rig.qemu.kill()
