@@ -11,10 +11,6 @@ struct ColumnReader {
         try value(column)
     }
 
-    func optionalString(_ column: String) throws(StateStoreError) -> String? {
-        try value(column)
-    }
-
     func int64(_ column: String) throws(StateStoreError) -> Int64 {
         try value(column)
     }
@@ -25,6 +21,20 @@ struct ColumnReader {
 
     func bool(_ column: String) throws(StateStoreError) -> Bool {
         try value(column)
+    }
+
+    func optionalString(_ column: String) throws(StateStoreError) -> String? {
+        try value(column)
+    }
+
+    func optionalBool(_ column: String) throws(StateStoreError) -> Bool? {
+        try value(column)
+    }
+
+    func optionalEnumeration<T: RawRepresentable>(_ type: T.Type, _ column: String) throws(StateStoreError) -> T?
+    where T.RawValue == String {
+        guard try optionalString(column) != nil else { return nil }
+        return try enumeration(type, column)
     }
 
     func count(_ column: String) throws(StateStoreError) -> UInt64 {

@@ -2,49 +2,80 @@ import ErrorEvents
 import Foundation
 import GRDB
 
-/// The `error_history` table's SQL and row mapping.
+/// The `history` table's SQL and row mapping.
 enum HistoryColumns {
-    static let table = "error_history"
+    static let table = "history"
 
     static let insert = """
-        INSERT INTO error_history (
-            vm, device, host, time_us, severity, errors, count, source, action, link_error)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO history (
+            time_us, vm, device, host, kind, severity, errors, count, source, action, link_error, cause)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
 
-    private static let selectColumns =
-        "vm, device, host, time_us, severity, errors, count, source, action, link_error"
+    static let columns =
+        "seq, time_us, vm, device, host, kind, severity, errors, count, source, action, link_error, cause"
 
-    // Newest first, by emission order (seq), which a wall-clock step cannot disturb.
-    static let selectVM = """
-        SELECT \(selectColumns) FROM error_history WHERE vm = ? ORDER BY seq DESC LIMIT ?
-        """
-    static let selectDevice = """
-        SELECT \(selectColumns) FROM error_history WHERE vm = ? AND device = ?
-        ORDER BY seq DESC LIMIT ?
-        """
+    /// The WHERE clause and its arguments for a query; seq orders (a wall-clock step cannot disturb it).
+    static func filter(_ query: HistoryQuery) -> (sql: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments = StatementArguments()
+        if let vm = query.vm {
+            clauses.append("vm = ?")
+            arguments += [vm]
+        }
+        if let device = query.device {
+            clauses.append("device = ?")
+            arguments += [device]
+        }
+        if let since = query.sinceMicroseconds {
+            clauses.append("time_us >= ?")
+            arguments += [since]
+        }
+        if !query.kinds.isEmpty {
+            clauses.append("kind IN (\(query.kinds.map { _ in "?" }.joined(separator: ", ")))")
+            for kind in query.kinds { arguments += [kind.rawValue] }
+        }
+        return (clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND "), arguments)
+    }
 
-    static func arguments(_ entry: ErrorHistoryEntry) throws(StateStoreError) -> StatementArguments {
+    static func arguments(_ record: HistoryRecord) throws(StateStoreError) -> StatementArguments {
         [
-            entry.vm, entry.device, entry.host, entry.microsecondsSinceEpoch,
-            entry.severity.rawValue, try encodeNames(entry.errors), entry.count,
-            entry.source.rawValue, entry.action.rawValue, entry.linkError,
+            record.microsecondsSinceEpoch, record.vm, record.device, record.host, record.kind.rawValue,
+            record.severity?.rawValue, try encodeNames(record.errors), record.count, record.source, record.action,
+            record.linkError, record.cause,
         ]
     }
 
-    static func decode(_ row: Row) throws(StateStoreError) -> ErrorHistoryEntry {
+    static func decode(_ row: Row) throws(StateStoreError) -> HistoryRecord {
         let columns = ColumnReader(row: row, table: table)
-        return ErrorHistoryEntry(
-            vm: try columns.string("vm"),
-            device: try columns.string("device"),
-            host: try columns.string("host"),
-            microsecondsSinceEpoch: try columns.int64("time_us"),
-            severity: try columns.enumeration(Severity.self, "severity"),
+        var record = HistoryRecord(
+            vm: try columns.string("vm"), device: try columns.string("device"), host: try columns.string("host"),
+            kind: try columns.enumeration(HistoryRecord.Kind.self, "kind"),
+            severity: try columns.optionalEnumeration(Severity.self, "severity"),
             errors: try decodeNames(try columns.string("errors")),
             count: Int(clamping: try columns.int64("count")),
-            source: try columns.enumeration(ErrorSource.self, "source"),
-            action: try columns.enumeration(PCIErrorEvent.Action.self, "action"),
-            linkError: try columns.bool("link_error"))
+            source: try columns.optionalString("source"), action: try columns.optionalString("action"),
+            linkError: try columns.optionalBool("link_error"), cause: try columns.optionalString("cause"),
+            microsecondsSinceEpoch: try columns.int64("time_us"))
+        record.sequence = try columns.int64("seq")
+        return record
+    }
+
+    /// A stored error record as the `VFIO_PCI_ERROR` it was.
+    static func errorEntry(_ record: HistoryRecord) throws(StateStoreError) -> ErrorHistoryEntry {
+        func value<T: RawRepresentable>(_ raw: String?, _ column: String) throws(StateStoreError) -> T where T.RawValue == String {
+            guard let raw, let value = T(rawValue: raw) else {
+                throw .invalidValue(table: table, column: column, detail: "unknown value '\(raw ?? "NULL")'")
+            }
+            return value
+        }
+        guard let severity = record.severity else {
+            throw .invalidValue(table: table, column: "severity", detail: "NULL in an error record")
+        }
+        return ErrorHistoryEntry(
+            vm: record.vm, device: record.device, host: record.host, microsecondsSinceEpoch: record.microsecondsSinceEpoch,
+            severity: severity, errors: record.errors, count: record.count, source: try value(record.source, "source"),
+            action: try value(record.action, "action"), linkError: record.linkError ?? false)
     }
 
     // A JSON array rather than a joined string: names are the host's and must come back

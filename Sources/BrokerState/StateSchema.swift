@@ -15,6 +15,7 @@ enum StateSchema {
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
+        migrator.registerMigration("v2", migrate: v2)
         migrator.registerMigration("aer-baseline", migrate: aerBaseline)
         migrator.registerMigration("registry-and-trace-log", migrate: registryAndTraceLog)
         return migrator
@@ -91,6 +92,37 @@ enum StateSchema {
             );
             CREATE INDEX error_history_by_vm ON error_history (vm, seq);
             CREATE INDEX error_history_by_device ON error_history (vm, device, seq);
+            """)
+    }
+
+    /// v2: one operator history of errors, link resets, stops, conts and flag changes
+    /// (error_history held errors only, and its CHECKs on source and action would refuse
+    /// new sources). Existing rows move over as kind 'error', keeping their order.
+    private static func v2(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE history (
+                seq INTEGER PRIMARY KEY,
+                time_us INTEGER NOT NULL,
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                kind TEXT NOT NULL
+                    CHECK (kind IN ('error', 'link-reset', 'stop', 'cont', 'flag-set', 'flag-cleared')),
+                severity TEXT CHECK (severity IN ('correctable', 'non-fatal', 'fatal')),
+                errors TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(errors) AND json_type(errors) = 'array'),
+                count INTEGER NOT NULL DEFAULT 1 CHECK (count >= 1),
+                source TEXT,
+                action TEXT,
+                link_error INTEGER CHECK (link_error IN (0, 1)),
+                cause TEXT
+            );
+            INSERT INTO history (seq, time_us, vm, device, host, kind, severity, errors, count, source, action, link_error)
+                SELECT seq, time_us, vm, device, host, 'error', severity, errors, count, source, action, link_error
+                FROM error_history ORDER BY seq;
+            DROP TABLE error_history;
+            CREATE INDEX history_by_vm ON history (vm, seq);
+            CREATE INDEX history_by_device ON history (vm, device, seq);
+            CREATE INDEX history_by_time ON history (time_us);
             """)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The broker's durable state (SPEC 7): per device its host, policy, link-error flag,
 /// broker-stop ownership and counters, and the append-only history of `VFIO_PCI_ERROR`s.
@@ -17,6 +18,9 @@ public final class StateStore: Sendable {
     /// The state file, or `:memory:`.
     public let path: String
     let database: DatabaseQueue
+    /// History records are written here, off the VM queues (see `recordHistoryLater`).
+    let historyQueue = DispatchQueue(label: "qmp-broker.history", qos: .utility)
+    let historyUpkeep = Mutex(HistoryUpkeep())
 
     /// Opens (creating the file and its directories if need be) and migrates the state file.
     public convenience init(path: String) throws(StateStoreError) {

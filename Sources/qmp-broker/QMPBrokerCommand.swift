@@ -7,7 +7,8 @@ struct QMPBrokerCommand: AsyncParsableCommand {
         commandName: "qmp-broker",
         abstract: "A QMP broker that turns VFIO PCIe device errors into observable, correct recovery.",
         version: BrokerVersion.string,
-        subcommands: [RunCommand.self, EventsCommand.self, DemoCommand.self],
+        subcommands: [RunCommand.self, CheckConfigCommand.self, HistoryListCommand.self, HistorySummaryCommand.self,
+                      EventsCommand.self, DemoCommand.self],
         defaultSubcommand: nil
     )
 }

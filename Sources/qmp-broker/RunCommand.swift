@@ -1,12 +1,17 @@
 import ArgumentParser
 import Logging
+import BrokerState
 import QMPBroker
 import ServiceLifecycle
+import Metrics
+import Prometheus
+import Glibc
 
 /// `qmp-broker run`: serve each VM's QMP socket until SIGTERM/SIGINT.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run", abstract: "Serve DIR/NAME.qmp for each VM, in front of its VMM's QMP socket.")
+        commandName: "run", abstract: "Serve DIR/NAME.qmp for each VM, in front of its VMM's QMP socket.",
+        discussion: ConfigHelp.text)
 
     @Option(name: .customLong("vm"), help: "NAME=QMP_SOCKET of a VMM to front (repeatable).")
     var vms: [String] = []
@@ -29,21 +34,64 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("eventfd"), help: "VM/DEVICE/SEVERITY=FD: an inherited eventfd to watch (repeatable).")
     var eventFDs: [String] = []
 
+    @Option(name: .customLong("metrics-listen"), help: "ADDR:PORT to serve Prometheus metrics on (GET /metrics); off by default.")
+    var metricsListen: String?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
     func run() async throws {
         let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
                                         stateDirectory: stateDirectory)
-        let settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
-        for vm in settings.vms { try vm.validate() }
+        let settings: Settings
+        do {
+            settings = try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        } catch {
+            let text = error.description + "\n"
+            _ = write(2, text, text.utf8.count)
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        do throws(ConfigurationProblem) {
+            for vm in settings.vms { try vm.validate() }
+        } catch {
+            let text = error.description + "\n"
+            _ = write(2, text, text.utf8.count)
+            throw ExitCode(78)  // EX_CONFIG
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
             return handler
         }
         let logger = Logger(label: "qmp-broker")
-        let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory, logger: logger)
+        do {
+            try SocketDirectory.create(settings.socketDirectory)
+        } catch {
+            logger.critical("cannot create the socket directory", metadata: ["path": "\(settings.socketDirectory)", "error": "\(error)"])
+            throw ExitCode(73)  // EX_CANTCREAT
+        }
+        if settings.stateDirectory == nil {
+            logger.warning("no --state-dir: link-error flags and error history live in memory only and are lost on restart")
+        }
+        var metrics: MetricsEndpoint?
+        if let metricsListen {
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets[BrokerMetrics.commandDuration] = BrokerMetrics.commandDurationBuckets
+            MetricsSystem.bootstrap(factory)
+            do {
+                metrics = try MetricsEndpoint(listen: metricsListen, registry: registry)
+            } catch {
+                logger.critical("cannot serve metrics", metadata: ["reason": "\(error.description)"])
+                throw ExitCode(1)
+            }
+            logger.info("serving metrics", metadata: ["address": "\(metricsListen)", "port": "\(metrics?.port ?? 0)"])
+        }
+        defer { metrics?.stop() }
+        let retention = HistoryRetention(maxAgeDays: settings.historyRetention.maxAgeDays,
+                                         maxRows: settings.historyRetention.maxRows)
+        let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
+                                historyRetention: retention, logger: logger)
         let service = BrokerService(broker: broker)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],

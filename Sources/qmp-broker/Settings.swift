@@ -1,73 +1,28 @@
-import ArgumentParser
 import QMPBroker
-import TOMLKit
-import Glibc
+import VFIOWatch
 
 /// The broker's settings: the TOML config file (if any) with command-line options on top.
+/// The keys, their types and defaults are listed once, in `ConfigKeys`.
 ///
 /// ```toml
 /// socket-dir = "/run/qmp-broker"
-/// socket-mode = "0660"
-/// client-queue-bytes = 4194304
+/// state-dir = "/var/lib/qmp-broker"
 ///
 /// [[vm]]
 /// name = "vm1"
 /// qmp = "/run/qemu/vm1.qmp"
-/// read-only-socket = true      # also serve DIR/vm1.ro.qmp, query-* only
-/// allowed-uids = [0, 107]      # SO_PEERCRED allow-list (uids or gids)
+/// allowed-uids = [0, 107]
 ///
 /// [[vm.device]]
-/// id = "hostdev0"              # the guest-visible QEMU device id
-/// host = "0000:3b:00.0"        # the host PCI address
-/// policy = "forward"           # report | forward | stop
-/// auto-cont = false
+/// id = "hostdev0"
+/// host = "0000:3b:00.0"
+/// policy = "forward"
 /// ```
 struct Settings {
     var vms: [VMConfiguration] = []
-
-    struct ConfigFile: Decodable {
-        var socketDir: String?
-        var socketMode: String?
-        var clientQueueBytes: Int?
-        var stateDir: String?
-        var sysfsRoot: String?
-        var sysfsPollMs: Int?
-        var allowInject: Bool?
-        var vm: [VMEntry]?
-
-        enum CodingKeys: String, CodingKey {
-            case socketDir = "socket-dir", socketMode = "socket-mode", clientQueueBytes = "client-queue-bytes", vm
-            case stateDir = "state-dir", sysfsRoot = "sysfs-root", sysfsPollMs = "sysfs-poll-ms"
-            case allowInject = "allow-inject"
-        }
-    }
-
-    struct VMEntry: Decodable {
-        var name: String
-        var qmp: String
-        var socketMode: String?
-        var readOnlySocket: Bool?
-        var allowedUids: [UInt32]?
-        var allowedGids: [UInt32]?
-        var device: [DeviceEntry]?
-
-        enum CodingKeys: String, CodingKey {
-            case name, qmp, socketMode = "socket-mode", readOnlySocket = "read-only-socket"
-            case allowedUids = "allowed-uids", allowedGids = "allowed-gids", device
-        }
-    }
-
-    struct DeviceEntry: Decodable {
-        var id: String
-        var host: String
-        var policy: String?
-        var autoCont: Bool?
-        var injectAt: String?
-
-        enum CodingKeys: String, CodingKey {
-            case id, host, policy, autoCont = "auto-cont", injectAt = "inject-at"
-        }
-    }
+    var socketDirectory = ""
+    var stateDirectory: String?
+    var historyRetention = HistoryRetentionSetting()
 
     /// Options of `run` that shape the VFIO side.
     struct VFIOOptions {
@@ -77,88 +32,204 @@ struct Settings {
         var stateDirectory: String?
     }
 
-    var stateDirectory: String?
+    struct HistoryRetentionSetting {
+        var maxAgeDays = 90
+        var maxRows = 100_000
+    }
 
+    /// Reads, checks and combines everything; all problems are reported together.
     static func load(file: String?, vmArguments: [String], socketDirectory: String?,
-                     vfio: VFIOOptions = VFIOOptions()) throws -> Settings {
-        var config = ConfigFile()
+                     vfio: VFIOOptions = VFIOOptions()) throws(ConfigProblems) -> Settings {
+        var reader = ConfigReader(source: file ?? "command line")
+        var top = ConfigTable(location: "top level")
         if let file {
-            let text = try readFile(file)
-            do {
-                config = try TOMLDecoder().decode(ConfigFile.self, from: text)
-            } catch {
-                throw ValidationError("\(file): \(error)")
+            guard let text = TextFile.read(file) else {
+                reader.problems.add("cannot read the file")
+                throw reader.problems
             }
+            // After a syntax error nothing else can be judged.
+            guard let table = reader.read(text: text) else { throw reader.problems }
+            top = table
         }
-        guard let directory = socketDirectory ?? config.socketDir else {
-            throw ValidationError("Missing --socket-dir (or socket-dir in the config file).")
+        var check = SettingsCheck(problems: reader.problems)
+        let settings = check.settings(top: top, vmArguments: vmArguments, socketDirectory: socketDirectory, vfio: vfio)
+        guard check.problems.isEmpty else { throw check.problems }
+        return settings
+    }
+}
+
+/// The value checks: each problem is noted and checking goes on.
+struct SettingsCheck {
+    var problems: ConfigProblems
+
+    /// uid_t/gid_t are 32 bits and (uid_t)-1 means "no change" to chown: never a real id.
+    static let idRange: ClosedRange<Int> = 0...Int(UInt32.max - 1)
+
+    mutating func settings(top: ConfigTable, vmArguments: [String], socketDirectory: String?,
+                           vfio: Settings.VFIOOptions) -> Settings {
+        var settings = Settings()
+        let directory = socketDirectory ?? top.string("socket-dir")
+        if directory == nil { problems.add("missing --socket-dir (or socket-dir in the config file)") }
+        settings.socketDirectory = directory ?? ""
+        settings.stateDirectory = vfio.stateDirectory ?? top.string("state-dir")
+        let defaultMode = mode(top.string("socket-mode") ?? "0660", key: "socket-mode", at: top.location) ?? 0o660
+        let traceMode = mode(top.string("trace-log-mode") ?? "0600", key: "trace-log-mode", at: top.location) ?? 0o600
+        let traceOwner = top.string("trace-log-owner").flatMap { owner($0, at: top.location) }
+        let queueBytes = positive(top.integer("client-queue-bytes"), key: "client-queue-bytes", at: top.location)
+        let pollMs = top.integer("sysfs-poll-ms").flatMap { value in
+            inRange(value, 10...3_600_000, key: "sysfs-poll-ms", at: top.location)
         }
-        let defaultMode = try parseMode(config.socketMode ?? "0660")
-        var entries = config.vm ?? []
+        settings.historyRetention.maxAgeDays = positive(top.integer("history-max-age-days"), key: "history-max-age-days",
+                                                        at: top.location) ?? settings.historyRetention.maxAgeDays
+        settings.historyRetention.maxRows = positive(top.integer("history-max-rows"), key: "history-max-rows",
+                                                     at: top.location) ?? settings.historyRetention.maxRows
+        var entries = top.tables("vm")
         for argument in vmArguments {
             guard let equals = argument.firstIndex(of: "="), equals != argument.startIndex,
                   argument.index(after: equals) != argument.endIndex else {
-                throw ValidationError("--vm takes NAME=QMP_SOCKET, got '\(argument)'.")
+                problems.add("--vm takes NAME=QMP_SOCKET, got '\(argument)'")
+                continue
             }
-            entries.append(VMEntry(name: String(argument[..<equals]), qmp: String(argument[argument.index(after: equals)...])))
+            let name = String(argument[..<equals])
+            var entry = ConfigTable(location: "--vm \(name)")
+            entry.values["name"] = .string(name)
+            entry.values["qmp"] = .string(String(argument[argument.index(after: equals)...]))
+            entries.append(entry)
         }
-        guard !entries.isEmpty else { throw ValidationError("No VM to serve: give --vm NAME=QMP_SOCKET or [[vm]] in the config.") }
-        var settings = Settings()
-        settings.stateDirectory = vfio.stateDirectory ?? config.stateDir
-        let inherited = try vfio.eventFDs.map(parseEventFD)
-        var seen = Set<String>()
+        if entries.isEmpty && problems.isEmpty { problems.add("no VM to serve: give --vm NAME=QMP_SOCKET or [[vm]] in the config") }
+        var inherited: [(vm: String, eventFD: VFIORecoverySettings.InheritedEventFD)] = []
+        for text in vfio.eventFDs {
+            if let parsed = Self.parseEventFD(text) { inherited.append(parsed) } else {
+                problems.add("--eventfd takes VM/DEVICE/SEVERITY=FD (FD > 2), got '\(text)'")
+            }
+        }
+        var names = Set<String>()
+        var hostOwners: [String: String] = [:]
         for entry in entries {
-            guard isValidName(entry.name) else {
-                throw ValidationError("VM name '\(entry.name)' must be letters, digits, '-', '_' or '.'.")
+            guard let name = entry.string("name"), let qmp = entry.string("qmp") else { continue }
+            if !Self.isValidName(name) {
+                problems.add("\(entry.location): name '\(name)' must be letters, digits, '-', '_' or '.', not starting with '.'")
             }
-            guard seen.insert(entry.name).inserted else { throw ValidationError("VM '\(entry.name)' is given twice.") }
-            var vm = VMConfiguration(name: entry.name, upstreamPath: entry.qmp, socketPath: "\(directory)/\(entry.name).qmp")
-            vm.socketMode = try entry.socketMode.map(parseMode) ?? defaultMode
-            if entry.readOnlySocket == true { vm.readOnlySocketPath = "\(directory)/\(entry.name).ro.qmp" }
-            vm.allowedUIDs = Set(entry.allowedUids ?? [])
-            vm.allowedGIDs = Set(entry.allowedGids ?? [])
-            if let bytes = config.clientQueueBytes { vm.clientQueueBytes = bytes }
-            vm.recovery.sysfsRoot = vfio.sysfsRoot ?? config.sysfsRoot ?? "/sys"
-            vm.recovery.pollMilliseconds = config.sysfsPollMs ?? vm.recovery.pollMilliseconds
-            vm.recovery.allowInject = vfio.allowInject || config.allowInject == true
-            vm.recovery.devices = (entry.device ?? []).map { device in
-                var configured = VFIORecoverySettings.DeviceConfiguration(id: device.id, host: device.host)
-                configured.policy = device.policy ?? "forward"
-                configured.autoCont = device.autoCont ?? false
-                configured.injectAt = device.injectAt
-                return configured
+            if !names.insert(name).inserted { problems.add("\(entry.location): VM '\(name)' is given twice") }
+            var vm = VMConfiguration(name: name, upstreamPath: qmp, socketPath: "\(settings.socketDirectory)/\(name).qmp")
+            vm.socketMode = entry.string("socket-mode").flatMap { mode($0, key: "socket-mode", at: entry.location) } ?? defaultMode
+            vm.traceLogMode = traceMode
+            vm.traceLogOwner = traceOwner
+            vm.vmmPIDFile = entry.string("pid-file")
+            if entry.boolean("read-only-socket") == true { vm.readOnlySocketPath = "\(settings.socketDirectory)/\(name).ro.qmp" }
+            vm.allowedUIDs = ids(entry.integers("allowed-uids") ?? [], key: "allowed-uids", at: entry.location)
+            vm.allowedGIDs = ids(entry.integers("allowed-gids") ?? [], key: "allowed-gids", at: entry.location)
+            if let queueBytes { vm.clientQueueBytes = queueBytes }
+            vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? "/sys"
+            vm.recovery.pollMilliseconds = pollMs ?? vm.recovery.pollMilliseconds
+            vm.recovery.allowInject = vfio.allowInject || top.boolean("allow-inject") == true
+            var deviceIDs = Set<String>()
+            for table in entry.tables("device") {
+                guard let device = device(table, vm: name, hostOwners: &hostOwners) else { continue }
+                if !deviceIDs.insert(device.id).inserted {
+                    problems.add("\(table.location): device id '\(device.id)' is given twice")
+                }
+                vm.recovery.devices.append(device)
             }
-            vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == entry.name }.map(\.eventFD)
+            vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.map(\.eventFD)
             settings.vms.append(vm)
+        }
+        for fd in inherited where !names.contains(fd.vm) {
+            problems.add("--eventfd names VM '\(fd.vm)', which is not configured")
         }
         return settings
     }
 
-    /// `--eventfd VM/DEVICE/SEVERITY=FD`: an eventfd inherited from the process that started the broker.
-    static func parseEventFD(_ text: String) throws -> (vm: String, eventFD: VFIORecoverySettings.InheritedEventFD) {
-        let sides = text.split(separator: "=", maxSplits: 1)
-        let path = sides.first?.split(separator: "/") ?? []
-        guard sides.count == 2, path.count == 3, let fd = Int32(sides[1]), fd > 2 else {
-            throw ValidationError("--eventfd takes VM/DEVICE/SEVERITY=FD (FD > 2), got '\(text)'.")
+    private mutating func device(_ table: ConfigTable, vm: String,
+                                 hostOwners: inout [String: String]) -> VFIORecoverySettings.DeviceConfiguration? {
+        guard let id = table.string("id"), let host = table.string("host") else { return nil }
+        if id.isEmpty { problems.add("\(table.location): `id` must not be empty") }
+        var device = VFIORecoverySettings.DeviceConfiguration(id: id, host: host)
+        if let address = HostAddress(host) {
+            let claimant = "VM '\(vm)' device '\(id)'"
+            if let owner = hostOwners[address.description] {
+                problems.add("\(table.location): host \(address) is already claimed by \(owner)")
+            } else {
+                hostOwners[address.description] = claimant
+            }
+        } else {
+            problems.add("\(table.location): `host` must be a PCI address like 0000:3b:00.0, got \"\(host)\"")
         }
-        return (String(path[0]), .init(device: String(path[1]), severity: String(path[2]), fd: fd))
+        device.policy = table.string("policy") ?? "forward"
+        if !ConfigKeys.policies.contains(device.policy) {
+            let hint = NearestName.to(device.policy, among: ConfigKeys.policies).map { " (did you mean `\($0)`?)" } ?? ""
+            problems.add("\(table.location): unknown policy \"\(device.policy)\"\(hint); expected one of \(ConfigKeys.policies.joined(separator: ", "))")
+        }
+        device.errorTrigger = table.string("error-trigger")
+        if let trigger = device.errorTrigger, !ConfigKeys.errorTriggers.contains(trigger) {
+            problems.add("\(table.location): unknown error-trigger \"\(trigger)\"; expected one of \(ConfigKeys.errorTriggers.joined(separator: ", "))")
+        }
+        device.autoCont = table.boolean("auto-cont") ?? false
+        device.injectAt = table.string("inject-at")
+        if let target = device.injectAt, target.isEmpty || target.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) {
+            problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\"")
+        }
+        return device
     }
 
-    static func parseMode(_ text: String) throws -> UInt32 {
-        guard let mode = UInt32(text.hasPrefix("0o") ? String(text.dropFirst(2)) : text, radix: 8), mode <= 0o777 else {
-            throw ValidationError("Socket mode '\(text)' is not an octal mode like 0660.")
+    private mutating func mode(_ text: String, key: String, at location: String) -> UInt32? {
+        let digits = text.hasPrefix("0o") ? String(text.dropFirst(2)) : text
+        guard let mode = UInt32(digits, radix: 8), mode <= 0o777 else {
+            problems.add("\(location): `\(key)` must be an octal mode like 0660, got \"\(text)\"")
+            return nil
         }
         return mode
+    }
+
+    private mutating func ids(_ values: [Int], key: String, at location: String) -> Set<UInt32> {
+        var ids = Set<UInt32>()
+        for value in values {
+            if let id = inRange(value, Self.idRange, key: key, at: location) { ids.insert(UInt32(id)) }
+        }
+        return ids
+    }
+
+    /// `USER`, `UID` or `UID:GID`; a user name takes its primary group.
+    private mutating func owner(_ text: String, at location: String) -> VMConfiguration.FileOwner? {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 2, let uid = Int(parts[0]), let gid = Int(parts[1]),
+           Self.idRange.contains(uid), Self.idRange.contains(gid) {
+            return .init(uid: UInt32(uid), gid: UInt32(gid))
+        }
+        if parts.count == 1, let uid = Int(parts[0]), Self.idRange.contains(uid) {
+            return .init(uid: UInt32(uid), gid: UInt32(uid))
+        }
+        if parts.count == 1, let account = UserAccount(name: text) {
+            return .init(uid: account.uid, gid: account.gid)
+        }
+        problems.add("\(location): `trace-log-owner` must be USER, UID or UID:GID (ids 0...\(Self.idRange.upperBound)), got \"\(text)\"")
+        return nil
+    }
+
+    private mutating func positive(_ value: Int?, key: String, at location: String) -> Int? {
+        value.flatMap { inRange($0, 1...Int.max, key: key, at: location) }
+    }
+
+    private mutating func inRange(_ value: Int, _ range: ClosedRange<Int>, key: String, at location: String) -> Int? {
+        guard range.contains(value) else {
+            let upper = range.upperBound == Int.max ? "" : "\(range.upperBound)"
+            problems.add("\(location): `\(key)` must be in \(range.lowerBound)...\(upper), got \(value)")
+            return nil
+        }
+        return value
+    }
+
+    /// `--eventfd VM/DEVICE/SEVERITY=FD`: an eventfd inherited from the process that started the broker.
+    static func parseEventFD(_ text: String) -> (vm: String, eventFD: VFIORecoverySettings.InheritedEventFD)? {
+        let sides = text.split(separator: "=", maxSplits: 1)
+        let path = sides.first?.split(separator: "/") ?? []
+        guard sides.count == 2, path.count == 3, let fd = Int32(sides[1]), fd > 2 else { return nil }
+        return (String(path[0]), .init(device: String(path[1]), severity: String(path[2]), fd: fd))
     }
 
     static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && !name.hasPrefix(".") && name.unicodeScalars.allSatisfy {
             ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
         }
-    }
-
-    static func readFile(_ path: String) throws -> String {
-        guard let text = TextFile.read(path) else { throw ValidationError("Cannot read \(path).") }
-        return text
     }
 }

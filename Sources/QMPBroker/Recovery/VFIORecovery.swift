@@ -212,11 +212,13 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
+                vm.metrics.brokerStop()
                 logger.warning("stopping the VM", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("stop") { [logger] reply in
                     if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
                 }
             case .contVM:
+                vm.metrics.brokerCont()
                 logger.notice("resuming the VM the broker stopped", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("cont")
             case .persist(let state):

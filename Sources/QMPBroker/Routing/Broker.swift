@@ -14,12 +14,15 @@ public final class Broker: Sendable {
 
     /// `stateDirectory` holds the SQLite file with link-error flags and error history; without
     /// one, flags live only as long as the process.
-    public init(vms configurations: [VMConfiguration], stateDirectory: String? = nil, logger: Logger) throws(StateStoreError) {
+    /// `historyRetention` bounds that history by age and rows.
+    public init(vms configurations: [VMConfiguration], stateDirectory: String? = nil,
+                historyRetention: HistoryRetention = HistoryRetention(), logger: Logger) throws(StateStoreError) {
         self.logger = logger
         let board = self.board
         let store = try stateDirectory.map { (directory) throws(StateStoreError) in
             try StateStore(path: "\(directory)/qmp-broker.sqlite")
         }
+        store?.setHistoryRetention(historyRetention)
         let vms = configurations.map { VMBroker(configuration: $0, board: board, store: store, logger: logger) }
         self.vms = vms
         uevents = UEventMonitor(queue: ueventQueue, logger: logger) { event in

@@ -17,6 +17,9 @@ struct CommandArguments {
         return value
     }
 
+    /// A member of any type, for readers of types not covered here.
+    mutating func optionalMember(_ name: String) throws(QMPError) -> JSON? { member(name) }
+
     mutating func optionalString(_ name: String) throws(QMPError) -> String? {
         guard let value = member(name) else { return nil }
         guard let text = value.string else { throw .invalidParameterType(name, expected: "string") }
@@ -70,5 +73,13 @@ struct CommandArguments {
 extension QMPError {
     static func parameterValueRejected(_ name: String, _ value: String) -> QMPError {
         QMPError("Parameter '\(name)' does not accept value '\(value)'")
+    }
+}
+
+extension CommandArguments {
+    mutating func optionalInteger(_ name: String) throws(QMPError) -> Int64? {
+        guard let value = try optionalMember(name) else { return nil }
+        guard let integer = value.integer else { throw .invalidParameterType(name, expected: "integer") }
+        return integer
     }
 }

@@ -35,6 +35,19 @@ public struct VMConfiguration: Sendable, Equatable {
     public var clientsStayConnected = false
     /// How many numbered events `query-broker-events` can replay.
     public var eventRingSize = 1024
+    /// The trace log's mode and owner, for a QEMU that runs as another user than the broker.
+    public var traceLogMode: UInt32 = 0o600
+    public var traceLogOwner: FileOwner?
+
+    public struct FileOwner: Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+    }
 
     public init(name: String, upstreamPath: String, socketPath: String) {
         self.name = name
@@ -68,6 +81,7 @@ public final class VMBroker: @unchecked Sendable {
     let logger: Logger
     let upstream: UpstreamLink
     let board: BrokerStatusBoard
+    let metrics: VMMetrics
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
@@ -88,6 +102,7 @@ public final class VMBroker: @unchecked Sendable {
         logger[metadataKey: "vm"] = "\(configuration.name)"
         self.logger = logger
         self.board = board
+        self.metrics = VMMetrics(vm: configuration.name)
         self.upstream = UpstreamLink(
             vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger,
             handshakeTimeoutMilliseconds: configuration.handshakeTimeoutMilliseconds,
@@ -97,6 +112,7 @@ public final class VMBroker: @unchecked Sendable {
         ClientSessionCommands.register(in: localCommands)
         self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
+        HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         if let path = configuration.traceLogPath {
             guestResets = GuestResetMonitor(vm: self, logPath: path, store: store, logger: logger)
         }
@@ -130,6 +146,7 @@ public final class VMBroker: @unchecked Sendable {
             upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
             upstream.start()
             recovery.start()
+            metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
         }
     }
 
@@ -198,6 +215,7 @@ public final class VMBroker: @unchecked Sendable {
         publishClientCount()
         switch reason {
         case .outputOverflow:
+            metrics.slowClientCut()
             logger.warning("disconnected a client that stopped reading (output queue full)",
                            metadata: ["client": "\(client.id)", "limit": "\(configuration.clientQueueBytes)"])
         case .error(let code):
@@ -210,6 +228,7 @@ public final class VMBroker: @unchecked Sendable {
     private func publishClientCount() {
         let count = clients.count
         board.update(configuration.name) { $0.clients = count }
+        metrics.clientCount(count)
     }
 
     // MARK: routing
@@ -235,7 +254,9 @@ public final class VMBroker: @unchecked Sendable {
         noteForwarded(request, fds: fds)
         let clientID = request.id.map(QEMUJSONWriter.write)
         let transform = localCommands.replyTransform(for: request.command)
+        let replied = metrics.commandForwarded()
         upstream.send(request.message, fds: fds) { result in
+            replied()
             switch result {
             case .reply(let line):
                 if request.command == "device_add" && line.has("return") { self.recovery.discover() }
@@ -280,6 +301,7 @@ public final class VMBroker: @unchecked Sendable {
     /// those staying across VMM restarts): serialised once, never copied per client.
     func broadcast(_ event: [UInt8], toStayingOnly: Bool = false) {
         let bytes = events.record(event)
+        metrics.eventFannedOut()
         for client in clients.values where client.receivesEvents && (client.staysConnected || !toStayingOnly) {
             client.send(bytes)
         }
@@ -288,12 +310,14 @@ public final class VMBroker: @unchecked Sendable {
     /// Emits one of the broker's own events to this VM's clients.
     public func emit(_ name: String, data: JSON? = nil) {
         broadcast(BrokerEvent.wireMessage(name, data: data))
+        observe(name, data: data)
     }
 
     // MARK: upstream
 
     private func upstreamReady() {
         board.update(configuration.name) { $0.connected = true }
+        metrics.upstream(connected: true)
         if let version = upstream.greeting.flatMap({ try? JSON.parse($0) })?["QMP"]?["version"]?["qemu"],
            let major = version["major"]?.integer, let minor = version["minor"]?.integer {
             recovery.qemuVersion = QEMUVersion(Int(major), Int(minor), Int(version["micro"]?.integer ?? 0))
@@ -311,6 +335,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
+        metrics.upstream(connected: false)
         guestResets?.upstreamLost()
         recovery.detached()
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)])),

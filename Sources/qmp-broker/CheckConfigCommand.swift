@@ -1,0 +1,37 @@
+import ArgumentParser
+
+/// `qmp-broker check-config FILE`: the diagnostics `run` would give, plus what can be
+/// checked on this host without QEMU, and a non-zero exit when the broker would not start.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Check a config file as `run` would, without starting anything.")
+
+    @Argument(help: "The TOML configuration file.")
+    var file: String
+
+    @Option(name: .customLong("socket-dir"), help: "As for run: overrides socket-dir in the file.")
+    var socketDirectory: String?
+
+    @Option(name: .customLong("state-dir"), help: "As for run: overrides state-dir in the file.")
+    var stateDirectory: String?
+
+    func run() throws {
+        let settings: Settings
+        do {
+            settings = try Settings.load(file: file, vmArguments: [], socketDirectory: socketDirectory,
+                                         vfio: .init(stateDirectory: stateDirectory))
+        } catch {
+            print(error.description)
+            throw ExitCode(1)
+        }
+        var host = HostCheck()
+        host.check(settings)
+        for warning in host.warnings { print("warning: \(warning)") }
+        guard host.problems.isEmpty else {
+            print(ConfigProblems(source: file, messages: host.problems).description)
+            throw ExitCode(1)
+        }
+        let devices = settings.vms.map(\.recovery.devices.count).reduce(0, +)
+        print("\(file): OK, \(settings.vms.count) VM(s), \(devices) device(s)")
+    }
+}
