@@ -63,13 +63,13 @@ import Testing
             [[vm.device]]
             id = "dev0"
             host = "\(rig.sysfs.host)"
-            inject-at = "rp0 0x10"
+            inject-at = "rp0;x"
             """)
         let process = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("bad.toml")],
                                        outputPath: rig.directory.file("bad.log"))
         let status = process.wait(timeout: 10)
         #expect(status != nil && status != 0)
-        #expect(rig.directory.read("bad.log").contains("inject-at 'rp0 0x10' is not a QEMU device id"),
+        #expect(rig.directory.read("bad.log").contains("inject-at 'rp0;x' is not a QEMU device id"),
                 "\(rig.directory.read("bad.log"))")
     }
 
