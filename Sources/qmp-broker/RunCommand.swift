@@ -51,13 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             _ = write(2, text, text.utf8.count)
             throw ExitCode(78)  // EX_CONFIG
         }
-        do throws(ConfigurationProblem) {
-            for vm in settings.vms { try vm.validate() }
-        } catch {
-            let text = error.description + "\n"
-            _ = write(2, text, text.utf8.count)
-            throw ExitCode(78)  // EX_CONFIG
-        }
+        for vm in settings.vms { try vm.validate() }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel

@@ -76,8 +76,9 @@ struct SettingsCheck {
         let traceMode = mode(top.string("trace-log-mode") ?? "0600", key: "trace-log-mode", at: top.location) ?? 0o600
         let traceOwner = top.string("trace-log-owner").flatMap { owner($0, at: top.location) }
         let queueBytes = positive(top.integer("client-queue-bytes"), key: "client-queue-bytes", at: top.location)
+        // 0 turns polling off: the counters are then read on notifications only.
         let pollMs = top.integer("sysfs-poll-ms").flatMap { value in
-            inRange(value, 10...3_600_000, key: "sysfs-poll-ms", at: top.location)
+            value == 0 ? 0 : inRange(value, 10...3_600_000, key: "sysfs-poll-ms", at: top.location)
         }
         settings.historyRetention.maxAgeDays = positive(top.integer("history-max-age-days"), key: "history-max-age-days",
                                                         at: top.location) ?? settings.historyRetention.maxAgeDays

@@ -63,13 +63,13 @@ import Testing
             [[vm.device]]
             id = "dev0"
             host = "\(rig.sysfs.host)"
-            inject-at = "rp0;x"
+            inject-at = "rp0 0x10"
             """)
         let process = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("bad.toml")],
                                        outputPath: rig.directory.file("bad.log"))
         let status = process.wait(timeout: 10)
         #expect(status != nil && status != 0)
-        #expect(rig.directory.read("bad.log").contains("inject-at 'rp0;x' is not a QEMU device id"),
+        #expect(rig.directory.read("bad.log").contains("`inject-at` must be one QEMU device id, got \"rp0 0x10\""),
                 "\(rig.directory.read("bad.log"))")
     }
 

@@ -85,7 +85,7 @@ import Testing
     @Test func aVMMThatGoesAwayIsAnnouncedAndShownPerDevice() throws {
         let rig = try RecoveryRig()
         let client = rig.client!
-        // A client that asked to stay across VMM loss (others read EOF, as from QEMU).
+        // A plain client reads EOF when the VMM goes, as from QEMU; this one asks to stay.
         #expect(try client.execute("broker-stay-connected")["return"] != nil)
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)

@@ -36,7 +36,8 @@ final class GuestResetMonitor {
         self.vm = vm
         self.logPath = logPath
         self.logger = logger
-        reader = TraceLogReader(path: logPath, configuration: vm.configuration, store: store, queue: vm.queue, logger: logger)
+        reader = TraceLogReader(path: logPath, vm: vm.configuration.name, access: TraceLogAccess(vm.configuration),
+                                store: store, queue: vm.queue, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 

@@ -28,16 +28,14 @@ struct TraceLogFile {
         let description: String
     }
 
-    /// `owner`: a uid the file may belong to besides the broker's (`trace-log-owner`,
-    /// for a VMM running as another user).
-    static func open(_ path: String, owner: uid_t? = nil) throws(Failure) -> TraceLogFile {
+    static func open(_ path: String, access: TraceLogAccess = TraceLogAccess()) throws(Failure) -> TraceLogFile {
         var warnings: [String] = []
         if let problem = directoryProblem(of: path) { warnings.append(problem) }
         var fd = Glibc.open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
         if fd < 0 && errno != ELOOP {
             throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
-        if fd >= 0, let refusal = refusal(of: fd, owner: owner) {
+        if fd >= 0, let refusal = refusal(of: fd, access: access) {
             close(fd)
             fd = -1
             warnings.append("replaced \(path): \(refusal)")
@@ -51,11 +49,12 @@ struct TraceLogFile {
             }
             fd = Glibc.open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
-            if let refusal = refusal(of: fd, owner: owner) {
+            if let refusal = refusal(of: fd, access: access) {
                 close(fd)
                 throw Failure(description: "\(path) is not the broker's file: \(refusal)")
             }
         }
+        warnings += access.apply(to: fd).map { "\(path): \($0)" }
         var status = stat()
         fstat(fd, &status)
         return TraceLogFile(path: path, fd: fd, identity: Identity(status), sizeAtOpen: Int64(status.st_size),
@@ -70,12 +69,12 @@ struct TraceLogFile {
     }
 
     /// What makes an open file unfit to hand to QEMU, or nil.
-    private static func refusal(of fd: Int32, owner: uid_t?) -> String? {
+    private static func refusal(of fd: Int32, access: TraceLogAccess) -> String? {
         var status = stat()
         guard fstat(fd, &status) == 0 else { return "fstat failed" }
         if status.st_mode & S_IFMT != S_IFREG { return "not a regular file" }
         if status.st_nlink != 1 { return "\(status.st_nlink) hard links" }
-        if status.st_uid != geteuid() && status.st_uid != owner { return "owned by uid \(status.st_uid)" }
+        if !access.accepts(owner: status.st_uid) { return "owned by uid \(status.st_uid)" }
         return nil
     }
 

@@ -10,8 +10,7 @@ import Logging
 final class TraceLogReader {
     private let path: String
     private let vm: String
-    /// Its owner and mode (`trace-log-owner`, `trace-log-mode`), applied at each open.
-    private let configuration: VMConfiguration
+    private let access: TraceLogAccess
     private let store: StateStore?
     private let queue: DispatchQueue
     private let logger: Logger
@@ -26,10 +25,10 @@ final class TraceLogReader {
     /// Called on the queue when QEMU appended to the file.
     var onAppended: (() -> Void)?
 
-    init(path: String, configuration: VMConfiguration, store: StateStore?, queue: DispatchQueue, logger: Logger) {
+    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, queue: DispatchQueue, logger: Logger) {
         self.path = path
-        self.vm = configuration.name
-        self.configuration = configuration
+        self.vm = vm
+        self.access = access
         self.store = store
         self.queue = queue
         self.logger = logger
@@ -42,9 +41,8 @@ final class TraceLogReader {
     /// it is the same file; lines up to its current end then count as seen late.
     func open() throws(TraceLogFile.Failure) {
         close()
-        let file = try TraceLogFile.open(path, owner: configuration.traceLogOwner?.uid)
+        let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
-        TraceLogAccess.apply(to: file.fd, path: path, configuration: configuration, logger: logger)
         notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
         guard notifyFD >= 0, inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY)) >= 0 else {
             let code = errno

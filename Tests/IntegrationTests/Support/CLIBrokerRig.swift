@@ -25,7 +25,7 @@ final class CLIBrokerRig {
             socket-dir = "\(directory.path)"
             state-dir = "\(self.stateDirectory)"
             sysfs-root = "\(sysfs.root)"
-            sysfs-poll-ms = 3600000  # counters are read when told, not polled, in these tests
+            sysfs-poll-ms = 0
             allow-inject = true
 
             [[vm]]

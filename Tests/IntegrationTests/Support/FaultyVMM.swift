@@ -91,6 +91,6 @@ final class FaultyVMM: Sendable {
     }
 
     private func write(_ fd: Int32, _ text: String) {
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        sendText(text, to: fd)
     }
 }

@@ -46,7 +46,7 @@ final class ScriptedQMPPeer: Sendable {
     /// Sends any bytes to the connected broker, QMP or not.
     func sendRaw(_ text: String) {
         let fd = connection.withLock { $0 }
-        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        sendText(text, to: fd)
     }
 
     func close() {
@@ -98,6 +98,6 @@ final class ScriptedQMPPeer: Sendable {
     }
 
     private func send(_ fd: Int32, _ text: String) {
-        _ = Array((text + "\r\n").utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        sendText(text + "\r\n", to: fd)
     }
 }
