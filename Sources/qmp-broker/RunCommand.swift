@@ -85,7 +85,7 @@ struct RunCommand: AsyncParsableCommand {
                                          maxRows: settings.historyRetention.maxRows)
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
                                 historyRetention: retention, logger: logger)
-        let service = BrokerService(broker: broker)
+        let service = BrokerService(broker: broker, notifier: SystemdNotifier())
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger))
@@ -94,14 +94,3 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// Runs the broker as a service: start, wait for graceful shutdown, stop.
-struct BrokerService: Service {
-    let broker: Broker
-
-    func run() async throws {
-        try broker.start()
-        try? await gracefulShutdown()
-        broker.stop()
-    }
-}

@@ -12,8 +12,10 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// Starts `arguments[0]` (looked up in PATH) with stdout/stderr sent to `outputPath`
-    /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null.
-    public init(_ arguments: [String], outputPath: String? = nil, inputPath: String? = nil) throws {
+    /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null; `environment`
+    /// is added to (or replaces entries of) this process's environment.
+    public init(_ arguments: [String], outputPath: String? = nil, inputPath: String? = nil,
+                environment: [String: String] = [:]) throws {
         precondition(!arguments.isEmpty)
         self.arguments = arguments
         var actions = posix_spawn_file_actions_t()
@@ -32,7 +34,16 @@ public final class ChildProcess: @unchecked Sendable {
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
+        var inherited: [String] = []
+        var entry = environ
+        while let variable = entry.pointee {
+            let text = String(cString: variable)
+            if !environment.keys.contains(where: { text.hasPrefix("\($0)=") }) { inherited.append(text) }
+            entry += 1
+        }
+        let envp = (inherited + environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
+        let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw Failure(description: "cannot start \(arguments[0]): \(String(cString: strerror(result)))")
         }
