@@ -85,7 +85,13 @@ struct RunCommand: AsyncParsableCommand {
                                          maxRows: settings.historyRetention.maxRows)
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
                                 historyRetention: retention, logger: logger)
-        let service = BrokerService(broker: broker, notifier: SystemdNotifier())
+        let notifier = SystemdNotifier()
+        let load = { @Sendable [configFile, vms, socketDirectory] () throws(ConfigProblems) -> Settings in
+            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        }
+        let reload = ReloadOnHangup(load: load, broker: broker, notifier: notifier, logger: logger)
+        defer { reload.stop() }
+        let service = BrokerService(broker: broker, notifier: notifier)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger))
