@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: setup build demo test unit integration e2e guest bench clean install
+.PHONY: setup build demo test unit integration e2e guest bench fuzz fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -37,6 +37,15 @@ integration: build
 bench: setup
 	$(SWIFT) build -c release
 	.build/release/qmp-broker-bench
+
+# libFuzzer over the wire path (Fuzz/), seeded with real QMP traffic: `make fuzz SECONDS=600`.
+SECONDS ?= 60
+fuzz:
+	nice -n 19 scripts/fuzz.sh $(SECONDS)
+
+# Every committed seed and crash input, once.
+fuzz-regress:
+	scripts/fuzz.sh 0 regress
 
 # make install PREFIX=/usr/local [DESTDIR=...]: release binary, systemd unit, man page
 # (generated from the argument parser), shell completions and the Prometheus rules.

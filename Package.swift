@@ -31,12 +31,14 @@ let package = Package(
             sources: ["BrokerSchema.swift"],
             resources: [.embedInCode("qmp-broker.json")]
         ),
+        // <linux/vfio.h> ioctls and the pidfd system calls, wrapped for Swift (headers only).
+        .systemLibrary(name: "CVFIO", providers: [.apt(["linux-libc-dev"])]),
         // The error domain: severities, AER names, per-device state machine, policies. No I/O.
         .target(name: "ErrorEvents"),
         // Host error sources: eventfds, sysfs AER counters, kernel uevents.
         .target(
             name: "VFIOWatch",
-            dependencies: ["ErrorEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVFIO", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
         ),
         // Durable state: device flags, policies, counters and the error history, in SQLite.
         .target(
@@ -70,6 +72,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
+        // Takes a device's error trigger over from a running VMM and prints its errors.
+        .executableTarget(name: "vfio-takeover-probe", dependencies: ["VFIOWatch"]),
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
@@ -77,7 +81,7 @@ let package = Package(
             path: "Benchmarks"
         ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents", "QMPBroker"]),
         .testTarget(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]

@@ -4,7 +4,7 @@
 # compatibility tests drive. Run as root (or with sudo available).
 set -euo pipefail
 
-apt_packages=(libjansson-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio)
+apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

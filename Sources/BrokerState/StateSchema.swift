@@ -16,6 +16,7 @@ enum StateSchema {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1", migrate: v1)
         migrator.registerMigration("v2", migrate: v2)
+        migrator.registerMigration("aer-baseline", migrate: aerBaseline)
         return migrator
     }()
 
@@ -121,6 +122,21 @@ enum StateSchema {
             CREATE INDEX history_by_vm ON history (vm, seq);
             CREATE INDEX history_by_device ON history (vm, device, seq);
             CREATE INDEX history_by_time ON history (time_us);
+            """)
+    }
+
+    /// The AER counters each device's errors were last reported up to, so that a broker
+    /// coming back reports what the counters show happened while it was away. Opaque text
+    /// (VFIOWatch's `DeviceAERCounters.baselineText`); not tied to device rows.
+    private static func aerBaseline(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE aer_baseline (
+                vm TEXT NOT NULL,
+                device TEXT NOT NULL,
+                host TEXT NOT NULL,
+                counters TEXT NOT NULL,
+                PRIMARY KEY (vm, device)
+            ) WITHOUT ROWID;
             """)
     }
 }

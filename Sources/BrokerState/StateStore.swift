@@ -25,6 +25,7 @@ public final class StateStore: Sendable {
     /// Opens (creating the file and its directories if need be) and migrates the state file.
     public convenience init(path: String) throws(StateStoreError) {
         try Self.createDirectory(containing: path)
+        try PrivateFiles.prepare(databaseAt: path)
         let database = try Self.perform(path: path) {
             try DatabaseQueue(path: path, configuration: StateConnection.configuration(wal: true))
         }

@@ -7,6 +7,7 @@ public enum DeviceAction: Hashable, Sendable {
     case emitPCIError(PCIErrorEvent)
     case emitLinkReset(LinkResetEvent)
     case emitLinkErrorCleared(LinkErrorClearedEvent)
+    case emitHostRecovery(HostRecoveryEvent)
     /// Inject the error into the guest (`error.injectionPlan` has the HMP commands).
     case forwardToGuest(GuestAERError)
     /// Send QMP `cont`: auto-cont of a pause the broker itself made.

@@ -1,16 +1,32 @@
 /// The error state of one watched device, as a value: every input is a `mutating func`
 /// returning the `DeviceActions` the I/O layer runs (postgres-nio's state-machine shape).
 ///
-/// It tracks two things: the device's health as the host sees it (with the link-error
-/// flag), and whether the VM is paused by the broker's own `stop`, which is the only
-/// pause `auto-cont` may undo. Any STOP or RESUME the broker did not cause ends that
-/// ownership (as does a client `stop` command, which QEMU does not signal on a paused VM),
-/// so an operator's `stop`/`cont` is never overridden.
+/// It tracks three things: the device's health as the guest must see it (with the
+/// link-error flag), the host's own recovery of the device, and whether the VM is paused
+/// by the broker's own `stop`, which is the only pause `auto-cont` may undo. Any STOP or
+/// RESUME the broker did not cause ends that ownership (as does a client `stop` command,
+/// which QEMU does not signal on a paused VM), so an operator's `stop`/`cont` is never
+/// overridden.
+///
+/// Host recovery never clears the flag by itself: the kernel's recovery resets the device
+/// under the guest (SPEC 10). The flag clears when the guest's link reset has stopped the
+/// VM and the VM is resumed, when the VM is reset after the host recovered, or by the
+/// operator; after a failed host recovery only the operator clears it.
 public struct DeviceErrorMachine: Sendable {
     /// The VM's run state as the STOP and RESUME events told it.
     private enum RunState: Sendable {
         case running
         case paused
+    }
+
+    /// Why the broker stopped the VM: only a stop for the guest's own link reset ends with
+    /// the guest re-initialising the device when it resumes.
+    private enum StopCause: Sendable {
+        /// Held for the device's sake: a fatal error (policy `stop`), or a link reset whose
+        /// guest was then rebooted before the host recovered.
+        case deviceBroken
+        /// Held while the guest resets the link.
+        case linkReset
     }
 
     private enum State: Sendable {
@@ -22,17 +38,19 @@ public struct DeviceErrorMachine: Sendable {
         /// or stopped it since).
         case linkError(RunState)
         /// Flag set; the broker sent `stop` and its STOP event has not arrived yet.
-        case stopping
+        case stopping(StopCause)
         /// Flag set; the VM is paused by the broker and nobody has touched it since.
-        case stoppedByBroker
+        case stoppedByBroker(StopCause)
         /// The flag was cleared while the broker's `stop` was still in flight: when its
         /// STOP arrives the pause is the broker's to undo (auto-cont) or hand over.
         case clearedWhileStopping
-        /// The flag (or a non-fatal error) was cleared by host recovery or the operator.
+        /// The flag was cleared (or a non-fatal error recovered by the host).
         case recovered(RunState)
     }
 
     private var state: State
+    /// The host's recovery since the last uncorrectable error.
+    public private(set) var hostRecovery: HostRecovery = .none
     public private(set) var policy: DevicePolicy
     public private(set) var counters: DeviceErrorCounters
 
@@ -54,7 +72,7 @@ public struct DeviceErrorMachine: Sendable {
         if !persisted.linkError {
             state = .healthy(run)
         } else if persisted.stoppedByBroker && !vmRunning {
-            state = .stoppedByBroker
+            state = .stoppedByBroker(policy.stopsOnFatalError ? .deviceBroken : .linkReset)
         } else {
             state = .linkError(run)
         }
@@ -105,6 +123,8 @@ public struct DeviceErrorMachine: Sendable {
         case .fatal:
             stop = noteFatalError()
         }
+        // The host's AER core handles every uncorrectable error: a new recovery begins.
+        if error.severity != .correctable { hostRecovery = .inProgress }
         let forward = policy.forwardsToGuest ? GuestAERError(severity: error.severity, errors: error.errors) : nil
         let action: PCIErrorEvent.Action = stop ? .stop : (forward == nil ? .none : .forward)
         let event = PCIErrorEvent(error, linkError: linkError, action: action)
@@ -124,7 +144,7 @@ public struct DeviceErrorMachine: Sendable {
             // A VM paused by someone else cannot be resetting anything now (this is a late
             // trace line): there is nothing to stop, and that pause is not the broker's.
             if policy.stopsOnFlaggedLinkReset && run == .running {
-                state = .stopping
+                state = .stopping(.linkReset)
                 stop = true
             }
         case .stopping, .stoppedByBroker:
@@ -134,16 +154,25 @@ public struct DeviceErrorMachine: Sendable {
         return actions(since: before, stop: stop, event: .emitLinkReset(event))
     }
 
-    /// A system reset (QMP `RESET`): a reboot is never a link reset and never stops the VM.
-    /// It changes nothing here: the host device, and so the flag, is as broken as before,
+    /// A system reset (QMP `RESET`): a reboot is never a link reset and never stops the VM,
     /// and the run state is untouched (a paused VM stays paused across `system_reset`).
+    /// Once the host has recovered the device, a rebooting guest starts with it afresh, so
+    /// the flag clears; before that (or after a failed recovery) the device is as broken as
+    /// before, and the flag stays.
     public mutating func systemReset() -> DeviceActions {
-        // Every state named, so that a new state has to decide what a reboot means to it.
-        switch state {
-        case .healthy, .nonFatalSeen, .linkError, .stopping, .stoppedByBroker,
-            .clearedWhileStopping, .recovered:
+        guard hostRecovery == .successful else {
+            // A guest rebooted in the middle of its link reset will not finish it: resuming
+            // it no longer re-initialises the device the host has not recovered yet.
+            switch state {
+            case .stopping(.linkReset): state = .stopping(.deviceBroken)
+            case .stoppedByBroker(.linkReset): state = .stoppedByBroker(.deviceBroken)
+            case .healthy, .nonFatalSeen, .linkError, .stopping(.deviceBroken), .stoppedByBroker(.deviceBroken),
+                .clearedWhileStopping, .recovered:
+                break
+            }
             return .none
         }
+        return clear(reason: .vmReset)
     }
 
     /// QMP `STOP`, whoever caused it. Only the first STOP after the broker's own `stop`
@@ -160,8 +189,10 @@ public struct DeviceErrorMachine: Sendable {
             state = .linkError(.paused)
         case .recovered:
             state = .recovered(.paused)
-        case .stopping:
-            state = .stoppedByBroker
+        case .stopping(let cause):
+            state = .stoppedByBroker(cause)
+            // The host may have recovered while the stop was in flight.
+            cont = policy.autoCont && hostRecovery == .successful
         case .stoppedByBroker:
             // A STOP while paused means a RESUME was missed: this pause is someone else's.
             state = .linkError(.paused)
@@ -196,11 +227,19 @@ public struct DeviceErrorMachine: Sendable {
         return actions(since: before)
     }
 
-    /// QMP `RESUME`, whoever caused it. After an operator `cont` the flag stays, and the
-    /// next guest link reset stops the VM again.
+    /// QMP `RESUME`, whoever caused it. A VM stopped for the guest's link reset goes on to
+    /// finish that reset and re-initialise the device, so the flag clears (unless the host
+    /// failed to recover it). After any other `cont` the flag stays, and the next guest link
+    /// reset stops the VM again.
     public mutating func vmResumed() -> DeviceActions {
         let before = persistedState
         switch state {
+        case .stopping(.linkReset), .stoppedByBroker(.linkReset):
+            if hostRecovery != .failed {
+                state = .recovered(.running)
+                return actions(since: before, event: .emitLinkErrorCleared(LinkErrorClearedEvent(reason: .guestLinkReset)))
+            }
+            state = .linkError(.running)
         case .healthy:
             state = .healthy(.running)
         case .nonFatalSeen:
@@ -217,20 +256,37 @@ public struct DeviceErrorMachine: Sendable {
         return actions(since: before)
     }
 
+    /// The host's AER core began handling an uncorrectable error (`BEGIN_RECOVERY`).
+    public mutating func hostRecoveryStarted() -> DeviceActions {
+        hostRecovery = .inProgress
+        return .none
+    }
+
     /// The host reports successful recovery (uevent `SUCCESSFUL_RECOVERY` or `DEVICE_ONLINE`).
+    /// Recorded and announced; the flag stays (the device was reset under the guest). A VM
+    /// the broker stopped is resumed under auto-cont: the host is ready for the guest again.
     public mutating func hostRecoveryDone() -> DeviceActions {
-        clear(reason: .hostRecovered)
+        guard hostRecovery != .successful else { return .none }  // DEVICE_ONLINE after SUCCESSFUL_RECOVERY
+        hostRecovery = .successful
+        var cont = false
+        switch state {
+        case .nonFatalSeen(let run):
+            state = .recovered(run)  // no flag: the host's recovery was all it needed
+        case .stoppedByBroker:
+            cont = policy.autoCont
+        case .healthy, .linkError, .stopping, .clearedWhileStopping, .recovered:
+            break
+        }
+        let event = HostRecoveryEvent(result: .successful, linkError: linkError)
+        return actions(since: persistedState, event: .emitHostRecovery(event), cont: cont)
     }
 
     /// The host's recovery failed (uevent `FAILED_RECOVERY`): the device stays broken, so
-    /// the flag stays and nothing else changes either.
+    /// the flag stays, even across a reboot, until the operator clears it.
     public mutating func hostRecoveryFailed() -> DeviceActions {
-        // Every state named, so that a new state has to decide what a failed recovery means to it.
-        switch state {
-        case .healthy, .nonFatalSeen, .linkError, .stopping, .stoppedByBroker,
-            .clearedWhileStopping, .recovered:
-            return .none
-        }
+        guard hostRecovery != .failed else { return .none }
+        hostRecovery = .failed
+        return [.emitHostRecovery(HostRecoveryEvent(result: .failed, linkError: linkError))]
     }
 
     /// `vfio-link-error-clear`. Without a flag there is nothing to announce.
@@ -263,7 +319,7 @@ public struct DeviceErrorMachine: Sendable {
         case .healthy(let run), .nonFatalSeen(let run), .linkError(let run), .recovered(let run):
             // A VM paused by someone else is not stopped again, nor claimed.
             if policy.stopsOnFatalError && run == .running {
-                state = .stopping
+                state = .stopping(.deviceBroken)
                 return true
             }
             state = .linkError(run)
@@ -271,7 +327,7 @@ public struct DeviceErrorMachine: Sendable {
         case .stopping, .stoppedByBroker:
             return false  // flag already set, VM already being held
         case .clearedWhileStopping:
-            state = .stopping  // flag set again; the stop already in flight holds the VM
+            state = .stopping(.deviceBroken)  // flag set again; the stop already in flight holds the VM
             return false
         }
     }

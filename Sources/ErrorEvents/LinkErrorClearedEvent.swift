@@ -3,8 +3,12 @@ public struct LinkErrorClearedEvent: Hashable, Sendable {
     public static let name = "VFIO_LINK_ERROR_CLEARED"
 
     public enum Reason: String, Sendable, Hashable, CaseIterable, Codable {
-        /// The host reported successful recovery (uevent `SUCCESSFUL_RECOVERY` or `DEVICE_ONLINE`).
-        case hostRecovered = "host-recovered"
+        /// The guest reset the link, the broker stopped the VM for it, and the VM was resumed
+        /// (by an operator, or by auto-cont once the host recovered): the guest re-initialises
+        /// the device it was resetting.
+        case guestLinkReset = "guest-link-reset"
+        /// The VM was reset after the host had recovered the device: the guest starts afresh.
+        case vmReset = "vm-reset"
         /// `vfio-link-error-clear`.
         case `operator`
     }

@@ -32,6 +32,11 @@ public struct AERCounterTracker: Sendable {
         self.logger[metadataKey: "host"] = "\(host)"
     }
 
+    /// Sets the counts the next poll compares with (restored from the state file).
+    mutating func restore(baseline: AERCounterSnapshot) {
+        self.baseline = baseline
+    }
+
     /// Reads the counters now and returns the new errors since the previous poll.
     public mutating func poll() -> AERCounterChange {
         let reading = reader.read(host)

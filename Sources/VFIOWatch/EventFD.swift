@@ -28,18 +28,13 @@ public enum EventFD {
         let kind = status.st_mode & S_IFMT
         guard kind == 0 || kind == S_IFREG else { throw .notAnEventFD(fd: fd) }
 
-        var link = [UInt8](repeating: 0, count: 128)
-        let length = link.withUnsafeMutableBytes { buffer in
-            readlink("/proc/self/fd/\(fd)", buffer.baseAddress!.assumingMemoryBound(to: CChar.self), buffer.count)
+        let link: String
+        switch PathReader.readLink("/proc/self/fd/\(fd)") {
+        case .success(let text): link = text
+        // The fd was closed under us: ENOENT. /proc missing or hidden: anything else.
+        case .failure(let error): throw error.errno == ENOENT ? .notOpen(fd: fd) : .cannotInspect(fd: fd, error)
         }
-        guard length >= 0 else {
-            let error = SystemCallError.last("readlink(/proc/self/fd/\(fd))")
-            // The fd was closed under us: ENOENT. /proc missing or hidden: anything else.
-            throw error.errno == ENOENT ? .notOpen(fd: fd) : .cannotInspect(fd: fd, error)
-        }
-        guard String(decoding: link[..<length], as: UTF8.self) == procLinkText else {
-            throw .notAnEventFD(fd: fd)
-        }
+        guard link == procLinkText else { throw .notAnEventFD(fd: fd) }
     }
 
     /// True when `fd` is an open eventfd.

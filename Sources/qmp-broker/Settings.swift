@@ -115,10 +115,19 @@ struct SettingsCheck {
             vm.socketMode = entry.string("socket-mode").flatMap { mode($0, key: "socket-mode", at: entry.location) } ?? defaultMode
             vm.traceLogMode = traceMode
             vm.traceLogOwner = traceOwner
+            vm.vmmPIDFile = entry.string("pid-file")
             if entry.boolean("read-only-socket") == true { vm.readOnlySocketPath = "\(settings.socketDirectory)/\(name).ro.qmp" }
             vm.allowedUIDs = ids(entry.integers("allowed-uids") ?? [], key: "allowed-uids", at: entry.location)
             vm.allowedGIDs = ids(entry.integers("allowed-gids") ?? [], key: "allowed-gids", at: entry.location)
             if let queueBytes { vm.clientQueueBytes = queueBytes }
+            vm.clientsStayConnected = entry.boolean("clients-stay-connected") ?? vm.clientsStayConnected
+            vm.eventRingSize = entry.integer("event-ring-size")
+                .flatMap { inRange($0, 1...1_000_000, key: "event-ring-size", at: entry.location) } ?? vm.eventRingSize
+            vm.vmmPIDFile = entry.string("vmm-pid-file")
+            vm.handshakeTimeoutMilliseconds = entry.integer("handshake-timeout-ms")
+                .flatMap { inRange($0, 1...3_600_000, key: "handshake-timeout-ms", at: entry.location) } ?? vm.handshakeTimeoutMilliseconds
+            vm.commandTimeoutMilliseconds = entry.integer("command-timeout-ms")
+                .flatMap { inRange($0, 1...86_400_000, key: "command-timeout-ms", at: entry.location) } ?? vm.commandTimeoutMilliseconds
             vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? "/sys"
             vm.recovery.pollMilliseconds = pollMs ?? vm.recovery.pollMilliseconds
             vm.recovery.allowInject = vfio.allowInject || top.boolean("allow-inject") == true

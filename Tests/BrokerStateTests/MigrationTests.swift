@@ -53,7 +53,7 @@ import Testing
             _ = try StateStore(path: path)
             _ = try StateStore(path: path)
             let database = try DatabaseQueue(path: path)
-            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1", "v2"])
+            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1", "v2", "aer-baseline"])
         }
     }
 

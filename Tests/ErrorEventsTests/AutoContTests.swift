@@ -1,17 +1,35 @@
 import ErrorEvents
 import Testing
 
-/// `auto-cont`: after the flag is cleared, `cont` a VM the broker stopped, and only if
-/// nobody stopped or resumed it since.
+/// `auto-cont`: once the host has recovered, `cont` a VM the broker stopped, and only if
+/// nobody stopped or resumed it since. Host recovery never clears the flag itself.
 @Suite struct AutoContTests {
-    @Test func hostRecoveryContsTheBrokersStop() {
+    @Test func hostRecoveryContsTheBrokersStopAndTheResumeClearsTheFlag() {
         var machine = DeviceErrorMachine(policy: .forwardAutoCont)
         expectTranscript(&machine, [
             Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)]),
             Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)]),
             Step(.vmStopped, [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered), .contVM], .recovered),
-            Step(.vmResumed, [], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),
+            Step(.vmResumed, clearedByResume, .recovered),
+        ])
+    }
+
+    @Test func hostRecoveredBeforeTheStopLandedContsAtItsSTOP() {
+        // The real order on a fast guest: error, host recovery, guest link reset, stop.
+        var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .hostRecoveryDone])
+        expectTranscript(&machine, [
+            Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)]),
+            Step(.vmStopped, [.contVM], .stopped),
+            Step(.vmResumed, clearedByResume, .recovered),
+        ])
+    }
+
+    @Test func noContWhileTheHostIsStillRecovering() {
+        var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr])
+        expectTranscript(&machine, [
+            Step(.vmStopped, [], .stopped),
+            Step(.hostRecoveryStarted, [], .stopped),
         ])
     }
 
@@ -27,19 +45,19 @@ import Testing
     @Test func withoutAutoContThePauseIsHandedToManagement() {
         var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .stopped),
             // Enabling auto-cont afterwards does not resume retroactively.
-            Step(.policy(.forwardAutoCont), [], .recovered),
-            Step(.operatorClear, [], .recovered),
+            Step(.policy(.forwardAutoCont), [], .stopped),
+            Step(.operatorClear, [persist(flag: false, stoppedByBroker: false), cleared(.operator), .contVM], .recovered),
         ])
     }
 
     @Test func operatorContThenStopInBetweenMeansNoCont() {
-        var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped])
+        var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped, .hostRecoveryFailed])
         expectTranscript(&machine, [
             Step(.vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
             Step(.vmStopped, [], .linkError),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 
@@ -48,7 +66,7 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
             Step(.clientStop, [persist(flag: true, stoppedByBroker: false)], .linkError),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 
@@ -57,7 +75,7 @@ import Testing
         expectTranscript(&machine, [
             Step(.clientStop, [persist(flag: true, stoppedByBroker: false)], .linkError),
             Step(.vmStopped, [], .linkError),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 
@@ -66,23 +84,23 @@ import Testing
         expectTranscript(&machine, [
             Step(.vmStopped, [], .linkError),
             Step(.sbr, [linkReset(flag: true, .none)], .linkError),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 
-    @Test func recoveryWhileTheBrokersStopIsInFlightContsWhenItLands() {
+    @Test func clearWhileTheBrokersStopIsInFlightContsWhenItLands() {
         var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr])
         expectTranscript(&machine, [
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: true), cleared(.hostRecovered)], .recovered),
+            Step(.operatorClear, [persist(flag: false, stoppedByBroker: true), cleared(.operator)], .recovered),
             Step(.vmStopped, [persist(flag: false, stoppedByBroker: false), .contVM], .recovered),
             Step(.vmResumed, [], .recovered),
         ])
     }
 
-    @Test func recoveryWhileStopInFlightWithoutAutoContLeavesItPaused() {
+    @Test func clearWhileStopInFlightWithoutAutoContLeavesItPaused() {
         var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr])
         expectTranscript(&machine, [
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: true), cleared(.hostRecovered)]),
+            Step(.operatorClear, [persist(flag: false, stoppedByBroker: true), cleared(.operator)]),
             Step(.vmStopped, [persist(flag: false, stoppedByBroker: false)], .recovered),
         ])
     }
@@ -100,15 +118,24 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
             Step(.systemReset, [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered), .contVM], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),
         ])
     }
 
-    @Test func failedRecoveryDoesNotCont() {
+    @Test func systemResetOfTheBrokersPauseAfterRecoveryClearsAndHandsThePauseOver() {
+        var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr, .vmStopped, .hostRecoveryDone])
+        expectTranscript(&machine, [
+            Step(.systemReset, [persist(flag: false, stoppedByBroker: false), cleared(.vmReset)], .recovered),
+            Step(.vmResumed, [], .recovered),
+        ])
+    }
+
+    @Test func failedRecoveryNeverContsAndKeepsTheFlagAcrossTheResume() {
         var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
-            Step(.hostRecoveryFailed, [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered), .contVM], .recovered),
+            Step(.hostRecoveryFailed, [hostRecoveryFailed(flag: true)], .stopped),
+            Step(.vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
+            Step(.systemReset, [], .linkError),
         ])
     }
 }

@@ -14,7 +14,7 @@ import Testing
         #expect(PCIErrorEvent.Action.allCases.map(\.rawValue) == ["none", "forward", "stop"])
         #expect(LinkResetEvent.Action.allCases.map(\.rawValue) == ["none", "stop"])
         #expect(LinkResetOrigin.allCases.map(\.rawValue) == ["guest-link-reset", "guest-hot-reset"])
-        #expect(LinkErrorClearedEvent.Reason.allCases.map(\.rawValue) == ["host-recovered", "operator"])
+        #expect(LinkErrorClearedEvent.Reason.allCases.map(\.rawValue) == ["guest-link-reset", "vm-reset", "operator"])
         #expect(DeviceErrorStatus.allCases.map(\.rawValue) == ["healthy", "non-fatal", "link-error", "stopped", "recovered"])
     }
 

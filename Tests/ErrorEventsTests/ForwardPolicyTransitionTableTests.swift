@@ -21,8 +21,9 @@ import Testing
             Transition(state, .vmStopped, [], own),
             Transition(state, .vmResumed, [], own),
             Transition(state, .clientStop, [], own),
-            Transition(state, .hostRecoveryDone, [], cleared),
-            Transition(state, .hostRecoveryFailed, [], own),
+            Transition(state, .hostRecoveryStarted, [], own),
+            Transition(state, .hostRecoveryDone, [hostRecovered(flag: false)], cleared),
+            Transition(state, .hostRecoveryFailed, [hostRecoveryFailed(flag: false)], own),
             Transition(state, .operatorClear, [], cleared),
         ]
     }
@@ -52,8 +53,10 @@ import Testing
             Transition(.linkErrorRunning, .vmStopped, [], .linkError),
             Transition(.linkErrorRunning, .vmResumed, [], .linkError),
             Transition(.linkErrorRunning, .clientStop, [], .linkError),
-            Transition(.linkErrorRunning, .hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
-            Transition(.linkErrorRunning, .hostRecoveryFailed, [], .linkError),
+            // Host recovery is recorded; the device was reset under the guest, so the flag stays.
+            Transition(.linkErrorRunning, .hostRecoveryStarted, [], .linkError),
+            Transition(.linkErrorRunning, .hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
+            Transition(.linkErrorRunning, .hostRecoveryFailed, [hostRecoveryFailed(flag: true)], .linkError),
             Transition(.linkErrorRunning, .operatorClear, [persist(flag: false, stoppedByBroker: false), cleared(.operator)], .recovered),
         ]
         // Flag set, VM paused by someone else: nothing to stop, nothing to claim.
@@ -65,8 +68,9 @@ import Testing
             Transition(.linkErrorPaused, .vmStopped, [], .linkError),
             Transition(.linkErrorPaused, .vmResumed, [], .linkError),
             Transition(.linkErrorPaused, .clientStop, [], .linkError),
-            Transition(.linkErrorPaused, .hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
-            Transition(.linkErrorPaused, .hostRecoveryFailed, [], .linkError),
+            Transition(.linkErrorPaused, .hostRecoveryStarted, [], .linkError),
+            Transition(.linkErrorPaused, .hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
+            Transition(.linkErrorPaused, .hostRecoveryFailed, [hostRecoveryFailed(flag: true)], .linkError),
             Transition(.linkErrorPaused, .operatorClear, [persist(flag: false, stoppedByBroker: false), cleared(.operator)], .recovered),
         ]
         // The broker's stop is in flight.
@@ -76,10 +80,12 @@ import Testing
             Transition(.stopping, .hotReset, [linkReset(flag: true, .none, origin: .guestHotReset)], .stopped),
             Transition(.stopping, .systemReset, [], .stopped),
             Transition(.stopping, .vmStopped, [], .stopped),
-            Transition(.stopping, .vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
+            // Resumed before its STOP landed: the guest goes on with its link reset.
+            Transition(.stopping, .vmResumed, clearedByResume, .recovered),
             Transition(.stopping, .clientStop, [persist(flag: true, stoppedByBroker: false)], .linkError),
-            Transition(.stopping, .hostRecoveryDone, [persist(flag: false, stoppedByBroker: true), cleared(.hostRecovered)], .recovered),
-            Transition(.stopping, .hostRecoveryFailed, [], .stopped),
+            Transition(.stopping, .hostRecoveryStarted, [], .stopped),
+            Transition(.stopping, .hostRecoveryDone, [hostRecovered(flag: true)], .stopped),
+            Transition(.stopping, .hostRecoveryFailed, [hostRecoveryFailed(flag: true)], .stopped),
             Transition(.stopping, .operatorClear, [persist(flag: false, stoppedByBroker: true), cleared(.operator)], .recovered),
         ]
         // Paused by the broker, untouched since.
@@ -89,10 +95,12 @@ import Testing
             Transition(.stoppedByBroker, .hotReset, [linkReset(flag: true, .none, origin: .guestHotReset)], .stopped),
             Transition(.stoppedByBroker, .systemReset, [], .stopped),
             Transition(.stoppedByBroker, .vmStopped, [persist(flag: true, stoppedByBroker: false)], .linkError),
-            Transition(.stoppedByBroker, .vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
+            // The VM stopped for the guest's link reset resumes: the guest re-initialises the device.
+            Transition(.stoppedByBroker, .vmResumed, clearedByResume, .recovered),
             Transition(.stoppedByBroker, .clientStop, [persist(flag: true, stoppedByBroker: false)], .linkError),
-            Transition(.stoppedByBroker, .hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
-            Transition(.stoppedByBroker, .hostRecoveryFailed, [], .stopped),
+            Transition(.stoppedByBroker, .hostRecoveryStarted, [], .stopped),
+            Transition(.stoppedByBroker, .hostRecoveryDone, [hostRecovered(flag: true)], .stopped),
+            Transition(.stoppedByBroker, .hostRecoveryFailed, [hostRecoveryFailed(flag: true)], .stopped),
             Transition(.stoppedByBroker, .operatorClear, [persist(flag: false, stoppedByBroker: false), cleared(.operator)], .recovered),
         ]
         // Flag cleared while the broker's stop was in flight.
@@ -106,8 +114,9 @@ import Testing
             Transition(.clearedWhileStopping, .vmStopped, [persist(flag: false, stoppedByBroker: false)], .recovered),
             Transition(.clearedWhileStopping, .vmResumed, [persist(flag: false, stoppedByBroker: false)], .recovered),
             Transition(.clearedWhileStopping, .clientStop, [persist(flag: false, stoppedByBroker: false)], .recovered),
-            Transition(.clearedWhileStopping, .hostRecoveryDone, [], .recovered),
-            Transition(.clearedWhileStopping, .hostRecoveryFailed, [], .recovered),
+            Transition(.clearedWhileStopping, .hostRecoveryStarted, [], .recovered),
+            Transition(.clearedWhileStopping, .hostRecoveryDone, [hostRecovered(flag: false)], .recovered),
+            Transition(.clearedWhileStopping, .hostRecoveryFailed, [hostRecoveryFailed(flag: false)], .recovered),
             Transition(.clearedWhileStopping, .operatorClear, [], .recovered),
         ]
 
@@ -121,7 +130,7 @@ import Testing
 
     @Test func tableCoversEveryStateAndInput() {
         for state in MachineState.allCases {
-            #expect(Self.transitions.filter { $0.from == state }.count == 12, "\(state)")
+            #expect(Self.transitions.filter { $0.from == state }.count == 13, "\(state)")
         }
     }
 }

@@ -34,7 +34,7 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
             Step(.policy(.forwardAutoCont), [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered), .contVM], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),
         ])
     }
 
@@ -42,7 +42,7 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forwardAutoCont, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
             Step(.policy(.forward), [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .stopped),
         ])
     }
 

@@ -22,11 +22,12 @@ import Testing
         ])
     }
 
-    @Test func flagIsClearedByRecoveryOrOperator() {
+    @Test func flagIsClearedByAResetAfterRecoveryOrByTheOperator() {
         var machine = DeviceErrorMachine(policy: .report)
         expectTranscript(&machine, [
             Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .none)]),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
+            Step(.systemReset, [persist(flag: false, stoppedByBroker: false), cleared(.vmReset)], .recovered),
             Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .none)], .linkError),
             Step(.operatorClear, [persist(flag: false, stoppedByBroker: false), cleared(.operator)], .recovered),
         ])
@@ -37,7 +38,8 @@ import Testing
         expectTranscript(&machine, [
             Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .none)]),
             Step(.vmStopped, [], .linkError),  // management pauses the VM itself
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
+            Step(.vmResumed, [], .linkError),
         ])
     }
 }

@@ -24,7 +24,9 @@ import Testing
             restoring: PersistedDeviceState(linkError: true, stoppedByBroker: true), vmRunning: false)
         #expect(machine.status == .stopped)
         expectTranscript(&machine, [
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered), .contVM], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),
+            // Under `forward` the broker only stops for a guest link reset.
+            Step(.vmResumed, clearedByResume, .recovered),
         ])
     }
 
@@ -35,7 +37,7 @@ import Testing
         // The I/O layer stores the corrected state.
         #expect(machine.persistedState == PersistedDeviceState(linkError: true, stoppedByBroker: false))
         expectTranscript(&machine, [
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 

@@ -8,7 +8,20 @@ import Testing
         expectTranscript(&machine, [
             Step(.fatal, [.stopVM, persist(flag: true, stoppedByBroker: true), reported(dlp, flag: true, .stop)], .stopped),
             Step(.vmStopped, [], .stopped),
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .stopped),
+            // Stopped for the error, not for a guest link reset: the guest was never told,
+            // so an operator's resume leaves the flag for the next link reset.
+            Step(.vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
+        ])
+    }
+
+    @Test func autoContResumesOnceTheHostRecoveredAndKeepsTheFlag() {
+        var machine = DeviceErrorMachine(policy: .stopAutoCont)
+        expectTranscript(&machine, [
+            Step(.fatal, [.stopVM, persist(flag: true, stoppedByBroker: true), reported(dlp, flag: true, .stop)]),
+            Step(.vmStopped, [], .stopped),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),
+            Step(.vmResumed, [persist(flag: true, stoppedByBroker: false)], .linkError),
         ])
     }
 
@@ -37,7 +50,7 @@ import Testing
             Step(.vmStopped, [], .healthy),
             Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .none)], .linkError),
             // The operator's pause is not the broker's to undo.
-            Step(.hostRecoveryDone, [persist(flag: false, stoppedByBroker: false), cleared(.hostRecovered)], .recovered),
+            Step(.hostRecoveryDone, [hostRecovered(flag: true)], .linkError),
         ])
     }
 

@@ -9,6 +9,7 @@ enum Input: Sendable, CustomStringConvertible {
     case vmStopped
     case vmResumed
     case clientStop
+    case hostRecoveryStarted
     case hostRecoveryDone
     case hostRecoveryFailed
     case operatorClear
@@ -25,6 +26,7 @@ enum Input: Sendable, CustomStringConvertible {
         case .vmStopped: "STOP"
         case .vmResumed: "RESUME"
         case .clientStop: "client stop"
+        case .hostRecoveryStarted: "hostRecoveryStarted"
         case .hostRecoveryDone: "hostRecoveryDone"
         case .hostRecoveryFailed: "hostRecoveryFailed"
         case .operatorClear: "operatorClear"
@@ -42,6 +44,7 @@ extension DeviceErrorMachine {
         case .vmStopped: vmStopped()
         case .vmResumed: vmResumed()
         case .clientStop: clientRequestedStop()
+        case .hostRecoveryStarted: hostRecoveryStarted()
         case .hostRecoveryDone: hostRecoveryDone()
         case .hostRecoveryFailed: hostRecoveryFailed()
         case .operatorClear: operatorClear()
@@ -129,6 +132,17 @@ func linkReset(
 func cleared(_ reason: LinkErrorClearedEvent.Reason) -> DeviceAction {
     .emitLinkErrorCleared(LinkErrorClearedEvent(reason: reason))
 }
+
+func hostRecovered(flag: Bool) -> DeviceAction {
+    .emitHostRecovery(HostRecoveryEvent(result: .successful, linkError: flag))
+}
+
+func hostRecoveryFailed(flag: Bool) -> DeviceAction {
+    .emitHostRecovery(HostRecoveryEvent(result: .failed, linkError: flag))
+}
+
+/// The flag cleared by the VM resuming after the broker stopped it for the guest's link reset.
+let clearedByResume: DeviceActions = [persist(flag: false, stoppedByBroker: false), cleared(.guestLinkReset)]
 
 extension DevicePolicy {
     static let forward = DevicePolicy(.forward)

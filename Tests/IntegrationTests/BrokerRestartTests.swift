@@ -5,13 +5,9 @@ import Testing
 /// The link-error flag lives in SQLite under --state-dir: a broker killed with SIGKILL right
 /// after reporting a fatal error still protects the VM when it comes back.
 @Suite(.serialized) struct BrokerRestartTests {
-    @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
-        let directory = try TemporaryDirectory()
-        let qtestPath = directory.file("qtest.sock")
-        let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
-        let qtest = try QTestConnection(path: qtestPath)
-        try qtest.enableECAM()
-        let sysfs = FakeSysfsTree(in: directory)
+    /// A config with one VM and dev0 under `policy`, and the state file in `directory`.
+    private func writeConfig(in directory: TemporaryDirectory, qemu: QEMUInstance, sysfs: FakeSysfsTree,
+                             policy: String) {
         directory.write("broker.toml", """
             socket-dir = "\(directory.path)"
             state-dir = "\(directory.path)/state"
@@ -24,8 +20,18 @@ import Testing
             [[vm.device]]
             id = "dev0"
             host = "\(sysfs.host)"
-            policy = "forward"
+            policy = "\(policy)"
             """)
+    }
+
+    @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
+        let directory = try TemporaryDirectory()
+        let qtestPath = directory.file("qtest.sock")
+        let qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        let qtest = try QTestConnection(path: qtestPath)
+        try qtest.enableECAM()
+        let sysfs = FakeSysfsTree(in: directory)
+        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "forward")
         let arguments = ["run", "--config", directory.file("broker.toml")]
         let socket = directory.file("vm1.qmp")
         var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
@@ -57,5 +63,51 @@ import Testing
         #expect(try client.nextEvent("STOP") != nil)
         #expect(try client.execute("query-status")["return"]?["status"]?.string == "paused")
         _ = qemu
+    }
+
+    @Test func errorsWhileTheBrokerWasAwayAreReportedWhenItComesBack() throws {
+        let directory = try TemporaryDirectory()
+        let qemu = try QEMUInstance(in: directory)
+        let sysfs = FakeSysfsTree(in: directory)
+        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "report")
+        let arguments = ["run", "--config", directory.file("broker.toml")]
+        let socket = directory.file("vm1.qmp")
+        var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        var client = try QMPClient(path: socket)
+        try client.negotiate()
+        #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == false)
+        broker?.kill()
+        broker = nil
+        #expect(client.waitForClose(timeout: 5))
+
+        // Nobody watches: the host counts a fatal error.
+        sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+        broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        client = try QMPClient(path: socket)
+        try client.negotiate()
+        // Reported at attach, possibly before this client connected: the replay ring has it.
+        let deadline = Deadline(after: 10)
+        var replayed: JSON?
+        while replayed == nil, !deadline.passed {
+            replayed = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))["return"]?["events"]?
+                .elements.first { $0["event"]?.string == "VFIO_PCI_ERROR" }
+            if replayed == nil { usleep(20_000) }
+        }
+        let event = try #require(replayed, "\(directory.read("broker.log"))")
+        #expect(event["data"]?["severity"]?.string == "fatal")
+        #expect(event["data"]?["errors"]?.elements.map(\.string) == ["DLP"])
+        #expect(event["data"]?["source"]?.string == "sysfs")
+        #expect(event["data"]?["note"]?.string?.contains("while the broker was not running") == true)
+        #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == true)
+
+        // Reported once: a third run finds nothing new.
+        broker?.kill()
+        broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
+        client = try QMPClient(path: socket)
+        try client.negotiate()
+        usleep(500_000)
+        let again = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))["return"]?["events"]
+        #expect(again?.elements.contains { $0["event"]?.string == "VFIO_PCI_ERROR" } == false, "\(String(describing: again))")
+        _ = (qemu, broker)
     }
 }

@@ -94,6 +94,25 @@ import Testing
         #expect(event["data"]?["errors"] == .strings([]))
     }
 
+    @Test func anAnyEventfdWithNothingCountedIsNeverCalledFatal() throws {
+        // The real kernel counts a port's error at the port: with only the device's own
+        // files read, the change was empty and was reported as fatal, setting the flag.
+        let client = try broker.client()
+        let fd = try watch(client, severity: "any")
+        defer { close(fd) }
+        signal(fd)
+        let event = try #require(try client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(event["data"]?["severity"]?.string == "non-fatal")
+        #expect(event["data"]?["link-error"]?.bool == false)
+        #expect(event["data"]?["note"]?.string?.contains("severity unknown") == true)
+        // The same error announced again right away (eventfd and uevent) is not reported twice.
+        sysfs.set(correctable: [:], nonFatal: ["CmpltTO": 1], fatal: [:])
+        signal(fd)
+        #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["errors"] == .strings(["CmpltTO"]))
+        signal(fd)
+        #expect(try client.nextEvent("VFIO_PCI_ERROR", timeout: 0.5) == nil)
+    }
+
     @Test func vanishingAndGarbageCounterFilesDoNotStopTheBroker() throws {
         let client = try broker.client()
         let fd = try watch(client, severity: "fatal")

@@ -16,6 +16,10 @@ import Testing
 
     /// Raw bytes of everything a fresh connection says within `quiet` seconds of sending `input`.
     func rawExchange(_ path: String, _ input: String, negotiate: Bool = false) throws -> (greeting: String, replies: String) {
+        try rawExchange(path, Array(input.utf8), negotiate: negotiate)
+    }
+
+    func rawExchange(_ path: String, _ input: [UInt8], negotiate: Bool = false) throws -> (greeting: String, replies: String) {
         let client = try QMPClient(path: path, readGreeting: false)
         let greeting = try readLine(client.fd)
         if negotiate {
@@ -76,6 +80,21 @@ import Testing
         let viaBroker = try rawExchange(broker.socketPath, input, negotiate: true).replies
         #expect(!direct.isEmpty)
         #expect(viaBroker == direct, "input: \(input)")
+    }
+
+    /// A NUL in a member name, escaped or as the overlong C0 80: QEMU names the whole member.
+    @Test(arguments: [
+        Array(#"{"execute":"query-status","a\u0000b":1}"#.utf8),
+        Array(#"{"a\u0000b":1,"id":1}"#.utf8),
+        Array(#"{"execute":"query-status",""#.utf8) + [0xC0, 0x80] + Array(#"":1}"#.utf8),
+        Array(#"{"execute":"query-status","arguments":{"a\u0000b":1}}"#.utf8),
+        Array(#"{"execute":"qu\u0000ery","id":{"k\u0000":2,"a":1,"k":3}}"#.utf8),
+    ])
+    func memberNamesWithNULAnswerLikeQEMU(input: [UInt8]) throws {
+        let direct = try rawExchange(qemu.directSocket!, input, negotiate: true).replies
+        let viaBroker = try rawExchange(broker.socketPath, input, negotiate: true).replies
+        #expect(direct.contains("\\u0000"))
+        #expect(viaBroker == direct)
     }
 
     @Test func connectionStaysUsableAfterGarbage() throws {

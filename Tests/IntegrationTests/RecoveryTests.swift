@@ -98,10 +98,16 @@ import Testing
         try rig.guestLinkReset()
         _ = try rig.client.nextEvent("STOP")
         rig.hostRecovered()
-        let cleared = try #require(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED"))
-        #expect(cleared["data"]?["reason"]?.string == "host-recovered")
+        // Host recovery is announced but does not clear the flag; auto-cont resumes the VM
+        // the broker stopped, and the guest, resuming its link reset, clears it.
+        let recovery = try #require(try rig.client.nextEvent("VFIO_HOST_RECOVERY"))
+        #expect(recovery["data"]?["result"]?.string == "successful")
+        #expect(recovery["data"]?["link-error"]?.bool == true)
         #expect(try rig.client.nextEvent("RESUME") != nil)
+        let cleared = try #require(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED"))
+        #expect(cleared["data"]?["reason"]?.string == "guest-link-reset")
         #expect(try rig.status() == "running")
+        #expect(try rig.device()?["host-recovery"]?.string == "successful")
 
         // Again, but an operator resumes the VM first: no second cont from the broker.
         rig.hostFatalError()
@@ -110,12 +116,28 @@ import Testing
         _ = try rig.client.nextEvent("STOP")
         _ = try rig.client.execute("cont")
         _ = try rig.client.nextEvent("RESUME")
+        #expect(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED")?["data"]?["reason"]?.string == "guest-link-reset")
         _ = try rig.client.execute("stop")
         _ = try rig.client.nextEvent("STOP")
         rig.hostRecovered()
-        #expect(try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED") != nil)
+        #expect(try rig.client.nextEvent("VFIO_HOST_RECOVERY") != nil)
         #expect(try rig.client.nextEvent("RESUME", timeout: 0.3) == nil)
         #expect(try rig.status() == "paused")
+    }
+
+    @Test func beginRecoveryUEventIsAnErrorNotificationOfItsOwn() throws {
+        // No eventfd fires (none handed over, none taken over): the AER core's uevent is the news.
+        let rig = try RecoveryRig()
+        rig.sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+        rig.broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: rig.sysfs.host, event: "BEGIN_RECOVERY", online: false))
+        let event = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
+        #expect(event["data"]?["source"]?.string == "uevent")
+        #expect(event["data"]?["severity"]?.string == "fatal")
+        #expect(event["data"]?["link-error"]?.bool == true)
+        #expect(try rig.device()?["host-recovery"]?.string == "in-progress")
+        rig.broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: rig.sysfs.host, event: "FAILED_RECOVERY", online: false))
+        #expect(try rig.client.nextEvent("VFIO_HOST_RECOVERY")?["data"]?["result"]?.string == "failed")
+        #expect(try rig.device()?["link-error"]?.bool == true)
     }
 
     @Test func operatorClearEmitsClearedAndDisarmsTheStop() throws {

@@ -85,6 +85,11 @@ struct TemporaryDirectory {
         try #require(written == bytes.count)
     }
 
+    /// A symbolic link at `relativePath` whose target text is `target` (may dangle).
+    func symlink(_ relativePath: String, to target: String) throws {
+        try #require(Glibc.symlink(target, path + "/" + relativePath) == 0, "symlink \(relativePath): errno \(errno)")
+    }
+
     func removeFile(_ relativePath: String) throws {
         try #require(unlink(path + "/" + relativePath) == 0, "unlink \(relativePath): errno \(errno)")
     }

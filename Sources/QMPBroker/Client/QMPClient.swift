@@ -95,9 +95,13 @@ public final class QMPClient {
             return events.remove(at: index)
         }
         let deadline = Deadline(after: timeout)
+        // Replies met on the way wait for `nextReply`; set aside meanwhile so that reading
+        // goes on past them instead of handing the same reply back again.
+        var replies: [JSON] = []
+        defer { inbox.insert(contentsOf: replies, at: 0) }
         while !deadline.passed {
             guard let message = try readMessage(timeout: deadline.remaining) else { return nil }
-            if message["event"] == nil { inbox.append(message); continue }
+            if message["event"] == nil { replies.append(message); continue }
             if name == nil || message["event"]?.string == name { return message }
             events.append(message)
         }

@@ -99,7 +99,10 @@ public final class RecoveryDemo: Sendable {
             Drill(title: "guest: Secondary Bus Reset on root port 00:1c.0", expected: ["VFIO_LINK_RESET", "STOP"]) {
                 try qtest.secondaryBusReset(slot: 0x1C)
             },
-            Drill(title: "host: AER recovery succeeded (uevent)", expected: ["VFIO_LINK_ERROR_CLEARED", "RESUME"]) {
+            // The flag outlives host recovery (the kernel reset the device under the guest);
+            // auto-cont resumes the VM, and the guest, finishing its link reset, clears it.
+            Drill(title: "host: AER recovery succeeded (uevent)",
+                  expected: ["VFIO_HOST_RECOVERY", "RESUME", "VFIO_LINK_ERROR_CLEARED"]) {
                 broker.deliverUEvent(Self.recoveryUEvent(host: sysfs.host))
             },
         ]
@@ -142,11 +145,12 @@ public final class RecoveryDemo: Sendable {
         return fd
     }
 
-    /// The uevent the kernel sends when host AER recovery of `host` succeeded.
-    public static func recoveryUEvent(host: String) -> [UInt8] {
+    /// The uevent the kernel's AER core sends for `host` (drivers/pci/pci-driver.c
+    /// `pci_uevent_ers`): by default, that its recovery succeeded.
+    public static func recoveryUEvent(host: String, event: String = "SUCCESSFUL_RECOVERY", online: Bool = true) -> [UInt8] {
         let devpath = "/devices/pci0000:00/0000:00:1c.0/\(host)"
         return ["change@\(devpath)", "ACTION=change", "DEVPATH=\(devpath)", "SUBSYSTEM=pci",
-                "ERROR_EVENT=SUCCESSFUL_RECOVERY", "DEVICE_ONLINE=1", "PCI_SLOT_NAME=\(host)", "SEQNUM=1"]
+                "ERROR_EVENT=\(event)", "DEVICE_ONLINE=\(online ? 1 : 0)", "DRIVER=vfio-pci", "PCI_SLOT_NAME=\(host)", "SEQNUM=1"]
             .flatMap { Array($0.utf8) + [0] }
     }
 }

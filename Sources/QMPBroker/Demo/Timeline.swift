@@ -39,7 +39,7 @@ final class Timeline {
         let time = String(Int(milliseconds)) + "." + String(Int(milliseconds * 10) % 10) + " ms"
         let name = event["event"]?.string ?? "?"
         let data = event["data"]
-        let severity = data?["severity"]?.string ?? (data?["origin"]?.string ?? data?["reason"]?.string ?? "")
+        let severity = data?["severity"]?.string ?? (data?["origin"]?.string ?? data?["reason"]?.string ?? data?["result"]?.string ?? "")
         let action = data?["action"]?.string ?? ""
         let colour = action == "stop" || name == "STOP" ? "31" : name == "RESUME" || name == "VFIO_LINK_ERROR_CLEARED" ? "32" : "0"
         var row = pad(time, 11) + pad(name, 26) + pad(data?["device"]?.string ?? "", 8) + pad(severity, 18) + action
@@ -56,7 +56,7 @@ final class Timeline {
     func verdict(_ passed: Bool, status: String, flag: Bool) {
         if options.json { return }
         let text = passed
-            ? "PASS: errors reported and forwarded, the flagged link reset stopped the VM, host recovery cleared the flag and resumed it (VM \(status))."
+            ? "PASS: errors reported and forwarded, the flagged link reset stopped the VM, host recovery let auto-cont resume it, and the guest's own link reset cleared the flag (VM \(status))."
             : "FAIL: the drill did not go as designed (VM \(status), link-error flag \(flag ? "set" : "clear"))."
         emit(paint(text, passed ? "32;1" : "31;1"))
     }

@@ -23,6 +23,11 @@ final class ClientConnection {
     }
 
     var receivesEvents: Bool { session?.receivesEvents ?? false }
+    var isGreeted: Bool { session != nil }
+    /// Stays connected across VMM restarts and gets `BROKER_VMM_*` events
+    /// (`broker-stay-connected`, or the VM's `clients-stay-connected`); otherwise the
+    /// client reads EOF when the VMM goes, as from QEMU.
+    var staysConnected = false
 
     func start() {
         connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
@@ -30,6 +35,7 @@ final class ClientConnection {
             self?.inputEnded = true
             self?.closeIfFinished()
         }
+        connection.onReadResumed = { [weak self] in self?.drainBufferedInput() }
         connection.onClose = { [weak self] reason in
             guard let self else { return }
             self.releaseFDs()
@@ -42,7 +48,7 @@ final class ClientConnection {
     func greet(_ greeting: [UInt8], oobOffered: Bool, localCommands: Set<String>, readOnly: Bool) {
         guard session == nil else { return }
         session = ClientSession(oobOffered: oobOffered, localCommands: localCommands, readOnly: readOnly)
-        connection.send(greeting)
+        connection.send(greeting, requested: true)
         drainBufferedInput()
         closeIfFinished()
     }
@@ -58,14 +64,19 @@ final class ClientConnection {
 
     // MARK: input
 
+    /// Input not yet fed to the reader: everything before the greeting, and what was left
+    /// of a read when its replies filled the output queue (reading is paused meanwhile).
     private var bufferedInput: [UInt8] = []
+    /// Input is fed to the reader this much at a time, so that a pause takes effect within
+    /// a few hundred replies (a byte of `]` is a whole reply) rather than a whole read.
+    static let inputSliceBytes = 256
     /// The client half-closed (`echo … | socat`): answer what it sent, then close.
     private var inputEnded = false
     /// Commands sent on (to the VMM or a local handler) whose replies have not come back.
     private var outstanding = 0
 
     private func closeIfFinished() {
-        guard inputEnded, session != nil, outstanding == 0 else { return }
+        guard inputEnded, session != nil, outstanding == 0, bufferedInput.isEmpty else { return }
         connection.closeAfterFlushing()
     }
 
@@ -74,19 +85,34 @@ final class ClientConnection {
             releaseFDs()
             receivedFDs = fds
         }
-        guard session != nil else {
-            // Not greeted yet (VMM never seen): keep input for when negotiation can start.
+        guard session != nil, bufferedInput.isEmpty else {
+            // Not greeted yet (VMM never seen), or paused: keep input for later, in order.
             bufferedInput.append(contentsOf: bytes)
             return
         }
-        reader.feed(bytes) { input in self.handle(input) }
+        let consumed = feed(bytes)
+        if consumed < bytes.count { bufferedInput.append(contentsOf: bytes[consumed...]) }
+    }
+
+    /// Feeds input slice by slice until it is all in or the replies have paused reading;
+    /// returns how many bytes went in.
+    private func feed(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var start = 0
+        while start < bytes.count && !connection.readPaused && connection.isOpen {
+            let end = min(bytes.count, start + Self.inputSliceBytes)
+            reader.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { input in self.handle(input) }
+            start = end
+        }
+        return start
     }
 
     private func drainBufferedInput() {
-        guard !bufferedInput.isEmpty else { return }
+        guard session != nil, !bufferedInput.isEmpty else { return }
         let input = bufferedInput
         bufferedInput = []
-        input.withUnsafeBytes { bytes in reader.feed(bytes) { self.handle($0) } }
+        let consumed = input.withUnsafeBytes { feed($0) }
+        if consumed < input.count { bufferedInput = Array(input[consumed...]) }
+        closeIfFinished()
     }
 
     private func handle(_ input: QMPInput) {
@@ -120,10 +146,10 @@ final class ClientConnection {
     /// Sends a reply now (out-of-band) or when every earlier in-band reply has gone.
     private func respond(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
         guard let slot else {
-            connection.send(bytes)
+            connection.send(bytes, requested: true)
             return
         }
-        for ready in order.fill(slot, with: bytes) { connection.send(ready) }
+        for ready in order.fill(slot, with: bytes) { connection.send(ready, requested: true) }
     }
 
     private func releaseFDs() {

@@ -1,5 +1,6 @@
 import ErrorEvents
 import Glibc
+import VFIOWatch
 
 /// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.
 enum VFIOCommands {
@@ -17,9 +18,10 @@ enum VFIOCommands {
                 let mode = try arguments.optionalEnum("policy", DevicePolicy.Mode.self) ?? .forward
                 let autoCont = try arguments.optionalBool("auto-cont") ?? false
                 let injectAt = try arguments.optionalString("inject-at")
+                let trigger = try arguments.optionalEnum("error-trigger", ErrorTriggerMode.self)
                 try arguments.finish()
                 try recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
-                                       injectAt: injectAt, origin: "command")
+                                       injectAt: injectAt, origin: "command", errorTrigger: trigger)
                 return .object()
             }
         }
@@ -109,16 +111,20 @@ enum VFIOCommands {
     /// One entry of `query-vfio-devices`, in the schema's member order.
     static func deviceInfo(_ device: WatchedDevice) -> JSON {
         let counters = device.machine.counters
-        return .qdict([
-            "id": .string(device.id), "host": .string(device.host.description),
-            "policy": .string(device.machine.policy.mode.rawValue), "auto-cont": .bool(device.machine.policy.autoCont),
-            "state": .string(device.machine.status.rawValue), "link-error": .bool(device.machine.linkError),
-            "counters": .qdict([
+        var members: [(String, JSON)] = [
+            ("id", .string(device.id)), ("host", .string(device.host.description)),
+            ("policy", .string(device.machine.policy.mode.rawValue)), ("auto-cont", .bool(device.machine.policy.autoCont)),
+            ("state", .string(device.machine.status.rawValue)), ("link-error", .bool(device.machine.linkError)),
+            ("counters", .qdict([
                 "correctable": .integer(Int64(clamping: counters.correctable)),
                 "non-fatal": .integer(Int64(clamping: counters.nonFatal)),
                 "fatal": .integer(Int64(clamping: counters.fatal)),
-            ]),
-            "sources": .strings(device.sourceNames), "inject-at": .string(device.injectTarget),
-        ])
+            ])),
+            ("sources", .strings(device.sourceNames)), ("inject-at", .string(device.injectTarget)),
+            ("error-trigger", .string(device.triggerMode.rawValue)),
+            ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
+        ]
+        if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
+        return .qdict(members)
     }
 }

@@ -5,7 +5,8 @@
 /// command through the upstream link, so nothing blocks the VM's queue.
 struct VFIODiscovery {
     static let containers = ["/machine/peripheral", "/machine/peripheral-anon"]
-    static let vfioType = "child<vfio-pci>"
+    static let vfioPCIType = "vfio-pci"
+    static let vfioType = "child<\(vfioPCIType)>"
 
     struct Found: Equatable {
         /// The device id (`/machine/peripheral/ID`), or the QOM path of an anonymous device.
@@ -67,18 +68,14 @@ extension VFIORecovery {
         }
     }
 
-    private func property(_ name: String, of path: String, _ completion: @escaping (String?) -> Void) {
-        vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)])) { reply in
-            guard case .reply(let line) = reply else { return completion(nil) }
-            completion(line.json?["return"]?.string)
-        }
-    }
-
-    /// `DEVICE_DELETED` for a discovered device: stop watching it.
+    /// `DEVICE_DELETED`: QEMU let the device go, so the broker lets its handle go at once
+    /// (a host unbind waits for it); a discovered device is no longer watched at all.
     func deviceDeleted(id: String?, path: String?) {
         let candidates = [id, path].compactMap { $0 }
         for candidate in candidates {
-            guard let device = devices[candidate], device.origin == "discovered" else { continue }
+            guard let device = devices[candidate] else { continue }
+            releaseTrigger(of: device)
+            guard device.origin == "discovered" else { continue }
             try? removeDevice(id: candidate)
             logger.info("stopped watching a deleted device", metadata: ["device": "\(candidate)"])
         }

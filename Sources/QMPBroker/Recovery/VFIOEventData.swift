@@ -27,4 +27,9 @@ enum VFIOEventData {
         .qdict(["device": .string(device.id), "host": .string(device.host.description),
                 "reason": .string(event.reason.rawValue)])
     }
+
+    static func hostRecovery(_ event: HostRecoveryEvent, device: WatchedDevice) -> JSON {
+        .qdict(["device": .string(device.id), "host": .string(device.host.description),
+                "result": .string(event.result.rawValue), "link-error": .bool(event.linkError)])
+    }
 }

@@ -20,7 +20,7 @@ final class VFIORecovery {
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
     private var vmRunning = true
     /// Flags and history on disk, when the broker has a state directory.
-    private let store: StateStore?
+    let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
     var qemuVersion: QEMUVersion?
 
@@ -37,7 +37,12 @@ final class VFIORecovery {
         for device in settings.devices {
             do throws(QMPError) {
                 let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
-                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config")
+                let trigger = try device.errorTrigger.map { (text) throws(QMPError) in
+                    guard let mode = ErrorTriggerMode(rawValue: text) else { throw .parameterValueRejected("error-trigger", text) }
+                    return mode
+                }
+                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config",
+                              errorTrigger: trigger)
             } catch {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
@@ -56,10 +61,27 @@ final class VFIORecovery {
         startPolling()
     }
 
+    /// The VMM went away: its vfio handles are gone, and the broker's duplicates must not
+    /// keep the devices open for the next VMM.
+    func detached() {
+        for device in orderedDevices { releaseTrigger(of: device) }
+    }
+
+    /// The VMM is attached (again): learn where each device sits, find new vfio-pci devices.
+    func attached() {
+        for device in orderedDevices {
+            learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } }
+        }
+        discover()
+    }
+
     func stop() {
         pollTimer?.cancel()
         pollTimer = nil
-        devices.values.forEach { $0.detach() }
+        for device in devices.values {
+            device.detachEventFDs()
+            releaseTrigger(of: device)
+        }
     }
 
     private func startPolling() {
@@ -74,25 +96,27 @@ final class VFIORecovery {
 
     // MARK: registry
 
-    func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String) throws(QMPError) {
+    func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String,
+                   errorTrigger: ErrorTriggerMode? = nil) throws(QMPError) {
         guard !id.isEmpty else { throw QMPError("Parameter 'id' expects a non-empty device id") }
         guard devices[id] == nil else { throw QMPError("Device '\(id)' is already watched") }
         guard let address = HostAddress(host) else {
             throw QMPError("Parameter 'host' expects a PCI address like 0000:3b:00.0")
         }
-        let reader = SysfsAERReader(sysfsRoot: settings.sysfsRoot)
-        var tracker = AERCounterTracker(host: address, reader: reader, logger: logger)
-        _ = tracker.poll()  // the baseline: errors before attach are history, not news
+        let counters = DeviceAERCounters(host: address, reader: SysfsAERReader(sysfsRoot: settings.sysfsRoot), logger: logger)
         let stored = persisted(id: id, host: address)
         let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
                                          counters: stored?.counters ?? DeviceErrorCounters())
         let device = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
-                                   tracker: tracker, origin: origin)
+                                   counters: counters, origin: origin, triggerMode: errorTrigger)
         // A broker stop from before a restart can only be judged once the VM's state is known.
         if stored?.state.stoppedByBroker == true { device.awaitingRunState = stored?.state }
         devices[id] = device
         order.append(id)
         record(device)
+        device.storedBaseline = storedAERBaseline(of: device)
+        if device.storedBaseline == nil { saveAERBaseline(of: device) }
+        if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
         vm.guestResets?.refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
@@ -100,7 +124,8 @@ final class VFIORecovery {
     func removeDevice(id: String) throws(QMPError) {
         guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
         order.removeAll { $0 == id }
-        device.detach()
+        device.detachEventFDs()
+        releaseTrigger(of: device)
         storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
     }
 
@@ -110,83 +135,6 @@ final class VFIORecovery {
     }
 
     var orderedDevices: [WatchedDevice] { order.compactMap { devices[$0] } }
-
-    /// Watches an eventfd for a device; takes ownership of `fd` (closed on any failure).
-    func attachEventFD(_ fd: Int32, device id: String, severity: EventFDSeverity) throws(QMPError) {
-        guard let device = devices[id] else {
-            _ = close(fd)
-            throw QMPError.deviceNotWatched(id)
-        }
-        do {
-            try EventFD.validate(fd)
-            let watcher = try EventFDWatcher(fd: fd, queue: vm.queue, logger: logger) { [weak self, weak device] count in
-                guard let self, let device else { return }
-                eventFDFired(device, severity: severity, count: count)
-            }
-            device.eventFDs.append(.init(watcher: watcher, severity: severity))
-            watcher.start()
-        } catch {
-            _ = close(fd)
-            throw QMPError(error.description)
-        }
-    }
-
-    // MARK: host inputs
-
-    /// The host signalled an error: classify it by the AER counters when they grew, else by
-    /// the fd's tag. An `any` fd with nothing to classify by is taken as fatal: when in
-    /// doubt the link is protected, never silently trusted.
-    private func eventFDFired(_ device: WatchedDevice, severity tag: EventFDSeverity, count: UInt64) {
-        let change = device.tracker.poll()
-        let signals = Int(clamping: count)
-        if change.isEmpty {
-            let error = HostError(severity: tag.severity ?? .fatal, errors: [], count: signals, source: .eventfd)
-            hostError(error, on: device)
-            return
-        }
-        for delta in change.deltas {
-            let counted = Int(clamping: delta.total)
-            // The most severe delta is the one this signal announced; coalesced signals
-            // count as many errors as the larger of the two tallies.
-            let reported = delta.severity == change.mostSevere ? max(counted, signals) : counted
-            hostError(HostError(delta, count: reported, source: .eventfd), on: device)
-        }
-    }
-
-    /// Counters that grew without a signal (no eventfd attached, or a lost one).
-    private func pollCounters() {
-        for device in orderedDevices {
-            for delta in device.tracker.poll().deltas { hostError(HostError(delta, source: .sysfs), on: device) }
-        }
-    }
-
-    /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).
-    func uevent(_ event: UEvent) {
-        guard let address = event.pciAddress,
-              let device = orderedDevices.first(where: { $0.host == address }) else { return }
-        switch event.errorEvent {
-        case .successfulRecovery?:
-            perform(device.machine.hostRecoveryDone(), on: device)
-        case .failedRecovery?:
-            perform(device.machine.hostRecoveryFailed(), on: device)
-            logger.warning("host recovery failed", metadata: ["device": "\(device.id)", "host": "\(address)"])
-        case .beginRecovery?:
-            // The AER core is handling an error: without an eventfd this is the first news of it.
-            guard device.eventFDs.isEmpty else { return }
-            for delta in device.tracker.poll().deltas { hostError(HostError(delta, source: .uevent), on: device) }
-        case nil:
-            if event.deviceOnline == true { perform(device.machine.hostRecoveryDone(), on: device) }
-        }
-    }
-
-    /// `x-vfio-inject-error`: a simulated host error, through the same path as a real one.
-    func inject(_ error: HostError, into id: String) throws(QMPError) {
-        hostError(error, on: try device(id))
-    }
-
-    private func hostError(_ error: HostError, on device: WatchedDevice) {
-        perform(device.machine.hostError(error), on: device)
-    }
 
     // MARK: VM and operator inputs
 
@@ -245,7 +193,11 @@ final class VFIORecovery {
 
     // MARK: actions
 
-    private func perform(_ actions: DeviceActions, on device: WatchedDevice) {
+    /// Runs a machine's actions in their order. `notes` say how the error was classified.
+    /// An error that is forwarded is announced once QEMU has answered the injection, so
+    /// that the event's `action` says what really happened.
+    func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = []) {
+        var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
             case .stopVM:
@@ -260,119 +212,42 @@ final class VFIORecovery {
                 vm.upstream.execute("cont")
             case .persist(let state):
                 save(state, of: device)
+            case .emitPCIError(let event) where event.action == .forward:
+                unannounced = event
             case .emitPCIError(let event):
-                vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note(for: event, on: device)))
-                storing("record error history") { store in
-                    try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
-                                                              host: device.host.description, event),
-                                            counters: device.machine.counters)
-                }
+                announce(event, on: device, notes: notes)
             case .emitLinkReset(let event):
                 vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device))
             case .emitLinkErrorCleared(let event):
                 vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+            case .emitHostRecovery(let event):
+                vm.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
             case .forwardToGuest(let error):
-                forward(error, to: device)
-            }
-        }
-    }
-
-    /// What a reader of the event should know about how the error reached the guest.
-    private func note(for event: PCIErrorEvent, on device: WatchedDevice) -> String? {
-        guard event.action == .forward else { return nil }
-        var notes: [String] = []
-        if device.injectTarget != device.id { notes.append("injected at \(device.injectTarget)") }
-        let plan = GuestAERError(severity: event.severity, errors: event.errors).injectionPlan
-        if let qemuVersion, !plan.reachesGuest(on: qemuVersion) { notes.append(AERInjectionPlan.undeliveredNote) }
-        return notes.isEmpty ? nil : notes.joined(separator: "; ")
-    }
-
-    // MARK: durable state
-
-    private func persisted(id: String, host: HostAddress) -> StoredDevice? {
-        guard let store else { return nil }
-        do {
-            guard let stored = try store.device(vm: vm.configuration.name, id: id) else { return nil }
-            guard stored.host == host.description else {
-                logger.warning("stored state is for another host address; starting clean",
-                               metadata: ["device": "\(id)", "stored": "\(stored.host)", "now": "\(host)"])
-                return nil
-            }
-            if stored.state.linkError { logger.warning("link-error flag restored", metadata: ["device": "\(id)"]) }
-            return stored
-        } catch {
-            logger.error("cannot read stored state", metadata: ["device": "\(id)", "reason": "\(error)"])
-            return nil
-        }
-    }
-
-    /// Writes a device's row (policy, flag, counters); a restored broker stop still being
-    /// judged is written back as it was, not as the provisional machine sees it.
-    func record(_ device: WatchedDevice) {
-        storing("store device \(device.id)") { store in
-            try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
-                                        policy: device.machine.policy,
-                                        state: device.awaitingRunState ?? device.machine.persistedState,
-                                        counters: device.machine.counters))
-        }
-    }
-
-    /// The flag and the broker-stop ownership: written before the event that announces them.
-    private func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
-        storing("store link-error flag of \(device.id)") { store in
-            try store.saveState(vm: vm.configuration.name, id: device.id, state)
-        }
-    }
-
-    /// A failed write is logged loudly but never stops error handling: the VM's protection
-    /// in this run does not depend on the disk.
-    private func storing(_ what: String, _ body: (StateStore) throws -> Void) {
-        guard let store else { return }
-        do {
-            try body(store)
-        } catch {
-            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
-        }
-    }
-
-    /// Injects the error into the guest, one HMP command per AER bit (QEMU 7.2 takes one).
-    private func forward(_ error: GuestAERError, to device: WatchedDevice) {
-        let plan = error.injectionPlan
-        if plan.correctable {
-            logger.info("correctable error injected: \(AERInjectionPlan.undeliveredNote)", metadata: ["device": "\(device.id)"])
-        }
-        for command in plan.commands {
-            let line = command.commandLine(target: device.injectTarget)
-            vm.upstream.execute("human-monitor-command", arguments: .object(["command-line": .string(line)])) {
-                [logger] reply in
-                switch reply {
-                case .reply(let line) where line.has("return"):
-                    let text = (try? JSON.parse(line.bytes))?["return"]?.string ?? ""
-                    if !text.hasPrefix("OK") {
-                        logger.error("QEMU refused the AER injection",
-                                     metadata: ["device": "\(device.id)", "command": "\(line)", "answer": "\(text)"])
-                    }
-                case .reply(let line):
-                    logger.error("AER injection failed", metadata: ["device": "\(device.id)",
-                                                                    "reply": "\(String(decoding: line.bytes, as: UTF8.self))"])
-                case .failed(let failure):
-                    logger.error("AER injection failed", metadata: ["device": "\(device.id)", "reason": "\(failure.desc)"])
+                let event = unannounced
+                unannounced = nil
+                forward(error, to: device) { [weak self, weak device] outcome in
+                    guard let self, let device, let event else { return }
+                    announce(event.forwarded(outcome), on: device, notes: notes + outcome.notes)
                 }
             }
+        }
+        if let unannounced { announce(unannounced, on: device, notes: notes) }
+    }
+
+    /// Emits `VFIO_PCI_ERROR` and records it in the history.
+    private func announce(_ event: PCIErrorEvent, on device: WatchedDevice, notes: [String]) {
+        let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
+        vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
+        storing("record error history") { store in
+            try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
+                                                      host: device.host.description, event),
+                                    counters: device.machine.counters)
         }
     }
 }
 
 extension QMPError {
     static func deviceNotWatched(_ id: String) -> QMPError { QMPError(.deviceNotFound, "Device '\(id)' is not a watched VFIO device") }
-}
-
-extension HostError {
-    /// The errors a counter file's growth shows; `count` defaults to how much it grew.
-    init(_ delta: AERCounterDelta, count: Int? = nil, source: ErrorSource) {
-        self.init(severity: delta.severity, errors: delta.errors.compactMap(\.error),
-                  count: count ?? Int(clamping: delta.total), source: source)
-    }
 }
 
 extension DevicePolicy {

@@ -19,7 +19,7 @@ public struct VFIORecoverySettings: Sendable, Equatable {
         public var policy: String = "forward"
         public var autoCont = false
         public var injectAt: String?
-        /// "takeover" | "eventfd" | "none"; nil: takeover for a vfio-pci device, else eventfd.
+        /// `takeover`, `eventfd` or `none`; nil: takeover for a vfio-pci device, else eventfd.
         public var errorTrigger: String?
 
         public init(id: String, host: String) {

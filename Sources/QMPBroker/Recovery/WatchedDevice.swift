@@ -11,8 +11,28 @@ final class WatchedDevice {
     /// Where errors are injected into the guest: the device itself, or the port above
     /// it when the device cannot report (SPEC 9: e1000e drops injected errors).
     var injectTarget: String
-    var tracker: AERCounterTracker
+    /// The AER counters of the device and of the ports above it.
+    var counters: DeviceAERCounters
     var eventFDs: [AttachedEventFD] = []
+    /// The port above the device in the guest (QOM `parent_bus`), where errors are injected
+    /// if QEMU cannot inject at the device.
+    var portAbove: String?
+    /// The QEMU device type (QOM `type`), once learnt.
+    var qemuType: String?
+    /// Whether `inject-at` was given: then it is kept, never chosen from the placement.
+    let injectAtConfigured: Bool
+    /// How uncorrectable errors are signalled: `error-trigger`, or its default once the
+    /// QEMU type is known.
+    var triggerMode: ErrorTriggerMode
+    let triggerModeConfigured: Bool
+    var triggerStatus: ErrorTriggerStatus
+    /// The taken-over error interrupt and the watcher of its eventfd.
+    var trigger: VFIOErrorTrigger?
+    var triggerWatcher: EventFDWatcher?
+    /// The counters stored by the previous run, until the catch-up at attach reads them.
+    var storedBaseline: String?
+    /// When an error was last reported for the device (monotonic seconds).
+    var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
     let origin: String
     /// State restored from disk with a broker stop, until the VM's run state is known.
@@ -24,23 +44,29 @@ final class WatchedDevice {
     }
 
     init(id: String, host: HostAddress, machine: DeviceErrorMachine, injectTarget: String?,
-         tracker: AERCounterTracker, origin: String) {
+         counters: DeviceAERCounters, origin: String, triggerMode: ErrorTriggerMode? = nil) {
+        self.triggerMode = triggerMode ?? .eventfd
+        self.triggerModeConfigured = triggerMode != nil
+        self.triggerStatus = ErrorTriggerStatus(mode: triggerMode ?? .eventfd, active: false)
         self.id = id
         self.host = host
         self.machine = machine
         self.injectTarget = injectTarget ?? id
-        self.tracker = tracker
+        self.injectAtConfigured = injectTarget != nil
+        self.counters = counters
         self.origin = origin
     }
 
-    /// Names of the sources attached, for `query-vfio-devices`.
+    /// Names of the sources active now, for `query-vfio-devices`.
     var sourceNames: [String] {
-        var names = eventFDs.map { "eventfd:\($0.severity.rawValue)" }
-        if tracker.baseline?.hasAERCounters == true { names.append("sysfs") }
+        var names = triggerWatcher == nil ? [] : ["takeover"]
+        names += eventFDs.map { "eventfd:\($0.severity.rawValue)" }
+        if counters.hasAERCounters { names.append("sysfs") }
         return names
     }
 
-    func detach() {
+    /// Stops the handed-over eventfds (the taken-over trigger is released by `VFIORecovery`).
+    func detachEventFDs() {
         eventFDs.forEach { $0.watcher.cancel() }
         eventFDs = []
     }

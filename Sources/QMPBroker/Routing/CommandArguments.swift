@@ -26,6 +26,12 @@ struct CommandArguments {
         return text
     }
 
+    mutating func integer(_ name: String) throws(QMPError) -> Int64 {
+        guard let value = member(name) else { throw .missingParameter(name) }
+        guard let number = value.integer else { throw .invalidParameterType(name, expected: "integer") }
+        return number
+    }
+
     mutating func optionalBool(_ name: String) throws(QMPError) -> Bool? {
         guard let value = member(name) else { return nil }
         guard let flag = value.bool else { throw .invalidParameterType(name, expected: "boolean") }

@@ -15,13 +15,26 @@ public struct VMConfiguration: Sendable, Equatable {
     /// When non-empty, only peers whose uid or gid is listed may connect (SO_PEERCRED).
     public var allowedUIDs: Set<UInt32> = []
     public var allowedGIDs: Set<UInt32> = []
-    /// A client whose unread output exceeds this is disconnected.
+    /// A client whose unread events exceed this is disconnected; one whose unread replies
+    /// exceed a quarter of it is not read until it has read them (it is slowed, not dropped).
     public var clientQueueBytes: Int = 4 << 20
     /// The VFIO devices to watch and how.
     public var recovery = VFIORecoverySettings()
     /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
     /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
     public var traceLogPath: String?
+    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
+    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
+    public var vmmPIDFile: String?
+    /// The VMM must greet and answer `qmp_capabilities` within this, or it is dropped and retried.
+    public var handshakeTimeoutMilliseconds = UpstreamSession.defaultHandshakeTimeoutMilliseconds
+    /// A forwarded command the VMM has not answered after this gets a `GenericError`.
+    public var commandTimeoutMilliseconds = 60_000
+    /// Whether clients stay connected across VMM restarts without asking
+    /// (`broker-stay-connected`); by default they read EOF when the VMM goes, as from QEMU.
+    public var clientsStayConnected = false
+    /// How many numbered events `query-broker-events` can replay.
+    public var eventRingSize = 1024
     /// The trace log's mode and owner, for a QEMU that runs as another user than the broker.
     public var traceLogMode: UInt32 = 0o600
     public var traceLogOwner: FileOwner?
@@ -64,6 +77,8 @@ public final class VMBroker: @unchecked Sendable {
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
+    /// Every event sent to this VM's clients, numbered; the recent ones kept for replay.
+    private(set) var events: EventRing
 
     public init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil, logger: Logger) {
         self.configuration = configuration
@@ -74,8 +89,12 @@ public final class VMBroker: @unchecked Sendable {
         self.board = board
         self.metrics = VMMetrics(vm: configuration.name)
         self.upstream = UpstreamLink(
-            vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger)
+            vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger,
+            handshakeTimeoutMilliseconds: configuration.handshakeTimeoutMilliseconds,
+            commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
+        self.events = EventRing(capacity: configuration.eventRingSize)
         self.localCommands = LocalCommands(board: board)
+        ClientSessionCommands.register(in: localCommands)
         self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
@@ -142,6 +161,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func accept(_ fd: Int32, readOnly: Bool) {
         let connection = UnixStreamConnection(adopting: fd, queue: queue, maxQueuedBytes: configuration.clientQueueBytes)
+        connection.readPauseThreshold = configuration.clientQueueBytes / 4
         if !isAllowed(connection.peerCredentials()) {
             logger.warning("refused a client not on the allow-list",
                            metadata: ["peer": "\(String(describing: connection.peerCredentials()))"])
@@ -150,13 +170,16 @@ public final class VMBroker: @unchecked Sendable {
         }
         nextClientID += 1
         let client = ClientConnection(id: nextClientID, connection: connection, vm: self)
+        client.staysConnected = configuration.clientsStayConnected
         clients[client.id] = client
         if readOnly { readOnlyClients.insert(client.id) }
         publishClientCount()
         client.start()
-        // Greet now if the VMM is ready, or if it is away and was seen before (QEMU would
-        // have greeted at once). While the broker is still negotiating, onReady greets.
-        if upstream.isReady || upstream.isDisconnected { greet(client) }
+        // Greet only from a live VMM: its greeting names the QEMU that will answer. While the
+        // VMM is away or its handshake is under way, the client waits, as on a QEMU socket
+        // whose monitor has not started yet; a cached greeting could name another QEMU
+        // (restarted after an upgrade) and promise a monitor that cannot answer.
+        if upstream.isReady { greet(client) }
     }
 
     private func isAllowed(_ peer: PeerCredentials?) -> Bool {
@@ -243,10 +266,14 @@ public final class VMBroker: @unchecked Sendable {
         localCommands.handle(request, vm: self, client: client, completion: completion)
     }
 
-    /// Sends the same bytes to every negotiated client: serialised once, never copied per client.
-    func broadcast(_ bytes: [UInt8]) {
+    /// Numbers an event and sends the same bytes to every negotiated client (or only to
+    /// those staying across VMM restarts): serialised once, never copied per client.
+    func broadcast(_ event: [UInt8], toStayingOnly: Bool = false) {
+        let bytes = events.record(event)
         metrics.eventFannedOut()
-        for client in clients.values where client.receivesEvents { client.send(bytes) }
+        for client in clients.values where client.receivesEvents && (client.staysConnected || !toStayingOnly) {
+            client.send(bytes)
+        }
     }
 
     /// Emits one of the broker's own events to this VM's clients.
@@ -265,12 +292,13 @@ public final class VMBroker: @unchecked Sendable {
             recovery.qemuVersion = QEMUVersion(Int(major), Int(minor), Int(version["micro"]?.integer ?? 0))
         }
         for client in clients.values { greet(client) }
-        emit("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)]))
+        broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
+                  toStayingOnly: true)
         upstream.execute("query-status") { [weak self] reply in
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
             self?.recovery.vmRunState(running: running)
         }
-        recovery.discover()
+        recovery.attached()
         guestResets?.attach()
     }
 
@@ -278,15 +306,25 @@ public final class VMBroker: @unchecked Sendable {
         board.update(configuration.name) { $0.connected = false }
         metrics.upstream(connected: false)
         guestResets?.upstreamLost()
-        emit("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)]))
+        recovery.detached()
+        broadcast(BrokerEvent.wireMessage("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)])),
+                  toStayingOnly: true)
+        // As from QEMU: a client that did not ask to stay reads EOF once the error replies
+        // to its pending commands (sent before this) have been written.
+        for client in clients.values where client.isGreeted && !client.staysConnected {
+            client.connection.closeAfterFlushing()
+        }
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        broadcast(Array(line.bytes))
-        guard let name = line.plainString("event") else { return }
+        let name = line.plainString("event")
+        // The broker's handle on a deleted vfio device goes before anyone hears of the
+        // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
         if name == "DEVICE_DELETED", let data = line.json?["data"] {
             recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
         }
+        broadcast(Array(line.bytes))
+        guard let name else { return }
         if name == "RESET" { guestResets?.systemReset() }
         recovery.vmEvent(name)
     }

@@ -12,10 +12,13 @@ public final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
 
     /// Starts `arguments[0]` (looked up in PATH) with stdout/stderr sent to `outputPath`
-    /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null; `environment`
-    /// is added to (or replaces entries of) this process's environment.
-    public init(_ arguments: [String], outputPath: String? = nil, inputPath: String? = nil,
-                environment: [String: String] = [:]) throws {
+    /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null. `passing`
+    /// maps child fd numbers (above 2) to this process's fds the child inherits there;
+    /// `environment` is added to (or replaces entries of) this process's environment.
+    public init(
+        _ arguments: [String], outputPath: String? = nil, inputPath: String? = nil, passing: [Int32: Int32] = [:],
+        environment: [String: String] = [:]
+    ) throws {
         precondition(!arguments.isEmpty)
         self.arguments = arguments
         var actions = posix_spawn_file_actions_t()
@@ -25,6 +28,8 @@ public final class ChildProcess: @unchecked Sendable {
         let output = outputPath ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // dup2 to another number clears close-on-exec on the copy.
+        for (child, parent) in passing { posix_spawn_file_actions_adddup2(&actions, parent, child) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

@@ -33,11 +33,12 @@ struct OutputQueue {
     func hasRoom(for count: Int) -> Bool { count <= limit - byteCount }
 
     /// Queues `bytes` behind everything already queued. Returns false, queueing nothing,
-    /// when that would exceed the bound. `bytes` must not be empty: descriptors need a
-    /// byte to ride on.
-    mutating func append(_ bytes: ArraySlice<UInt8>, fds: [Int32] = []) -> Bool {
+    /// when that would exceed the bound (unless `bounded` is false: output the peer asked
+    /// for, which the connection limits by not reading). `bytes` must not be empty:
+    /// descriptors need a byte to ride on.
+    mutating func append(_ bytes: ArraySlice<UInt8>, fds: [Int32] = [], bounded: Bool = true) -> Bool {
         precondition(!bytes.isEmpty, "an empty chunk cannot carry descriptors or make progress")
-        guard hasRoom(for: bytes.count) else { return false }
+        guard !bounded || hasRoom(for: bytes.count) else { return false }
         chunks.append(Chunk(bytes: bytes, fds: fds))
         byteCount += bytes.count
         return true

@@ -24,7 +24,7 @@ extension UnixStreamConnection {
         ThreadReceiveBuffer.withBuffers { buffers in
             var total = 0
             for _ in 0..<Self.maxReadsPerTurn {
-                guard state == .started else { return }
+                guard state == .started, !readPaused else { return }
                 let received = StreamSocketCalls.receive(fd, into: buffers)
                 if received.count > 0 {
                     deliver(UnsafeRawBufferPointer(rebasing: buffers.data[..<received.count]),
@@ -47,8 +47,35 @@ extension UnixStreamConnection {
             // Budget spent with data possibly left: go on after other work on the queue, and
             // drain fully then (the source may not fire again, see above).
             queue.async { [self] in
-                if state == .started { readAvailable(announced: nil) }
+                if state == .started && !readPaused { readAvailable(announced: nil) }
             }
+        }
+    }
+
+    /// Stops reading until the queued output has drained below half the threshold.
+    public func pauseReading() {
+        assertOnQueue()
+        guard state == .started, !readPaused else { return }
+        readPaused = true
+        if let readSource, !readSourceSuspended {
+            readSourceSuspended = true
+            readSource.suspend()
+        }
+    }
+
+    /// After output was taken by the kernel: resume reading once the queue is low enough.
+    func resumeReadingIfDrained() {
+        guard readPaused, output.byteCount <= (readPauseThreshold ?? 0) / 2 else { return }
+        readPaused = false
+        onReadResumed?()
+        guard state == .started, !readPaused else { return }
+        if let readSource, readSourceSuspended {
+            readSourceSuspended = false
+            readSource.resume()
+        }
+        // A hangup seen before the pause is not announced again: drain until EAGAIN once.
+        queue.async { [self] in
+            if state == .started && !readPaused { readAvailable(announced: nil) }
         }
     }
 

@@ -9,8 +9,12 @@ extension UnixStreamConnection {
     /// Returns false (and closes with .outputOverflow) when queued bytes would exceed
     /// maxQueuedBytes. `bytes` is kept, not copied, until the kernel has taken it.
     /// Empty `bytes` sends nothing; descriptors need a byte to ride on, so they are closed.
+    ///
+    /// `requested` output (a reply to what the peer sent) is queued past the bound: the
+    /// peer is slowed by `readPauseThreshold` instead, so a peer that reads is never cut
+    /// off; only unsolicited output (events) can overflow.
     @discardableResult
-    public func send(_ bytes: [UInt8], fds: [Int32] = []) -> Bool {
+    public func send(_ bytes: [UInt8], fds: [Int32] = [], requested: Bool = false) -> Bool {
         assertOnQueue()
         guard state != .closed else {
             StreamSocketCalls.closeAll(fds)
@@ -21,7 +25,7 @@ extension UnixStreamConnection {
             return true
         }
         // Anything already queued must go first; the write source is armed and will send it.
-        guard output.isEmpty else { return enqueue(bytes[...], fds: fds) }
+        guard output.isEmpty else { return enqueue(bytes[...], fds: fds, requested: requested) }
 
         let sent = bytes.withUnsafeBytes { StreamSocketCalls.send(fd, $0, fds: fds) }
         if sent == bytes.count {
@@ -31,24 +35,25 @@ extension UnixStreamConnection {
         if sent > 0 {
             // The descriptors went with the first byte; the kernel holds its own references.
             StreamSocketCalls.closeAll(fds)
-            return enqueue(bytes[sent...], fds: [])
+            return enqueue(bytes[sent...], fds: [], requested: requested)
         }
         let code = Glibc.errno
         if StreamSocketCalls.isWouldBlock(code) || code == EINTR {
-            return enqueue(bytes[...], fds: fds)
+            return enqueue(bytes[...], fds: fds, requested: requested)
         }
         StreamSocketCalls.closeAll(fds)
         shutDown(StreamSocketCalls.closeReason(forErrno: code))
         return false
     }
 
-    private func enqueue(_ bytes: ArraySlice<UInt8>, fds: [Int32]) -> Bool {
-        guard output.append(bytes, fds: fds) else {
+    private func enqueue(_ bytes: ArraySlice<UInt8>, fds: [Int32], requested: Bool) -> Bool {
+        guard output.append(bytes, fds: fds, bounded: !requested) else {
             StreamSocketCalls.closeAll(fds)
             shutDown(.outputOverflow)
             return false
         }
         armWriteSource()
+        if let readPauseThreshold, output.byteCount > readPauseThreshold { pauseReading() }
         return true
     }
 
@@ -65,6 +70,7 @@ extension UnixStreamConnection {
                 return
             }
             StreamSocketCalls.closeAll(output.consume(sent))
+            resumeReadingIfDrained()
             // A short write means the socket buffer is full: wait for the next event
             // instead of spending a syscall on EAGAIN.
             if sent < attempted { return }

@@ -34,6 +34,15 @@ public final class UnixStreamConnection: @unchecked Sendable {
     /// replies and then calls `closeAfterFlushing()`. When nil, end of input closes.
     public var onEndOfInput: (() -> Void)?
     var closeWhenFlushed = false
+    /// Reading pauses while more than this is queued (QEMU's monitor likewise stops reading
+    /// a client while its answers are pending), and resumes below half of it. nil: never.
+    public var readPauseThreshold: Int?
+    /// Called when reading resumes, before the socket is read again: the owner goes on
+    /// with input it held back when the pause began (and may pause again).
+    public var onReadResumed: (() -> Void)?
+    /// Whether reading is paused for backpressure; the owner stops consuming input too.
+    public internal(set) var readPaused = false
+    var readSourceSuspended = false
 
     let descriptor: SourcedDescriptor
     var state = State.idle
@@ -117,8 +126,13 @@ public final class UnixStreamConnection: @unchecked Sendable {
     func shutDown(_ reason: ConnectionCloseReason) {
         guard state != .closed else { return }
         state = .closed
-        readSource?.cancel()
-        readSource = nil
+        if let readSource {
+            readSource.cancel()
+            // As for the write source below: a suspended source must be resumed to be released.
+            if readSourceSuspended { readSource.resume() }
+            readSourceSuspended = false
+            self.readSource = nil
+        }
         if let writeSource {
             writeSource.cancel()
             // A suspended source never runs its cancel handler (the descriptor would leak)
@@ -134,6 +148,7 @@ public final class UnixStreamConnection: @unchecked Sendable {
         onClose = nil
         onControlTruncated = nil
         onEndOfInput = nil
+        onReadResumed = nil
         handler?(reason)
         descriptor.release()
     }

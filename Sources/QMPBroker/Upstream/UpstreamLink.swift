@@ -20,11 +20,16 @@ final class UpstreamLink {
     let path: String
     let queue: DispatchQueue
     private let logger: Logger
-    private var session = UpstreamSession()
+    private var session: UpstreamSession
     private var framer = LineFramer()
     private var connection: UnixStreamConnection?
     private var pending = PendingCommands<ReplyHandler>()
     private var reconnectTimer: DispatchWorkItem?
+    private var handshakeTimer: DispatchWorkItem?
+    /// Armed while a command with a deadline waits; fires at the earliest one.
+    private var commandTimer: DispatchWorkItem?
+    /// A command the VMM has not answered after this long gets an error reply.
+    let commandTimeoutMilliseconds: Int
     private var stopped = false
 
     /// The VMM is negotiated and ready (again): greet waiting clients, announce it.
@@ -36,7 +41,11 @@ final class UpstreamLink {
 
     static let maximumQueuedBytes = 64 << 20
 
-    init(vmName: String, path: String, queue: DispatchQueue, logger: Logger) {
+    init(vmName: String, path: String, queue: DispatchQueue, logger: Logger,
+         handshakeTimeoutMilliseconds: Int = UpstreamSession.defaultHandshakeTimeoutMilliseconds,
+         commandTimeoutMilliseconds: Int = 60_000) {
+        self.session = UpstreamSession(handshakeTimeoutMilliseconds: handshakeTimeoutMilliseconds)
+        self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.vmName = vmName
         self.path = path
         self.queue = queue
@@ -48,6 +57,8 @@ final class UpstreamLink {
     var greeting: [UInt8]? { session.greeting }
     var oobOffered: Bool { session.oobOffered }
     var pendingCount: Int { pending.count }
+    /// The VMM's process, from SO_PEERCRED of the current connection.
+    var peerPID: pid_t? { connection?.peerCredentials()?.pid }
 
     func start() {
         stopped = false
@@ -59,6 +70,8 @@ final class UpstreamLink {
         reconnectTimer?.cancel()
         reconnectTimer = nil
         connection?.close()
+        handshakeTimer?.cancel()
+        commandTimer?.cancel()
     }
 
     /// Sends a command with a broker id in place of the client's; `handler` gets the reply.
@@ -69,9 +82,36 @@ final class UpstreamLink {
             handler(.failed(QMPError("VMM '\(vmName)' is not connected")))
             return
         }
-        let id = pending.register(handler)
+        let id = pending.register(handler, deadline: Self.now() + UInt64(commandTimeoutMilliseconds))
         message["id"] = .integer(id)
         connection.send(message.wireMessage(), fds: fds)
+        if commandTimer == nil { armCommandTimer() }
+    }
+
+    /// Monotonic milliseconds.
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000_000 }
+
+    private func armCommandTimer() {
+        guard let deadline = pending.nextDeadline else {
+            commandTimer = nil
+            return
+        }
+        let work = DispatchWorkItem { [weak self] in self?.commandTimerFired() }
+        commandTimer = work
+        let delay = Int(deadline > Self.now() ? deadline - Self.now() : 0)
+        queue.asyncAfter(deadline: .now() + .milliseconds(delay), execute: work)
+    }
+
+    /// Commands past their deadline get an error; a reply that comes later is dropped.
+    private func commandTimerFired() {
+        let expired = pending.expire(now: Self.now())
+        if !expired.isEmpty {
+            logger.warning("VMM did not answer in time; replied with an error",
+                           metadata: ["commands": "\(expired.count)", "timeout-ms": "\(commandTimeoutMilliseconds)"])
+        }
+        let error = QMPError("VMM '\(vmName)' did not reply within \(commandTimeoutMilliseconds) ms")
+        for handler in expired { handler(.failed(error)) }
+        armCommandTimer()
     }
 
     /// A command the broker itself issues (`stop`, `cont`, `query-pci`, HMP).
@@ -89,7 +129,7 @@ final class UpstreamLink {
                 toPath: path, queue: queue, maxQueuedBytes: Self.maximumQueuedBytes)
             self.connection = connection
             framer.reset()
-            session.connected()
+            perform(session.connected())
             connection.onRead = { [weak self] bytes, fds in self?.received(bytes, fds: fds) }
             connection.onClose = { [weak self] reason in self?.closed(reason) }
             connection.start()
@@ -104,8 +144,7 @@ final class UpstreamLink {
         do {
             try framer.feed(bytes) { raw in
                 guard let line = UpstreamLine(raw) else {
-                    logger.warning("VMM sent a line that is not a JSON object; ignored",
-                                   metadata: ["line": "\(String(decoding: raw.prefix(200), as: UTF8.self))"])
+                    perform(session.receivedGarbage(String(decoding: raw.prefix(200), as: UTF8.self).trimmingLineEnd()))
                     return
                 }
                 perform(session.received(line), line: line)
@@ -125,13 +164,15 @@ final class UpstreamLink {
             if oob { message["arguments"] = .object(["enable": .strings(["oob"])]) }
             connection?.send(message.wireMessage())
         case .ready:
+            handshakeTimer?.cancel()
+            handshakeTimer = nil
             logger.info("attached to VMM", metadata: ["vm": "\(vmName)", "path": "\(path)"])
             onReady()
         case .deliverEvent:
             if let line { onEvent(line) }
         case .deliverReply:
             guard let line, let handler = pending.resolve(line.brokerID) else {
-                logger.warning("VMM reply with an id the broker did not send; dropped")
+                logger.warning("VMM reply to a command that timed out, or with an id the broker did not send; dropped")
                 return
             }
             handler(.reply(line))
@@ -142,11 +183,21 @@ final class UpstreamLink {
             logger.warning("\(reason)")
         case .reconnect(let milliseconds):
             scheduleReconnect(afterMilliseconds: milliseconds)
+        case .startHandshakeTimer(let attempt, let milliseconds):
+            handshakeTimer?.cancel()
+            let work = DispatchWorkItem { [weak self] in
+                guard let self else { return }
+                perform(session.handshakeTimedOut(attempt: attempt))
+            }
+            handshakeTimer = work
+            queue.asyncAfter(deadline: .now() + .milliseconds(milliseconds), execute: work)
         }
     }
 
     private func closed(_ reason: ConnectionCloseReason) {
         connection = nil
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
         let (wasReady, action) = session.closed()
         let lost = QMPError("VMM '\(vmName)' disconnected before replying")
         for handler in pending.drain() { handler(.failed(lost)) }

@@ -1,6 +1,12 @@
 /// The broker's own QMP client session with one VMM, as a value: connect → greeting →
 /// `qmp_capabilities` (with `oob` when offered) → ready; any loss → back off and retry.
-/// The `UpstreamLink` performs the actions.
+/// The `UpstreamLink` performs the actions and owns the timers.
+///
+/// Timing lives here, not in the edge: the handshake (greeting and the answer to
+/// `qmp_capabilities`) must finish within `handshakeTimeoutMilliseconds`, or the VMM is
+/// dropped as if it had said something wrong. Failures in a row (a refused connect, a
+/// handshake that timed out or went wrong, a loss before ready) double the backoff up to
+/// its cap; only a session that became ready starts the count again.
 struct UpstreamSession {
     enum Action: Equatable {
         case none
@@ -12,56 +18,94 @@ struct UpstreamSession {
         case deliverEvent
         /// A reply to a command the broker sent (id-rewritten or internal).
         case deliverReply
-        /// The VMM said something that is not QMP here; drop the connection and retry.
+        /// The VMM said something that is not QMP here (or nothing in time); drop the
+        /// connection and retry.
         case protocolViolation(String)
         /// A message that fits nothing; log it and carry on (one bad line must not cost the session).
         case ignore(String)
         /// Try connecting again after this many milliseconds.
         case reconnect(afterMilliseconds: Int)
+        /// Call `handshakeTimedOut(attempt:)` after this many milliseconds unless the
+        /// session is ready by then.
+        case startHandshakeTimer(attempt: Int, milliseconds: Int)
     }
 
     private enum State: Equatable {
-        case disconnected(failures: Int)
+        case disconnected
         case awaitingGreeting
         case negotiating
         case ready
     }
 
-    private var state: State = .disconnected(failures: 0)
-    /// The VMM's greeting line as it sent it; kept across reconnects so clients
-    /// arriving while the VMM is away are still greeted like QEMU would greet them.
+    private var state: State = .disconnected
+    /// Failures since the last session that became ready: the backoff's exponent.
+    private var failures = 0
+    /// Counts connections, so that a timer from an earlier one is recognised and ignored.
+    private(set) var attempt = 0
+    /// The greeting of the current (or last) session, sent to clients once it is ready.
     private(set) var greeting: [UInt8]?
     private(set) var oobOffered = false
 
+    let handshakeTimeoutMilliseconds: Int
     static let initialBackoffMilliseconds = 50
     static let maximumBackoffMilliseconds = 1000
+    /// QEMU greets at once and answers `qmp_capabilities` in microseconds; even a VMM
+    /// still starting under load has done both within a second or two.
+    static let defaultHandshakeTimeoutMilliseconds = 10_000
+
+    init(handshakeTimeoutMilliseconds: Int = Self.defaultHandshakeTimeoutMilliseconds) {
+        self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
+    }
 
     var isReady: Bool { state == .ready }
 
-    var isDisconnected: Bool {
-        if case .disconnected = state { return true }
-        return false
-    }
+    var isDisconnected: Bool { state == .disconnected }
 
-    mutating func connected() {
+    /// The socket connected: the greeting must follow in time.
+    mutating func connected() -> Action {
         state = .awaitingGreeting
+        attempt += 1
+        return .startHandshakeTimer(attempt: attempt, milliseconds: handshakeTimeoutMilliseconds)
     }
 
     /// Connecting failed (socket missing or refused).
     mutating func connectFailed() -> Action {
-        guard case .disconnected(let failures) = state else {
-            state = .disconnected(failures: 1)
-            return .reconnect(afterMilliseconds: Self.backoff(failures: 0))
-        }
-        state = .disconnected(failures: failures + 1)
-        return .reconnect(afterMilliseconds: Self.backoff(failures: failures))
+        state = .disconnected
+        return retry()
     }
 
     /// The connection closed. Returns whether it had been ready (clients must hear of it).
     mutating func closed() -> (wasReady: Bool, action: Action) {
         let wasReady = state == .ready
-        state = .disconnected(failures: 1)
-        return (wasReady, .reconnect(afterMilliseconds: Self.initialBackoffMilliseconds))
+        // A session that worked resets the count: a VMM restart is retried at once.
+        if wasReady { failures = 0 }
+        state = .disconnected
+        return (wasReady, retry())
+    }
+
+    /// The handshake timer of connection `attempt` fired.
+    mutating func handshakeTimedOut(attempt: Int) -> Action {
+        guard attempt == self.attempt else { return .none }
+        switch state {
+        case .awaitingGreeting:
+            return .protocolViolation("no QMP greeting within \(handshakeTimeoutMilliseconds) ms")
+        case .negotiating:
+            return .protocolViolation("no answer to qmp_capabilities within \(handshakeTimeoutMilliseconds) ms")
+        case .disconnected, .ready:
+            return .none
+        }
+    }
+
+    /// A line that is not a JSON object.
+    func receivedGarbage(_ excerpt: String) -> Action {
+        switch state {
+        case .awaitingGreeting, .negotiating:
+            return .protocolViolation("expected the QMP handshake, got \(excerpt)")
+        case .ready:
+            return .ignore("VMM sent a line that is not a JSON object: \(excerpt)")
+        case .disconnected:
+            return .none
+        }
     }
 
     /// A message from the VMM.
@@ -90,6 +134,11 @@ struct UpstreamSession {
             if line.has("return") || line.has("error") { return .deliverReply }
             return .ignore("unexpected message from the VMM: \(Self.excerpt(line))")
         }
+    }
+
+    private mutating func retry() -> Action {
+        defer { failures += 1 }
+        return .reconnect(afterMilliseconds: Self.backoff(failures: failures))
     }
 
     static func excerpt(_ line: UpstreamLine) -> String {

@@ -129,16 +129,24 @@ public final class JSON {
     }
     public var isNull: Bool { cj_is_null(raw) != 0 }
 
+    /// Keys are counted, not C strings: a client's member name may hold a NUL (`"a\u0000b"`).
     public subscript(key: String) -> JSON? {
         get {
-            guard cj_is_object(raw) != 0, let value = json_object_get(raw, key) else { return nil }
-            return JSON(retaining: value)
+            guard cj_is_object(raw) != 0 else { return nil }
+            var key = key
+            let value = key.withUTF8 { bytes in Self.withKey(bytes) { json_object_getn(raw, $0, $1) } }
+            return value.map { JSON(retaining: $0) }
         }
         set {
-            if let newValue {
-                json_object_set(raw, key, newValue.raw)
-            } else {
-                json_object_del(raw, key)
+            var key = key
+            key.withUTF8 { bytes in
+                Self.withKey(bytes) { name, length in
+                    if let newValue {
+                        _ = json_object_setn(raw, name, length, newValue.raw)
+                    } else {
+                        _ = json_object_deln(raw, name, length)
+                    }
+                }
             }
         }
     }
@@ -182,7 +190,11 @@ public final class JSON {
         result.reserveCapacity(json_object_size(raw))
         var iterator = json_object_iter(raw)
         while let current = iterator {
-            let key = String(cString: json_object_iter_key(current))
+            // The key's length, not its first NUL, ends it (a member name may hold U+0000).
+            let key = json_object_iter_key(current).withMemoryRebound(
+                to: UInt8.self, capacity: json_object_iter_key_len(current)) {
+                String(decoding: UnsafeBufferPointer(start: $0, count: json_object_iter_key_len(current)), as: UTF8.self)
+            }
             result.append((key, JSON(retaining: json_object_iter_value(current))))
             iterator = json_object_iter_next(raw, current)
         }

@@ -5,9 +5,21 @@
 /// bucket, newest entry first within a bucket; the JSON writer follows that order.
 enum QDictOrder {
     static func bucket(_ key: String) -> Int {
-        var value = UInt32(truncatingIfNeeded: 0x238F_13AF &* key.utf8.count)
-        for (index, byte) in key.utf8.enumerated() {
+        // QEMU holds U+0000 in a key as modified UTF-8's C0 80, and hashes those bytes.
+        let length = key.utf8.reduce(0) { $0 + ($1 == 0 ? 2 : 1) }
+        var value = UInt32(truncatingIfNeeded: 0x238F_13AF &* length)
+        var index = 0
+        func add(_ byte: UInt8) {
             value = value &+ (UInt32(byte) << UInt32(index * 5 % 24))
+            index += 1
+        }
+        for byte in key.utf8 {
+            if byte == 0 {
+                add(0xC0)
+                add(0x80)
+            } else {
+                add(byte)
+            }
         }
         return Int((1_103_515_243 &* value &+ 12345) % 512)
     }

@@ -28,7 +28,7 @@ enum QEMUJSONWriter {
                 if !first { bytes += [44, 32] }
                 first = false
                 appendString(UnsafeRawPointer(json_object_iter_key(current)),
-                             count: strlen(json_object_iter_key(current)), to: &bytes)
+                             count: json_object_iter_key_len(current), to: &bytes)
                 bytes += [58, 32]
                 append(json_object_iter_value(current), to: &bytes)
                 iterator = json_object_iter_next(raw, current)

@@ -23,8 +23,15 @@ enum ConfigKeys {
         ConfigKey("qmp", .string, required: true, "The VMM's own QMP socket."),
         ConfigKey("socket-mode", .string, default: "socket-mode", "Octal mode of this VM's sockets."),
         ConfigKey("read-only-socket", .boolean, default: "false", "Also serve DIR/NAME.ro.qmp (query-* only)."),
+        ConfigKey("pid-file", .string, "A file with the VMM's pid, when another process created its QMP socket (default: SO_PEERCRED)."),
         ConfigKey("allowed-uids", .integerList, default: "[] (anyone the mode lets in)", "SO_PEERCRED allow-list of uids."),
         ConfigKey("allowed-gids", .integerList, default: "[]", "SO_PEERCRED allow-list of gids."),
+        ConfigKey("clients-stay-connected", .boolean, default: "false",
+                  "Clients stay connected across VMM restarts (else they read EOF, as from QEMU)."),
+        ConfigKey("event-ring-size", .integer, default: "1024", "How many numbered events query-broker-events can replay."),
+        ConfigKey("vmm-pid-file", .string, "QEMU's -pidfile, when the QMP socket's peer is not the VMM (default: SO_PEERCRED)."),
+        ConfigKey("handshake-timeout-ms", .integer, default: "10000", "The VMM must greet and negotiate within this."),
+        ConfigKey("command-timeout-ms", .integer, default: "60000", "A forwarded command unanswered after this gets an error."),
         ConfigKey("device", .tableList(.device), "One [[vm.device]] table per watched VFIO device."),
     ]
 
@@ -33,7 +40,7 @@ enum ConfigKeys {
         ConfigKey("host", .string, required: true, "The host PCI address, DDDD:BB:DD.F."),
         ConfigKey("policy", .string, default: "forward", "What errors do: \(policies.joined(separator: " | "))."),
         ConfigKey("auto-cont", .boolean, default: "false", "cont a VM the broker stopped once the flag is cleared."),
-        ConfigKey("inject-at", .string, "The QEMU device id errors are injected at (default: id)."),
+        ConfigKey("inject-at", .string, "The QEMU device id errors are injected at (default: id, or the port above where QEMU cannot inject at the device)."),
         ConfigKey("error-trigger", .string, default: "takeover for vfio-pci, else eventfd",
                   "How host errors are learnt: \(errorTriggers.joined(separator: " | "))."),
     ]

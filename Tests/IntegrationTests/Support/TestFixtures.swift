@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 import QMPBroker
 import VFIOWatch
 
@@ -15,4 +17,16 @@ extension TemporaryDirectory {
     static func forTest() -> TemporaryDirectory {
         do { return try TemporaryDirectory() } catch { fatalError("\(error)") }
     }
+}
+
+/// Runs a blocking client loop on a thread of its own. Not on Dispatch's global queues:
+/// on Linux their pool does not notice threads blocked in poll(2), so a few dozen of them
+/// starve the broker's own queues, which run on the same pool.
+func runOnOwnThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+    group.enter()
+    let thread = Thread {
+        body()
+        group.leave()
+    }
+    thread.start()
 }

@@ -22,8 +22,8 @@ import VFIOWatch
     @Test func everyEventTheBrokerEmitsValidates() throws {
         let device = WatchedDevice(
             id: "dev0", host: HostAddress("0000:3b:00.0")!, machine: DeviceErrorMachine(), injectTarget: nil,
-            tracker: AERCounterTracker(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
-                                       logger: Logger(label: "test")),
+            counters: DeviceAERCounters(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                        logger: Logger(label: "test")),
             origin: "test")
         var events: [(String, JSON)] = []
         for severity in Severity.allCases {
@@ -45,6 +45,10 @@ import VFIOWatch
             events.append((LinkErrorClearedEvent.name,
                            VFIOEventData.linkErrorCleared(LinkErrorClearedEvent(reason: reason), device: device)))
         }
+        for result in HostRecoveryEvent.Result.allCases {
+            events.append((HostRecoveryEvent.name,
+                           VFIOEventData.hostRecovery(HostRecoveryEvent(result: result, linkError: true), device: device)))
+        }
         events.append(("BROKER_VMM_CONNECTED", .qdict(["vm": .string("t")])))
         events.append(("BROKER_VMM_DISCONNECTED", .qdict(["vm": .string("t")])))
         for (name, data) in events {
@@ -60,8 +64,8 @@ import VFIOWatch
         #expect(conformance.problems(type: try #require(command.returns), value: info, path: "query-broker") == [])
         let device = WatchedDevice(
             id: "dev0", host: HostAddress("0000:3b:00.0")!, machine: DeviceErrorMachine(), injectTarget: "rp0",
-            tracker: AERCounterTracker(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
-                                       logger: Logger(label: "test")),
+            counters: DeviceAERCounters(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                        logger: Logger(label: "test")),
             origin: "test")
         let devices = try #require(conformance.catalog.commands.first { $0.name == "query-vfio-devices" })
         #expect(conformance.problems(type: try #require(devices.returns), value: .array([VFIOCommands.deviceInfo(device)]),

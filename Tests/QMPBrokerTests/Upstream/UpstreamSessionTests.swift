@@ -10,7 +10,7 @@ import Testing
 
     @Test func greetingNegotiationReady() throws {
         var session = UpstreamSession()
-        session.connected()
+        #expect(session.connected() == .startHandshakeTimer(attempt: 1, milliseconds: 10_000))
         #expect(try receive(&session, greeting) == .negotiate(oob: true))
         #expect(session.greeting == Array(greeting.utf8))
         #expect(try receive(&session, #"{"return": {}}"#) == .ready)
@@ -22,20 +22,20 @@ import Testing
 
     @Test func noOOBWhenNotOffered() throws {
         var session = UpstreamSession()
-        session.connected()
+        _ = session.connected()
         #expect(try receive(&session, #"{"QMP": {"version": {}, "capabilities": []}}"#) == .negotiate(oob: false))
         #expect(!session.oobOffered)
     }
 
     @Test func somethingElseThanAGreetingIsAViolation() throws {
         var session = UpstreamSession()
-        session.connected()
+        _ = session.connected()
         guard case .protocolViolation = try receive(&session, #"{"hello": 1}"#) else { Issue.record("accepted"); return }
     }
 
     @Test func strayMessageWhenReadyIsIgnoredNotFatal() throws {
         var session = UpstreamSession()
-        session.connected()
+        _ = session.connected()
         _ = try receive(&session, greeting)
         _ = try receive(&session, #"{"return": {}}"#)
         guard case .ignore = try receive(&session, #"{"what": 1}"#) else { Issue.record("not ignored"); return }
@@ -53,13 +53,124 @@ import Testing
 
     @Test func lossAfterReadyIsReportedAndRetriedQuickly() throws {
         var session = UpstreamSession()
-        session.connected()
+        _ = session.connected()
         _ = try receive(&session, greeting)
         _ = try receive(&session, #"{"return": {}}"#)
         let (wasReady, action) = session.closed()
         #expect(wasReady)
         #expect(action == .reconnect(afterMilliseconds: 50))
         #expect(session.greeting != nil)  // kept for clients arriving while the VMM is away
+    }
+}
+
+/// Timeouts and backoff towards the VMM: input → expected action, no sockets, no clocks.
+@Suite struct UpstreamSessionTimingTests {
+    let greeting = #"{"QMP": {"version": {}, "capabilities": []}}"#
+
+    func receive(_ session: inout UpstreamSession, _ text: String) throws -> UpstreamSession.Action {
+        session.received(try #require(UpstreamLine(ArraySlice(text.utf8))))
+    }
+
+    func isViolation(_ action: UpstreamSession.Action) -> Bool {
+        if case .protocolViolation = action { return true }
+        return false
+    }
+
+    /// A VMM that accepts and then says nothing (or half a greeting: no line ever ends).
+    @Test func silentVMMIsDroppedWhenTheHandshakeTimerFires() {
+        var session = UpstreamSession(handshakeTimeoutMilliseconds: 300)
+        #expect(session.connected() == .startHandshakeTimer(attempt: 1, milliseconds: 300))
+        #expect(session.handshakeTimedOut(attempt: 1) == .protocolViolation("no QMP greeting within 300 ms"))
+    }
+
+    @Test func unansweredCapabilitiesAreATimeoutToo() throws {
+        var session = UpstreamSession(handshakeTimeoutMilliseconds: 300)
+        _ = session.connected()
+        #expect(try receive(&session, greeting) == .negotiate(oob: false))
+        #expect(session.handshakeTimedOut(attempt: 1) == .protocolViolation("no answer to qmp_capabilities within 300 ms"))
+    }
+
+    @Test func aTimerFromAnEarlierConnectionOrAfterReadyIsIgnored() throws {
+        var session = UpstreamSession()
+        _ = session.connected()
+        _ = session.closed()
+        #expect(session.connected() == .startHandshakeTimer(attempt: 2, milliseconds: 10_000))
+        #expect(session.handshakeTimedOut(attempt: 1) == .none)
+        _ = try receive(&session, greeting)
+        #expect(try receive(&session, #"{"return": {}}"#) == .ready)
+        #expect(session.handshakeTimedOut(attempt: 2) == .none)
+    }
+
+    @Test func garbageDuringTheHandshakeIsAViolationButIgnoredWhenReady() throws {
+        var session = UpstreamSession()
+        _ = session.connected()
+        #expect(isViolation(session.receivedGarbage("nonsense")))
+        _ = session.closed()
+        _ = session.connected()
+        _ = try receive(&session, greeting)
+        _ = try receive(&session, #"{"return": {}}"#)
+        guard case .ignore = session.receivedGarbage("nonsense") else { Issue.record("not ignored"); return }
+    }
+
+    /// A VMM that keeps answering with something other than a greeting: the retries slow
+    /// down to the cap instead of hammering it every 50 ms; one good session resets them.
+    @Test func backoffGrowsAcrossFailedHandshakesAndResetsAfterAGoodSession() throws {
+        var session = UpstreamSession()
+        var delays: [Int] = []
+        for _ in 0..<7 {
+            _ = session.connected()
+            #expect(isViolation(try receive(&session, #"{"hello": 1}"#)))
+            if case .reconnect(let ms) = session.closed().action { delays.append(ms) }
+        }
+        #expect(delays == [50, 100, 200, 400, 800, 1000, 1000])
+        _ = session.connected()
+        _ = try receive(&session, greeting)
+        _ = try receive(&session, #"{"return": {}}"#)
+        let (wasReady, action) = session.closed()
+        #expect(wasReady)
+        #expect(action == .reconnect(afterMilliseconds: 50))
+        #expect(session.connectFailed() == .reconnect(afterMilliseconds: 100))
+    }
+}
+
+@Suite struct PendingCommandDeadlineTests {
+    @Test func unansweredCommandsExpireOldestFirstAndLateRepliesFindNothing() {
+        var table = PendingCommands<String>()
+        let first = table.register("a", deadline: 100)
+        let second = table.register("b", deadline: 150)
+        _ = table.register("c")
+        #expect(table.nextDeadline == 100)
+        #expect(table.expire(now: 99) == [])
+        #expect(table.expire(now: 160) == ["a", "b"])
+        #expect(table.resolve(first) == nil)  // the late reply is dropped
+        #expect(table.resolve(second) == nil)
+        #expect(table.nextDeadline == nil)
+        #expect(table.count == 1)
+    }
+}
+
+@Suite struct EventRingTests {
+    func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+
+    @Test func numbersAreSplicedBeforeTheClosingBrace() {
+        var ring = EventRing(capacity: 4)
+        let event = Array(#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}"#.utf8) + [13, 10]
+        #expect(text(ring.record(event))
+            == #"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP", "broker-seq": 1}"# + "\r\n")
+        #expect(ring.nextSequence == 2)
+    }
+
+    @Test func replayReturnsWhatFollowsAndCountsWhatFellOut() {
+        var ring = EventRing(capacity: 3)
+        for number in 1...5 { _ = ring.record(Array(#"{"event": "E\#(number)"}"#.utf8)) }
+        let all = ring.events(after: 0)
+        #expect(all.events.map(text) == [#"{"event": "E3", "broker-seq": 3}"#, #"{"event": "E4", "broker-seq": 4}"#,
+                                        #"{"event": "E5", "broker-seq": 5}"#])
+        #expect(all.missed == 2)
+        #expect(ring.events(after: 3).events.map(text) == [#"{"event": "E4", "broker-seq": 4}"#, #"{"event": "E5", "broker-seq": 5}"#])
+        #expect(ring.events(after: 3).missed == 0)
+        #expect(ring.events(after: 5).events.isEmpty)
+        #expect(ring.events(after: 9).events.isEmpty)
     }
 }
 

@@ -1,0 +1,95 @@
+import ErrorEvents
+import Glibc
+import VFIOWatch
+
+/// The device's error interrupt, taken over from stock QEMU (SPEC 4, 10): QEMU arms
+/// `VFIO_PCI_ERR_IRQ_INDEX` itself and stops the VM on any uncorrectable error, so the
+/// broker duplicates QEMU's handle on the device and arms ERR with its own eventfd (the
+/// last registrant wins). REQ stays with QEMU, so a host unbind still unplugs the device.
+extension VFIORecovery {
+    /// The mode a device gets when none was asked for: takeover for a vfio-pci device once
+    /// QOM says it is one, handed-over eventfds otherwise.
+    func settleTriggerMode(of device: WatchedDevice) {
+        if !device.triggerModeConfigured {
+            device.triggerMode = device.qemuType == VFIODiscovery.vfioPCIType ? .takeover : .eventfd
+        }
+        if device.triggerMode == .takeover && device.trigger == nil { takeTriggerOver(device) }
+    }
+
+    /// Takes the trigger over (again): at attach, after `device_add`, after a restart.
+    /// Throws the reason when it cannot; the device is then watched without its interrupt,
+    /// and `query-vfio-devices` says so.
+    @discardableResult
+    func takeTriggerOver(_ device: WatchedDevice) -> VFIOTakeoverError? {
+        releaseTrigger(of: device)
+        guard let pid = vmmPID() else {
+            device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: "the VMM's process is not known (not attached)")
+            return nil
+        }
+        let eventFD: Int32
+        do {
+            eventFD = try EventFD.makeEventFD()
+        } catch {
+            device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: error.description)
+            return nil
+        }
+        do throws(VFIOTakeoverError) {
+            let trigger = try VFIOErrorTrigger.takeOver(vmmPID: pid, host: device.host, eventFD: eventFD)
+            let watcher: EventFDWatcher
+            do {
+                watcher = try EventFDWatcher(fd: eventFD, queue: vm.queue, logger: logger) { [weak self, weak device] count in
+                    guard let self, let device else { return }
+                    notified(device, source: .eventfd, tag: nil, signals: Int(clamping: count))
+                }
+            } catch {
+                _ = trigger.release()
+                device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: error.description)
+                return nil
+            }
+            device.triggerStatus = trigger.status
+            device.trigger = consume trigger
+            device.triggerWatcher = watcher
+            watcher.start()
+            logger.notice("took the vfio error trigger over from the VMM",
+                          metadata: ["device": "\(device.id)", "host": "\(device.host)", "pid": "\(pid)",
+                                     "method": "\(device.triggerStatus.method?.rawValue ?? "?")"])
+            return nil
+        } catch {
+            close(eventFD)
+            device.triggerStatus = .takeoverFailed(error)
+            logger.error("cannot take the vfio error trigger over: the VMM still stops the VM on any uncorrectable error",
+                         metadata: ["device": "\(device.id)", "host": "\(device.host)", "reason": "\(error.description)"])
+            return error
+        }
+    }
+
+    /// The VMM's process: from the configured pid file (when the QMP socket was created by
+    /// another process, as a launcher that passes QEMU a listening socket does), else the
+    /// SO_PEERCRED of the upstream socket (the process that listened on it).
+    private func vmmPID() -> pid_t? {
+        if let file = vm.configuration.vmmPIDFile {
+            let fd = open(file, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var bytes = [UInt8](repeating: 0, count: 32)
+            let count = read(fd, &bytes, bytes.count)
+            guard count > 0, let pid = pid_t(String(decoding: bytes[..<count], as: UTF8.self).filter(\.isNumber)), pid > 0
+            else { return nil }
+            return pid
+        }
+        return vm.upstream.peerPID
+    }
+
+    /// Disarms ERR and closes the broker's handle, which otherwise keeps the device open in
+    /// the kernel (a host unbind would wait for it).
+    func releaseTrigger(of device: WatchedDevice) {
+        device.triggerWatcher?.cancel()
+        device.triggerWatcher = nil
+        guard let trigger = device.trigger.take() else { return }
+        if let failure = trigger.release() {
+            logger.warning("disarming the error trigger failed", metadata: ["device": "\(device.id)", "reason": "\(failure)"])
+        }
+        device.triggerStatus = .released
+        logger.info("released the vfio error trigger", metadata: ["device": "\(device.id)"])
+    }
+}

@@ -1,0 +1,114 @@
+import ErrorEvents
+import Glibc
+import VFIOWatch
+
+/// Host inputs: eventfds, the AER counters (read on every notification and polled), and
+/// kernel uevents.
+extension VFIORecovery {
+    /// An empty notification this soon after an error was reported for the device is the
+    /// same error announced twice (the ERR eventfd and `BEGIN_RECOVERY` both fire for it).
+    static let sameErrorWindow = 2.0
+
+    /// Watches an eventfd for a device; takes ownership of `fd` (closed on any failure).
+    func attachEventFD(_ fd: Int32, device id: String, severity: EventFDSeverity) throws(QMPError) {
+        guard let device = devices[id] else {
+            _ = close(fd)
+            throw QMPError.deviceNotWatched(id)
+        }
+        do {
+            try EventFD.validate(fd)
+            let watcher = try EventFDWatcher(fd: fd, queue: vm.queue, logger: logger) { [weak self, weak device] count in
+                guard let self, let device else { return }
+                notified(device, source: .eventfd, tag: severity.severity, signals: Int(clamping: count))
+            }
+            device.eventFDs.append(.init(watcher: watcher, severity: severity))
+            watcher.start()
+        } catch {
+            _ = close(fd)
+            throw QMPError(error.description)
+        }
+    }
+
+    /// An eventfd or uevent announced an uncorrectable error: classify it by the counters
+    /// of the device and of the ports above it. With nothing counted anywhere, the fd's
+    /// own tag says the severity; without one the severity is unknown, and it is reported
+    /// as non-fatal with a note, never as fatal (a guess must not set the flag).
+    func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int) {
+        let errors = device.counters.poll(notified: true)
+        defer { if !errors.isEmpty { saveAERBaseline(of: device) } }
+        guard let mostSevere = errors.first?.severity else {
+            if let last = device.lastReported, Deadline.now() - last < Self.sameErrorWindow, tag == nil {
+                logger.debug("notification already reported", metadata: ["device": "\(device.id)", "source": "\(source.rawValue)"])
+                return
+            }
+            let note = tag == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
+            report(HostError(severity: tag ?? .nonFatal, count: signals, source: source), on: device, notes: note)
+            return
+        }
+        for error in errors {
+            // Coalesced signals count as many errors as the larger of the two tallies.
+            let counted = Int(clamping: error.count)
+            let count = error.severity == mostSevere ? max(counted, signals) : counted
+            report(error.hostError(source: source, count: count), on: device, notes: error.notes)
+        }
+    }
+
+    /// Counters that grew without a signal (no eventfd, or the error came first to sysfs).
+    func pollCounters() {
+        for device in orderedDevices {
+            let errors = device.counters.poll(notified: false)
+            for error in errors { report(error.hostError(source: .sysfs), on: device, notes: error.notes) }
+            if !errors.isEmpty { saveAERBaseline(of: device) }
+        }
+    }
+
+    /// What the counters show happened while no broker watched (it was stopped or killed):
+    /// reported once the VMM is attached, so that forwarding and stops can act on it. Read
+    /// as a notification: a fatal error only the root port counted is taken as this
+    /// device's, as the flag must not be lost.
+    func catchUp(_ device: WatchedDevice) {
+        guard let stored = device.storedBaseline else { return }
+        device.storedBaseline = nil
+        var counters = device.counters
+        counters.restoreBaseline(stored)
+        device.counters = counters
+        let errors = device.counters.poll(notified: true)
+        for error in errors {
+            report(error.hostError(source: .sysfs), on: device, notes: error.notes + ["counted while the broker was not running"])
+        }
+        if !errors.isEmpty {
+            logger.warning("AER errors happened while the broker was not running",
+                           metadata: ["device": "\(device.id)", "severities": "\(errors.map(\.severity.rawValue).joined(separator: ","))"])
+        }
+        saveAERBaseline(of: device)
+    }
+
+    /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).
+    func uevent(_ event: UEvent) {
+        guard let address = event.pciAddress,
+              let device = orderedDevices.first(where: { $0.host == address }) else { return }
+        switch event.errorEvent {
+        case .successfulRecovery?:
+            perform(device.machine.hostRecoveryDone(), on: device)
+        case .failedRecovery?:
+            logger.warning("host recovery failed", metadata: ["device": "\(device.id)", "host": "\(address)"])
+            perform(device.machine.hostRecoveryFailed(), on: device)
+        case .beginRecovery?:
+            // The AER core is handling an uncorrectable error: news of it in its own right.
+            perform(device.machine.hostRecoveryStarted(), on: device)
+            notified(device, source: .uevent, tag: nil, signals: 1)
+        case nil:
+            if event.deviceOnline == true { perform(device.machine.hostRecoveryDone(), on: device) }
+        }
+    }
+
+    /// `x-vfio-inject-error`: a simulated host error, through the same path as a real one.
+    func inject(_ error: HostError, into id: String) throws(QMPError) {
+        report(error, on: try device(id))
+    }
+
+    private func report(_ error: HostError, on device: WatchedDevice, notes: [String] = []) {
+        device.lastReported = Deadline.now()
+        perform(device.machine.hostError(error), on: device, notes: notes)
+    }
+}

@@ -1,0 +1,72 @@
+import BrokerState
+import ErrorEvents
+import VFIOWatch
+
+/// Flags, policies and history on disk: persist before announce.
+extension VFIORecovery {
+    func persisted(id: String, host: HostAddress) -> StoredDevice? {
+        guard let store else { return nil }
+        do {
+            guard let stored = try store.device(vm: vm.configuration.name, id: id) else { return nil }
+            guard stored.host == host.description else {
+                logger.warning("stored state is for another host address; starting clean",
+                               metadata: ["device": "\(id)", "stored": "\(stored.host)", "now": "\(host)"])
+                return nil
+            }
+            if stored.state.linkError { logger.warning("link-error flag restored", metadata: ["device": "\(id)"]) }
+            return stored
+        } catch {
+            logger.error("cannot read stored state", metadata: ["device": "\(id)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Writes a device's row (policy, flag, counters); a restored broker stop still being
+    /// judged is written back as it was, not as the provisional machine sees it.
+    func record(_ device: WatchedDevice) {
+        storing("store device \(device.id)") { store in
+            try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
+                                        policy: device.machine.policy,
+                                        state: device.awaitingRunState ?? device.machine.persistedState,
+                                        counters: device.machine.counters))
+        }
+    }
+
+    /// The counters the device's errors are reported up to, for the catch-up after a restart.
+    func saveAERBaseline(of device: WatchedDevice) {
+        storing("store the AER counters of \(device.id)") { store in
+            try store.saveAERBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description,
+                                      counters: device.counters.baselineText)
+        }
+    }
+
+    /// The counters stored by the previous run, when they are for the same host address.
+    func storedAERBaseline(of device: WatchedDevice) -> String? {
+        guard let store else { return nil }
+        do {
+            return try store.aerBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description)
+        } catch {
+            logger.error("cannot read the stored AER counters", metadata: ["device": "\(device.id)", "reason": "\(error)"])
+            return nil
+        }
+    }
+
+    /// The flag and the broker-stop ownership: written before the event that announces them.
+    func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
+        storing("store link-error flag of \(device.id)") { store in
+            try store.saveState(vm: vm.configuration.name, id: device.id, state)
+        }
+    }
+
+    /// A failed write is logged loudly but never stops error handling: the VM's protection
+    /// in this run does not depend on the disk.
+    func storing(_ what: String, _ body: (StateStore) throws -> Void) {
+        guard let store else { return }
+        do {
+            try body(store)
+        } catch {
+            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
+        }
+    }
+
+}

@@ -1,0 +1,63 @@
+import Glibc
+import QMPBroker
+import Testing
+
+/// A VMM that hangs, sends garbage or half a greeting, or never answers a command: the
+/// broker gives up on it in bounded time, retries with a backoff that grows, greets
+/// clients only from a live VMM, and answers every command.
+@Suite(.serialized) struct UpstreamTimeoutTests {
+    let directory = TemporaryDirectory.forTest()
+
+    func broker(_ vmm: FaultyVMM, commandTimeout: Int = 60_000) throws -> BrokerInstance {
+        try BrokerInstance(upstream: vmm.path, in: directory) {
+            $0.handshakeTimeoutMilliseconds = 300
+            $0.commandTimeoutMilliseconds = commandTimeout
+            $0.traceLogPath = nil
+        }
+    }
+
+    /// Each faulty handshake is dropped (by the timer for the silent and truncated ones),
+    /// and a client that connects meanwhile gets nothing until a real greeting exists;
+    /// then it is greeted, negotiates and its commands flow.
+    @Test(arguments: [FaultyVMM.Mode.silent, .truncatedGreeting, .unansweredCapabilities, .garbage])
+    func faultyHandshakeIsDroppedAndRetriedThenAttaches(mode: FaultyVMM.Mode) throws {
+        let vmm = try FaultyVMM(path: directory.file("faulty-\(mode).qmp"), mode: mode)
+        defer { vmm.close() }
+        let broker = try broker(vmm)
+        let early = try QMPClient(path: broker.socketPath, readGreeting: false)
+        #expect(try early.readMessage(timeout: 1.5) == nil, "no bytes while the VMM has not greeted")
+        #expect(vmm.connections >= 2, "the first attempt was given up and retried")
+        vmm.set(.good)
+        let greeting = try #require(try early.readMessage(timeout: 10))
+        #expect(greeting["QMP"]?["version"]?["package"]?.string == "scripted")
+        try early.negotiate()
+        #expect(try early.execute("query-status")["return"] != nil)
+    }
+
+    /// A VMM that answers with something that is not a greeting is retried with a growing
+    /// backoff (50, 100, 200, 400, 800, 1000 ms…): about 7 attempts in 3 s, not 60.
+    @Test func garbageHandshakesBackOff() throws {
+        let vmm = try FaultyVMM(path: directory.file("garbage.qmp"), mode: .garbage)
+        defer { vmm.close() }
+        let broker = try broker(vmm)
+        usleep(3_000_000)
+        let attempts = vmm.connections
+        #expect(attempts >= 3 && attempts <= 12, "\(attempts) attempts in 3 s")
+        withExtendedLifetime(broker) {}
+    }
+
+    /// A command the VMM never answers gets a GenericError with the client's id; the late
+    /// reply is dropped, and the session goes on.
+    @Test func unansweredCommandTimesOutAndItsLateReplyIsDropped() throws {
+        let vmm = try FaultyVMM(path: directory.file("hang.qmp"), mode: .good)
+        defer { vmm.close() }
+        let broker = try broker(vmm, commandTimeout: 500)
+        let client = try broker.client()
+        let reply = try client.execute("x-hang", id: .object(["mine": .integer(1)]))
+        #expect(reply.description
+            == #"{"id": {"mine": 1}, "error": {"class": "GenericError", "desc": "VMM 'vm1' did not reply within 500 ms"}}"#)
+        vmm.answerHeld()
+        #expect(try client.execute("query-status", id: .string("next"))["id"]?.string == "next")
+        #expect(try client.readMessage(timeout: 0.3) == nil, "the late reply never reached the client")
+    }
+}
