@@ -40,6 +40,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .customLong("log-format"),
+            help: "text, json or journal (default: journal under systemd, else text).")
+    var logFormat: LogFormat?
+
     func run() async throws {
         let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
                                         stateDirectory: stateDirectory)
@@ -51,11 +55,8 @@ struct RunCommand: AsyncParsableCommand {
             _ = write(2, text, text.utf8.count)
             throw ExitCode(78)  // EX_CONFIG
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        let format = logFormat ?? LogFormat.automatic(environment: SystemdNotifier.processEnvironment())
+        LoggingSystem.bootstrap { [logLevel] label in BrokerLogHandler(logLevel: logLevel, label: label, format: format) }
         let logger = Logger(label: "qmp-broker")
         do {
             try SocketDirectory.create(settings.socketDirectory)
