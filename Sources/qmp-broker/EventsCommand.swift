@@ -54,18 +54,8 @@ struct EventsCommand: ParsableCommand {
 
     /// "2026-12-01T10:47:12.345678Z EVENT {data}": the full UTC time QEMU stamped.
     static func line(_ event: JSON) -> String {
-        let seconds = event["timestamp"]?["seconds"]?.integer ?? 0
-        let micros = event["timestamp"]?["microseconds"]?.integer ?? 0
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        let fraction = String(micros)
-        let stamp = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            + "." + String(repeating: "0", count: max(0, 6 - fraction.count)) + fraction + "Z"
         let data = event["data"].map { " " + $0.compactString() } ?? ""
-        return "\(stamp) \(event["event"]?.string ?? "?")\(data)"
+        return "\(EventFormatter.isoTimestamp(event)) \(event["event"]?.string ?? "?")\(data)"
     }
 
     static func standardError(_ text: String) {
