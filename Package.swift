@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

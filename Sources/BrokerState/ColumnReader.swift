@@ -11,6 +11,10 @@ struct ColumnReader {
         try value(column)
     }
 
+    func optionalString(_ column: String) throws(StateStoreError) -> String? {
+        try value(column)
+    }
+
     func int64(_ column: String) throws(StateStoreError) -> Int64 {
         try value(column)
     }
@@ -20,10 +24,6 @@ struct ColumnReader {
     }
 
     func bool(_ column: String) throws(StateStoreError) -> Bool {
-        try value(column)
-    }
-
-    func optionalString(_ column: String) throws(StateStoreError) -> String? {
         try value(column)
     }
 

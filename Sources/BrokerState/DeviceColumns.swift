@@ -7,11 +7,18 @@ enum DeviceColumns {
 
     static let selectColumns = """
         vm, id, host, policy_mode, auto_cont, link_error, stopped_by_broker,
-        correctable_errors, non_fatal_errors, fatal_errors
+        correctable_errors, non_fatal_errors, fatal_errors, inject_at, origin
         """
 
-    static let selectOne = "SELECT \(selectColumns) FROM device WHERE vm = ? AND id = ?"
-    static let selectVM = "SELECT \(selectColumns) FROM device WHERE vm = ? ORDER BY id"
+    private static let joined = "device LEFT JOIN device_registration USING (vm, id)"
+    static let selectOne = "SELECT \(selectColumns) FROM \(joined) WHERE vm = ? AND id = ?"
+    static let selectVM = "SELECT \(selectColumns) FROM \(joined) WHERE vm = ? ORDER BY id"
+
+    /// How the device was added; a device without an origin has no registration row.
+    static let upsertRegistration = """
+        INSERT INTO device_registration (vm, id, inject_at, origin) VALUES (:vm, :id, :injectAt, :origin)
+        ON CONFLICT (vm, id) DO UPDATE SET inject_at = excluded.inject_at, origin = excluded.origin
+        """
 
     /// The broker's ownership time is the store's business: kept while ownership goes on,
     /// stamped with `:now` when it begins, cleared when it ends.
@@ -61,7 +68,7 @@ enum DeviceColumns {
         var arguments: StatementArguments = [
             "vm": device.vm, "id": device.id, "host": device.host,
             "mode": device.policy.mode.rawValue, "autoCont": device.policy.autoCont,
-            "now": now,
+            "now": now, "injectAt": device.injectAt, "origin": device.origin,
         ]
         arguments += stateArguments(device.state)
         arguments += counterArguments(device.counters)
@@ -95,6 +102,8 @@ enum DeviceColumns {
             counters: DeviceErrorCounters(
                 correctable: try columns.count("correctable_errors"),
                 nonFatal: try columns.count("non_fatal_errors"),
-                fatal: try columns.count("fatal_errors")))
+                fatal: try columns.count("fatal_errors")),
+            injectAt: try columns.optionalString("inject_at"),
+            origin: try columns.optionalString("origin"))
     }
 }

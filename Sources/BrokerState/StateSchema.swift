@@ -17,6 +17,7 @@ enum StateSchema {
         migrator.registerMigration("v1", migrate: v1)
         migrator.registerMigration("v2", migrate: v2)
         migrator.registerMigration("aer-baseline", migrate: aerBaseline)
+        migrator.registerMigration("registry-and-trace-log", migrate: registryAndTraceLog)
         return migrator
     }()
 
@@ -136,6 +137,33 @@ enum StateSchema {
                 host TEXT NOT NULL,
                 counters TEXT NOT NULL,
                 PRIMARY KEY (vm, device)
+            ) WITHOUT ROWID;
+            """)
+    }
+
+    /// Devices come back after a restart exactly as added (issue 13 item 5): where errors
+    /// are injected, and how the device came to be watched (no row: a device a v1 broker
+    /// wrote, origin unknown). A table of its own, so v1's `device` stays as frozen. The
+    /// trace log's read position per VM, so a guest link reset logged while the broker
+    /// was down is still seen (issue 13, catch-up).
+    private static func registryAndTraceLog(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE device_registration (
+                vm TEXT NOT NULL,
+                id TEXT NOT NULL,
+                inject_at TEXT,
+                origin TEXT NOT NULL CHECK (origin IN ('config', 'command', 'discovered')),
+                PRIMARY KEY (vm, id),
+                FOREIGN KEY (vm, id) REFERENCES device (vm, id) ON DELETE CASCADE
+            ) WITHOUT ROWID;
+
+            -- file_device and file_inode identify the file the offset belongs to (stat's
+            -- st_dev and st_ino, as bit patterns): another file at the path starts over.
+            CREATE TABLE trace_log (
+                vm TEXT NOT NULL PRIMARY KEY,
+                file_device INTEGER NOT NULL,
+                file_inode INTEGER NOT NULL,
+                offset INTEGER NOT NULL CHECK (offset >= 0)
             ) WITHOUT ROWID;
             """)
     }

@@ -22,9 +22,12 @@ extension StateStore {
     /// or a stored flag is overwritten.
     public func save(_ device: StoredDevice) throws(StateStoreError) {
         let now = WallClock.microsecondsSinceEpoch()
+        let arguments = DeviceColumns.arguments(device, now: now)
         try write { db in
-            try db.cachedStatement(sql: DeviceColumns.upsert)
-                .execute(arguments: DeviceColumns.arguments(device, now: now))
+            try db.cachedStatement(sql: DeviceColumns.upsert).execute(arguments: arguments)
+            if device.origin != nil {
+                try db.cachedStatement(sql: DeviceColumns.upsertRegistration).execute(arguments: arguments)
+            }
         }
     }
 

@@ -100,3 +100,10 @@ extension StateStoreError {
         }
     }
 }
+
+extension StateStore {
+    /// `PRAGMA integrity_check`: "ok", or SQLite's list of what is damaged.
+    public func integrityCheck() throws(StateStoreError) -> String {
+        try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
+    }
+}

@@ -11,11 +11,19 @@ public struct StoredDevice: Hashable, Sendable {
     public var policy: DevicePolicy
     public var state: PersistedDeviceState
     public var counters: DeviceErrorCounters
+    /// Where errors are injected when not at the device itself (`inject-at`).
+    public var injectAt: String?
+    /// How the device came to be watched (`config`, `command`, `discovered`); nil for a
+    /// row written before the broker recorded it.
+    public var origin: String?
 
     public init(
         vm: String, id: String, host: String, policy: DevicePolicy = .default,
-        state: PersistedDeviceState = .clean, counters: DeviceErrorCounters = DeviceErrorCounters()
+        state: PersistedDeviceState = .clean, counters: DeviceErrorCounters = DeviceErrorCounters(),
+        injectAt: String? = nil, origin: String? = nil
     ) {
+        self.injectAt = injectAt
+        self.origin = origin
         self.vm = vm
         self.id = id
         self.host = host

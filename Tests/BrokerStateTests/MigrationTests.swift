@@ -16,6 +16,29 @@ import Testing
         }
     }
 
+    /// registry-and-trace-log: inject-at and origin of each device, and the trace log's read position.
+    @Test func aV1FileGainsInjectAtOriginAndTheTraceLogPosition() throws {
+        try withTemporaryDirectory { directory in
+            let path = directory.file("v1.sqlite")
+            try FrozenSchemaV1.makeFile(at: path, extraSQL: """
+                INSERT INTO device VALUES ('vm1', 'nic0', '0000:02:00.0', 'forward', 0, 1, 0, NULL, 0, 0, 1);
+                """)
+            let store = try StateStore(path: path)
+            #expect(try store.device(vm: "vm1", id: "nic0")?.injectAt == nil)
+            #expect(try store.device(vm: "vm1", id: "nic0")?.origin == nil)
+            var device = try #require(try store.device(vm: "vm1", id: "nic0"))
+            device.injectAt = "rp1"
+            device.origin = "command"
+            try store.save(device)
+            #expect(try StateStore(path: path).device(vm: "vm1", id: "nic0") == device)
+            #expect(try store.traceLogPosition(vm: "vm1") == nil)
+            let position = TraceLogPosition(vm: "vm1", fileDevice: UInt64.max, fileInode: 42, offset: 1234)
+            try store.saveTraceLogPosition(position)
+            try store.saveTraceLogPosition(position)
+            #expect(try StateStore(path: path).traceLogPosition(vm: "vm1") == position)
+        }
+    }
+
     @Test func aFileWrittenByAV1BrokerOpensWithItsData() throws {
         try withTemporaryDirectory { directory in
             let path = directory.file("v1.sqlite")
@@ -53,7 +76,8 @@ import Testing
             _ = try StateStore(path: path)
             _ = try StateStore(path: path)
             let database = try DatabaseQueue(path: path)
-            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") } == ["v1", "v2", "aer-baseline"])
+            #expect(try database.read { try String.fetchAll($0, sql: "SELECT identifier FROM grdb_migrations") }
+                == ["v1", "v2", "aer-baseline", "registry-and-trace-log"])
         }
     }
 

@@ -11,6 +11,8 @@ import Testing
     init() throws {
         qemu = try QEMUInstance(in: directory)
         broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory) { $0.clientQueueBytes = 256 << 10 }
+        // BROKER_LINK_RESET_WATCH announces the attach: let it pass before the clients count messages.
+        try waitUntilTracing(socket: broker.socketPath)
     }
 
     @Test func stopFromOneClientReachesBoth() throws {

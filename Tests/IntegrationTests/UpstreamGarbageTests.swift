@@ -19,7 +19,10 @@ import Testing
         peer.emit("AFTER_GARBAGE", data: .object(["ok": .bool(true)]))
         let event = try #require(try client.nextEvent("AFTER_GARBAGE"))
         #expect(event["data"]?["ok"]?.bool == true)
-        #expect(try client.readMessage(timeout: 0.2) == nil, "nothing of the garbage reached the client")
+        // The scripted VMM cannot trace: the broker's BROKER_LINK_RESET_WATCH about that may come; nothing else.
+        while let message = try client.readMessage(timeout: 0.2) {
+            #expect(message["event"]?.string == "BROKER_LINK_RESET_WATCH", "nothing of the garbage reached the client: \(message)")
+        }
         #expect(try client.execute("query-name", id: .string("again"))["id"]?.string == "again")
     }
 }

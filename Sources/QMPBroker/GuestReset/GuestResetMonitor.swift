@@ -1,3 +1,4 @@
+import BrokerState
 import Dispatch
 import ErrorEvents
 import Glibc
@@ -12,10 +13,8 @@ final class GuestResetMonitor {
     private unowned let vm: VMBroker
     private let logger: Logger
     let logPath: String
-    private var fileFD: Int32 = -1
-    private var notifyFD: Int32 = -1
-    private var source: DispatchSourceRead?
-    private var splitter = TraceLogLineSplitter()
+    private let reader: TraceLogReader
+    private var verifyTimer: DispatchSourceTimer?
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
     private var topology = PCITopology.empty
@@ -23,40 +22,63 @@ final class GuestResetMonitor {
     /// `query-pci` does not list yet (behind a bridge whose bus number is still 0).
     private var bridgesViaQOM: [String: [GuestPCIAddress]] = [:]
     private var previouslyEnabled: Set<String> = []
-    private(set) var tracing = false {
-        didSet { vm.board.update(vm.configuration.name) { [tracing] in $0.linkResetWatch = tracing } }
-    }
+    private(set) var watch = LinkResetWatch()
     private var refreshPending = false
+    /// A check is waiting for QEMU: checks never pile up behind a VMM that is slow to answer.
+    private var verifyPending = false
     private var refreshAgain = false
     private var refreshWaiters: [() -> Void] = []
+    /// How often QEMU's trace state is re-checked when no client command gave cause, and
+    /// a broken watch tried again.
+    static let verifyInterval = DispatchTimeInterval.seconds(2)
 
-    init(vm: VMBroker, logPath: String, logger: Logger) {
+    init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
         self.vm = vm
         self.logPath = logPath
         self.logger = logger
+        reader = TraceLogReader(path: logPath, vm: vm.configuration.name, access: TraceLogAccess(vm.configuration),
+                                store: store, queue: vm.queue, logger: logger)
+        reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
     // MARK: attach and detach
 
     /// The VMM is (again) ready: follow the log file and switch tracing on.
     func attach() {
+        apply(watch.attachStarted())
+        startTicking()
         guard LinkResetTracing.isUsableLogPath(logPath) else {
-            logger.error("trace log path unusable by QEMU's logfile; guest link resets will not be seen",
-                         metadata: ["path": "\(logPath)"])
-            return
+            return apply(watch.attachFailed("trace log path \(logPath) is unusable by QEMU's logfile"))
         }
-        guard follow() else { return }
+        do throws(TraceLogFile.Failure) {
+            try reader.open()
+        } catch {
+            return apply(watch.attachFailed("cannot follow the trace log: \(error)"))
+        }
+        switchTracingOn()
+    }
+
+    /// The attach commands, then the topology; the file is already followed.
+    private func switchTracingOn() {
         run(LinkResetTracing.stateQueries) { [weak self] replies in
             guard let self else { return }
             previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: replies)
             let commands = LinkResetTracing.attachCommands(logPath: logPath)
-            run(commands, checked: true) { [weak self] replies in
-                guard let self, replies.count == commands.count else { return }
+            run(commands, checked: true) { [weak self] replies, failure in
+                guard let self else { return }
+                guard replies.count == commands.count else {
+                    return apply(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                }
+                // QEMU opened the path itself: it must still be the file the broker reads.
+                guard reader.isStillAtPath else {
+                    return apply(watch.attachFailed("the trace log at \(logPath) was replaced while QEMU opened it"))
+                }
                 // Watching starts once QEMU traces and the topology says which bridges matter.
                 refreshTopology { [weak self] in
-                    guard let self, !tracing else { return }
-                    tracing = true
-                    logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
+                    guard let self, vm.upstream.isReady, !watch.isIntact else { return }
+                    apply(watch.attached())
+                    readAppended()  // what QEMU logged while the broker was away
+                    reader.savePosition()  // a first run too: a restart must know where to resume
                 }
             }
         }
@@ -65,114 +87,137 @@ final class GuestResetMonitor {
     /// Gives QEMU's log back (to `/dev/stderr`: the broker cannot learn a VMM's `-D`) and
     /// stops following. Best effort: the VMM may already be gone.
     func detach() {
-        if tracing && vm.upstream.isReady {
+        if watch.isIntact && vm.upstream.isReady {
             run(LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled, restoreLogTo: "/dev/stderr")) { _ in }
         }
-        tracing = false
+        apply(watch.detached("broker stopping"))
         stopFollowing()
     }
 
     /// The VMM went away: its log target went with it.
     func upstreamLost() {
-        tracing = false
+        apply(watch.detached("VMM disconnected"))
         stopFollowing()
     }
 
+    /// Asks QEMU whether the watched events are still on (after a client command that
+    /// could have changed them, and periodically); re-asserts them when not. QEMU cannot
+    /// be asked where its log goes, so `logfile` is sent again too: a redirect made behind
+    /// the broker's back (QEMU's own monitor) lasts at most one check.
+    func verify() {
+        guard watch.isIntact, vm.upstream.isReady, !verifyPending else { return }
+        guard reader.isStillAtPath else { return apply(watch.logReplaced()) }
+        verifyPending = true
+        let logFile = TracingCommand.setLogFile(path: logPath)
+        run(LinkResetTracing.stateQueries + [logFile]) { [weak self] replies in
+            guard let self else { return }
+            verifyPending = false
+            guard replies.count == LinkResetTracing.stateQueries.count + 1, let last = replies.last else { return }
+            if let failure = logFile.check(reply: last) { return apply(watch.attachFailed("\(failure)")) }
+            var states: [String: Bool] = [:]
+            for reply in replies.dropLast() { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
+            let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }
+            apply(watch.verified(disabled: disabled))
+        }
+    }
+
+    private func apply(_ actions: [LinkResetWatch.Action]) {
+        let reason = watch.reason
+        vm.board.update(vm.configuration.name) { [watch] in
+            $0.linkResetWatch = watch.isIntact
+            $0.linkResetWatchReason = reason
+        }
+        for action in actions {
+            switch action {
+            case .announce(let active, let reason):
+                if active {
+                    logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
+                } else {
+                    logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
+                }
+                vm.emit("BROKER_LINK_RESET_WATCH",
+                        data: BrokerEventData.linkResetWatch(vm: vm.configuration.name, active: active, reason: reason))
+            case .reassert:
+                logger.warning("re-asserting the trace events the broker watches")
+                _ = watch.attachStarted()
+                switchTracingOn()
+            case .reattach:
+                logger.debug("attaching the trace log again", metadata: ["trace-log": "\(logPath)"])
+                attach()
+            case .verify:
+                verify()
+            }
+        }
+    }
+
     /// Sends commands one after another; `checked` stops at the first failed one.
-    private func run(_ commands: [TracingCommand], checked: Bool = false, index: Int = 0,
-                     replies: [JSON] = [], completion: @escaping ([JSON]) -> Void) {
-        guard index < commands.count else { return completion(replies) }
+    private func run(_ commands: [TracingCommand], completion: @escaping ([JSON]) -> Void) {
+        run(commands, checked: false) { replies, _ in completion(replies) }
+    }
+
+    private func run(_ commands: [TracingCommand], checked: Bool, index: Int = 0, replies: [JSON] = [],
+                     completion: @escaping ([JSON], String?) -> Void) {
+        guard index < commands.count else { return completion(replies, nil) }
         let command = commands[index]
         vm.upstream.send(command.message) { [weak self] result in
             guard let self else { return }
-            guard case .reply(let line) = result, let reply = line.json else { return completion(replies) }
+            guard case .reply(let line) = result, let reply = line.json else { return completion(replies, nil) }
             if checked, let failure = command.check(reply: reply) {
-                logger.error("QEMU refused a tracing command; guest link resets will not be seen",
+                // The reason reaches the watch, which announces (and logs) it once.
+                logger.debug("QEMU refused a tracing command",
                              metadata: ["command": "\(command.name)", "reason": "\(failure)"])
-                return completion(replies)
+                return completion(replies, "QEMU refused \(command.name): \(failure)")
             }
             run(commands, checked: checked, index: index + 1, replies: replies + [reply], completion: completion)
         }
     }
 
+    private func startTicking() {
+        guard verifyTimer == nil else { return }
+        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
+        timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            apply(watch.tick())
+        }
+        timer.activate()
+        verifyTimer = timer
+    }
+
     // MARK: following the file
 
-    private func follow() -> Bool {
-        stopFollowing()
-        let created = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        if created >= 0 {
-            TraceLogAccess.apply(to: created, path: logPath, configuration: vm.configuration, logger: logger)
-            close(created)
-        }
-        fileFD = open(logPath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        guard fileFD >= 0, notifyFD >= 0, inotify_add_watch(notifyFD, logPath, UInt32(IN_MODIFY)) >= 0 else {
-            logger.error("cannot follow the trace log; guest link resets will not be seen",
-                         metadata: ["path": "\(logPath)", "errno": "\(errno)"])
-            stopFollowing()
-            return false
-        }
-        // Lines from before this attach are history (another run's resets), not news.
-        lseek(fileFD, 0, SEEK_END)
-        splitter.reset()
-        let source = DispatchSource.makeReadSource(fileDescriptor: notifyFD, queue: vm.queue)
-        let notify = notifyFD
-        source.setEventHandler { [weak self] in
-            var events = [UInt8](repeating: 0, count: 4096)
-            _ = read(notify, &events, events.count)
-            self?.readAppended()
-        }
-        source.setCancelHandler { close(notify) }
-        source.activate()
-        self.source = source
-        return true
-    }
-
     private func stopFollowing() {
-        if let source {
-            source.cancel()  // closes the inotify fd
-        } else if notifyFD >= 0 {
-            close(notifyFD)
-        }
-        source = nil
-        notifyFD = -1
-        if fileFD >= 0 { close(fileFD) }
-        fileFD = -1
+        verifyTimer?.cancel()
+        verifyTimer = nil
+        reader.close()
     }
 
+    /// Nothing is judged before the watch is intact: the topology must be known.
     private func readAppended() {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while fileFD >= 0 {
-            let count = read(fileFD, &chunk, chunk.count)
-            guard count > 0 else { return }
-            chunk.withUnsafeBytes { bytes in
-                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
-                    if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event) }
-                }
-            }
-        }
+        guard watch.isIntact else { return }
+        reader.read { [self] event, late in handle(event, late: late) }
     }
 
     // MARK: what the trace says
 
-    private func handle(_ event: QEMUTraceLine.Event) {
-        if case .configWrite(let access) = event { configWrite(access) }
+    private func handle(_ event: QEMUTraceLine.Event, late: Bool) {
+        if case .configWrite(let access) = event { configWrite(access, late: late) }
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
             for device in vm.recovery.orderedDevices where device.host.description == host {
-                vm.recovery.guestLinkReset(device, origin: .guestHotReset)
+                vm.recovery.guestLinkReset(device, origin: .guestHotReset, late: late)
             }
         case .systemReset?, nil:
             break
         }
     }
 
-    private func configWrite(_ access: PCIConfigAccess) {
+    private func configWrite(_ access: PCIConfigAccess, late: Bool) {
         if case .asserted(let bridge)? = detector.observe(access) {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
-            for device in devices(below: bridge) { vm.recovery.guestLinkReset(device, origin: .guestLinkReset) }
+            for device in devices(below: bridge) { vm.recovery.guestLinkReset(device, origin: .guestLinkReset, late: late) }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
             if !below.isEmpty { refreshTopology() }
         }

@@ -1,17 +1,33 @@
 import Glibc
-import Logging
 
 /// QEMU opens the trace log itself: a VMM running as another user needs the file to be
 /// its own (`trace-log-owner`) or open to its group (`trace-log-mode`).
-enum TraceLogAccess {
-    static func apply(to fd: Int32, path: String, configuration: VMConfiguration, logger: Logger) {
-        if let owner = configuration.traceLogOwner, fchown(fd, owner.uid, owner.gid) != 0 {
-            logger.warning("cannot set the trace log's owner", metadata: [
-                "path": "\(path)", "uid": "\(owner.uid)", "gid": "\(owner.gid)", "error": "\(String(cString: strerror(errno)))"])
+struct TraceLogAccess: Sendable {
+    let owner: VMConfiguration.FileOwner?
+    let mode: UInt32
+
+    init(owner: VMConfiguration.FileOwner? = nil, mode: UInt32 = 0o600) {
+        self.owner = owner
+        self.mode = mode
+    }
+
+    init(_ configuration: VMConfiguration) {
+        self.init(owner: configuration.traceLogOwner, mode: configuration.traceLogMode)
+    }
+
+    /// Whether a file owned by `uid` may be the broker's trace log: its own, or the
+    /// configured owner's (the broker gave it away).
+    func accepts(owner uid: uid_t) -> Bool { uid == geteuid() || uid == owner?.uid }
+
+    /// Gives the file its owner and mode; what cannot be set is returned for the log.
+    func apply(to fd: Int32) -> [String] {
+        var problems: [String] = []
+        if let owner, fchown(fd, owner.uid, owner.gid) != 0 {
+            problems.append("cannot give it to \(owner.uid):\(owner.gid): \(String(cString: strerror(errno)))")
         }
-        if fchmod(fd, mode_t(configuration.traceLogMode)) != 0 {
-            logger.warning("cannot set the trace log's mode", metadata: [
-                "path": "\(path)", "mode": "\(String(configuration.traceLogMode, radix: 8))", "error": "\(String(cString: strerror(errno)))"])
+        if fchmod(fd, mode_t(mode)) != 0 {
+            problems.append("cannot set mode \(String(mode, radix: 8)): \(String(cString: strerror(errno)))")
         }
+        return problems
     }
 }

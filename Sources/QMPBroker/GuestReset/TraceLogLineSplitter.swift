@@ -17,6 +17,9 @@ public struct TraceLogLineSplitter: Sendable {
 
     public init() {}
 
+    /// Bytes fed that no line has taken yet (a partial line kept for the next feed).
+    public var pendingBytes: Int { partial.count }
+
     /// Calls `emit` with each complete line, without its `\n`.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeBufferPointer<UInt8>) -> Void) {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }

@@ -8,7 +8,8 @@ enum VFIOCommands {
         commands.register("query-vfio-devices") { request, _, _, completion in
             reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
-                return .array(recovery.orderedDevices.map(deviceInfo))
+                let watching = recovery.vm.guestResets?.watch.isIntact ?? false
+                return .array(recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
             }
         }
         commands.register("vfio-device-add") { request, _, _, completion in
@@ -109,7 +110,8 @@ enum VFIOCommands {
     }
 
     /// One entry of `query-vfio-devices`, in the schema's member order.
-    static func deviceInfo(_ device: WatchedDevice) -> JSON {
+    /// `linkResetWatch`: whether a guest reset of this device's link would be seen now.
+    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool) -> JSON {
         let counters = device.machine.counters
         var members: [(String, JSON)] = [
             ("id", .string(device.id)), ("host", .string(device.host.description)),
@@ -123,6 +125,7 @@ enum VFIOCommands {
             ("sources", .strings(device.sourceNames)), ("inject-at", .string(device.injectTarget)),
             ("error-trigger", .string(device.triggerMode.rawValue)),
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
+            ("link-reset-watch", .bool(linkResetWatch)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
         return .qdict(members)

@@ -15,12 +15,14 @@ enum VFIOEventData {
         return .qdict(members)
     }
 
-    static func linkReset(_ event: LinkResetEvent, device: WatchedDevice) -> JSON {
-        .qdict([
-            "device": .string(device.id), "host": .string(device.host.description),
-            "link-error": .bool(event.linkError), "origin": .string(event.origin.rawValue),
-            "action": .string(event.action.rawValue),
-        ])
+    static func linkReset(_ event: LinkResetEvent, device: WatchedDevice, note: String? = nil) -> JSON {
+        var members: [(String, JSON)] = [
+            ("device", .string(device.id)), ("host", .string(device.host.description)),
+            ("link-error", .bool(event.linkError)), ("origin", .string(event.origin.rawValue)),
+            ("action", .string(event.action.rawValue)),
+        ]
+        if let note { members.append(("note", .string(note))) }
+        return .qdict(members)
     }
 
     static func linkErrorCleared(_ event: LinkErrorClearedEvent, device: WatchedDevice) -> JSON {

@@ -33,6 +33,11 @@ extension VFIORecovery {
             logger.error("QEMU took the AER injection nowhere", metadata: ["device": "\(device.id)", "answers": "\(refusals.joined(separator: "; "))"])
             return done(InjectionOutcome(target: nil, notes: ["not forwarded: \(refusals.joined(separator: "; "))"]))
         }
+        // Pasted into an HMP command line: only a QEMU device id (issue 13 item 9).
+        guard QEMUDeviceID.isWellFormed(target) else {
+            return inject(error, device: device, targets: targets.dropFirst(),
+                          refusals: refusals + ["'\(target)' is not a QEMU device id"], done: done)
+        }
         let commands = error.injectionPlan.commands
         var answers: [String?] = []
         for command in commands {

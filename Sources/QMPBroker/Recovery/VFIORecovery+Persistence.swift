@@ -28,7 +28,8 @@ extension VFIORecovery {
             try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
                                         policy: device.machine.policy,
                                         state: device.awaitingRunState ?? device.machine.persistedState,
-                                        counters: device.machine.counters))
+                                        counters: device.machine.counters,
+                                        injectAt: device.injectAt, origin: device.origin))
         }
     }
 
@@ -59,13 +60,21 @@ extension VFIORecovery {
     }
 
     /// A failed write is logged loudly but never stops error handling: the VM's protection
-    /// in this run does not depend on the disk.
+    /// in this run does not depend on the disk. The first failure after a good write is
+    /// also announced (`BROKER_STATE_NOT_DURABLE`): the flag then lives only in memory.
     func storing(_ what: String, _ body: (StateStore) throws -> Void) {
         guard let store else { return }
         do {
             try body(store)
+            stateDurable = true
         } catch {
-            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
+            logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
+                         metadata: ["reason": "\(error)"])
+            if stateDurable {
+                vm.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vm.configuration.name, operation: what, reason: "\(error)"))
+            }
+            stateDurable = false
         }
     }
 

@@ -23,6 +23,8 @@ final class VFIORecovery {
     let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
     var qemuVersion: QEMUVersion?
+    /// Whether the last write to the state file worked: a failure is announced once, not per write.
+    var stateDurable = true
 
     init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
         self.vm = vm
@@ -34,6 +36,7 @@ final class VFIORecovery {
     // MARK: lifecycle
 
     func start() {
+        let stored = storedDevices()  // before config entries rewrite their rows
         for device in settings.devices {
             do throws(QMPError) {
                 let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
@@ -47,6 +50,7 @@ final class VFIORecovery {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
         }
+        restore(stored)
         for inherited in settings.inheritedEventFDs {
             do throws(QMPError) {
                 guard let severity = EventFDSeverity(rawValue: inherited.severity) else {
@@ -103,6 +107,7 @@ final class VFIORecovery {
         guard let address = HostAddress(host) else {
             throw QMPError("Parameter 'host' expects a PCI address like 0000:3b:00.0")
         }
+        if let injectAt, !QEMUDeviceID.isWellFormed(injectAt) { throw QEMUDeviceID.rejected("inject-at") }
         let counters = DeviceAERCounters(host: address, reader: SysfsAERReader(sysfsRoot: settings.sysfsRoot), logger: logger)
         let stored = persisted(id: id, host: address)
         let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
@@ -172,8 +177,14 @@ final class VFIORecovery {
     /// the machines hear it from here (the broker's pause is then the operator's).
     func clientRequestedStop() { forEachDevice { $0.machine.clientRequestedStop() } }
 
-    func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin) {
-        perform(device.machine.guestLinkReset(origin: origin), on: device)
+    /// `late`: read from the trace log after a broker restart, logged while it was down.
+    func guestLinkReset(_ device: WatchedDevice, origin: LinkResetOrigin, late: Bool = false) {
+        if late {
+            logger.warning("guest link reset seen late: QEMU logged it while the broker was not running",
+                           metadata: ["device": "\(device.id)", "link-error": "\(device.machine.linkError)"])
+        }
+        perform(device.machine.guestLinkReset(origin: origin), on: device,
+                linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
     }
 
     func operatorClear(_ id: String) throws(QMPError) {
@@ -196,7 +207,7 @@ final class VFIORecovery {
     /// Runs a machine's actions in their order. `notes` say how the error was classified.
     /// An error that is forwarded is announced once QEMU has answered the injection, so
     /// that the event's `action` says what really happened.
-    func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = []) {
+    func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil) {
         var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
@@ -217,7 +228,7 @@ final class VFIORecovery {
             case .emitPCIError(let event):
                 announce(event, on: device, notes: notes)
             case .emitLinkReset(let event):
-                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device))
+                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
             case .emitLinkErrorCleared(let event):
                 vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
             case .emitHostRecovery(let event):

@@ -19,8 +19,10 @@ final class WatchedDevice {
     var portAbove: String?
     /// The QEMU device type (QOM `type`), once learnt.
     var qemuType: String?
-    /// Whether `inject-at` was given: then it is kept, never chosen from the placement.
-    let injectAtConfigured: Bool
+    /// `inject-at` as given (config, command, or restored from the state file): then it
+    /// is kept, never chosen from the placement.
+    let injectAt: String?
+    var injectAtConfigured: Bool { injectAt != nil }
     /// How uncorrectable errors are signalled: `error-trigger`, or its default once the
     /// QEMU type is known.
     var triggerMode: ErrorTriggerMode
@@ -52,7 +54,7 @@ final class WatchedDevice {
         self.host = host
         self.machine = machine
         self.injectTarget = injectTarget ?? id
-        self.injectAtConfigured = injectTarget != nil
+        self.injectAt = injectTarget
         self.counters = counters
         self.origin = origin
     }

@@ -10,6 +10,8 @@ public final class BrokerStatusBoard: Sendable {
         public var clients: Int
         /// Whether QEMU's trace log is being followed for guest link resets.
         public var linkResetWatch: Bool = false
+        /// Why the watch is not intact; nil while it is.
+        public var linkResetWatchReason: String?
     }
 
     private let statuses = Mutex<[String: VMStatus]>([:])

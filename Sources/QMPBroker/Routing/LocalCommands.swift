@@ -43,11 +43,13 @@ final class LocalCommands {
 
     static func brokerInfo(_ statuses: [BrokerStatusBoard.VMStatus]) -> JSON {
         let vms = JSON.array(statuses.map { status in
-            JSON.qdict([
-                "name": .string(status.name), "upstream": .string(status.upstream),
-                "connected": .bool(status.connected), "clients": .integer(Int64(status.clients)),
-                "link-reset-watch": .bool(status.linkResetWatch),
-            ])
+            var members: [(String, JSON)] = [
+                ("name", .string(status.name)), ("upstream", .string(status.upstream)),
+                ("connected", .bool(status.connected)), ("clients", .integer(Int64(status.clients))),
+                ("link-reset-watch", .bool(status.linkResetWatch)),
+            ]
+            if let reason = status.linkResetWatchReason { members.append(("link-reset-watch-reason", .string(reason))) }
+            return JSON.qdict(members)
         })
         return .qdict(["version": .string(BrokerVersion.string), "vms": vms])
     }

@@ -53,8 +53,23 @@ public struct VMConfiguration: Sendable, Equatable {
         self.name = name
         self.upstreamPath = upstreamPath
         self.socketPath = socketPath
-        let directory = socketPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        self.traceLogPath = "\(directory.isEmpty ? "." : directory)/\(name).trace.log"
+        self.traceLogPath = Self.absolute("\(Self.directory(of: socketPath))/\(name).trace.log")
+    }
+
+    private static func directory(of path: String) -> String {
+        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return directory.isEmpty ? (path.hasPrefix("/") ? "" : ".") : directory
+    }
+
+    /// QEMU resolves a relative `logfile` against its own working directory, not the
+    /// broker's: the broker's path is made absolute before it is handed over (issue 13 item 3).
+    static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        guard let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        let base = String(cString: cwd)
+        let relative = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
+        return base == "/" ? "/\(relative)" : "\(base)/\(relative)"
     }
 }
 
@@ -99,7 +114,7 @@ public final class VMBroker: @unchecked Sendable {
         VFIOCommands.register(in: localCommands, recovery: recovery)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         if let path = configuration.traceLogPath {
-            guestResets = GuestResetMonitor(vm: self, logPath: path, logger: logger)
+            guestResets = GuestResetMonitor(vm: self, logPath: path, store: store, logger: logger)
         }
     }
 
@@ -225,6 +240,21 @@ public final class VMBroker: @unchecked Sendable {
     /// Sends a client's command upstream; the reply comes back with the client's own id.
     /// `completion` gets the reply's wire bytes.
     func forward(_ request: QMPRequest, fds: [Int32], from client: ClientConnection, completion: @escaping ([UInt8]) -> Void) {
+        var verifyAfter = false
+        if guestResets != nil {
+            switch TraceGuard.verdict(command: request.command, arguments: request.arguments,
+                                      watched: LinkResetTracing.traceEvents) {
+            case .refuse(let error):
+                logger.warning("refused a client command that would switch off the link-reset watch",
+                               metadata: ["command": "\(request.command)", "client": "\(client.id)"])
+                fds.forEach { _ = close($0) }
+                return completion(request.errorReply(error).wireMessage())
+            case .forwardThenVerify:
+                verifyAfter = true
+            case .forward:
+                break
+            }
+        }
         noteForwarded(request, fds: fds)
         let clientID = request.id.map(QEMUJSONWriter.write)
         let transform = localCommands.replyTransform(for: request.command)
@@ -234,6 +264,7 @@ public final class VMBroker: @unchecked Sendable {
             switch result {
             case .reply(let line):
                 if request.command == "device_add" && line.has("return") { self.recovery.discover() }
+                if verifyAfter { self.guestResets?.verify() }
                 if let transform, line.has("return"), let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
                     completion(request.successReply(transform(value)).wireMessage())
                 } else {

@@ -19,9 +19,9 @@ final class RecoveryRig {
 
     static let rootPortSlot: UInt8 = 0x1C
 
-    init(policy: String = "forward", autoCont: Bool = false, running: Bool = true) throws {
+    init(policy: String = "forward", autoCont: Bool = false, running: Bool = true, directMonitor: Bool = false) throws {
         let qtestPath = directory.file("qtest.sock")
-        qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        qemu = try QEMUInstance(in: directory, directMonitor: directMonitor) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
         qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()  // while paused: guest-side writes then never race the firmware
         sysfs = FakeSysfsTree(in: directory)

@@ -39,6 +39,8 @@ import VFIOWatch
             for action in LinkResetEvent.Action.allCases {
                 events.append((LinkResetEvent.name, VFIOEventData.linkReset(
                     LinkResetEvent(linkError: true, origin: origin, action: action), device: device)))
+                events.append((LinkResetEvent.name, VFIOEventData.linkReset(
+                    LinkResetEvent(linkError: true, origin: origin, action: action), device: device, note: "seen late")))
             }
         }
         for reason in LinkErrorClearedEvent.Reason.allCases {
@@ -51,6 +53,8 @@ import VFIOWatch
         }
         events.append(("BROKER_VMM_CONNECTED", .qdict(["vm": .string("t")])))
         events.append(("BROKER_VMM_DISCONNECTED", .qdict(["vm": .string("t")])))
+        events.append(("BROKER_LINK_RESET_WATCH", BrokerEventData.linkResetWatch(vm: "t", active: false, reason: "r")))
+        events.append(("BROKER_STATE_NOT_DURABLE", BrokerEventData.stateNotDurable(vm: "t", operation: "o", reason: "r")))
         for (name, data) in events {
             let message = BrokerEvent.message(name, data: data)
             #expect(conformance.problems(event: name, data: message["data"]) == [], "\(message)")
@@ -59,7 +63,9 @@ import VFIOWatch
     }
 
     @Test func queryRepliesValidate() throws {
-        let info = LocalCommands.brokerInfo([.init(name: "vm1", upstream: "/x", connected: true, clients: 2)])
+        let info = LocalCommands.brokerInfo([.init(name: "vm1", upstream: "/x", connected: true, clients: 2),
+                                             .init(name: "vm2", upstream: "/y", connected: true, clients: 0,
+                                                   linkResetWatchReason: "VMM disconnected")])
         let command = try #require(conformance.catalog.commands.first { $0.name == "query-broker" })
         #expect(conformance.problems(type: try #require(command.returns), value: info, path: "query-broker") == [])
         let device = WatchedDevice(
@@ -68,7 +74,7 @@ import VFIOWatch
                                         logger: Logger(label: "test")),
             origin: "test")
         let devices = try #require(conformance.catalog.commands.first { $0.name == "query-vfio-devices" })
-        #expect(conformance.problems(type: try #require(devices.returns), value: .array([VFIOCommands.deviceInfo(device)]),
+        #expect(conformance.problems(type: try #require(devices.returns), value: .array([VFIOCommands.deviceInfo(device, linkResetWatch: false)]),
                                      path: "query-vfio-devices") == [])
     }
 

@@ -1,0 +1,132 @@
+import BrokerState
+import Dispatch
+import Glibc
+import Logging
+
+/// Follows the broker's trace log (inotify on the VM's queue) from where the last run
+/// stopped reading it: the read position is kept in the state file per VM, tied to the
+/// file's inode, so lines QEMU wrote while no broker ran are still read, and known to be
+/// late.
+final class TraceLogReader {
+    private let path: String
+    private let vm: String
+    private let access: TraceLogAccess
+    private let store: StateStore?
+    private let queue: DispatchQueue
+    private let logger: Logger
+    private var file: TraceLogFile?
+    private var notifyFD: Int32 = -1
+    private var source: DispatchSourceRead?
+    private var splitter = TraceLogLineSplitter()
+    /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
+    /// the broker was away.
+    private var readOffset: Int64 = 0
+    private var lateUntil: Int64 = 0
+    /// Called on the queue when QEMU appended to the file.
+    var onAppended: (() -> Void)?
+
+    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, queue: DispatchQueue, logger: Logger) {
+        self.path = path
+        self.vm = vm
+        self.access = access
+        self.store = store
+        self.queue = queue
+        self.logger = logger
+    }
+
+    /// Whether the path still names the file being read (see `TraceLogFile`).
+    var isStillAtPath: Bool { file?.isStillAtPath == true }
+
+    /// Opens the file safely (`TraceLogFile`) and resumes where the last run stopped when
+    /// it is the same file; lines up to its current end then count as seen late.
+    func open() throws(TraceLogFile.Failure) {
+        close()
+        let file = try TraceLogFile.open(path, access: access)
+        file.warnings.forEach { logger.warning("trace log: \($0)") }
+        notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
+        guard notifyFD >= 0, inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY)) >= 0 else {
+            let code = errno
+            Glibc.close(file.fd)
+            close()
+            throw TraceLogFile.Failure(description: "inotify on \(path) failed (errno \(code))")
+        }
+        self.file = file
+        let resumeAt = resumeOffset(for: file)
+        readOffset = Int64(lseek(file.fd, Int(resumeAt ?? file.sizeAtOpen), SEEK_SET))
+        lateUntil = file.sizeAtOpen
+        if let resumeAt, resumeAt < file.sizeAtOpen {
+            logger.notice("resuming the trace log where the last run stopped",
+                          metadata: ["offset": "\(resumeAt)", "unread": "\(file.sizeAtOpen - resumeAt)"])
+        }
+        splitter.reset()
+        let source = DispatchSource.makeReadSource(fileDescriptor: notifyFD, queue: queue)
+        let notify = notifyFD
+        source.setEventHandler { [weak self] in
+            var events = [UInt8](repeating: 0, count: 4096)
+            _ = Glibc.read(notify, &events, events.count)
+            self?.onAppended?()
+        }
+        source.setCancelHandler { Glibc.close(notify) }
+        source.activate()
+        self.source = source
+    }
+
+    func close() {
+        if let source {
+            source.cancel()  // closes the inotify fd
+        } else if notifyFD >= 0 {
+            Glibc.close(notifyFD)
+        }
+        source = nil
+        notifyFD = -1
+        if let file { Glibc.close(file.fd) }
+        file = nil
+    }
+
+    /// Reads what QEMU appended, the backlog first in reads that end at `lateUntil`, so
+    /// every line in it is known to be late; then stores how far it got.
+    func read(_ handle: (QEMUTraceLine.Event, _ late: Bool) -> Void) {
+        guard let fd = file?.fd else { return }
+        let before = readOffset
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while file?.fd == fd {
+            let late = readOffset < lateUntil
+            let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
+            let count = Glibc.read(fd, &chunk, wanted)
+            guard count > 0 else { break }
+            readOffset += Int64(count)
+            chunk.withUnsafeBytes { bytes in
+                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
+                    if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late) }
+                }
+            }
+        }
+        if readOffset != before { savePosition() }
+    }
+
+    /// After the lines were acted on: a broker killed now resumes after them.
+    func savePosition() {
+        guard let store, let file else { return }
+        let consumed = readOffset - Int64(splitter.pendingBytes)
+        do {
+            try store.saveTraceLogPosition(TraceLogPosition(vm: vm, fileDevice: file.identity.device,
+                                                            fileInode: file.identity.inode, offset: consumed))
+        } catch {
+            logger.error("cannot store the trace log position", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// The stored position when it belongs to this very file and still fits in it.
+    private func resumeOffset(for file: TraceLogFile) -> Int64? {
+        guard let store else { return nil }
+        do {
+            guard let position = try store.traceLogPosition(vm: vm),
+                  position.fileDevice == file.identity.device, position.fileInode == file.identity.inode,
+                  position.offset <= file.sizeAtOpen else { return nil }
+            return position.offset
+        } catch {
+            logger.error("cannot read the trace log position", metadata: ["reason": "\(error)"])
+            return nil
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Glibc
+import QMPBroker
+
+/// The built `qmp-broker run` binary in front of a real QEMU (qtest, ECAM on, dev0 behind
+/// rp0 at 00:1c.0) with a fake sysfs tree and `--allow-inject`, for what needs a separate
+/// process: SIGKILL at any point, restarts, the log a user reads.
+final class CLIBrokerRig {
+    let directory = TemporaryDirectory.forTest()
+    let qemu: QEMUInstance
+    let qtest: QTestConnection
+    let sysfs: FakeSysfsTree
+    let stateDirectory: String
+    private(set) var broker: BrokerProcess?
+    var socket: String { directory.file("vm1.qmp") }
+    var logPath: String { directory.file("broker.log") }
+
+    init(stateDirectory: String? = nil) throws {
+        let qtestPath = directory.file("qtest.sock")
+        qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        qtest = try QTestConnection(path: qtestPath)
+        try qtest.enableECAM()
+        sysfs = FakeSysfsTree(in: directory)
+        self.stateDirectory = stateDirectory ?? directory.file("state")
+        directory.write("broker.toml", """
+            socket-dir = "\(directory.path)"
+            state-dir = "\(self.stateDirectory)"
+            sysfs-root = "\(sysfs.root)"
+            sysfs-poll-ms = 0
+            allow-inject = true
+
+            [[vm]]
+            name = "vm1"
+            qmp = "\(qemu.qmpSocket)"
+            """)
+    }
+
+    /// Starts the broker and returns a negotiated client once it watches for link resets.
+    @discardableResult
+    func start() throws -> QMPClient {
+        broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")], logPath: logPath)
+        let deadline = Deadline(after: 10)
+        var client: QMPClient?
+        while client == nil {
+            client = try? QMPClient(path: socket)
+            if client == nil {
+                guard !deadline.passed else { throw QMPClient.Failure("broker socket never appeared: \(log)") }
+                usleep(5_000)
+            }
+        }
+        try client!.negotiate()
+        try client!.waitForLinkResetWatch(timeout: 10)
+        return client!
+    }
+
+    func kill() {
+        broker?.kill()
+        _ = broker?.process.wait(timeout: 5)
+        broker = nil
+    }
+
+    var log: String { directory.read("broker.log") }
+
+    /// The guest sets and releases Secondary Bus Reset on rp0, above dev0.
+    func guestLinkReset() throws { try qtest.secondaryBusReset(slot: 0x1C) }
+
+    func add(_ client: QMPClient, id: String, host: String, policy: String = "forward", injectAt: String? = nil) throws -> JSON {
+        let base: JSON = .object(["id": .string(id), "host": .string(host), "policy": .string(policy)])
+        let arguments: JSON = injectAt.map { .object(["id": .string(id), "host": .string(host), "policy": .string(policy),
+                                                      "inject-at": .string($0)]) } ?? base
+        return try client.execute("vfio-device-add", arguments: arguments)
+    }
+
+    func inject(_ client: QMPClient, _ device: String, _ severity: String) throws -> JSON {
+        try client.execute("x-vfio-inject-error", arguments: .object([
+            "device": .string(device), "severity": .string(severity)]))
+    }
+
+    /// Waits (bounded) until QEMU says the VM is paused.
+    func waitUntilPaused(_ client: QMPClient, timeout: Double = 10) throws -> Bool {
+        let deadline = Deadline(after: timeout)
+        while !deadline.passed {
+            if try client.execute("query-status")["return"]?["status"]?.string == "paused" { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    deinit { kill() }
+}
