@@ -141,7 +141,10 @@ struct SettingsCheck {
             }
             vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.map(\.eventFD)
             do throws(ConfigurationProblem) {
-                try vm.validate()
+                // Its device checks are the inject-at check above; the rest (trace log path) applies.
+                var whole = vm
+                whole.recovery.devices = []
+                try whole.validate()
             } catch {
                 problems.add(error.description)
             }
@@ -179,6 +182,10 @@ struct SettingsCheck {
         }
         device.autoCont = table.boolean("auto-cont") ?? false
         device.injectAt = table.string("inject-at")
+        if let target = device.injectAt, !QEMUDeviceID.isWellFormed(target) {
+            problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\" "
+                         + "(a letter, then letters, digits, '-', '.' or '_')")
+        }
         return device
     }
 
