@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: setup build demo test unit integration e2e guest bench fuzz fuzz-regress clean install
+.PHONY: setup build demo test unit integration e2e guest host host-e2e bench fuzz fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -17,13 +17,24 @@ demo: build
 	$(BIN) demo
 
 # The whole suite: pure unit tests, real-QEMU integration tests, third-party clients,
-# and the end-to-end run with a real Linux guest (built once into .cache/guest).
-test: build guest
-	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+# the end-to-end run with a real Linux guest (built once into .cache/guest), then the
+# host end-to-end test against the real kernel's vfio-pci in a nested host.
+test: build guest host
+	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
+	Tests/HostE2E/host_e2e.py 2>&1 | tee .build/host-e2e.log; host=$${PIPESTATUS[0]}; \
+	[ $$status -eq 0 ] && [ $$host -eq 0 ]
 
 # The tiny guest: Debian's kernel and busybox-static, downloaded with apt-get once.
 guest: setup
 	scripts/build-guest.sh
+
+# The nested host: Debian's kernel with vfio-pci, sharing this machine's /usr (.cache/host).
+host: setup
+	scripts/build-host.sh
+
+# Boots the nested host and runs Tests/HostE2E's scenarios in it (SPEC section 10).
+host-e2e: build host
+	Tests/HostE2E/host_e2e.py
 
 e2e: build guest
 	$(SWIFT) test $(BUILD_FLAGS) --filter E2E

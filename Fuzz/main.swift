@@ -1,59 +1,9 @@
-// libFuzzer entry point over both wire paths. Upstream: the same bytes as a VMM's
-// output through `LineFramer` and `UpstreamLine` (id splicing). Downstream: QEMU's JSON dialect streamed
-// through `QMPInputReader` (framer, lexer, parser, limits), every value through
-// `ClientSession` (envelope checks, negotiation, command mode), and every reply the
-// broker would write through QEMU's JSON writer. Built by scripts/fuzz.sh with
-// `swiftc -sanitize=fuzzer,address` over the Wire and Downstream sources.
+// libFuzzer entry point: `WireExercise` (Sources/QMPBroker/Support) over each input.
+// Built by scripts/fuzz.sh with `swiftc -sanitize=fuzzer,address` over the Wire,
+// Downstream session and Upstream framing sources; `make fuzz SECONDS=N`.
 
-/// The input is cut into reads at bytes the fuzzer chooses (a 0xFF byte marks a cut and
-/// is dropped), so framing across reads is exercised with the same corpus.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    let bytes = UnsafeBufferPointer(start: data, count: size)
-    var reader = QMPInputReader()
-    var session = ClientSession(oobOffered: true, localCommands: ["query-broker", "vfio-device-add"])
-    var chunks: [ArraySlice<UInt8>] = []
-    var start = 0
-    for (index, byte) in bytes.enumerated() where byte == 0xFF && index % 7 == 0 {
-        chunks.append(ArraySlice(bytes[start..<index]))
-        start = index + 1
-    }
-    chunks.append(ArraySlice(bytes[start...]))
-    var framer = LineFramer()
-    for chunk in chunks {
-        Array(chunk).withUnsafeBytes { raw in
-            try? framer.feed(raw) { line in
-                guard let upstream = UpstreamLine(line) else { return }
-                _ = upstream.replacingID(with: Array("{\"a\": [1]}".utf8))
-                _ = upstream.has("return")
-                _ = upstream.brokerID
-            }
-        }
-    }
-    for chunk in chunks {
-        Array(chunk).withUnsafeBytes { raw in
-            reader.feed(raw) { input in
-                let action = switch input {
-                case .value(let value): session.received(value)
-                case .error(let desc): session.parseError(desc)
-                }
-                switch action {
-                case .reply(let reply):
-                    let wire = reply.wireMessage()
-                    precondition(wire.last == 0x0A, "a reply must end its line")
-                case .forward(let request), .handleLocally(let request):
-                    // What the broker would send upstream: the message with a broker id.
-                    let message = request.message
-                    let clientID = request.id.map(QEMUJSONWriter.write)
-                    message["id"] = .integer(1)
-                    let wire = message.wireMessage()
-                    if let line = UpstreamLine(ArraySlice(wire)), let clientID {
-                        _ = line.replacingID(with: clientID)
-                    }
-                    _ = request.errorReply(QMPError("fuzz")).wireMessage()
-                }
-            }
-        }
-    }
+    WireExercise.run(UnsafeBufferPointer(start: data, count: size))
     return 0
 }

@@ -8,7 +8,8 @@ seconds="${1:-60}"
 out=.build/fuzz
 mkdir -p "$out/corpus"
 sources=(Fuzz/main.swift Sources/QMPBroker/Wire/*.swift Sources/QMPBroker/Downstream/ClientSession.swift
-         Sources/QMPBroker/Upstream/LineFramer.swift Sources/QMPBroker/Upstream/UpstreamLine.swift)
+         Sources/QMPBroker/Upstream/LineFramer.swift Sources/QMPBroker/Upstream/UpstreamLine.swift
+         Sources/QMPBroker/Support/WireExercise.swift)
 if [[ ! -x "$out/qmp-fuzz" ]] || [[ -n "$(find "${sources[@]}" -newer "$out/qmp-fuzz")" ]]; then
     swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name QMPFuzz \
         -use-ld=lld -I Sources/CJansson -ljansson "${sources[@]}" -o "$out/qmp-fuzz"

@@ -141,9 +141,9 @@ struct SettingsCheck {
             }
             vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.map(\.eventFD)
             do throws(ConfigurationProblem) {
-                // Its device checks are the inject-at check above; the rest (trace log path) applies.
+                // Devices already reported above are not reported twice.
                 var whole = vm
-                whole.recovery.devices = []
+                whole.recovery.devices.removeAll { $0.injectAt.map(Self.isSeveralWords) == true }
                 try whole.validate()
             } catch {
                 problems.add(error.description)
@@ -182,9 +182,8 @@ struct SettingsCheck {
         }
         device.autoCont = table.boolean("auto-cont") ?? false
         device.injectAt = table.string("inject-at")
-        if let target = device.injectAt, !QEMUDeviceID.isWellFormed(target) {
-            problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\" "
-                         + "(a letter, then letters, digits, '-', '.' or '_')")
+        if let target = device.injectAt, Self.isSeveralWords(target) {
+            problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\"")
         }
         return device
     }
@@ -242,6 +241,11 @@ struct SettingsCheck {
         let path = sides.first?.split(separator: "/") ?? []
         guard sides.count == 2, path.count == 3, let fd = Int32(sides[1]), fd > 2 else { return nil }
         return (String(path[0]), .init(device: String(path[1]), severity: String(path[2]), fd: fd))
+    }
+
+    /// Blanks or control characters: more than one word on the HMP command line.
+    static func isSeveralWords(_ text: String) -> Bool {
+        text.isEmpty || text.contains { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }
     }
 
     static func isValidName(_ name: String) -> Bool {

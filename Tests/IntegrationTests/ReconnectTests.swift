@@ -72,8 +72,17 @@ import Testing
         #expect(try client.nextEvent("BROKER_VMM_DISCONNECTED") != nil)
         let refused = try client.execute("query-status", id: .integer(5))
         #expect(refused.description == #"{"id": 5, "error": {"class": "GenericError", "desc": "VMM 'vm1' is not connected"}}"#)
+        // A client arriving while the VMM is away gets no bytes (no cached greeting) until
+        // a VMM is attached again; then it is greeted by that VMM.
+        let arriving = try QMPClient(path: broker.socketPath, readGreeting: false)
+        #expect(try arriving.readMessage(timeout: 0.5) == nil)
+        let again = try QEMUInstance(in: directory)
+        #expect(try arriving.readMessage(timeout: 15)?["QMP"] != nil)
+        #expect(try client.nextEvent("BROKER_VMM_CONNECTED", timeout: 15) != nil)
         // And a client may still ask for EOF.
         #expect(try client.execute("broker-stay-connected", arguments: .object(["enable": .bool(false)]))["return"] != nil)
+        again.kill()
+        #expect(client.waitForClose(timeout: 10))
     }
 
     @Test func clientArrivingBeforeTheVMMIsGreetedWhenItComes() throws {

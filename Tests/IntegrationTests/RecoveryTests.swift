@@ -19,8 +19,9 @@ import Testing
         #expect(reset["data"]?["link-error"]?.bool == true)
         let stop = try #require(try rig.client.nextEvent("STOP"))
         #expect(try rig.status() == "paused")
-        // The broker saw the reset and QEMU stopped within 10 ms (their own timestamps).
-        #expect(stop.eventMicroseconds - reset.eventMicroseconds < 10_000)
+        // QEMU stopped after the broker saw the reset (their own timestamps); how fast is
+        // for `make bench`, not for an assertion.
+        #expect(stop.eventMicroseconds >= reset.eventMicroseconds)
         #expect(try rig.device()?["state"]?.string == "stopped")
     }
 

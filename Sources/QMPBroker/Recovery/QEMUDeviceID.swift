@@ -2,8 +2,8 @@
 /// digits, `-`, `.` or `_`. The broker pastes `inject-at` into an HMP command line
 /// (`pcie_aer_inject_error ID ...`), so anything else could change what is injected
 /// (issue 13 item 9): it is refused where it comes in, and checked again where it goes out.
-public enum QEMUDeviceID {
-    public static func isWellFormed(_ id: String) -> Bool {
+enum QEMUDeviceID {
+    static func isWellFormed(_ id: String) -> Bool {
         let bytes = Array(id.utf8)
         guard let first = bytes.first, isLetter(first) else { return false }
         return bytes.dropFirst().allSatisfy { isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "-")

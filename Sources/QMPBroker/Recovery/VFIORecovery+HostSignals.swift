@@ -62,25 +62,29 @@ extension VFIORecovery {
         }
     }
 
-    /// What the counters show happened while no broker watched (it was stopped or killed):
-    /// reported once the VMM is attached, so that forwarding and stops can act on it. Read
-    /// as a notification: a fatal error only the root port counted is taken as this
-    /// device's, as the flag must not be lost.
+    /// What the counters show happened while no broker watched (it was stopped or killed),
+    /// counted at once against the counters the last run stored, so that no later read can
+    /// count it again. Read as a notification: a fatal error only the root port counted is
+    /// taken as this device's, as the flag must not be lost.
+    func countMissedErrors(of device: WatchedDevice) {
+        if let stored = storedAERBaseline(of: device) {
+            device.counters.restoreBaseline(stored)
+            device.missedErrors = device.counters.poll(notified: true)
+        }
+        saveAERBaseline(of: device)
+    }
+
+    /// Reports the missed errors once the VMM is attached, so that forwarding and stops can
+    /// act on them.
     func catchUp(_ device: WatchedDevice) {
-        guard let stored = device.storedBaseline else { return }
-        device.storedBaseline = nil
-        var counters = device.counters
-        counters.restoreBaseline(stored)
-        device.counters = counters
-        let errors = device.counters.poll(notified: true)
+        let errors = device.missedErrors
+        device.missedErrors = []
+        guard !errors.isEmpty else { return }
+        logger.warning("AER errors happened while the broker was not running",
+                       metadata: ["device": "\(device.id)", "severities": "\(errors.map(\.severity.rawValue).joined(separator: ","))"])
         for error in errors {
             report(error.hostError(source: .sysfs), on: device, notes: error.notes + ["counted while the broker was not running"])
         }
-        if !errors.isEmpty {
-            logger.warning("AER errors happened while the broker was not running",
-                           metadata: ["device": "\(device.id)", "severities": "\(errors.map(\.severity.rawValue).joined(separator: ","))"])
-        }
-        saveAERBaseline(of: device)
     }
 
     /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).

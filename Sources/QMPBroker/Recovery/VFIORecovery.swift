@@ -119,8 +119,7 @@ final class VFIORecovery {
         devices[id] = device
         order.append(id)
         record(device)
-        device.storedBaseline = storedAERBaseline(of: device)
-        if device.storedBaseline == nil { saveAERBaseline(of: device) }
+        countMissedErrors(of: device)
         if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
         vm.guestResets?.refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
@@ -206,19 +205,18 @@ final class VFIORecovery {
 
     /// Runs a machine's actions in their order. `notes` say how the error was classified.
     /// An error that is forwarded is announced once QEMU has answered the injection, so
-    /// that the event's `action` says what really happened.
+    /// that the event's `action` says what really happened; the device's later events
+    /// wait behind it (`OrderedAnnouncements`). Stop, cont and persist never wait.
     func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil) {
         var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
             case .stopVM:
-                vm.metrics.brokerStop()
                 logger.warning("stopping the VM", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("stop") { [logger] reply in
                     if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
                 }
             case .contVM:
-                vm.metrics.brokerCont()
                 logger.notice("resuming the VM the broker stopped", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("cont")
             case .persist(let state):
@@ -226,23 +224,45 @@ final class VFIORecovery {
             case .emitPCIError(let event) where event.action == .forward:
                 unannounced = event
             case .emitPCIError(let event):
-                announce(event, on: device, notes: notes)
+                inOrder(device) { [weak self, weak device] in
+                    guard let self, let device else { return }
+                    announce(event, on: device, notes: notes)
+                }
             case .emitLinkReset(let event):
-                vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
+                inOrder(device) { [weak self, weak device] in
+                    guard let self, let device else { return }
+                    vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
+                }
             case .emitLinkErrorCleared(let event):
-                vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+                inOrder(device) { [weak self, weak device] in
+                    guard let self, let device else { return }
+                    vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+                }
             case .emitHostRecovery(let event):
-                vm.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
+                inOrder(device) { [weak self, weak device] in
+                    guard let self, let device else { return }
+                    vm.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
+                }
             case .forwardToGuest(let error):
                 let event = unannounced
                 unannounced = nil
+                let ticket = device.announcements.reserve()
                 forward(error, to: device) { [weak self, weak device] outcome in
-                    guard let self, let device, let event else { return }
-                    announce(event.forwarded(outcome), on: device, notes: notes + outcome.notes)
+                    guard let self, let device else { return }
+                    let ready = device.announcements.fill(ticket) { [weak self, weak device] in
+                        guard let self, let device, let event else { return }
+                        announce(event.forwarded(outcome), on: device, notes: notes + outcome.notes)
+                    }
+                    ready.forEach { $0() }
                 }
             }
         }
         if let unannounced { announce(unannounced, on: device, notes: notes) }
+    }
+
+    /// Sends a device event now, or after the forwarded errors before it.
+    private func inOrder(_ device: WatchedDevice, _ emit: @escaping () -> Void) {
+        device.announcements.append(emit).forEach { $0() }
     }
 
     /// Emits `VFIO_PCI_ERROR` and records it in the history.

@@ -31,8 +31,10 @@ final class WatchedDevice {
     /// The taken-over error interrupt and the watcher of its eventfd.
     var trigger: VFIOErrorTrigger?
     var triggerWatcher: EventFDWatcher?
-    /// The counters stored by the previous run, until the catch-up at attach reads them.
-    var storedBaseline: String?
+    /// The device's events, kept in order while a forwarded error waits for QEMU.
+    var announcements = OrderedAnnouncements()
+    /// What the counters show happened while no broker watched, until reported at attach.
+    var missedErrors: [ClassifiedAERError] = []
     /// When an error was last reported for the device (monotonic seconds).
     var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Glibc
 import QMPBroker
 import Synchronization
@@ -26,7 +27,9 @@ final class FaultyVMM: Sendable {
         }
         guard bound == 0, listen(listener, 4) == 0 else { throw QMPClient.Failure("cannot listen on \(path)") }
         state.withLock { $0.mode = mode }
-        DispatchQueue.global().async { [self] in serve() }
+        // A thread of its own: blocked in accept(2) and read(2), it would hold a Dispatch
+        // worker that the broker's queues need (see `runOnOwnThread`).
+        Thread { [self] in serve() }.start()
     }
 
     var connections: Int { state.withLock { $0.connections } }
@@ -91,6 +94,6 @@ final class FaultyVMM: Sendable {
     }
 
     private func write(_ fd: Int32, _ text: String) {
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        sendText(text, to: fd)
     }
 }

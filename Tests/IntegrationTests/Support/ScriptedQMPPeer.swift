@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Glibc
 import QMPBroker
 import Synchronization
@@ -32,7 +33,9 @@ final class ScriptedQMPPeer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard bound == 0, listen(listener, 4) == 0 else { throw QMPClient.Failure("scripted peer cannot listen on \(path)") }
-        DispatchQueue.global().async { [self] in serve() }
+        // A thread of its own: blocked in accept(2) and read(2), it would hold a Dispatch
+        // worker that the broker's queues need (see `runOnOwnThread`).
+        Thread { [self] in serve() }.start()
     }
 
     /// Commands received so far, in order.
@@ -46,7 +49,7 @@ final class ScriptedQMPPeer: Sendable {
     /// Sends any bytes to the connected broker, QMP or not.
     func sendRaw(_ text: String) {
         let fd = connection.withLock { $0 }
-        _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        sendText(text, to: fd)
     }
 
     func close() {
@@ -98,6 +101,6 @@ final class ScriptedQMPPeer: Sendable {
     }
 
     private func send(_ fd: Int32, _ text: String) {
-        _ = Array((text + "\r\n").utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        sendText(text + "\r\n", to: fd)
     }
 }

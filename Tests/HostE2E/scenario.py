@@ -1,0 +1,606 @@
+#!/usr/bin/python3
+"""The inside half of the host end-to-end test: runs in the nested host (PID 1's
+chroot, see scripts/build-host.sh), where 0000:01:00.0 is bound to the real
+vfio-pci driver. It starts a stock inner QEMU that owns the device, and later the
+built broker in front of it, and asks the driver outside (host_e2e.py) over
+ttyS1 to inject AER errors into this host at its root port rp1.
+
+Control messages on ttyS1, one JSON object a line:
+  to the driver:   {"op": "inject", "target": "rp1", "status": "0x4000"}   (answered
+                   {"ok": true, "reply": HMP text, "hmp_ms": ...})
+                   {"op": "result", "name": ..., "passed": bool, "detail": ...}
+                   {"op": "timing", "name": ..., "ms": ...}
+                   {"op": "measure", "name": ..., "value": ...}
+                   {"op": "log", "text": ...}, {"op": "done"}
+Logs land in /results (the driver's results folder): inner-qemu*.log, broker.log,
+uevents.log, measurements.json.
+"""
+import calendar
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix, event_named  # noqa: E402
+
+DEVICE = "0000:01:00.0"      # the host's endpoint (nic0), bound to vfio-pci
+PORT = "0000:00:01.0"        # the host's root port rp1 above it
+RUN = "/run/e2e"
+RESULTS = "/results"
+REPO = os.environ.get("E2E_REPO", os.getcwd())
+BROKER = os.path.join(REPO, ".build/debug/qmp-broker")
+INNER_PORT_SLOT = 0x1C       # l2rp at 00:1c.0 in the inner VM
+ECAM = 0xB0000000            # where q35 firmware (and enable_ecam) maps MMCONFIG
+CMPLT_TO = "0x4000"
+NETLINK_KOBJECT_UEVENT = 15   # linux/netlink.h; Python's socket module lacks the name          # uncorrectable status bit 14: Completion Timeout (non-fatal)
+
+
+class Control:
+    """The line channel to the driver outside, over the host's ttyS1."""
+
+    def __init__(self):
+        fd = os.open("/dev/ttyS1", os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        self.channel = LineChannel(fd, "control")
+        self.lock = threading.Lock()
+
+    def send(self, op, **members):
+        with self.lock:
+            self.channel.send({"op": op, **members})
+
+    def log(self, text):
+        self.send("log", text=text)
+
+    def inject(self, target, status):
+        """Asks the driver to inject at the host (outer QEMU HMP); returns the
+        monotonic time the request was sent and the driver's answer."""
+        sent = time.monotonic()
+        self.sent_wall = time.time()   # for comparing with QEMU's and the broker's own timestamps
+        self.send("inject", target=target, status=status)
+        answer = self.channel.receive(30)
+        if answer is None or not answer.get("ok"):
+            raise Failure(f"injection {target} {status} failed: {answer!r}")
+        return sent, answer
+
+
+class QTest:
+    """QEMU's qtest socket: guest-side config reads and writes without a guest."""
+
+    def __init__(self, path):
+        self.sock = connect_unix(path, 30)
+        self.buffer = b""
+
+    def command(self, line):
+        self.sock.sendall(line.encode() + b"\n")
+        deadline = Deadline(30)
+        while b"\n" not in self.buffer:
+            self.sock.settimeout(max(0.01, deadline.remaining()))
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise Failure("qtest connection closed")
+            self.buffer += chunk
+        answer, self.buffer = self.buffer.split(b"\n", 1)
+        answer = answer.decode()
+        if not answer.startswith("OK"):
+            raise Failure(f"qtest {line}: {answer}")
+        return answer
+
+    def enable_ecam(self):
+        """Maps MMCONFIG (host bridge 0x60) as firmware does; do it while the VM is
+        paused, since the 0xcf8/0xcfc pair is shared with a running firmware."""
+        for offset, value in ((0x64, 0), (0x60, ECAM | 1)):
+            self.command(f"outl 0xcf8 {0x80000000 | offset:#x}")
+            self.command(f"outl 0xcfc {value:#x}")
+
+    @staticmethod
+    def address(bus, slot, offset):
+        return ECAM + (bus << 20) + (slot << 15) + offset
+
+    def read(self, bus, slot, offset, width):
+        name = {1: "readb", 2: "readw", 4: "readl"}[width]
+        return int(self.command(f"{name} {self.address(bus, slot, offset):#x}").split()[1], 16)
+
+    def write(self, bus, slot, offset, value, width):
+        name = {1: "writeb", 2: "writew", 4: "writel"}[width]
+        self.command(f"{name} {self.address(bus, slot, offset):#x} {value:#x}")
+
+    def capability(self, bus, slot, wanted):
+        """Offset of standard capability `wanted` (0x10 = PCI Express), or None."""
+        offset = self.read(bus, slot, 0x34, 1)
+        for _ in range(48):
+            if offset == 0:
+                return None
+            if self.read(bus, slot, offset, 1) == wanted:
+                return offset
+            offset = self.read(bus, slot, offset + 1, 1)
+        return None
+
+    def extended_capability(self, bus, slot, wanted):
+        """Offset of extended capability `wanted` (1 = AER), or None."""
+        offset = 0x100
+        for _ in range(48):
+            header = self.read(bus, slot, offset, 4)
+            if header in (0, 0xFFFFFFFF):
+                return None
+            if header & 0xFFFF == wanted:
+                return offset
+            offset = header >> 20
+            if offset < 0x100:
+                return None
+        return None
+
+
+class UeventLog(threading.Thread):
+    """Kernel uevents (netlink, group 1) for the device and ERROR_EVENTs, kept
+    with their arrival time and written to /results/uevents.log."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_KOBJECT_UEVENT)
+        self.sock.bind((0, 1))
+        self.events = []
+        self.file = open(os.path.join(RESULTS, "uevents.log"), "w")
+
+    def run(self):
+        while True:
+            data = self.sock.recv(65536)
+            arrival = time.monotonic()
+            fields = data.split(b"\0")
+            properties = dict(field.decode(errors="replace").split("=", 1) for field in fields[1:] if b"=" in field)
+            if "ERROR_EVENT" in properties or DEVICE in properties.get("DEVPATH", ""):
+                self.events.append((arrival, properties))
+                self.file.write(f"{arrival:.6f} {fields[0].decode(errors='replace')} {json.dumps(properties)}\n")
+                self.file.flush()
+
+    def since(self, start):
+        return [properties for arrival, properties in self.events if arrival >= start]
+
+    def wait(self, start, error_event, timeout):
+        deadline = Deadline(timeout)
+        while not deadline.passed():
+            for arrival, properties in self.events:
+                if arrival >= start and properties.get("ERROR_EVENT") == error_event:
+                    return arrival
+            time.sleep(0.01)
+        return None
+
+
+def read_counters():
+    """Every AER counter of the device and of the root port above it:
+    {"0000:00:01.0/aer_dev_nonfatal": {"CmpltTO": 1, ...}, ...}."""
+    counters = {}
+    for device in (PORT, DEVICE):
+        folder = f"/sys/bus/pci/devices/{device}"
+        for name in sorted(os.listdir(folder)):
+            if not name.startswith("aer_"):
+                continue
+            with open(os.path.join(folder, name)) as file:
+                lines = [line.split() for line in file.read().splitlines() if line.strip()]
+            if len(lines) == 1 and len(lines[0]) == 1:
+                counters[f"{device}/{name}"] = {"total": int(lines[0][0])}
+            else:
+                counters[f"{device}/{name}"] = {words[0]: int(words[1]) for words in lines if len(words) == 2}
+    return counters
+
+
+def qemu_message_time(log, text):
+    """Wall-clock time of the first QEMU message containing text (`-msg timestamp=on`
+    prefixes each with an ISO UTC time), or None."""
+    for line in log.splitlines():
+        if text in line and line[:4].isdigit():
+            stamp = line.split(" ", 1)[0].rstrip("Z")
+            seconds, _, fraction = stamp.partition(".")
+            parsed = time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")
+            return calendar.timegm(parsed) + float("0." + (fraction or "0"))
+    return None
+
+
+def event_time(event):
+    """A QMP event's own wall-clock timestamp (seconds)."""
+    return event["timestamp"]["seconds"] + event["timestamp"]["microseconds"] / 1e6
+
+
+def counter_changes(before, after):
+    """Only what moved: ["0000:00:01.0/aer_dev_nonfatal CmpltTO +1", ...]."""
+    changes = []
+    for file, values in after.items():
+        for name, count in values.items():
+            delta = count - before.get(file, {}).get(name, 0)
+            if delta:
+                changes.append(f"{file} {name} +{delta}")
+    return changes
+
+
+def end_process(process, timeout):
+    """Waits for a process asked to exit; kills it after timeout seconds."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class InnerQEMU:
+    """A stock QEMU inside the host that owns the vfio device, paused at start."""
+
+    def __init__(self, name):
+        self.name = name
+        self.qmp_path = f"{RUN}/{name}.qmp"            # the VMM socket (the broker's upstream)
+        self.direct_path = f"{RUN}/{name}.direct.qmp"  # the test's own monitor: one client each
+        self.qtest_path = f"{RUN}/{name}.qtest"
+        self.log_path = f"{RESULTS}/{name}.log"
+        command = [
+            "qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-S", "-m", "64",
+            "-nodefaults", "-no-user-config", "-display", "none", "-msg", "timestamp=on",
+            # Native hotplug on the inner root port, so the qtest side can play the
+            # guest OS that powers the slot off after a hot-unplug request.
+            "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
+            "-device", f"pcie-root-port,id=l2rp,chassis=1,addr={INNER_PORT_SLOT:#x}.0",
+            # rombar=0: with the ROM the inner firmware runs iPXE (SPEC 10).
+            "-device", f"vfio-pci,host={DEVICE},id=hostdev0,bus=l2rp,rombar=0",
+            "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            "-qmp", f"unix:{self.direct_path},server=on,wait=off",
+            "-qtest", f"unix:{self.qtest_path},server=on,wait=off", "-qtest-log", "none",
+        ]
+        self.log = open(self.log_path, "w")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        self.qmp = QMPClient(self.direct_path, f"{name} QMP", timeout=60)
+        self.first_answer_ms = (time.monotonic() - self.started) * 1000
+        self.qtest = QTest(self.qtest_path)
+        # While paused: map ECAM, and number l2rp's secondary bus (1) as firmware will.
+        self.qtest.enable_ecam()
+        self.qtest.write(0, INNER_PORT_SLOT, 0x18, 0x00010100, 4)
+
+    def status(self):
+        return self.qmp.command("query-status")["status"]
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as file:
+            return file.read()
+
+    def secondary_bus_reset(self):
+        """What a guest kernel's pci_reset_secondary_bus does on l2rp, through ECAM."""
+        self.qtest.write(0, INNER_PORT_SLOT, 0x3E, 0x40, 2)
+        self.qtest.write(0, INNER_PORT_SLOT, 0x3E, 0x00, 2)
+
+    def stop(self):
+        try:
+            self.qmp.command("quit", timeout=10)
+        except (Failure, OSError):
+            pass
+        end_process(self.process, 20)
+        self.log.close()
+
+
+class Broker:
+    """The built qmp-broker in front of an inner QEMU's QMP socket."""
+
+    socket_dir = f"{RUN}/broker"
+    state_dir = f"{RUN}/state"
+
+    def __init__(self, vm):
+        os.makedirs(self.socket_dir, exist_ok=True)
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.log = open(f"{RESULTS}/broker.log", "a")
+        self.log.write(f"--- broker start {time.monotonic():.6f}\n")
+        self.log.flush()
+        command = [BROKER, "run", "--vm", f"inner={vm.qmp_path}", "--socket-dir", self.socket_dir,
+                   "--state-dir", self.state_dir, "--log-level", "debug"]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        self.path = f"{self.socket_dir}/inner.qmp"
+        try:
+            self.client = QMPClient(self.path, "broker QMP", timeout=30)
+        except Failure:
+            self.process.kill()
+            self.process.wait()
+            self.log.close()
+            raise
+
+    def device(self, device_id="hostdev0"):
+        for entry in self.client.command("query-vfio-devices"):
+            if entry.get("id") == device_id:
+                return entry
+        return None
+
+    def wait_device(self, match, timeout, what):
+        deadline = Deadline(timeout)
+        entry = None
+        while not deadline.passed():
+            entry = self.device()
+            if entry is not None and match(entry):
+                return entry
+            time.sleep(0.1)
+        raise Failure(f"query-vfio-devices: {what} not seen within {timeout} s (last: {entry})")
+
+    def save_events(self):
+        """Every event this broker's client saw, for reading after a run."""
+        with open(f"{RESULTS}/broker-events.log", "a") as file:
+            for arrival, event in self.client.events:
+                file.write(f"{arrival:.6f} {json.dumps(event)}\n")
+
+    def kill(self):
+        self.save_events()
+        self.client.close()
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        self.save_events()
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+        end_process(self.process, 10)
+        self.log.close()
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+class Run:
+    """The scenarios, in order; each reports a result, later ones use what
+    earlier ones left running."""
+
+    def __init__(self):
+        self.control = Control()
+        self.uevents = UeventLog()
+        self.uevents.start()
+        self.measurements = {}
+        self.passed = self.failed = 0
+        self.vm = None
+        self.broker = None
+
+    def measure(self, name, value):
+        self.measurements[name] = value
+        self.control.send("measure", name=name, value=value)
+
+    def timing(self, name, milliseconds):
+        self.measurements.setdefault("timings", {}).setdefault(name, []).append(round(milliseconds, 1))
+        self.control.send("timing", name=name, ms=round(milliseconds, 1))
+
+    def scenario(self, name, body):
+        self.control.log(f"scenario {name}")
+        try:
+            detail = body() or ""
+            self.passed += 1
+            self.control.send("result", name=name, passed=True, detail=detail)
+        except Exception as error:   # any error is this scenario's failure; the next ones still run
+            self.failed += 1
+            self.control.send("result", name=name, passed=False, detail=f"{type(error).__name__}: {error}")
+
+    def start_vm(self, name):
+        self.vm = InnerQEMU(name)
+        self.timing("inner QEMU start -> first QMP answer", self.vm.first_answer_ms)
+
+    def host_error(self, status, target="rp1"):
+        """Injects at the host; returns (request time, counter changes) once the host
+        kernel has finished handling it (its recovery uevent)."""
+        before = read_counters()
+        sent, answer = self.control.inject(target, status)
+        recovered = self.uevents.wait(sent, "SUCCESSFUL_RECOVERY", 10) or self.uevents.wait(sent, "FAILED_RECOVERY", 0.1)
+        changes = counter_changes(before, read_counters())
+        return sent, answer, recovered, changes
+
+    # --- 1: stock QEMU, no broker -------------------------------------------------
+    def control_scenario(self):
+        self.start_vm("inner-qemu-control")
+        self.vm.qmp.command("cont")
+        check(self.vm.status() == "running", "inner VM not running after cont")
+        self.inner_injection_measurements()
+        sent, answer, recovered, changes = self.host_error(CMPLT_TO)
+        arrival, _ = self.vm.qmp.wait_event(event_named("STOP"), 15, since=sent)
+        handler = qemu_message_time(self.vm.log_text(), "vfio_err_notifier_handler")
+        if handler is not None:
+            self.timing("control: injection request -> QEMU's vfio_err_notifier_handler line", (handler - self.control.sent_wall) * 1000)
+        self.timing("control: injection request -> STOP (stock QEMU)", (arrival - sent) * 1000)
+        status = self.vm.status()
+        self.measure("control: host counters that moved (non-fatal CmpltTO at rp1)", changes)
+        self.measure("control: uevents", [f"{p.get('ACTION')} {p.get('DEVPATH')} {p.get('ERROR_EVENT', '')} "
+                                          f"DEVICE_ONLINE={p.get('DEVICE_ONLINE', '')} DRIVER={p.get('DRIVER', '')}"
+                                          for p in self.uevents.since(sent)])
+        if recovered is not None:
+            self.timing("control: injection request -> SUCCESSFUL_RECOVERY uevent", (recovered - sent) * 1000)
+        check(status == "internal-error", f"query-status says {status}, expected internal-error")
+        log = self.vm.log_text()
+        check("vfio_err_notifier_handler" in log and "Unrecoverable error" in log,
+              "QEMU did not print vfio_err_notifier_handler ... Unrecoverable error")
+        reply = self.vm.qmp.execute("cont")
+        self.measure("control: cont after internal-error", reply.get("error", {}).get("desc", "accepted"))
+        self.host_source_measurements()
+        self.vm.stop()
+        self.vm = None
+        return f"stock QEMU stopped with internal-error; HMP at host: {answer['reply'].strip()}"
+
+    def host_source_measurements(self):
+        """What the host kernel shows for errors reported by the endpoint itself and
+        for a fatal error at rp1 (QEMU's own notifier has already stopped the VM)."""
+        for target, status in (("nic0", CMPLT_TO), ("rp1", "DLP"), ("rp1", CMPLT_TO)):
+            sent, answer, recovered, changes = self.host_error(status, target)
+            self.measure(f"host: {target} {status}: counters that moved", changes)
+            self.measure(f"host: {target} {status}: uevents", [
+                f"{p.get('ERROR_EVENT', p.get('ACTION'))} DEVICE_ONLINE={p.get('DEVICE_ONLINE', '')}"
+                for p in self.uevents.since(sent)])
+            if recovered is not None:
+                self.timing(f"host: {target} {status}: injection request -> recovery uevent", (recovered - sent) * 1000)
+
+    def inner_injection_measurements(self):
+        """Where does the inner QEMU 7.2 accept an injection for a vfio-pci device,
+        and does it reach the inner root port (its Root Error Status)?"""
+        qtest = self.vm.qtest
+        bus = qtest.read(0, INNER_PORT_SLOT, 0x19, 1)
+        port_aer = qtest.extended_capability(0, INNER_PORT_SLOT, 1)
+        device_aer = qtest.extended_capability(bus, 0, 1)
+        self.measure("inner: AER capability offsets (l2rp, hostdev0)", [port_aer, device_aer])
+        functions = [(0, INNER_PORT_SLOT), (bus, 0)]
+        self.measure("inner: COMMAND of l2rp, hostdev0 as firmware left them",
+                     [f"{qtest.read(b, slot, 0x04, 2):#06x}" for b, slot in functions])
+        # The four error-reporting enables in DEVCTL, as a guest's AER driver sets
+        # them, on the port and on the device; and SERR# forwarding in l2rp's Bridge
+        # Control, as Linux's pci_configure_serr sets it.
+        for target_bus, slot in functions:
+            express = qtest.capability(target_bus, slot, 0x10)
+            if express is not None:
+                qtest.write(target_bus, slot, express + 8, qtest.read(target_bus, slot, express + 8, 2) | 0x000F, 2)
+        qtest.write(0, INNER_PORT_SLOT, 0x3E, qtest.read(0, INNER_PORT_SLOT, 0x3E, 2) | 0x0002, 2)
+        # With SERR# in COMMAND off, then on (on both functions): QEMU's message path
+        # also checks it.
+        for serr in (False, True):
+            for target_bus, slot in functions:
+                command = qtest.read(target_bus, slot, 0x04, 2)
+                qtest.write(target_bus, slot, 0x04, command | 0x0100 if serr else command & ~0x0100, 2)
+            for target in ("hostdev0", "l2rp"):
+                before = qtest.read(0, INNER_PORT_SLOT, port_aer + 0x30, 4) if port_aer else None
+                device_status = qtest.read(bus, 0, device_aer + 4, 4) if device_aer else None
+                reply = self.vm.qmp.hmp(f"pcie_aer_inject_error {target} {CMPLT_TO}")
+                after = qtest.read(0, INNER_PORT_SLOT, port_aer + 0x30, 4) if port_aer else None
+                device_after = qtest.read(bus, 0, device_aer + 4, 4) if device_aer else None
+                self.measure(f"inner: pcie_aer_inject_error {target} {CMPLT_TO}, SERR# {'on' if serr else 'off'}", {
+                    "hmp-reply": reply.strip(),
+                    "l2rp root error status before/after": [f"{before:#x}", f"{after:#x}"] if port_aer else None,
+                    "hostdev0 AER uncorrectable status before/after": [device_status, device_after],
+                    "vm status": self.vm.status(),
+                })
+                if port_aer:
+                    qtest.write(0, INNER_PORT_SLOT, port_aer + 0x30, 0x7F, 4)   # RW1C: clear for the next one
+
+    # --- 2-5: with the broker -----------------------------------------------------
+    def broker_non_fatal(self):
+        self.start_vm("inner-qemu")
+        started = time.monotonic()
+        self.broker = Broker(self.vm)
+        entry = self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        self.timing("broker start -> takeover active", (time.monotonic() - started) * 1000)
+        self.broker.client.command("cont")
+        check(self.vm.status() == "running", "inner VM not running after cont")
+        for _ in range(5):
+            asked = time.monotonic()
+            self.vm.qmp.command("query-status")
+            self.timing("inner QEMU query-status round trip (running, direct)", (time.monotonic() - asked) * 1000)
+        sent, answer, recovered, changes = self.host_error(CMPLT_TO)
+        self.measure("broker: host counters that moved (non-fatal CmpltTO at rp1)", changes)
+        arrival, event = self.broker.client.wait_event(event_named("VFIO_PCI_ERROR"), 15, since=sent)
+        self.timing("non-fatal: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.timing("non-fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - self.control.sent_wall) * 1000)
+        self.measure("broker: non-fatal VFIO_PCI_ERROR", event["data"])
+        data = event["data"]
+        check(data.get("severity") == "non-fatal", f"severity {data.get('severity')}, expected non-fatal")
+        check("CmpltTO" in data.get("errors", []), f"errors {data.get('errors')} lack CmpltTO")
+        self.broker.client.poll_events(0.5)   # a stock STOP would have come 7-21 ms after the error
+        status = self.vm.status()
+        check(status == "running", f"inner VM is {status} after a non-fatal error with takeover")
+        check("Unrecoverable error" not in self.vm.log_text(), "QEMU's own ERR notifier fired")
+        return f"{data.get('severity')} {data.get('errors')} source {data.get('source')} action {data.get('action')}"
+
+    def broker_fatal(self):
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        sent, answer, recovered, changes = self.host_error("DLP")
+        self.measure("broker: host counters that moved (fatal DLP at rp1)", changes)
+        arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="fatal"), 15, since=sent)
+        self.timing("fatal: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.timing("fatal: injection request -> VFIO_PCI_ERROR's own timestamp", (event_time(event) - self.control.sent_wall) * 1000)
+        self.measure("broker: fatal VFIO_PCI_ERROR", event["data"])
+        data = event["data"]
+        check(data.get("link-error") is True, f"link-error {data.get('link-error')}, expected true")
+        check(data.get("action") == "forward", f"action {data.get('action')}, expected forward")
+        check(self.vm.status() == "running", "inner VM stopped by the fatal error itself")
+        reset = time.monotonic()
+        self.vm.secondary_bus_reset()
+        self.timing("fatal: qtest SBR write round trip", (time.monotonic() - reset) * 1000)
+        _, link_reset = client.wait_event(event_named("VFIO_LINK_RESET"), 15, since=reset)
+        stop_arrival, _ = client.wait_event(event_named("STOP"), 15, since=reset)
+        self.timing("fatal: guest SBR -> STOP at a broker client", (stop_arrival - reset) * 1000)
+        self.measure("broker: VFIO_LINK_RESET", link_reset["data"])
+        check(link_reset["data"].get("action") == "stop", f"VFIO_LINK_RESET action {link_reset['data'].get('action')}")
+        return f"fatal {data.get('errors')} forwarded, SBR -> VFIO_LINK_RESET stop + STOP"
+
+    def broker_restart(self):
+        check(self.broker is not None, "no broker from the previous scenario")
+        counted = self.broker.device()["counters"]["non-fatal"]
+        self.broker.kill()
+        self.broker.log.close()
+        # An error while no broker runs: nobody acts on it (the trigger still points
+        # at the dead broker's eventfd), so the new broker must catch up from the counters.
+        self.host_error(CMPLT_TO)
+        started = time.monotonic()
+        self.broker = Broker(self.vm)
+        entry = self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        self.timing("broker restart -> takeover active", (time.monotonic() - started) * 1000)
+        self.measure("broker: query-vfio-devices after restart", entry)
+        check(entry.get("link-error") is True, f"link-error {entry.get('link-error')} after restart, expected true")
+        entry = self.broker.wait_device(lambda e: e["counters"]["non-fatal"] > counted, 10,
+                                        "the non-fatal error from while the broker was down counted")
+        check("Unrecoverable error" not in self.vm.log_text(), "QEMU's own ERR notifier fired while the broker was down")
+        return f"sources {entry.get('sources')}, link-error {entry.get('link-error')}, non-fatal count {counted} -> {entry['counters']['non-fatal']}"
+
+    def host_unbind(self):
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        if self.vm.status() != "running":
+            client.command("cont")
+        bus = self.vm.qtest.read(0, INNER_PORT_SLOT, 0x19, 1)
+        self.measure("inner: COMMAND of l2rp, hostdev0 after a minute of firmware",
+                     [f"{self.vm.qtest.read(b, slot, 0x04, 2):#06x}" for b, slot in ((0, INNER_PORT_SLOT), (bus, 0))])
+        done = threading.Event()
+        errors = []
+
+        def unbind():
+            try:
+                with open("/sys/bus/pci/drivers/vfio-pci/unbind", "w") as file:
+                    file.write(DEVICE)
+            except OSError as error:
+                errors.append(error)
+            done.set()
+
+        started = time.monotonic()
+        threading.Thread(target=unbind, daemon=True).start()
+        # vfio-pci relays the request (REQ) to QEMU, which asks the guest to eject:
+        # the attention button of l2rp's slot. Play the guest OS: power the slot off
+        # (Slot Control: power indicator off, power controller off).
+        qtest = self.vm.qtest
+        express = qtest.capability(0, INNER_PORT_SLOT, 0x10)
+        deadline = Deadline(20)
+        while not deadline.passed():
+            status = qtest.read(0, INNER_PORT_SLOT, express + 0x1A, 2)
+            if status & 0x0001:   # Attention Button Pressed
+                break
+            time.sleep(0.05)
+        check(not deadline.passed(), "QEMU never pressed l2rp's attention button (no REQ reached it?)")
+        self.timing("unbind -> attention button (REQ reached QEMU)", (time.monotonic() - started) * 1000)
+        control = qtest.read(0, INNER_PORT_SLOT, express + 0x18, 2)
+        qtest.write(0, INNER_PORT_SLOT, express + 0x18, control | 0x0300 | 0x0400, 2)
+        client.wait_event(event_named("DEVICE_DELETED", device="hostdev0"), 20, since=started)
+        check(done.wait(30), "the host unbind did not complete within 30 s")
+        self.timing("unbind -> unbind done", (time.monotonic() - started) * 1000)
+        check(not errors, f"unbind failed: {errors}")
+        check(not os.path.exists(f"/sys/bus/pci/devices/{DEVICE}/driver"), "device still bound")
+        return "REQ reached QEMU, DEVICE_DELETED, unbind completed"
+
+    def main(self):
+        self.control.send("ready", uptime=float(open("/proc/uptime").read().split()[0]))
+        self.scenario("1 control: non-fatal at rp1 stops stock QEMU (internal-error)", self.control_scenario)
+        self.scenario("2 broker takeover: non-fatal reported, VM keeps running", self.broker_non_fatal)
+        self.scenario("3 fatal: flagged, forwarded; guest SBR -> VFIO_LINK_RESET stop + STOP", self.broker_fatal)
+        self.scenario("4 broker SIGKILL + restart: takeover again, flag kept", self.broker_restart)
+        self.scenario("5 host unbind: REQ stays with QEMU, DEVICE_DELETED, unbind completes", self.host_unbind)
+        with open(f"{RESULTS}/measurements.json", "w") as file:
+            json.dump(self.measurements, file, indent=2)
+        for name in ("broker", "vm"):
+            thing = getattr(self, name)
+            if thing is not None:
+                thing.stop()
+        self.control.send("done", passed=self.passed, failed=self.failed)
+        return 0 if self.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    os.makedirs(RUN, exist_ok=True)
+    sys.exit(Run().main())
