@@ -8,7 +8,7 @@ struct QMPBrokerCommand: AsyncParsableCommand {
         abstract: "A QMP broker that turns VFIO PCIe device errors into observable, correct recovery.",
         version: BrokerVersion.string,
         subcommands: [RunCommand.self, CheckConfigCommand.self, HistoryListCommand.self, HistorySummaryCommand.self,
-                      EventsCommand.self, DemoCommand.self],
+                      EventsCommand.self, CmdCommand.self, DemoCommand.self],
         defaultSubcommand: nil
     )
 }

@@ -40,6 +40,10 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(name: .customLong("log-format"),
+            help: "text, json or journal (default: journal under systemd, else text).")
+    var logFormat: LogFormat?
+
     func run() async throws {
         let vfio = Settings.VFIOOptions(sysfsRoot: sysfsRoot, allowInject: allowInject, eventFDs: eventFDs,
                                         stateDirectory: stateDirectory)
@@ -51,12 +55,8 @@ struct RunCommand: AsyncParsableCommand {
             _ = write(2, text, text.utf8.count)
             throw ExitCode(78)  // EX_CONFIG
         }
-        for vm in settings.vms { try vm.validate() }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        let format = logFormat ?? LogFormat.automatic(environment: SystemdNotifier.processEnvironment())
+        LoggingSystem.bootstrap { [logLevel] label in BrokerLogHandler(logLevel: logLevel, label: label, format: format) }
         let logger = Logger(label: "qmp-broker")
         do {
             try SocketDirectory.create(settings.socketDirectory)
@@ -86,7 +86,13 @@ struct RunCommand: AsyncParsableCommand {
                                          maxRows: settings.historyRetention.maxRows)
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
                                 historyRetention: retention, logger: logger)
-        let service = BrokerService(broker: broker)
+        let notifier = SystemdNotifier()
+        let load = { @Sendable [configFile, vms, socketDirectory] () throws(ConfigProblems) -> Settings in
+            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        }
+        let reload = ReloadOnHangup(load: load, broker: broker, notifier: notifier, logger: logger)
+        defer { reload.stop() }
+        let service = BrokerService(broker: broker, notifier: notifier)
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
                                  logger: logger))
@@ -95,14 +101,3 @@ struct RunCommand: AsyncParsableCommand {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// Runs the broker as a service: start, wait for graceful shutdown, stop.
-struct BrokerService: Service {
-    let broker: Broker
-
-    func run() async throws {
-        try broker.start()
-        try? await gracefulShutdown()
-        broker.stop()
-    }
-}

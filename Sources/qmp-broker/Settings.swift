@@ -121,6 +121,13 @@ struct SettingsCheck {
             vm.allowedUIDs = ids(entry.integers("allowed-uids") ?? [], key: "allowed-uids", at: entry.location)
             vm.allowedGIDs = ids(entry.integers("allowed-gids") ?? [], key: "allowed-gids", at: entry.location)
             if let queueBytes { vm.clientQueueBytes = queueBytes }
+            vm.clientsStayConnected = entry.boolean("clients-stay-connected") ?? vm.clientsStayConnected
+            vm.eventRingSize = entry.integer("event-ring-size")
+                .flatMap { inRange($0, 1...1_000_000, key: "event-ring-size", at: entry.location) } ?? vm.eventRingSize
+            vm.handshakeTimeoutMilliseconds = entry.integer("handshake-timeout-ms")
+                .flatMap { inRange($0, 1...3_600_000, key: "handshake-timeout-ms", at: entry.location) } ?? vm.handshakeTimeoutMilliseconds
+            vm.commandTimeoutMilliseconds = entry.integer("command-timeout-ms")
+                .flatMap { inRange($0, 1...86_400_000, key: "command-timeout-ms", at: entry.location) } ?? vm.commandTimeoutMilliseconds
             vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? "/sys"
             vm.recovery.pollMilliseconds = pollMs ?? vm.recovery.pollMilliseconds
             vm.recovery.allowInject = vfio.allowInject || top.boolean("allow-inject") == true
@@ -133,6 +140,14 @@ struct SettingsCheck {
                 vm.recovery.devices.append(device)
             }
             vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.map(\.eventFD)
+            do throws(ConfigurationProblem) {
+                // Devices already reported above are not reported twice.
+                var whole = vm
+                whole.recovery.devices.removeAll { $0.injectAt.map(Self.isSeveralWords) == true }
+                try whole.validate()
+            } catch {
+                problems.add(error.description)
+            }
             settings.vms.append(vm)
         }
         for fd in inherited where !names.contains(fd.vm) {
@@ -167,7 +182,7 @@ struct SettingsCheck {
         }
         device.autoCont = table.boolean("auto-cont") ?? false
         device.injectAt = table.string("inject-at")
-        if let target = device.injectAt, target.isEmpty || target.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) {
+        if let target = device.injectAt, Self.isSeveralWords(target) {
             problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\"")
         }
         return device
@@ -226,6 +241,11 @@ struct SettingsCheck {
         let path = sides.first?.split(separator: "/") ?? []
         guard sides.count == 2, path.count == 3, let fd = Int32(sides[1]), fd > 2 else { return nil }
         return (String(path[0]), .init(device: String(path[1]), severity: String(path[2]), fd: fd))
+    }
+
+    /// Blanks or control characters: more than one word on the HMP command line.
+    static func isSeveralWords(_ text: String) -> Bool {
+        text.isEmpty || text.contains { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -129,6 +129,18 @@ import Testing
         broker.kill()
     }
 
+    /// The README's example config is what an operator copies first: it must be accepted.
+    @Test func theReadmeExampleConfigIsAccepted() throws {
+        let directory = TemporaryDirectory.forTest()
+        let readme = TextFile.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/README.md") ?? ""
+        let start = try #require(readme.range(of: "```toml\n"))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let file = directory.file(write(String(readme[start.upperBound..<end.lowerBound]), as: "readme.toml", in: directory))
+        let result = try BrokerCLI.run(["check-config", file], in: directory)
+        #expect(result.exitCode == 0, "\(result.output)")
+        #expect(result.output.contains("OK, 1 VM(s), 1 device(s)"), "\(result.output)")
+    }
+
     @Test func runHelpListsTheConfigKeys() throws {
         let directory = TemporaryDirectory.forTest()
         let result = try BrokerCLI.run(["run", "--help"], in: directory)

@@ -71,6 +71,21 @@ import Testing
         #expect(status != nil && status != 0)
         #expect(rig.directory.read("bad.log").contains("`inject-at` must be one QEMU device id, got \"rp0 0x10\""),
                 "\(rig.directory.read("bad.log"))")
+
+        // No blank, but still not an id: refused by the startup check of QEMU's id rules.
+        rig.directory.write("odd.toml", rig.directory.read("broker.toml") + """
+
+            [[vm.device]]
+            id = "dev0"
+            host = "\(rig.sysfs.host)"
+            inject-at = "rp0;x"
+            """)
+        let odd = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("odd.toml")],
+                                   outputPath: rig.directory.file("odd.log"))
+        let oddStatus = odd.wait(timeout: 10)
+        #expect(oddStatus != nil && oddStatus != 0)
+        #expect(rig.directory.read("odd.log").contains("inject-at 'rp0;x' is not a QEMU device id"),
+                "\(rig.directory.read("odd.log"))")
     }
 
     /// The fault test of issue 13: SIGKILL at random points while errors flow, devices

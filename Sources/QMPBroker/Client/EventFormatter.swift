@@ -8,15 +8,21 @@ public enum EventFormatter {
         return "\(timestamp(event)) \(name)\(data)"
     }
 
-    public static func timestamp(_ event: JSON) -> String {
+    /// Local time of day with microseconds: "10:47:12.345678".
+    public static func timestamp(_ event: JSON) -> String { format(event, utc: false, "%H:%M:%S") }
+
+    /// The full UTC time: "2026-12-01T10:47:12.345678Z".
+    public static func isoTimestamp(_ event: JSON) -> String { format(event, utc: true, "%Y-%m-%dT%H:%M:%S") + "Z" }
+
+    private static func format(_ event: JSON, utc: Bool, _ pattern: String) -> String {
         let seconds = event["timestamp"]?["seconds"]?.integer ?? 0
         let micros = event["timestamp"]?["microseconds"]?.integer ?? 0
         var time = time_t(seconds)
         var parts = tm()
-        localtime_r(&time, &parts)
+        if utc { gmtime_r(&time, &parts) } else { localtime_r(&time, &parts) }
         var buffer = [UInt8](repeating: 0, count: 32)
         let length = buffer.withUnsafeMutableBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { strftime($0.baseAddress, $0.count, "%H:%M:%S", &parts) }
+            raw.withMemoryRebound(to: CChar.self) { strftime($0.baseAddress, $0.count, pattern, &parts) }
         }
         let fraction = String(micros)
         let padded = String(repeating: "0", count: max(0, 6 - fraction.count)) + fraction

@@ -6,7 +6,10 @@ import VFIOWatch
 /// Everything one broker process serves: a `VMBroker` per VM, each on its own queue.
 public final class Broker: Sendable {
     public let board = BrokerStatusBoard()
-    public let vms: [VMBroker]
+    /// The VMs served now (a reload adds and removes some).
+    public var vms: [VMBroker] { served.all }
+    private let served: ServedVMs
+    private let store: StateStore?
     private let logger: Logger
     /// One netlink socket for the whole process; each uevent goes to the VMs on their queues.
     private let uevents: UEventMonitor
@@ -23,10 +26,11 @@ public final class Broker: Sendable {
             try StateStore(path: "\(directory)/qmp-broker.sqlite")
         }
         store?.setHistoryRetention(historyRetention)
-        let vms = configurations.map { VMBroker(configuration: $0, board: board, store: store, logger: logger) }
-        self.vms = vms
+        self.store = store
+        let served = ServedVMs(configurations.map { VMBroker(configuration: $0, board: board, store: store, logger: logger) })
+        self.served = served
         uevents = UEventMonitor(queue: ueventQueue, logger: logger) { event in
-            for vm in vms { vm.queue.async { vm.recovery.uevent(event) } }
+            for vm in served.all { vm.queue.async { vm.recovery.uevent(event) } }
         }
     }
 
@@ -61,5 +65,46 @@ public final class Broker: Sendable {
     public func deliverUEvent(_ datagram: [UInt8]) {
         guard case .event(let event) = UEvent.parse(datagram) else { return }
         for vm in vms { vm.queue.async { vm.recovery.uevent(event) } }
+    }
+
+    /// Applies a reloaded configuration (already validated as a whole): VMs that are
+    /// gone stop, new ones start, a VM whose devices alone changed keeps its clients and
+    /// has its devices reconciled; any other change restarts that VM. One line per change.
+    public func reload(_ configurations: [VMConfiguration]) -> [String] {
+        var changes: [String] = []
+        let wanted = Set(configurations.map(\.name))
+        for vm in served.all where !wanted.contains(vm.configuration.name) {
+            vm.stop()
+            served.remove(vm.configuration.name)
+            changes.append("VM \(vm.configuration.name) removed")
+        }
+        for configuration in configurations {
+            if let running = served.applied(configuration.name) {
+                var bare = running.configuration
+                bare.recovery.devices = []
+                var target = configuration
+                target.recovery.devices = []
+                if bare == target {
+                    let vm = running.vm
+                    changes += vm.queue.sync { vm.recovery.reconcile(configuration.recovery.devices) }
+                        .map { "VM \(configuration.name): \($0)" }
+                    served.setApplied(configuration)
+                    continue
+                }
+                running.vm.stop()
+                served.remove(configuration.name)
+                changes.append("VM \(configuration.name) restarted (its settings changed; its clients were disconnected)")
+            } else {
+                changes.append("VM \(configuration.name) added")
+            }
+            let vm = VMBroker(configuration: configuration, board: board, store: store, logger: logger)
+            do {
+                try vm.start()
+                served.add(vm)
+            } catch {
+                changes.append("VM \(configuration.name) cannot start: \(error)")
+            }
+        }
+        return changes
     }
 }

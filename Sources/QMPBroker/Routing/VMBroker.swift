@@ -179,7 +179,7 @@ public final class VMBroker: @unchecked Sendable {
         connection.readPauseThreshold = configuration.clientQueueBytes / 4
         if !isAllowed(connection.peerCredentials()) {
             logger.warning("refused a client not on the allow-list",
-                           metadata: ["peer": "\(String(describing: connection.peerCredentials()))"])
+                           metadata: PeerCredentials.logMetadata(connection.peerCredentials()))
             connection.close()
             return
         }
@@ -189,6 +189,10 @@ public final class VMBroker: @unchecked Sendable {
         clients[client.id] = client
         if readOnly { readOnlyClients.insert(client.id) }
         publishClientCount()
+        var metadata = PeerCredentials.logMetadata(connection.peerCredentials())
+        metadata["client"] = "\(client.id)"
+        metadata["socket"] = readOnly ? "read-only" : "main"
+        logger.info("client connected", metadata: metadata)
         client.start()
         // Greet only from a live VMM: its greeting names the QEMU that will answer. While the
         // VMM is away or its handshake is under way, the client waits, as on a QEMU socket
@@ -221,7 +225,7 @@ public final class VMBroker: @unchecked Sendable {
         case .error(let code):
             logger.info("client connection failed", metadata: ["client": "\(client.id)", "errno": "\(code)"])
         case .peerClosed, .local:
-            logger.debug("client left", metadata: ["client": "\(client.id)"])
+            logger.info("client gone", metadata: ["client": "\(client.id)"])
         }
     }
 

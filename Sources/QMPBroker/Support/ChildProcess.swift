@@ -13,9 +13,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `arguments[0]` (looked up in PATH) with stdout/stderr sent to `outputPath`
     /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null. `passing`
-    /// maps child fd numbers (above 2) to this process's fds the child inherits there.
+    /// maps child fd numbers (above 2) to this process's fds the child inherits there;
+    /// `environment` is added to (or replaces entries of) this process's environment.
     public init(
-        _ arguments: [String], outputPath: String? = nil, inputPath: String? = nil, passing: [Int32: Int32] = [:]
+        _ arguments: [String], outputPath: String? = nil, inputPath: String? = nil, passing: [Int32: Int32] = [:],
+        environment: [String: String] = [:]
     ) throws {
         precondition(!arguments.isEmpty)
         self.arguments = arguments
@@ -37,7 +39,16 @@ public final class ChildProcess: @unchecked Sendable {
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
+        var inherited: [String] = []
+        var entry = environ
+        while let variable = entry.pointee {
+            let text = String(cString: variable)
+            if !environment.keys.contains(where: { text.hasPrefix("\($0)=") }) { inherited.append(text) }
+            entry += 1
+        }
+        let envp = (inherited + environment.map { "\($0.key)=\($0.value)" }).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
+        let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
         guard result == 0 else {
             throw Failure(description: "cannot start \(arguments[0]): \(String(cString: strerror(result)))")
         }

@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 
 /// The process at the other end of a unix socket, as the kernel recorded it at connect time (SO_PEERCRED).
 public struct PeerCredentials: Sendable, Equatable {
@@ -22,5 +23,13 @@ public struct PeerCredentials: Sendable, Equatable {
               length == socklen_t(MemoryLayout.size(ofValue: raw))
         else { return nil }
         return PeerCredentials(pid: raw.0, uid: raw.1, gid: raw.2)
+    }
+}
+
+extension PeerCredentials {
+    /// `pid=… uid=… gid=…` for a log line, or `peer=unknown` when SO_PEERCRED failed.
+    static func logMetadata(_ peer: PeerCredentials?) -> Logger.Metadata {
+        guard let peer else { return ["peer": "unknown"] }
+        return ["pid": "\(peer.pid)", "uid": "\(peer.uid)", "gid": "\(peer.gid)"]
     }
 }

@@ -201,7 +201,11 @@ final class UpstreamLink {
         let (wasReady, action) = session.closed()
         let lost = QMPError("VMM '\(vmName)' disconnected before replying")
         for handler in pending.drain() { handler(.failed(lost)) }
-        if wasReady {
+        if wasReady && stopped {
+            // The broker itself is going: nothing was lost.
+            logger.debug("closed the VMM connection", metadata: ["vm": "\(vmName)"])
+            onDisconnected()
+        } else if wasReady {
             logger.warning("lost the VMM", metadata: ["vm": "\(vmName)", "reason": "\(reason)"])
             onDisconnected()
         }

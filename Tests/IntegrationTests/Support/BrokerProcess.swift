@@ -13,9 +13,9 @@ final class BrokerProcess {
     let process: ChildProcess
     let logPath: String
 
-    init(arguments: [String], logPath: String) throws {
+    init(arguments: [String], logPath: String, environment: [String: String] = [:]) throws {
         self.logPath = logPath
-        process = try ChildProcess([Self.binary] + arguments, outputPath: logPath)
+        process = try ChildProcess([Self.binary] + arguments, outputPath: logPath, environment: environment)
     }
 
     func kill() { process.kill(signal: SIGKILL) }
