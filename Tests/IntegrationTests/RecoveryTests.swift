@@ -17,11 +17,11 @@ import Testing
         #expect(reset["data"]?["action"]?.string == "stop")
         #expect(reset["data"]?["origin"]?.string == "guest-link-reset")
         #expect(reset["data"]?["link-error"]?.bool == true)
-        let stop = try #require(try rig.client.nextEvent("STOP"))
+        // No order between the two timestamps: the broker sends `stop` before it announces
+        // (VFIORecovery.perform: stop never waits), so under ThreadSanitizer QEMU's STOP
+        // was stamped 315 µs before VFIO_LINK_RESET. How fast is for `make bench`.
+        #expect(try rig.client.nextEvent("STOP") != nil)
         #expect(try rig.status() == "paused")
-        // QEMU stopped after the broker saw the reset (their own timestamps); how fast is
-        // for `make bench`, not for an assertion.
-        #expect(stop.eventMicroseconds >= reset.eventMicroseconds)
         #expect(try rig.device()?["state"]?.string == "stopped")
     }
 
