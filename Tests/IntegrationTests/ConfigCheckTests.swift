@@ -126,6 +126,13 @@ import Testing
         while access("\(sockets)/vm1.qmp", F_OK) != 0 && !deadline.passed { usleep(20_000) }
         #expect(access("\(sockets)/vm1.qmp", F_OK) == 0)
         #expect(directory.read("broker.log").contains("no --state-dir: link-error flags and error history live in memory only"))
+        // A wrong VMM socket path is plain to see (once, not at every retry).
+        let logged = Deadline(after: 10)
+        while !directory.read("broker.log").contains("cannot connect to the VMM's QMP socket") && !logged.passed { usleep(20_000) }
+        usleep(300_000)
+        let log = directory.read("broker.log")
+        #expect(log.components(separatedBy: "cannot connect to the VMM's QMP socket").count == 2, "\(log)")
+        #expect(log.contains("error=No such file or directory"), "\(log)")
         broker.kill()
     }
 

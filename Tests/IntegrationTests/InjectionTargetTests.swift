@@ -60,6 +60,12 @@ import Testing
         var device = VFIORecoverySettings.DeviceConfiguration(id: "ghost", host: "0000:3b:00.0")
         device.injectAt = "nosuch"
         let (qemu, vmBroker, client, directory) = try broker(model: "virtio-rng-pci,aer=on", devices: [device])
+        // QOM has no `ghost`: shown as absent once the broker has looked at attach.
+        let deadline = Deadline(after: 5)
+        while try client.execute("query-vfio-devices")["return"]?[0]?["present"]?.bool != false && !deadline.passed {
+            usleep(20_000)
+        }
+        #expect(try client.execute("query-vfio-devices")["return"]?[0]?["present"]?.bool == false)
         let event = try inject(client, "ghost")
         #expect(event["data"]?["action"]?.string == "none", "\(event)")
         let note = try #require(event["data"]?["note"]?.string)

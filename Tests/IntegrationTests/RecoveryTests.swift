@@ -141,6 +141,35 @@ import Testing
         #expect(try rig.device()?["link-error"]?.bool == true)
     }
 
+    @Test func everyActionIsInTheHistoryWithItsCause() throws {
+        let rig = try RecoveryRig()
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        try rig.guestLinkReset()
+        _ = try rig.client.nextEvent("STOP")
+        _ = try rig.client.execute("cont")
+        _ = try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED")
+        rig.hostFatalError()
+        _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
+        _ = try rig.client.execute("vfio-link-error-clear", arguments: .object(["device": .string("dev0")]))
+        _ = try rig.client.nextEvent("VFIO_LINK_ERROR_CLEARED")
+        let deadline = Deadline(after: 5)
+        var rows: [JSON] = []
+        while rows.count < 8 && !deadline.passed {
+            rows = try rig.client.execute("query-vfio-error-history")["return"]?.elements ?? []
+            if rows.count < 8 { usleep(20_000) }
+        }
+        let kinds = rows.compactMap { $0["kind"]?.string }
+        #expect(kinds.filter { $0 == "error" }.count == 2, "\(kinds)")
+        #expect(kinds.filter { $0 == "flag-set" }.count == 2, "\(kinds)")
+        #expect(rows.contains { $0["kind"]?.string == "stop" && $0["cause"]?.string == "guest guest-link-reset of a flagged link" },
+                "\(rows)")
+        #expect(rows.contains { $0["kind"]?.string == "link-reset" && $0["action"]?.string == "stop" }, "\(rows)")
+        let clears = rows.filter { $0["kind"]?.string == "flag-cleared" }.compactMap { $0["cause"]?.string }
+        #expect(clears.contains("guest-link-reset"), "\(clears)")
+        #expect(clears.contains { $0.hasPrefix("operator uid=\(getuid()) pid=\(getpid())") }, "\(clears)")
+    }
+
     @Test func operatorClearEmitsClearedAndDisarmsTheStop() throws {
         let rig = try RecoveryRig()
         rig.hostFatalError()

@@ -58,22 +58,22 @@ enum VFIOCommands {
                 return .object()
             }
         }
-        commands.register("vfio-device-set-policy") { request, _, _, completion in
+        commands.register("vfio-device-set-policy") { request, _, client, completion in
             reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 let mode = try arguments.requiredEnum("policy", DevicePolicy.Mode.self)
                 let current = try recovery.device(device).machine.policy
                 let autoCont = try arguments.optionalBool("auto-cont") ?? current.autoCont
                 try arguments.finish()
-                try recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont))
+                try recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont), by: .client(client.credentials))
                 return .object()
             }
         }
-        commands.register("vfio-link-error-clear") { request, _, _, completion in
+        commands.register("vfio-link-error-clear") { request, _, client, completion in
             reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 try arguments.finish()
-                try recovery.operatorClear(device)
+                try recovery.operatorClear(device, by: .client(client.credentials))
                 return .object()
             }
         }
@@ -126,6 +126,7 @@ enum VFIOCommands {
             ("error-trigger", .string(device.triggerMode.rawValue)),
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
             ("link-reset-watch", .bool(linkResetWatch)),
+            ("present", .bool(device.qemuType != nil || !device.placementKnown)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
         return .qdict(members)

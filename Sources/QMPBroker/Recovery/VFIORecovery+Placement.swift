@@ -13,6 +13,18 @@ extension VFIORecovery {
             self?.property("parent_bus", of: path) { bus in
                 guard let self, let device, self.devices[device.id] === device else { return }
                 device.qemuType = type
+                if type == nil {
+                    self.logger.warning("watched device is absent from QEMU (no such QOM object): nothing to forward to, no link reset to see",
+                                        metadata: self.deviceMetadata(device))
+                }
+                if device.injectAtConfigured {
+                    self.property("type", of: Self.qomPath(of: device.injectTarget)) { [weak self] targetType in
+                        guard let self, targetType == nil else { return }
+                        self.logger.warning("inject-at names no QEMU device: injections there will be refused",
+                                            metadata: self.deviceMetadata(device).merging(["inject-at": "\(device.injectTarget)"],
+                                                                                         uniquingKeysWith: { $1 }))
+                    }
+                }
                 device.portAbove = bus.flatMap(Self.portOwning(bus:))
                 if !device.injectAtConfigured, let type, Self.typesThatCannotReport.contains(type),
                    let port = device.portAbove {

@@ -131,6 +131,7 @@ final class VFIORecovery {
         device.detachEventFDs()
         releaseTrigger(of: device)
         storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
+        logger.info("stopped watching VFIO device", metadata: deviceMetadata(device))
     }
 
     func device(_ id: String) throws(QMPError) -> WatchedDevice {
@@ -186,14 +187,16 @@ final class VFIORecovery {
                 linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
     }
 
-    func operatorClear(_ id: String) throws(QMPError) {
+    func operatorClear(_ id: String, by cause: Cause = .broker) throws(QMPError) {
         let device = try device(id)
-        perform(device.machine.operatorClear(), on: device)
+        perform(device.machine.operatorClear(), on: device, by: cause)
     }
 
-    func setPolicy(_ id: String, _ policy: DevicePolicy) throws(QMPError) {
+    func setPolicy(_ id: String, _ policy: DevicePolicy, by cause: Cause = .broker) throws(QMPError) {
         let device = try device(id)
-        perform(device.machine.policyChanged(to: policy), on: device)
+        let old = device.machine.policy
+        perform(device.machine.policyChanged(to: policy), on: device, by: cause)
+        journalPolicy(device, from: old, by: cause)
         record(device)
     }
 
@@ -207,17 +210,17 @@ final class VFIORecovery {
     /// An error that is forwarded is announced once QEMU has answered the injection, so
     /// that the event's `action` says what really happened; the device's later events
     /// wait behind it (`OrderedAnnouncements`). Stop, cont and persist never wait.
-    func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil) {
+    func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil,
+                 by cause: Cause = .broker) {
+        journal(actions, on: device, by: cause)
         var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
             case .stopVM:
-                logger.warning("stopping the VM", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("stop") { [logger] reply in
                     if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
                 }
             case .contVM:
-                logger.notice("resuming the VM the broker stopped", metadata: ["device": "\(device.id)"])
                 vm.upstream.execute("cont")
             case .persist(let state):
                 save(state, of: device)

@@ -17,8 +17,12 @@ final class WatchedDevice {
     /// The port above the device in the guest (QOM `parent_bus`), where errors are injected
     /// if QEMU cannot inject at the device.
     var portAbove: String?
-    /// The QEMU device type (QOM `type`), once learnt.
-    var qemuType: String?
+    /// The QEMU device type (QOM `type`), once learnt; nil after that: QEMU has no such device.
+    var qemuType: String? {
+        didSet { placementKnown = true }
+    }
+    /// Whether QOM has been asked where the device is (at attach).
+    var placementKnown = false
     /// `inject-at` as given (config, command, or restored from the state file): then it
     /// is kept, never chosen from the placement.
     let injectAt: String?

@@ -31,6 +31,7 @@ final class UpstreamLink {
     /// A command the VMM has not answered after this long gets an error reply.
     let commandTimeoutMilliseconds: Int
     private var stopped = false
+    private var connectFailures = ConnectFailureLog()
 
     /// The VMM is negotiated and ready (again): greet waiting clients, announce it.
     var onReady: () -> Void = {}
@@ -134,7 +135,15 @@ final class UpstreamLink {
             connection.onClose = { [weak self] reason in self?.closed(reason) }
             connection.start()
             logger.debug("connected to VMM socket", metadata: ["path": "\(path)"])
+            connectFailures.reset()
         } catch {
+            if connectFailures.shouldLog(errno: error.errno, now: Deadline.now()) {
+                logger.warning("cannot connect to the VMM's QMP socket; retrying", metadata: [
+                    "path": "\(path)", "errno": "\(error.errno)", "error": "\(SocketError.text(forErrno: error.errno))",
+                    "attempts": "\(connectFailures.failuresSinceLogged)",
+                ])
+                connectFailures.logged()
+            }
             perform(session.connectFailed())
         }
     }
