@@ -6,14 +6,14 @@ import VFIOWatch
 enum VFIOCommands {
     static func register(in commands: LocalCommands, recovery: VFIORecovery) {
         commands.register("query-vfio-devices") { request, _, _, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
                 let watching = recovery.vm.guestResets?.watch.isIntact ?? false
                 return .array(recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
             }
         }
         commands.register("vfio-device-add") { request, _, _, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let id = try arguments.string("id")
                 let host = try arguments.string("host")
                 let mode = try arguments.optionalEnum("policy", DevicePolicy.Mode.self) ?? .forward
@@ -27,7 +27,7 @@ enum VFIOCommands {
             }
         }
         commands.register("vfio-device-del") { request, _, _, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let id = try arguments.string("id")
                 try arguments.finish()
                 try recovery.removeDevice(id: id)
@@ -35,7 +35,7 @@ enum VFIOCommands {
             }
         }
         commands.register("vfio-eventfd-add") { request, vm, client, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 let severity = try arguments.requiredEnum("severity", EventFDSeverity.self)
                 let fdname = try arguments.optionalString("fdname")
@@ -59,7 +59,7 @@ enum VFIOCommands {
             }
         }
         commands.register("vfio-device-set-policy") { request, _, client, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 let mode = try arguments.requiredEnum("policy", DevicePolicy.Mode.self)
                 let current = try recovery.device(device).machine.policy
@@ -70,7 +70,7 @@ enum VFIOCommands {
             }
         }
         commands.register("vfio-link-error-clear") { request, _, client, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 try arguments.finish()
                 try recovery.operatorClear(device, by: .client(client.credentials))
@@ -78,7 +78,7 @@ enum VFIOCommands {
             }
         }
         commands.register("x-vfio-inject-error") { request, _, _, completion in
-            reply(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
+            LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 guard recovery.settings.allowInject else {
                     throw QMPError("x-vfio-inject-error is disabled; enable it with --allow-inject or allow-inject = true")
                 }
@@ -95,17 +95,6 @@ enum VFIOCommands {
                 try recovery.inject(error, into: device)
                 return .object()
             }
-        }
-    }
-
-    /// Runs a handler body and answers with its value, or with the QMP error it threw.
-    private static func reply(_ request: QMPRequest, _ completion: (JSON) -> Void,
-                              _ body: (inout CommandArguments) throws(QMPError) -> JSON) {
-        var arguments = CommandArguments(request.arguments)
-        do {
-            completion(request.successReply(try body(&arguments)))
-        } catch {
-            completion(request.errorReply(error))
         }
     }
 
