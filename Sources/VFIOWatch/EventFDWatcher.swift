@@ -14,6 +14,8 @@ import Logging
 /// The watcher owns the fd from a successful `init` on; if `init` throws, the caller
 /// still owns it. Call `cancel()` to close it: until then the dispatch source keeps the
 /// watcher alive.
+/// `@unchecked Sendable`: the fd and its source are used only on the queue it was made
+/// with; `cancel()` only cancels the source, which Dispatch allows from any thread.
 public final class EventFDWatcher: @unchecked Sendable {
     public let fd: Int32
     public let queue: DispatchQueue

@@ -15,6 +15,8 @@ import Logging
 ///
 /// Uevents go to the initial network namespace only; in a container the socket may open
 /// and stay silent, or not open at all (`start()` throws).
+/// `@unchecked Sendable`: its socket and source are used only on `queue`, where `start`,
+/// `cancel` and every read run.
 public final class UEventMonitor: @unchecked Sendable {
     public let queue: DispatchQueue
     private let handler: (UEvent) -> Void

@@ -75,6 +75,8 @@ public struct VMConfiguration: Sendable, Equatable {
 
 /// Everything the broker does for one VM, on one serial queue: the upstream link, the
 /// downstream sockets and their clients, and the routing between them.
+/// `@unchecked Sendable`: every mutable member is touched only on `queue` (the public
+/// entry points hop onto it with `queue.sync`/`async`); issue 11 makes this an actor.
 public final class VMBroker: @unchecked Sendable {
     public let configuration: VMConfiguration
     public let queue: DispatchQueue

@@ -3,6 +3,8 @@ import Glibc
 /// A private directory under /tmp for the demo, the benchmarks and the tests; removed with
 /// everything in it by `remove()` or when the value goes away. Unix socket paths must stay
 /// under 108 bytes, so the name is short.
+/// `@unchecked Sendable`: the path is immutable after init and removal is idempotent, so
+/// sharing it with the threads of a test is safe.
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
     private var removed = false

@@ -5,6 +5,8 @@ import Glibc
 ///
 /// `close()` may be called from any thread (it only cancels the source and unlinks the path);
 /// dropping the last reference closes it too.
+/// `@unchecked Sendable`: the accept source runs on `queue`; `close()` from another
+/// thread only cancels that source, which Dispatch allows from any thread.
 public final class UnixSocketListener: @unchecked Sendable {
     public let path: String
     private let source: DispatchSourceRead
@@ -77,6 +79,7 @@ public final class UnixSocketListener: @unchecked Sendable {
 
 /// Accepts on the listener's queue; separate from the listener so the source's handler does
 /// not keep the listener alive (dropping the listener closes it).
+/// `@unchecked Sendable`: captured by the accept source and used only on its queue.
 private final class Acceptor: @unchecked Sendable {
     /// Bounds one turn on the queue so a connection storm cannot starve the VM's other sockets.
     static let maxAcceptsPerTurn = 64

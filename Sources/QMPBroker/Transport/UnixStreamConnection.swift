@@ -13,6 +13,8 @@ import Glibc
 /// Lifetime: once started (or once it has had to queue output) the connection keeps itself
 /// alive, its Dispatch sources holding it, until it closes; owners must `close()` a
 /// connection they drop. Reading and writing live in the `+Reading` and `+Writing` extensions.
+/// `@unchecked Sendable`: all state lives on `queue` (its Dispatch sources and every
+/// caller run there); only the immutable fd and queue are read elsewhere.
 public final class UnixStreamConnection: @unchecked Sendable {
     /// Called with each batch of received bytes and the descriptors that arrived with them.
     /// The bytes are valid only during the call (they live in a buffer shared by every
