@@ -66,21 +66,23 @@ share() { # tag mountpoint options
     mkdir -p "$new$2"
     mount -t 9p -o "trans=virtio,version=9p2000.L,$3" "$1" "$new$2" || say "mount $1 at $2 failed"
 }
+# Fresh tmp and run first: the shares go on top, so a checkout under /tmp (as CI's may
+# be) stays visible.
+mkdir -p $new/proc $new/sys $new/dev $new/tmp $new/run $new/root $new/var/tmp
+mount -t tmpfs tmpfs $new/tmp
+mount -t tmpfs tmpfs $new/run
 share usr /usr ro,msize=512000,cache=loose
 share etc /etc ro,msize=512000,cache=loose
 share swift "$e2e_swift" ro,msize=512000,cache=loose
 share repo "$e2e_repo" ro,msize=512000,cache=loose
 share results /results msize=512000
 for link in bin lib lib64 sbin; do ln -s usr/$link $new/$link; done
-mkdir -p $new/proc $new/sys $new/dev $new/tmp $new/run $new/root $new/var/tmp
 mount -t proc proc $new/proc
 mount -t sysfs sysfs $new/sys
 mount -t devtmpfs devtmpfs $new/dev
 mkdir -p $new/dev/pts $new/dev/shm
 mount -t devpts devpts $new/dev/pts
 mount -t tmpfs tmpfs $new/dev/shm
-mount -t tmpfs tmpfs $new/tmp
-mount -t tmpfs tmpfs $new/run
 hostname e2e-host
 echo "HOST-READY $(cut -d' ' -f1 /proc/uptime)"
 chroot $new /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin HOME=/root \
