@@ -260,7 +260,12 @@ final class VFIORecovery {
                 }
             }
         }
-        if let unannounced { announce(unannounced, on: device, notes: notes) }
+        if let unannounced {
+            inOrder(device) { [weak self, weak device] in
+                guard let self, let device else { return }
+                announce(unannounced, on: device, notes: notes)
+            }
+        }
     }
 
     /// Sends a device event now, or after the forwarded errors before it.
