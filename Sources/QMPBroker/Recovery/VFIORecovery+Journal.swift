@@ -15,7 +15,7 @@ extension VFIORecovery {
         }
     }
 
-    /// Logs and records what a machine's actions mean, before they run.
+    /// Logs and records what a machine's actions meant, once they have been started.
     func journal(_ actions: DeviceActions, on device: WatchedDevice, by cause: Cause) {
         let error = actions.lazy.compactMap { action -> PCIErrorEvent? in
             if case .emitPCIError(let event) = action { return event }

@@ -212,7 +212,8 @@ final class VFIORecovery {
     /// wait behind it (`OrderedAnnouncements`). Stop, cont and persist never wait.
     func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil,
                  by cause: Cause = .broker) {
-        journal(actions, on: device, by: cause)
+        // The log lines and history rows come after the actions: `stop` races the guest.
+        defer { journal(actions, on: device, by: cause) }
         var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
