@@ -27,7 +27,7 @@ extension VFIORecovery {
         storing("store device \(device.id)") { store in
             try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
                                         policy: device.machine.policy,
-                                        state: device.awaitingRunState ?? device.machine.persistedState,
+                                        state: device.machine.storedState,
                                         counters: device.machine.counters,
                                         injectAt: device.injectAt, origin: device.origin))
         }

@@ -18,7 +18,7 @@ final class VFIORecovery {
     private var order: [String] = []
     private var pollTimer: DispatchSourceTimer?
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
-    private var vmRunning = true
+    private var runState = VMRunState()
     /// Flags and history on disk, when the broker has a state directory.
     let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
@@ -110,12 +110,11 @@ final class VFIORecovery {
         if let injectAt, !QEMUDeviceID.isWellFormed(injectAt) { throw QEMUDeviceID.rejected("inject-at") }
         let counters = DeviceAERCounters(host: address, reader: SysfsAERReader(sysfsRoot: settings.sysfsRoot), logger: logger)
         let stored = persisted(id: id, host: address)
-        let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
+        // A broker stop from before a restart can only be judged once the VM's state is known.
+        let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vm: runState,
                                          counters: stored?.counters ?? DeviceErrorCounters())
         let device = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
                                    counters: counters, origin: origin, triggerMode: errorTrigger)
-        // A broker stop from before a restart can only be judged once the VM's state is known.
-        if stored?.state.stoppedByBroker == true { device.awaitingRunState = stored?.state }
         devices[id] = device
         order.append(id)
         record(device)
@@ -143,34 +142,10 @@ final class VFIORecovery {
 
     // MARK: VM and operator inputs
 
-    /// The VMM's STOP, RESUME and RESET events.
-    func vmEvent(_ name: String) {
-        switch name {
-        case "STOP":
-            vmRunning = false
-            forEachDevice { $0.machine.vmStopped() }
-        case "RESUME":
-            vmRunning = true
-            forEachDevice { $0.machine.vmResumed() }
-        case "RESET":
-            forEachDevice { $0.machine.systemReset() }
-        default:
-            break
-        }
-    }
-
-    /// The VM's run state learnt at attach (`query-status`). Devices restored with a broker
-    /// stop are rebuilt now: the stop still holds only if the VM is still paused.
-    func vmRunState(running: Bool) {
-        vmRunning = running
-        for device in orderedDevices {
-            guard let restored = device.awaitingRunState else { continue }
-            device.awaitingRunState = nil
-            device.machine = DeviceErrorMachine(policy: device.machine.policy, restoring: restored,
-                                                vmRunning: running, counters: device.machine.counters)
-            if device.machine.persistedState != restored { save(device.machine.persistedState, of: device) }
-        }
-        vmEvent(running ? "RESUME" : "STOP")
+    /// The VMM's STOP, RESUME and RESET events, and the run state learnt at attach.
+    func vmEvent(_ event: VMRunEvent) {
+        runState.apply(event)
+        forEachDevice { $0.machine.vmEvent(event) }
     }
 
     /// A client's `stop` went upstream: QEMU sends no STOP for an already paused VM, so

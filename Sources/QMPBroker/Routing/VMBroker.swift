@@ -333,7 +333,7 @@ public final class VMBroker: @unchecked Sendable {
                   toStayingOnly: true)
         upstream.execute("query-status") { [weak self] reply in
             guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
-            self?.recovery.vmRunState(running: running)
+            self?.recovery.vmEvent(.runStateLearnt(running: running))
         }
         recovery.attached()
         guestResets?.attach()
@@ -362,7 +362,13 @@ public final class VMBroker: @unchecked Sendable {
         }
         broadcast(Array(line.bytes))
         guard let name else { return }
-        if name == "RESET" { guestResets?.systemReset() }
-        recovery.vmEvent(name)
+        switch name {
+        case "STOP": recovery.vmEvent(.stopped)
+        case "RESUME": recovery.vmEvent(.resumed)
+        case "RESET":
+            guestResets?.systemReset()
+            recovery.vmEvent(.reset)
+        default: break
+        }
     }
 }
