@@ -354,21 +354,12 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        let name = line.plainString("event")
+        let event = UpstreamEvent(line)
         // The broker's handle on a deleted vfio device goes before anyone hears of the
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
-        if name == "DEVICE_DELETED", let data = line.json?["data"] {
-            recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
-        }
+        if case .deviceDeleted(let id, let path) = event { recovery.deviceDeleted(id: id, path: path) }
         broadcast(Array(line.bytes))
-        guard let name else { return }
-        switch name {
-        case "STOP": recovery.vmEvent(.stopped)
-        case "RESUME": recovery.vmEvent(.resumed)
-        case "RESET":
-            guestResets?.systemReset()
-            recovery.vmEvent(.reset)
-        default: break
-        }
+        if event == .reset { guestResets?.systemReset() }
+        if let runEvent = event.runEvent { recovery.vmEvent(runEvent) }
     }
 }
