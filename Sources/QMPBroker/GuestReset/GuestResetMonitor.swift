@@ -159,7 +159,7 @@ final class GuestResetMonitor {
                      completion: @escaping ([JSON], String?) -> Void) {
         guard index < commands.count else { return completion(replies, nil) }
         let command = commands[index]
-        vm.upstream.send(command.message) { [weak self] result in
+        vm.upstream.execute(command.name, arguments: command.arguments, for: .linkResetWatch) { [weak self] result in
             guard let self else { return }
             guard case .reply(let line) = result, let reply = line.json else { return completion(replies, nil) }
             if checked, let failure = command.check(reply: reply) {
@@ -245,7 +245,7 @@ final class GuestResetMonitor {
             return
         }
         refreshPending = true
-        vm.upstream.execute("query-pci") { [weak self] result in
+        vm.upstream.execute("query-pci", for: .linkResetWatch) { [weak self] result in
             guard let self else { return }
             if case .reply(let line) = result, let reply = line.json?["return"],
                let topology = try? PCITopology(queryPCI: reply) {
@@ -275,7 +275,8 @@ final class GuestResetMonitor {
         guard remaining > 0 else { return completion() }
         for device in devices {
             let path = device.id.hasPrefix("/") ? device.id : "/machine/peripheral/\(device.id)"
-            vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string("parent_bus")])) {
+            vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string("parent_bus")]),
+                                for: .linkResetWatch) {
                 [weak self] result in
                 guard let self else { return }
                 if case .reply(let line) = result, let bus = line.json?["return"]?.string {

@@ -42,7 +42,8 @@ extension VFIORecovery {
         var answers: [String?] = []
         for command in commands {
             let line = command.commandLine(target: target)
-            vm.upstream.execute("human-monitor-command", arguments: .object(["command-line": .string(line)])) {
+            vm.upstream.execute("human-monitor-command", arguments: .object(["command-line": .string(line)]),
+                                for: .injection) {
                 [weak self, weak device] reply in
                 answers.append(Self.refusal(in: reply))
                 guard answers.count == commands.count, let self, let device else { return }

@@ -193,11 +193,9 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
-                vm.upstream.execute("stop") { [logger] reply in
-                    if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
-                }
+                vm.upstream.execute("stop", for: .stopVM)
             case .contVM:
-                vm.upstream.execute("cont")
+                vm.upstream.execute("cont", for: .contVM)
             case .persist(let state):
                 save(state, of: device)
             case .emitPCIError(let event) where event.action == .forward:
