@@ -73,6 +73,8 @@ enum BrokerPurpose: Equatable {
     case discovery
     /// HMP `pcie_aer_inject_error` of a forwarded error.
     case injection
-    /// The tracing commands and topology reads of the link-reset watch.
-    case linkResetWatch
+    /// One of the link-reset watch's tracing commands, in its script `exchange`.
+    case linkResetWatch(exchange: Int)
+    /// `query-pci` and the QOM reads of the bridges above watched devices.
+    case pciTopology
 }

@@ -277,7 +277,9 @@ public final class VMBroker: @unchecked Sendable {
             recovery.vmEvent(.runStateLearnt(running: running))
         case .broker(.stopVM):
             if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
-        case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.linkResetWatch):
+        case .broker(.linkResetWatch(let exchange)):
+            guestResets?.answered(exchange: exchange, result)
+        case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.pciTopology):
             break  // nothing to learn, or handled by the exchange's own continuation
         }
     }
