@@ -10,7 +10,21 @@ import Logging
 /// Bus Reset on a bridge above a watched device, or a vfio hot reset outside a system
 /// reset, becomes a `guestLinkReset` input of that device's machine.
 final class GuestResetMonitor {
-    private unowned let vm: VMBroker
+    /// A watched device as the follower needs it: its QEMU id and host address.
+    struct Watched: Equatable {
+        let id: String
+        let host: String
+    }
+
+    private let vmName: String
+    private let queue: DispatchQueue
+    private let board: BrokerStatusBoard
+    private let commands: CommandSink
+    private let events: EventSink
+    /// The watched devices, in the order they were added.
+    private let watched: () -> [Watched]
+    /// A guest link reset of a watched device, for the VM to route to recovery.
+    private let reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
@@ -27,13 +41,20 @@ final class GuestResetMonitor {
     /// a broken watch tried again.
     static let verifyInterval = DispatchTimeInterval.seconds(2)
 
-    init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
-        self.vm = vm
+    init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, queue: DispatchQueue,
+         board: BrokerStatusBoard, commands: CommandSink, events: EventSink, watched: @escaping () -> [Watched],
+         reportLinkReset: @escaping (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void, logger: Logger) {
+        self.vmName = vmName
+        self.queue = queue
+        self.board = board
+        self.commands = commands
+        self.events = events
+        self.watched = watched
+        self.reportLinkReset = reportLinkReset
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)
-        reader = TraceLogReader(path: logPath, vm: vm.configuration.name, access: TraceLogAccess(vm.configuration),
-                                store: store, queue: vm.queue, logger: logger)
+        reader = TraceLogReader(path: logPath, vm: vmName, access: access, store: store, queue: queue, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
@@ -66,7 +87,7 @@ final class GuestResetMonitor {
         for action in actions {
             switch action {
             case .send(let command, let exchange):
-                vm.upstream.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+                commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
             case .openLog:
                 do throws(TraceLogFile.Failure) {
                     try reader.open()
@@ -88,7 +109,7 @@ final class GuestResetMonitor {
             case .startTicking:
                 startTicking()
             case .publish(let intact, let reason):
-                vm.board.update(vm.configuration.name) {
+                board.update(vmName) {
                     $0.linkResetWatch = intact
                     $0.linkResetWatchReason = reason
                 }
@@ -98,8 +119,8 @@ final class GuestResetMonitor {
                 } else {
                     logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
                 }
-                vm.emit("BROKER_LINK_RESET_WATCH",
-                        data: BrokerEventData.linkResetWatch(vm: vm.configuration.name, active: active, reason: reason))
+                events.emit("BROKER_LINK_RESET_WATCH",
+                            data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason))
             case .note(.reasserting):
                 logger.warning("re-asserting the trace events the broker watches")
             case .note(.reattaching):
@@ -112,7 +133,7 @@ final class GuestResetMonitor {
 
     private func startTicking() {
         guard verifyTimer == nil else { return }
-        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
+        let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
         timer.setEventHandler { [weak self] in
             guard let self else { return }
@@ -137,9 +158,7 @@ final class GuestResetMonitor {
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
-            for device in vm.recovery.orderedDevices where device.host.description == host {
-                vm.recovery.guestLinkReset(device, origin: .guestHotReset, late: late)
-            }
+            for device in watched() where device.host == host { reportLinkReset(device.id, .guestHotReset, late) }
         case .systemReset?, nil:
             break
         }
@@ -149,15 +168,15 @@ final class GuestResetMonitor {
         if case .asserted(let bridge)? = detector.observe(access) {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
-            for device in devices(below: bridge) { vm.recovery.guestLinkReset(device, origin: .guestLinkReset, late: late) }
+            for device in devices(below: bridge) { reportLinkReset(device.id, .guestLinkReset, late) }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
             if !below.isEmpty { refreshTopology() }
         }
         if topology.needsRefresh(after: access) { refreshTopology() }
     }
 
-    private func devices(below bridge: GuestPCIAddress) -> [WatchedDevice] {
-        let watched = vm.recovery.orderedDevices
+    private func devices(below bridge: GuestPCIAddress) -> [Watched] {
+        let watched = watched()
         let listed = Set(topology.devices(below: bridge, among: Set(watched.map(\.id))))
         return watched.filter { listed.contains($0.id) || bridgesViaQOM[$0.id]?.contains(bridge) == true }
     }
@@ -173,7 +192,7 @@ final class GuestResetMonitor {
     func refreshTopology() { apply(attachment.refreshTopology()) }
 
     private func readTopology() {
-        vm.upstream.execute("query-pci", for: .pciTopology) { [weak self] result in
+        commands.execute("query-pci", for: .pciTopology) { [weak self] result in
             guard let self else { return }
             if case .reply(let line) = result, let reply = line.json?["return"],
                let topology = try? PCITopology(queryPCI: reply) {
@@ -191,12 +210,12 @@ final class GuestResetMonitor {
     /// `rp0`), then the bridges above that one: this holds even while `query-pci` does
     /// not list the device (behind a bridge whose bus number is still 0).
     private func resolveBridgesViaQOM(completion: @escaping () -> Void) {
-        let devices = vm.recovery.orderedDevices
+        let devices = watched()
         var remaining = devices.count
         guard remaining > 0 else { return completion() }
         for device in devices {
             let path = device.id.hasPrefix("/") ? device.id : "/machine/peripheral/\(device.id)"
-            vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string("parent_bus")]),
+            commands.execute("qom-get", arguments: .object(["path": .string(path), "property": .string("parent_bus")]),
                                 for: .pciTopology) {
                 [weak self] result in
                 guard let self else { return }

@@ -42,7 +42,7 @@ extension VFIORecovery {
     /// Walks QOM for vfio-pci devices and watches those not yet known (policy `forward`).
     func discover() {
         for container in VFIODiscovery.containers {
-            vm.upstream.execute("qom-list", arguments: .object(["path": .string(container)]), for: .discovery) {
+            commands.execute("qom-list", arguments: .object(["path": .string(container)]), for: .discovery) {
                 [weak self] reply in
                 guard let self, case .reply(let line) = reply, let listing = line.json?["return"] else { return }
                 for path in VFIODiscovery.vfioChildren(of: container, in: listing) { readHost(of: path) }

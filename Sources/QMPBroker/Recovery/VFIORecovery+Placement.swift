@@ -57,7 +57,7 @@ extension VFIORecovery {
     /// One QOM property as a string, nil if QEMU has none.
     func property(_ name: String, of path: String, for purpose: BrokerPurpose = .learnPlacement,
                   _ completion: @escaping (String?) -> Void) {
-        vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)]),
+        commands.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)]),
                             for: purpose) { reply in
             guard case .reply(let line) = reply else { return completion(nil) }
             completion(line.json?["return"]?.string)

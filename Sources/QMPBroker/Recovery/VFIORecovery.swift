@@ -10,8 +10,18 @@ import VFIOWatch
 /// of each device's `DeviceErrorMachine`, and runs the actions it returns. Runs on the
 /// VM's queue, so a host error becomes a `stop` on the VMM's socket with no thread hop.
 final class VFIORecovery {
-    unowned let vm: VMBroker
+    let vmName: String
     let settings: VFIORecoverySettings
+    /// The VM's queue: host sources and the poll timer fire on it.
+    let queue: DispatchQueue
+    /// The broker's own commands to the VMM (stop, cont, QOM, HMP injections).
+    let commands: CommandSink
+    /// The device events to the VM's clients.
+    let events: EventSink
+    /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
+    let refreshTopology: () -> Void
+    /// The VMM's pid file, when the process on the QMP socket is not the VMM.
+    let vmmPIDFile: String?
     let logger: Logger
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
@@ -26,9 +36,16 @@ final class VFIORecovery {
     /// Whether the last write to the state file worked: a failure is announced once, not per write.
     var stateDurable = true
 
-    init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
-        self.vm = vm
+    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, queue: DispatchQueue,
+         commands: CommandSink, events: EventSink, vmmPIDFile: String?, refreshTopology: @escaping () -> Void,
+         logger: Logger) {
+        self.vmName = vmName
         self.settings = settings
+        self.queue = queue
+        self.commands = commands
+        self.events = events
+        self.vmmPIDFile = vmmPIDFile
+        self.refreshTopology = refreshTopology
         self.store = store
         self.logger = logger
     }
@@ -90,7 +107,7 @@ final class VFIORecovery {
 
     private func startPolling() {
         guard settings.pollMilliseconds > 0 else { return }
-        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
+        let timer = DispatchSource.makeTimerSource(queue: queue)
         let interval = DispatchTimeInterval.milliseconds(settings.pollMilliseconds)
         timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(settings.pollMilliseconds / 10))
         timer.setEventHandler { [weak self] in self?.pollCounters() }
@@ -119,8 +136,8 @@ final class VFIORecovery {
         order.append(id)
         record(device)
         countMissedErrors(of: device)
-        if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
-        vm.guestResets?.refreshTopology()
+        if commands.isReady() { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
+        refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
 
@@ -129,7 +146,7 @@ final class VFIORecovery {
         order.removeAll { $0 == id }
         device.detachEventFDs()
         releaseTrigger(of: device)
-        storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
+        storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vmName, id: id) }
         logger.info("stopped watching VFIO device", metadata: deviceMetadata(device))
     }
 
@@ -160,6 +177,12 @@ final class VFIORecovery {
         }
         perform(device.machine.guestLinkReset(origin: origin), on: device,
                 linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
+    }
+
+    /// A guest link reset the VM routed here from its trace follower.
+    func guestLinkReset(id: String, origin: LinkResetOrigin, late: Bool) {
+        guard let device = devices[id] else { return }
+        guestLinkReset(device, origin: origin, late: late)
     }
 
     func operatorClear(_ id: String, by cause: Cause = .broker) throws(QMPError) {
@@ -193,9 +216,9 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
-                vm.upstream.execute("stop", for: .stopVM)
+                commands.execute("stop", for: .stopVM)
             case .contVM:
-                vm.upstream.execute("cont", for: .contVM)
+                commands.execute("cont", for: .contVM)
             case .persist(let state):
                 save(state, of: device)
             case .emitPCIError(let event) where event.action == .forward:
@@ -208,17 +231,17 @@ final class VFIORecovery {
             case .emitLinkReset(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
+                    events.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
                 }
             case .emitLinkErrorCleared(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+                    events.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
                 }
             case .emitHostRecovery(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
+                    events.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
                 }
             case .forwardToGuest(let error):
                 let event = unannounced
@@ -250,9 +273,9 @@ final class VFIORecovery {
     /// Emits `VFIO_PCI_ERROR` and records it in the history.
     private func announce(_ event: PCIErrorEvent, on device: WatchedDevice, notes: [String]) {
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
+        events.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
         storing("record error history") { store in
-            try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
+            try store.appendHistory(ErrorHistoryEntry(vm: vmName, device: device.id,
                                                       host: device.host.description, event),
                                     counters: device.machine.counters)
         }

@@ -112,11 +112,27 @@ public final class VMBroker: @unchecked Sendable {
         self.events = EventRing(capacity: configuration.eventRingSize)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
-        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
+        // The parts get capabilities, not the VM: commands to the VMM, events to clients.
+        let commands = CommandSink(
+            execute: { [upstream] in upstream.execute($0, arguments: $1, for: $2, then: $3) },
+            isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
+        let events = EventSink { [unowned self] name, data in emit(name, data: data) }
+        self.recovery = VFIORecovery(
+            vmName: configuration.name, settings: configuration.recovery, store: store, queue: queue,
+            commands: commands, events: events, vmmPIDFile: configuration.vmmPIDFile,
+            refreshTopology: { [unowned self] in guestResets?.refreshTopology() }, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         if let path = configuration.traceLogPath {
-            guestResets = GuestResetMonitor(vm: self, logPath: path, store: store, logger: logger)
+            // Guest link resets are reported to the VM, which routes them to recovery.
+            guestResets = GuestResetMonitor(
+                vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
+                queue: queue, board: board, commands: commands, events: events,
+                watched: { [unowned self] in recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
+                reportLinkReset: { [unowned self] device, origin, late in
+                    recovery.guestLinkReset(id: device, origin: origin, late: late)
+                },
+                logger: logger)
         }
     }
 
