@@ -1,7 +1,9 @@
+import BrokerTesting
 import Dispatch
 import Glibc
 import Logging
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 // `make bench`: every figure is printed next to a baseline measured in the same run.

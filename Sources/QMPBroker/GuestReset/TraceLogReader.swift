@@ -1,6 +1,7 @@
 import BrokerState
 import Dispatch
 import Glibc
+import LinkResetTrace
 import Logging
 
 /// Follows the broker's trace log (inotify on the VM's queue) from where the last run
