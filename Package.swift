@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "qmp-broker",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "qmp-broker", targets: ["qmp-broker"]),
         .library(name: "QMPBroker", targets: ["QMPBroker"]),
@@ -33,22 +33,37 @@ let package = Package(
         ),
         // <linux/vfio.h> ioctls and the pidfd system calls, wrapped for Swift (headers only).
         .systemLibrary(name: "CVFIO", providers: [.apt(["linux-libc-dev"])]),
+        // The epoll loop every socket, eventfd, inotify and netlink descriptor runs on; it is
+        // the serial executor of the VM actors. No dependencies.
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "EventLoop", dependencies: ["CEpoll"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEpoll"]),
         // The error domain: severities, AER names, per-device state machine, policies. No I/O.
         .target(name: "ErrorEvents"),
         // Host error sources: eventfds, sysfs AER counters, kernel uevents.
         .target(
             name: "VFIOWatch",
-            dependencies: ["CVFIO", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVFIO", "EventLoop", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
         ),
         // Durable state: device flags, policies, counters and the error history, in SQLite.
         .target(
             name: "BrokerState",
             dependencies: ["ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The QMP wire format: QEMU's JSON lexer, streamer, parser and writer, requests. No I/O.
+        .target(name: "QMPWire", dependencies: ["CJansson"]),
+        // The QMP protocol state machines and tables of both sides (sessions, pending commands,
+        // reply order, event ring). No I/O.
+        .target(name: "QMPSessions", dependencies: ["QMPWire"]),
+        // Guest link resets from QEMU's trace lines: parsing, SBR detection, PCI topology. No I/O.
+        .target(name: "LinkResetTrace", dependencies: ["QMPWire"]),
         .target(
             name: "QMPBroker",
             dependencies: [
-                "CJansson",
+                "EventLoop",
+                "QMPWire",
+                "QMPSessions",
+                "LinkResetTrace",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
@@ -57,10 +72,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        // Helpers for tests, the bench and `qmp-broker demo`: child processes, QEMU qtest,
+        // temporary trees, the recovery drill. Not a product.
+        .target(
+            name: "BrokerTesting",
+            dependencies: ["QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "qmp-broker",
             dependencies: [
                 "QMPBroker",
+                "QMPWire",
+                "BrokerTesting",
                 "ErrorEvents",
                 "VFIOWatch",
                 "BrokerState",
@@ -77,18 +101,18 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "QMPWire", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks"
         ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents", "QMPBroker"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker", "BrokerTesting"]),
         .testTarget(
             name: "BrokerStateTests",
-            dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["BrokerState", "ErrorEvents", "BrokerTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,10 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import ErrorEvents
 import Glibc
+import LinkResetTrace
 import Logging
+import QMPWire
 
 /// Watches a stock QEMU for guest link resets of watched devices: at attach it points
 /// QEMU's log at a regular file the broker owns and turns on the trace events
@@ -17,7 +19,6 @@ final class GuestResetMonitor {
     }
 
     private let vmName: String
-    private let queue: DispatchQueue
     private let board: BrokerStatusBoard
     private let commands: CommandSink
     private let events: EventSink
@@ -28,7 +29,7 @@ final class GuestResetMonitor {
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
-    private var verifyTimer: DispatchSourceTimer?
+    private let verifyTimer: LoopTimer
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
     private var topology = PCITopology.empty
@@ -39,13 +40,13 @@ final class GuestResetMonitor {
     private(set) var attachment: TraceAttachment
     /// How often QEMU's trace state is re-checked when no client command gave cause, and
     /// a broken watch tried again.
-    static let verifyInterval = DispatchTimeInterval.seconds(2)
+    static let verifyIntervalMilliseconds = 2000
 
-    init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, queue: DispatchQueue,
+    init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, events: EventSink, watched: @escaping () -> [Watched],
          reportLinkReset: @escaping (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void, logger: Logger) {
         self.vmName = vmName
-        self.queue = queue
+        self.verifyTimer = LoopTimer(loop: loop)
         self.board = board
         self.commands = commands
         self.events = events
@@ -54,7 +55,7 @@ final class GuestResetMonitor {
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)
-        reader = TraceLogReader(path: logPath, vm: vmName, access: access, store: store, queue: queue, logger: logger)
+        reader = TraceLogReader(path: logPath, vm: vmName, access: access, store: store, loop: loop, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
@@ -103,8 +104,7 @@ final class GuestResetMonitor {
                 readAppended()  // what QEMU logged while the broker was away
                 reader.savePosition()  // a first run too: a restart must know where to resume
             case .stopFollowing:
-                verifyTimer?.cancel()
-                verifyTimer = nil
+                verifyTimer.cancel()
                 reader.close()
             case .startTicking:
                 startTicking()
@@ -132,15 +132,11 @@ final class GuestResetMonitor {
     }
 
     private func startTicking() {
-        guard verifyTimer == nil else { return }
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
-        timer.setEventHandler { [weak self] in
+        guard !verifyTimer.isArmed else { return }
+        verifyTimer.repeating(everyMilliseconds: Self.verifyIntervalMilliseconds) { [weak self] in
             guard let self else { return }
             apply(attachment.tick())
         }
-        timer.activate()
-        verifyTimer = timer
     }
 
     // MARK: following the file

@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Metrics
 
 /// One VM's metrics, through swift-metrics: no-ops unless the process bootstrapped a
@@ -56,12 +56,12 @@ final class VMMetrics {
     /// Call when a command goes upstream; returns when (monotonic nanoseconds), for `commandReplied`.
     func commandForwarded() -> UInt64 {
         commandsForwarded.increment()
-        return DispatchTime.now().uptimeNanoseconds
+        return MonotonicClock.nanoseconds()
     }
 
     /// Call when a forwarded command's reply (or error) is back.
     func commandReplied(sentAt start: UInt64) {
-        commandLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+        commandLatency.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
     }
 
     func eventFannedOut() { eventsFannedOut.increment() }

@@ -1,3 +1,5 @@
+import QMPSessions
+
 /// Where a watched device sits in the guest, learnt from QOM as management would: its
 /// QEMU type and the port above it (`parent_bus`). QEMU 7.2 cannot take an injected
 /// error at every device (SPEC 9: e1000e drops it; a vfio-pci device's AER capability is

@@ -1,8 +1,9 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import ErrorEvents
 import Glibc
 import Logging
+import QMPWire
 import VFIOWatch
 
 /// The I/O edge of the error domain for one VM: turns host signals (eventfds, AER
@@ -12,8 +13,8 @@ import VFIOWatch
 final class VFIORecovery {
     let vmName: String
     let settings: VFIORecoverySettings
-    /// The VM's queue: host sources and the poll timer fire on it.
-    let queue: DispatchQueue
+    /// The VM's loop: host sources and the poll timer fire on it.
+    let loop: EventLoop
     /// The broker's own commands to the VMM (stop, cont, QOM, HMP injections).
     let commands: CommandSink
     /// The device events to the VM's clients.
@@ -26,7 +27,7 @@ final class VFIORecovery {
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
     private var order: [String] = []
-    private var pollTimer: DispatchSourceTimer?
+    private let pollTimer: LoopTimer
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
     private var runState = VMRunState()
     /// Flags and history on disk, when the broker has a state directory.
@@ -36,12 +37,13 @@ final class VFIORecovery {
     /// Whether the last write to the state file worked: a failure is announced once, not per write.
     var stateDurable = true
 
-    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, queue: DispatchQueue,
+    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
          commands: CommandSink, events: EventSink, vmmPIDFile: String?, refreshTopology: @escaping () -> Void,
          logger: Logger) {
         self.vmName = vmName
+        self.loop = loop
+        self.pollTimer = LoopTimer(loop: loop)
         self.settings = settings
-        self.queue = queue
         self.commands = commands
         self.events = events
         self.vmmPIDFile = vmmPIDFile
@@ -97,8 +99,7 @@ final class VFIORecovery {
     }
 
     func stop() {
-        pollTimer?.cancel()
-        pollTimer = nil
+        pollTimer.cancel()
         for device in devices.values {
             device.detachEventFDs()
             releaseTrigger(of: device)
@@ -107,12 +108,7 @@ final class VFIORecovery {
 
     private func startPolling() {
         guard settings.pollMilliseconds > 0 else { return }
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let interval = DispatchTimeInterval.milliseconds(settings.pollMilliseconds)
-        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(settings.pollMilliseconds / 10))
-        timer.setEventHandler { [weak self] in self?.pollCounters() }
-        timer.activate()
-        pollTimer = timer
+        pollTimer.repeating(everyMilliseconds: settings.pollMilliseconds) { [weak self] in self?.pollCounters() }
     }
 
     // MARK: registry

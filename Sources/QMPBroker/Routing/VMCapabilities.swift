@@ -1,4 +1,6 @@
 import Glibc
+import QMPSessions
+import QMPWire
 
 /// What a part of the VM may ask of the VMM's monitor, and nothing else: the VM makes it
 /// over its upstream link, so the part needs no pointer back to the VM.

@@ -1,5 +1,7 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import QMPWire
+import Testing
 
 extension GuestReset {
     /// Transcripts of attaching, checking, refreshing and detaching the tracing: each input,

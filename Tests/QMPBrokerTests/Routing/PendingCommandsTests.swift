@@ -1,5 +1,7 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+import QMPWire
+import Testing
 
 /// The id-rewrite table as data: who waits for what, and what becomes of it.
 @Suite struct PendingCommandsTests {

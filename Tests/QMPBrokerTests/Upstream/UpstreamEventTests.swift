@@ -1,6 +1,8 @@
 import ErrorEvents
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+import QMPWire
+import Testing
 
 /// The events the broker acts on, read from lines as QEMU 7.2 writes them.
 @Suite struct UpstreamEventTests {

@@ -1,0 +1,84 @@
+import QMPWire
+
+/// The QMP commands that make a stock QEMU 7.2 report guest link resets, and undo it.
+///
+/// How it works (each point verified on Debian's 7.2.22 binary):
+/// - `trace-event-set-state` alone turns an event on; it prints to QEMU's current log
+///   target at once (stderr if the VMM gave no `-D`). Never use HMP `log trace:NAME`: it
+///   *replaces* the whole `-d` mask, silently ending e.g. the VMM's `-d guest_errors`.
+/// - `logfile PATH` (HMP) moves all `qemu_log` output there, so it is sent *before* the
+///   events are enabled (nothing sprays into the VMM's log). QEMU opens PATH with plain
+///   `fopen`, in append mode for every open after its first (so neither our file nor a
+///   restored `-D` file is truncated), O_APPEND, no O_NONBLOCK, no O_CLOEXEC, flushed after
+///   every line. A failed `logfile` leaves logging off entirely: check every reply.
+/// - PATH must be a regular file the broker creates and tails (inotify IN_MODIFY, or
+///   polling). Not a FIFO: QEMU's `fopen` of a FIFO with no reader blocks the main loop
+///   (QMP and everything else stall until a reader opens), and once the pipe holds 64 KiB
+///   that nobody reads, the writing thread blocks while holding the big QEMU lock (QMP
+///   stalls; seen after ~1,300 lines). A reader that dies is harmless (QEMU ignores
+///   SIGPIPE and drops the lines), but a broker that is merely slow freezes the VM. A
+///   regular file never blocks QEMU, keeps what was written while the broker was away, and
+///   needs no reader attached before the `logfile` command.
+/// - The file grows by ~55 bytes per guest config write (a few KiB per boot). Rotate by
+///   sending `logfile NEW`, then read the old file to its end and delete it: our events are
+///   all emitted with the big QEMU lock held, as HMP commands run, so once the reply arrives
+///   none goes to the old file. Do not truncate a file QEMU may still be writing.
+/// - `-D FILE` and `logfile`: `logfile` replaces the VMM's target for everything QEMU
+///   logs, and there is no way to ask QEMU for the old one (the broker can read it from
+///   `/proc/<qemu pid>/fd` or QEMU's command line). Detaching restores it with `logfile
+///   <that path>` (appends, does not truncate) or, with no `-D`, `logfile /dev/stderr`
+///   (reopens fd 2 through /proc; works for a file or pipe, fails for a socket such as
+///   journald's, which leaves logging off). `logfile` with no argument is rejected.
+/// - A QEMU started with `-daemonize` `dup2`s the log file onto its fd 2 on every
+///   `logfile`: its stderr (error_report, warnings) then also goes to our file (the parser
+///   skips such lines), and `/dev/stderr` would name our own file. Restore a daemonized
+///   QEMU without `-D` with `logfile /dev/null`, where its stderr pointed before.
+/// - QEMU opens PATH itself, so its user and MAC profile (libvirt's AppArmor/SELinux)
+///   must allow it. `/dev/fdset/N` is not understood; `/proc/self/fd/N` of a descriptor
+///   passed with `add-fd` works (re-opened, so file permissions are checked again).
+public enum LinkResetTracing {
+    /// The events the broker enables, and why each.
+    public static let traceEvents: [String] = [
+        // Guest config writes: Secondary Bus Reset (0x3e bit 0x40) and bus renumbering (0x18).
+        "pci_cfg_write",
+        // A host bus reset of an assigned device, and how it went.
+        "vfio_pci_hot_reset",
+        "vfio_pci_hot_reset_result",
+        // The in-stream bracket of a system reset (the `System` object); one line per object per reset.
+        "resettable_phase_enter_begin",
+        "resettable_phase_exit_end",
+    ]
+
+    /// Sent first at attach: which events the VMM already has on (to leave them on at detach).
+    public static var stateQueries: [TracingCommand] { traceEvents.map { .getTraceEventState(name: $0) } }
+
+    /// Sent after `stateQueries`, in order; stop at the first failed `check(reply:)`.
+    public static func attachCommands(logPath: String) -> [TracingCommand] {
+        [.setLogFile(path: logPath)] + traceEvents.map { .setTraceEventState(name: $0, enable: true) }
+    }
+
+    /// Undoes `attachCommands`: disables the events the VMM did not have on, then gives the
+    /// log back (`restoreLogTo`: the VMM's `-D` path, or `/dev/stderr` when it had none).
+    public static func detachCommands(previouslyEnabled: Set<String>, restoreLogTo: String) -> [TracingCommand] {
+        traceEvents.filter { !previouslyEnabled.contains($0) }.map { .setTraceEventState(name: $0, enable: false) }
+            + [.setLogFile(path: restoreLogTo)]
+    }
+
+    /// The events enabled before attach, from the replies to `stateQueries`.
+    public static func previouslyEnabled(fromReplies replies: [JSON]) -> Set<String> {
+        var enabled: Set<String> = []
+        for reply in replies {
+            for (name, on) in TracingCommand.traceEventStates(fromReply: reply) where on { enabled.insert(name) }
+        }
+        return enabled
+    }
+
+    /// Whether QEMU's `logfile` can take this path as it is: absolute; no `"` or `\` (HMP
+    /// quoting), no `%` (QEMU treats `%d` as a pid template and rejects other `%`), and no
+    /// control characters.
+    public static func isUsableLogPath(_ path: String) -> Bool {
+        path.hasPrefix("/") && !path.unicodeScalars.contains { scalar in
+            scalar == "\"" || scalar == "\\" || scalar == "%" || scalar.value < 0x20 || scalar.value == 0x7F
+        }
+    }
+}
