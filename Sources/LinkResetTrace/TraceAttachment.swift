@@ -18,7 +18,7 @@ public struct TraceAttachment {
         case openLog
         /// Whether the path still names the file the broker reads; answer `logChecked(stillOurs:)`.
         case checkLog
-        /// Read `query-pci` and each watched device's bridges; answer `topologyRead()`.
+        /// Read `query-pci` and each watched device's bridges; answer `topologyRead(vmmReady:)`.
         case readTopology
         /// Judge what QEMU logged while the broker was away, then save the position.
         case startFollowing
@@ -183,7 +183,9 @@ public struct TraceAttachment {
     /// A system reset (QMP `RESET`): bus numbers may change.
     public mutating func systemReset() -> [Action] { refreshTopology() }
 
-    public mutating func topologyRead() -> [Action] {
+    /// `vmmReady`: whether the VMM is still attached now. The link fails what is pending
+    /// before it reports the loss, so a read failed by a lost VMM ends before `upstreamLost`.
+    public mutating func topologyRead(vmmReady: Bool) -> [Action] {
         refreshing = false
         var actions: [Action] = []
         if attachAwaitsTopology {

@@ -197,7 +197,7 @@ final class GuestResetMonitor {
             }
             resolveBridgesViaQOM { [weak self] in
                 guard let self else { return }
-                apply(attachment.topologyRead())
+                apply(attachment.topologyRead(vmmReady: commands.isReady()))
             }
         }
     }

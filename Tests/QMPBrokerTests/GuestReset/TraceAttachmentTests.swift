@@ -9,7 +9,7 @@ extension GuestReset {
     @Suite struct TraceAttachmentTests {
         enum Input: CustomStringConvertible {
             case attach, logOpened, logOpenFailed(String), answered(Int, String?), logChecked(Bool)
-            case verify, tick, refresh, systemReset, topologyRead, upstreamLost, detach
+            case verify, tick, refresh, systemReset, topologyRead, topologyFailedByALostVMM, upstreamLost, detach
 
             var description: String {
                 switch self {
@@ -23,6 +23,7 @@ extension GuestReset {
                 case .refresh: "refresh"
                 case .systemReset: "systemReset"
                 case .topologyRead: "topologyRead"
+                case .topologyFailedByALostVMM: "topologyRead(vmmReady: false)"
                 case .upstreamLost: "upstreamLost"
                 case .detach: "detach"
                 }
@@ -56,7 +57,8 @@ extension GuestReset {
             case .tick: attachment.tick()
             case .refresh: attachment.refreshTopology()
             case .systemReset: attachment.systemReset()
-            case .topologyRead: attachment.topologyRead()
+            case .topologyRead: attachment.topologyRead(vmmReady: true)
+            case .topologyFailedByALostVMM: attachment.topologyRead(vmmReady: false)
             case .upstreamLost: attachment.upstreamLost()
             case .detach: attachment.detach()
             }
@@ -219,6 +221,17 @@ extension GuestReset {
                 Step(.topologyRead, []),
                 Step(.systemReset, [.readTopology]),
             ])
+        }
+
+        @Test func aTopologyReadFailedByALostVMMEndsNoAttach() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            var steps = Array(Self.attachToIntact.dropLast())
+            steps += [
+                Step(.topologyFailedByALostVMM, []),
+                Step(.upstreamLost, [.publish(intact: false, reason: "VMM disconnected"), .stopFollowing]),
+            ]
+            Self.expectTranscript(&attachment, steps)
+            #expect(!attachment.isIntact)
         }
 
         @Test func anAttachWaitsForTheRefreshUnderWayAndOneMore() {
