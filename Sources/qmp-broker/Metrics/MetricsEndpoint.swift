@@ -39,11 +39,10 @@ final class MetricsEndpoint {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         port = UInt16(bigEndian: actual.sin_port)
-        let descriptor = WatchedDescriptor(adopting: fd, loop: loop)
-        descriptor.onReady = { [registry] _ in Self.acceptAll(fd, registry: registry) }
-        listener = LoopBound(descriptor, loop: loop)
-        let failure = loop.runAndWait { [listener] () -> LoopError? in
+        listener = LoopBound(WatchedDescriptor(adopting: fd, loop: loop), loop: loop)
+        let failure = loop.runAndWait { [listener, registry] () -> LoopError? in
             do throws(LoopError) {
+                listener.value.onReady = { _ in Self.acceptAll(fd, registry: registry) }
                 try listener.value.setInterest(.read)
                 return nil
             } catch {
