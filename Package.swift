@@ -83,6 +83,7 @@ let package = Package(
             name: "qmp-broker",
             dependencies: [
                 "QMPBroker",
+                "EventLoop",
                 "QMPWire",
                 "BrokerTesting",
                 "ErrorEvents",
