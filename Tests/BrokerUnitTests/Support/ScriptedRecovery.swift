@@ -62,14 +62,21 @@ final class ScriptedRecovery {
         try client.nextEvent(name).flatMap { try? JSON.parse($0) }
     }
 
-    /// The names of the commands the VMM received after the first `since`, up to a
-    /// `query-status` sent now through the client: everything the broker did before this
-    /// call in answer to inputs it had taken (one upstream socket keeps the order).
-    func commandsBeforeSync(since: Int) throws -> [String] {
+    /// What the broker did to the VM after the first `since` commands, up to a `query-status`
+    /// sent now through the client: `stop`, `cont` and HMP injection lines, in order (the
+    /// periodic tracing checks are left out). One upstream socket keeps the order, so this
+    /// is everything the broker did in answer to inputs it had taken before this call.
+    func vmActionsBeforeSync(since: Int) throws -> [String] {
         try client.send(#"{"execute": "query-status", "id": "sync"}"#)
         _ = try client.nextReply()
-        let names = vmm.commandNames.dropFirst(since)
-        return Array(names.prefix { $0 != "query-status" })
+        return vmm.commands.dropFirst(since).prefix { $0.name != "query-status" }.compactMap { command in
+            switch command.name {
+            case "stop", "cont": return command.name
+            case "human-monitor-command":
+                return command.argument("command-line").flatMap { $0.hasPrefix("pcie_aer_inject_error") ? $0 : nil }
+            default: return nil
+            }
+        }
     }
 
     /// Polls `query-vfio-devices` until the first entry satisfies `condition` (bounded).
