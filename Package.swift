@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "VFIOWatch",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "BrokerTesting", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -42,6 +42,9 @@ public final class ScriptedVMM: Sendable {
         var reader = QMPInputReader()
         var descriptors: [Int32] = []
         var closed = false
+        /// Bytes the socket did not take yet, sent when it is writable again.
+        var output: [UInt8] = []
+        var waitingToWrite = false
     }
 
     init(group: ScriptedVMMGroup, path: String, script: VMMScript) throws(Failure) {
