@@ -58,21 +58,24 @@ extension ScriptedVMM {
             guard link.token == token, link.fd >= 0 else { return [] }
             let (count, fds) = Self.receive(link.fd, into: buffer, control: control)
             let now = MonotonicTime.nanoseconds()
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
             guard count > 0 else {
                 dropConnection(&link)
                 return []
             }
             link.descriptors += fds
+            link.unclaimedDescriptors += fds
             var requests: [JSON] = []
             link.reader.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { input in
                 if case .value(let value) = input { requests.append(value) }
             }
             let number = link.number
-            let commands = requests.enumerated().map { index, request in
-                ReceivedCommand(name: request["execute"]?.string ?? request["exec-oob"]?.string ?? "",
-                                id: request["id"].map { String(decoding: $0.serialized(), as: UTF8.self) },
-                                arguments: request["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) },
-                                receivedAt: now, descriptors: index == 0 ? fds : [], connection: number)
+            let commands = requests.map { request in
+                defer { link.unclaimedDescriptors = [] }
+                return ReceivedCommand(name: request["execute"]?.string ?? request["exec-oob"]?.string ?? "",
+                                       id: request["id"].map { String(decoding: $0.serialized(), as: UTF8.self) },
+                                       arguments: request["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) },
+                                       receivedAt: now, descriptors: link.unclaimedDescriptors, connection: number)
             }
             state.withLock { $0.received += commands }
             return commands
@@ -97,6 +100,7 @@ extension ScriptedVMM {
         link.token = 0
         link.output = []
         link.waitingToWrite = false
+        link.unclaimedDescriptors = []
         if listener >= 0 && !link.closed { group.setAccepting(listener, token: listenerToken, true) }
     }
 

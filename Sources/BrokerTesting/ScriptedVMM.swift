@@ -40,7 +40,10 @@ public final class ScriptedVMM: Sendable {
         var token: UInt64 = 0
         var number = 0
         var reader = QMPInputReader()
+        /// Every descriptor received, closed with the VMM.
         var descriptors: [Int32] = []
+        /// Received since the last complete command: they go with the next one.
+        var unclaimedDescriptors: [Int32] = []
         var closed = false
         /// Bytes the socket did not take yet, sent when it is writable again.
         var output: [UInt8] = []
