@@ -117,6 +117,15 @@ public final class ScriptedVMM: Sendable {
 
     public var commandNames: [String] { commands.map(\.name) }
 
+    /// The log so far, emptied: for long runs (a benchmark) that must not grow it forever.
+    /// `waitForCommand(after:)` counts from the log as it is after this.
+    public func takeCommands() -> [ReceivedCommand] {
+        state.withLock { state in
+            defer { state.received = [] }
+            return state.received
+        }
+    }
+
     /// Connections accepted so far.
     public var connections: Int { state.withLock { $0.connections } }
 

@@ -88,3 +88,22 @@ extension ScriptedVMMTests {
         }
     }
 }
+
+extension ScriptedVMMTests {
+    @Test func descriptorsGoWithTheNextCompleteCommandAndTheLogCanBeTaken() throws {
+        let (vmm, peer) = pair()
+        defer { vmm.close() }
+        _ = try peer.nextLine()
+        var fds: [Int32] = [-1, -1]
+        #expect(pipe(&fds) == 0)
+        defer { fds.forEach { _ = close($0) } }
+        try peer.send(#"{"execute": "getfd", "#, fds: [fds[1]])
+        try peer.send(#""arguments": {"fdname": "x"}, "id": 1}{"execute": "query-status"}"#)
+        #expect(try peer.nextReply() == #"{"return": {}, "id": 1}"#)
+        #expect(try peer.nextReply()?.hasPrefix(#"{"return": {"status": "running""#) == true)
+        let taken = vmm.takeCommands()
+        #expect(taken.map(\.name) == ["getfd", "query-status"])
+        #expect(taken.map(\.descriptors.count) == [1, 0])
+        #expect(vmm.commands.isEmpty)
+    }
+}
