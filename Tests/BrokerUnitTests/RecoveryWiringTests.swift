@@ -1,5 +1,6 @@
 import BrokerTesting
 import QMPBroker
+import QMPWire
 import Testing
 
 /// From a host signal to what the broker tells the VMM and the clients, with QEMU's side scripted.

@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Which reply goes to which client: by the broker's own ids, in each client's command order.

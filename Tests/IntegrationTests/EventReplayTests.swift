@@ -2,6 +2,7 @@ import BrokerTesting
 import Dispatch
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Every event carries `broker-seq`; a client that drops out in the middle of a burst

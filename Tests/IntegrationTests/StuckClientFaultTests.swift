@@ -2,6 +2,7 @@ import BrokerTesting
 import Dispatch
 import Glibc
 import QMPBroker
+import QMPWire
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import BrokerTesting
 import QMPBroker
+import QMPWire
 import Glibc
 import VFIOWatch
 
