@@ -202,9 +202,12 @@ public final class EventLoop: @unchecked Sendable {
             return (work, state.stopping)
         }
         let executor = asUnownedSerialExecutor()
+        let taskExecutor = asUnownedTaskExecutor()
         for item in work {
             switch item {
-            case .job(let job): job.runSynchronously(on: executor)
+            // Whether the job is an actor's or a task's that prefers this loop, it runs here,
+            // serialised with everything else on the loop.
+            case .job(let job): job.runSynchronously(isolatedTo: executor, taskExecutor: taskExecutor)
             case .closure(let body): body()
             }
         }
@@ -258,6 +261,15 @@ public final class EventLoop: @unchecked Sendable {
         guard let current = registrations.slot(registration) else { return }
         if current.inEpoll { _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, current.fd, nil) }
         registrations.remove(registration)
+    }
+}
+
+/// Also a task executor: a task started with `executorPreference: loop` runs its
+/// nonisolated parts (continuations resumed, awaited helpers) on the loop too, never on the
+/// shared pool, which blocking callers (tests, setup) may have filled.
+extension EventLoop: TaskExecutor {
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
     }
 }
 

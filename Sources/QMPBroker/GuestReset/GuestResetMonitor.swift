@@ -25,6 +25,8 @@ final class GuestResetMonitor {
     var events = EventSink { _, _ in }
     /// The watched devices, in the order they were added.
     private let watched: () -> [Watched]
+    /// Asks the VM to read the guest's PCI topology (`VMBroker.readTopology`).
+    var topologyWanted: () -> Void = {}
     /// A guest link reset of a watched device, for the VM to route to recovery.
     var reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void = { _, _, _ in }
     private let logger: Logger
@@ -97,7 +99,7 @@ final class GuestResetMonitor {
             case .checkLog:
                 apply(attachment.logChecked(stillOurs: reader.isStillAtPath))
             case .readTopology:
-                readTopology()
+                topologyWanted()
             case .startFollowing:
                 readAppended()  // what QEMU logged while the broker was away
                 reader.savePosition()  // a first run too: a restart must know where to resume
@@ -185,45 +187,21 @@ final class GuestResetMonitor {
     /// one more round when one is under way).
     func refreshTopology() { apply(attachment.refreshTopology()) }
 
-    private func readTopology() {
-        commands.execute("query-pci", for: .pciTopology) { [weak self] result in
-            guard let self else { return }
-            if case .reply(let line) = result, let reply = line.json?["return"],
-               let topology = try? PCITopology(queryPCI: reply) {
-                self.topology = topology
-                detector.forgetAll()
-            }
-            resolveBridgesViaQOM { [weak self] in
-                guard let self else { return }
-                apply(attachment.topologyRead(vmmReady: commands.isReady()))
-            }
+    /// The topology `VMBroker.readTopology` learnt: `query-pci`'s listing (nil when it
+    /// failed: the last one is kept) and each watched device's QOM `parent_bus`, whose port
+    /// and the bridges above it count as the device's bridges.
+    func topologyRead(_ listing: PCITopology?, parentBuses: [String: String], vmmReady: Bool) {
+        if let listing {
+            topology = listing
+            detector.forgetAll()
         }
-    }
-
-    /// Each device's bridge through QOM's `parent_bus` (`/machine/peripheral/rp0/rp0` →
-    /// `rp0`), then the bridges above that one: this holds even while `query-pci` does
-    /// not list the device (behind a bridge whose bus number is still 0).
-    private func resolveBridgesViaQOM(completion: @escaping () -> Void) {
-        let devices = watched()
-        var remaining = devices.count
-        guard remaining > 0 else { return completion() }
-        for device in devices {
-            let path = device.id.hasPrefix("/") ? device.id : "/machine/peripheral/\(device.id)"
-            commands.execute("qom-get", arguments: .object(["path": .string(path), "property": .string("parent_bus")]),
-                                for: .pciTopology) {
-                [weak self] result in
-                guard let self else { return }
-                if case .reply(let line) = result, let bus = line.json?["return"]?.string {
-                    let bridgePath = bus.split(separator: "/").dropLast().joined(separator: "/")
-                    if bridgePath.hasPrefix("machine/peripheral"),
-                       let bridgeID = bridgePath.split(separator: "/").last.map(String.init),
-                       let bridge = topology.function(id: bridgeID) {
-                        bridgesViaQOM[device.id] = [bridge.address] + topology.bridges(above: bridgeID).map(\.address)
-                    }
-                }
-                remaining -= 1
-                if remaining == 0 { completion() }
-            }
+        for (device, bus) in parentBuses {
+            let bridgePath = bus.split(separator: "/").dropLast().joined(separator: "/")
+            guard bridgePath.hasPrefix("machine/peripheral"),
+                  let bridgeID = bridgePath.split(separator: "/").last.map(String.init),
+                  let bridge = topology.function(id: bridgeID) else { continue }
+            bridgesViaQOM[device] = [bridge.address] + topology.bridges(above: bridgeID).map(\.address)
         }
+        apply(attachment.topologyRead(vmmReady: vmmReady))
     }
 }

@@ -3,8 +3,8 @@ import QMPWire
 /// Finds the VM's `vfio-pci` devices through QOM, as a management tool would: list
 /// `/machine/peripheral` (devices with an id) and `/machine/peripheral-anon`, keep the
 /// children of type `child<vfio-pci>`, and read each one's `host` (or `sysfsdev`).
-/// Runs at attach and after `device_add` / `DEVICE_DELETED`; every step is one QMP
-/// command through the upstream link, so nothing blocks the VM's queue.
+/// Runs at attach and after `device_add` (`VMBroker.discoverDevices`); every step is one
+/// QMP command, awaited, so nothing blocks the VM's loop.
 struct VFIODiscovery {
     static let containers = ["/machine/peripheral", "/machine/peripheral-anon"]
     static let vfioPCIType = "vfio-pci"
@@ -41,33 +41,17 @@ struct VFIODiscovery {
 }
 
 extension VFIORecovery {
-    /// Walks QOM for vfio-pci devices and watches those not yet known (policy `forward`).
-    func discover() {
-        for container in VFIODiscovery.containers {
-            commands.execute("qom-list", arguments: .object(["path": .string(container)]), for: .discovery) {
-                [weak self] reply in
-                guard let self, case .reply(let line) = reply, let listing = line.json?["return"] else { return }
-                for path in VFIODiscovery.vfioChildren(of: container, in: listing) { readHost(of: path) }
-            }
+    /// A vfio-pci device found in QOM (`VMBroker.discoverDevices`): watched with the
+    /// default policy, unless QEMU knows no host address for it.
+    func discovered(id: String, path: String, host: String?) {
+        guard let host else {
+            logger.warning("vfio-pci device without a host address", metadata: ["path": "\(path)"])
+            return
         }
-    }
-
-    private func readHost(of path: String) {
-        let id = VFIODiscovery.deviceID(forPath: path)
-        guard devices[id] == nil else { return }
-        property("host", of: path, for: .discovery) { [weak self] host in
-            self?.property("sysfsdev", of: path, for: .discovery) { sysfsdev in
-                guard let self, self.devices[id] == nil else { return }
-                guard let address = VFIODiscovery.hostAddress(host: host, sysfsdev: sysfsdev) else {
-                    self.logger.warning("vfio-pci device without a host address", metadata: ["path": "\(path)"])
-                    return
-                }
-                do throws(QMPError) {
-                    try self.addDevice(id: id, host: address, policy: .default, injectAt: nil, origin: "discovered")
-                } catch {
-                    self.logger.warning("discovered device not watched", metadata: ["device": "\(id)", "reason": "\(error.desc)"])
-                }
-            }
+        do throws(QMPError) {
+            try addDevice(id: id, host: host, policy: .default, injectAt: nil, origin: "discovered")
+        } catch {
+            logger.warning("discovered device not watched", metadata: ["device": "\(id)", "reason": "\(error.desc)"])
         }
     }
 

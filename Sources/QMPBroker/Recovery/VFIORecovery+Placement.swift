@@ -8,34 +8,24 @@ extension VFIORecovery {
     /// QEMU device types whose injected errors never reach the guest in QEMU 7.2.
     static let typesThatCannotReport: Set<String> = ["vfio-pci", "e1000e"]
 
-    /// Reads the device's type and parent bus; `done` runs once both are known (or not).
-    func learnPlacement(of device: WatchedDevice, done: @escaping () -> Void = {}) {
-        let path = Self.qomPath(of: device.id)
-        property("type", of: path) { [weak self, weak device] type in
-            self?.property("parent_bus", of: path) { bus in
-                guard let self, let device, self.devices[device.id] === device else { return }
-                device.qemuType = type
-                if type == nil {
-                    self.logger.warning("watched device is absent from QEMU (no such QOM object): nothing to forward to, no link reset to see",
-                                        metadata: self.deviceMetadata(device))
-                }
-                if device.injectAtConfigured {
-                    self.property("type", of: Self.qomPath(of: device.injectTarget)) { [weak self] targetType in
-                        guard let self, targetType == nil else { return }
-                        self.logger.warning("inject-at names no QEMU device: injections there will be refused",
-                                            metadata: self.deviceMetadata(device).merging(["inject-at": "\(device.injectTarget)"],
-                                                                                         uniquingKeysWith: { $1 }))
-                    }
-                }
-                device.portAbove = bus.flatMap(Self.portOwning(bus:))
-                if !device.injectAtConfigured, let type, Self.typesThatCannotReport.contains(type),
-                   let port = device.portAbove {
-                    device.injectTarget = port
-                }
-                self.settleTriggerMode(of: device)
-                done()
-            }
+    /// The device's QEMU type and parent bus, learnt (`VMBroker.learnPlacement`): a device
+    /// that cannot report gets its errors at the port above, unless `inject-at` says where.
+    func placed(_ device: WatchedDevice, type: String?, parentBus bus: String?) {
+        device.qemuType = type
+        if type == nil {
+            logger.warning("watched device is absent from QEMU (no such QOM object): nothing to forward to, no link reset to see",
+                           metadata: deviceMetadata(device))
         }
+        device.portAbove = bus.flatMap(Self.portOwning(bus:))
+        if !device.injectAtConfigured, let type, Self.typesThatCannotReport.contains(type), let port = device.portAbove {
+            device.injectTarget = port
+        }
+        settleTriggerMode(of: device)
+    }
+
+    func injectTargetMissing(_ device: WatchedDevice) {
+        logger.warning("inject-at names no QEMU device: injections there will be refused",
+                       metadata: deviceMetadata(device).merging(["inject-at": "\(device.injectTarget)"], uniquingKeysWith: { $1 }))
     }
 
     /// `/machine/peripheral/ID` for a device with an id; anonymous devices are watched
@@ -54,15 +44,5 @@ extension VFIORecovery {
         // HMP finds injection targets by id: an anonymous port cannot be one.
         guard owner.hasPrefix("/machine/peripheral/") else { return nil }
         return VFIODiscovery.deviceID(forPath: owner)
-    }
-
-    /// One QOM property as a string, nil if QEMU has none.
-    func property(_ name: String, of path: String, for purpose: BrokerPurpose = .learnPlacement,
-                  _ completion: @escaping (String?) -> Void) {
-        commands.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)]),
-                            for: purpose) { reply in
-            guard case .reply(let line) = reply else { return completion(nil) }
-            completion(line.json?["return"]?.string)
-        }
     }
 }

@@ -22,6 +22,8 @@ final class VFIORecovery {
     var events = EventSink { _, _ in }
     /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
     var refreshTopology: () -> Void = {}
+    /// Asks the VM to learn where a device (by id) sits (`VMBroker.learnPlacement`).
+    var placementWanted: (String) -> Void = { _ in }
     /// The VMM's pid file, when the process on the QMP socket is not the VMM.
     let vmmPIDFile: String?
     let logger: Logger
@@ -88,13 +90,6 @@ final class VFIORecovery {
         for device in orderedDevices { releaseTrigger(of: device) }
     }
 
-    /// The VMM is attached (again): learn where each device sits, find new vfio-pci devices.
-    func attached() {
-        for device in orderedDevices {
-            learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } }
-        }
-        discover()
-    }
 
     func stop() {
         pollTimer.cancel()
@@ -130,7 +125,7 @@ final class VFIORecovery {
         order.append(id)
         record(device)
         countMissedErrors(of: device)
-        if commands.isReady() { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
+        if commands.isReady() { placementWanted(id) }
         refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }

@@ -163,6 +163,12 @@ public actor VMBroker {
         let events = EventSink { name, data in self.emit(name, data: data) }
         recovery.events = events
         recovery.refreshTopology = { self.guestResets?.refreshTopology() }
+        recovery.placementWanted = { id in
+            self.run { vm in
+                if let device = vm.recovery.devices[id] { await vm.learnPlacement(of: device) }
+            }
+        }
+        guestResets?.topologyWanted = { self.run { await $0.readTopology() } }
         guestResets?.events = events
         guestResets?.reportLinkReset = { device, origin, late in
             self.recovery.guestLinkReset(id: device, origin: origin, late: late)
@@ -229,6 +235,8 @@ public actor VMBroker {
         upstream.onReply = { _, _ in }
         recovery.events = EventSink { _, _ in }
         recovery.refreshTopology = {}
+        recovery.placementWanted = { _ in }
+        guestResets?.topologyWanted = {}
         guestResets?.events = EventSink { _, _ in }
         guestResets?.reportLinkReset = { _, _, _ in }
     }
@@ -360,7 +368,7 @@ public actor VMBroker {
             let succeeded = line.has("return")
             for followUp in command.followUps {
                 switch followUp {
-                case .rediscover: if succeeded { recovery.discover() }
+                case .rediscover: if succeeded { run { await $0.discoverDevices() } }
                 case .verifyLinkResetWatch: guestResets?.verify()
                 case .transformReply: break
                 }
@@ -432,8 +440,11 @@ public actor VMBroker {
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
         upstream.execute("query-status", for: .learnRunState)
-        recovery.attached()
         guestResets?.attach()
+        run { vm in
+            for device in vm.recovery.orderedDevices { await vm.learnPlacement(of: device) }
+            await vm.discoverDevices()
+        }
     }
 
     private func upstreamLost() {

@@ -1,0 +1,79 @@
+import LinkResetTrace
+import QMPSessions
+import QMPWire
+
+/// The VM's multi-step exchanges with its VMM, as async methods in its isolation: each
+/// step is one command, awaited (the reply resumes the method on the VM's loop), and the
+/// state it depends on is checked again after every `await`, because anything may have
+/// happened meanwhile (the VMM gone, the device removed, another refresh).
+extension VMBroker {
+    /// Starts an exchange as a task in the VM's isolation: it starts, and resumes after
+    /// each reply, on the VM's loop (never on the shared pool, which may be busy).
+    func run(_ exchange: @escaping @Sendable (isolated VMBroker) async -> Void) {
+        Task(executorPreference: loop) { await exchange(self) }
+    }
+
+    /// One of the broker's own commands, awaited.
+    func reply(to command: String, arguments: JSON? = nil, for purpose: BrokerPurpose) async -> UpstreamReply {
+        await withCheckedContinuation { continuation in
+            upstream.execute(command, arguments: arguments, for: purpose) { continuation.resume(returning: $0) }
+        }
+    }
+
+    /// One QOM property as a string; nil when QEMU has none (or could not be asked).
+    func qomProperty(_ name: String, of path: String, for purpose: BrokerPurpose) async -> String? {
+        let arguments = JSON.object(["path": .string(path), "property": .string(name)])
+        guard case .reply(let line) = await reply(to: "qom-get", arguments: arguments, for: purpose) else { return nil }
+        return line.json?["return"]?.string
+    }
+
+    /// Where a watched device sits (its QEMU type and the port above it), then the errors
+    /// counted while nobody watched; also checks that a configured `inject-at` exists.
+    func learnPlacement(of device: WatchedDevice) async {
+        let path = VFIORecovery.qomPath(of: device.id)
+        let type = await qomProperty("type", of: path, for: .learnPlacement)
+        let bus = await qomProperty("parent_bus", of: path, for: .learnPlacement)
+        guard recovery.devices[device.id] === device else { return }  // removed meanwhile
+        recovery.placed(device, type: type, parentBus: bus)
+        recovery.catchUp(device)
+        if device.injectAtConfigured {
+            let target = await qomProperty("type", of: VFIORecovery.qomPath(of: device.injectTarget), for: .learnPlacement)
+            guard recovery.devices[device.id] === device else { return }
+            if target == nil { recovery.injectTargetMissing(device) }
+        }
+    }
+
+    /// Walks QOM for vfio-pci devices, as a management tool would, and watches those not
+    /// yet known (`VFIODiscovery`).
+    func discoverDevices() async {
+        for container in VFIODiscovery.containers {
+            guard case .reply(let line) = await reply(to: "qom-list", arguments: .object(["path": .string(container)]),
+                                                      for: .discovery),
+                  let listing = line.json?["return"] else { continue }
+            for path in VFIODiscovery.vfioChildren(of: container, in: listing) {
+                let id = VFIODiscovery.deviceID(forPath: path)
+                guard recovery.devices[id] == nil else { continue }
+                let host = await qomProperty("host", of: path, for: .discovery)
+                let sysfsdev = await qomProperty("sysfsdev", of: path, for: .discovery)
+                guard recovery.devices[id] == nil else { continue }  // added meanwhile
+                recovery.discovered(id: id, path: path, host: VFIODiscovery.hostAddress(host: host, sysfsdev: sysfsdev))
+            }
+        }
+    }
+
+    /// The guest's PCI topology from `query-pci`, and each watched device's bridges through
+    /// QOM's `parent_bus` (which holds even while `query-pci` does not list the device,
+    /// behind a bridge whose bus number is still 0); then the trace follower goes on.
+    func readTopology() async {
+        var topology: PCITopology?
+        if case .reply(let line) = await reply(to: "query-pci", for: .pciTopology), let listing = line.json?["return"] {
+            topology = try? PCITopology(queryPCI: listing)
+        }
+        var parentBuses: [String: String] = [:]
+        for device in recovery.orderedDevices {
+            let path = VFIORecovery.qomPath(of: device.id)
+            if let bus = await qomProperty("parent_bus", of: path, for: .pciTopology) { parentBuses[device.id] = bus }
+        }
+        guestResets?.topologyRead(topology, parentBuses: parentBuses, vmmReady: upstream.isReady)
+    }
+}
