@@ -86,10 +86,12 @@ extension VFIORecovery {
 
     private func history(_ kind: HistoryRecord.Kind, _ device: WatchedDevice, error: PCIErrorEvent? = nil,
                          action: String? = nil, cause: String, linkError: Bool? = nil) {
-        guard let store else { return }
-        store.recordHistoryLater(HistoryRecord(
-            vm: vm.configuration.name, device: device.id, host: device.host.description, kind: kind,
-            severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
-            source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError, cause: cause))
+        writeLater("record \(kind.rawValue) history") { store, failed in
+            store.recordHistoryLater(HistoryRecord(
+                vm: vm.configuration.name, device: device.id, host: device.host.description, kind: kind,
+                severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
+                source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError,
+                cause: cause), onFailure: failed)
+        }
     }
 }
