@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "qmp-broker",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "qmp-broker", targets: ["qmp-broker"]),
         .library(name: "QMPBroker", targets: ["QMPBroker"]),
@@ -33,6 +33,11 @@ let package = Package(
         ),
         // <linux/vfio.h> ioctls and the pidfd system calls, wrapped for Swift (headers only).
         .systemLibrary(name: "CVFIO", providers: [.apt(["linux-libc-dev"])]),
+        // The epoll loop every socket, eventfd, inotify and netlink descriptor runs on; it is
+        // the serial executor of the VM actors. No dependencies.
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "EventLoop", dependencies: ["CEpoll"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEpoll"]),
         // The error domain: severities, AER names, per-device state machine, policies. No I/O.
         .target(name: "ErrorEvents"),
         // Host error sources: eventfds, sysfs AER counters, kernel uevents.
