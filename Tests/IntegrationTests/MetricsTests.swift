@@ -61,6 +61,29 @@ import Testing
         _ = qemu
     }
 
+    /// The guest's reset of a flagged link: counted as a link reset and as the broker's stop.
+    @Test func aGuestLinkResetOfAFlaggedLinkCountsALinkResetAndAStop() throws {
+        let rig = try CLIBrokerRig()
+        let client = try rig.start(["--metrics-listen", "127.0.0.1:0"])
+        let port = try #require(Self.port(inLog: rig.logPath))
+        let vm = "{vm=\"vm1\"}"
+        #expect(try client.execute("cont")["return"] != nil)
+        #expect(try rig.add(client, id: "dev0", host: rig.sysfs.host, injectAt: "rp0")["return"] != nil)
+        #expect(try rig.inject(client, "dev0", "fatal")["return"] != nil)
+        #expect(try client.nextEvent("VFIO_PCI_ERROR") != nil)
+        let before = try HTTPScrape.get(port: port, path: "/metrics")
+        #expect(HTTPScrape.value(of: "qmp_broker_link_resets_total\(vm)", in: before) == 0)
+        #expect(HTTPScrape.value(of: "qmp_broker_stops_total\(vm)", in: before) == 0)
+        try rig.guestLinkReset()
+        #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop", "\(rig.log)")
+        #expect(try rig.waitUntilPaused(client))
+        let after = try HTTPScrape.get(port: port, path: "/metrics")
+        #expect(HTTPScrape.value(of: "qmp_broker_link_resets_total\(vm)", in: after) == 1, "\(after)")
+        #expect(HTTPScrape.value(of: "qmp_broker_stops_total\(vm)", in: after) == 1, "\(after)")
+        #expect(HTTPScrape.value(of: "qmp_broker_upstream_connects_total\(vm)", in: after) == 1)
+        rig.kill()
+    }
+
     @Test func offByDefault() throws {
         let directory = try TemporaryDirectory()
         let result = try BrokerCLI.run(["run", "--help"], in: directory)

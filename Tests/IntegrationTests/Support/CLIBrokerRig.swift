@@ -36,8 +36,9 @@ final class CLIBrokerRig {
 
     /// Starts the broker and returns a negotiated client once it watches for link resets.
     @discardableResult
-    func start() throws -> QMPClient {
-        broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")], logPath: logPath)
+    func start(_ extraArguments: [String] = []) throws -> QMPClient {
+        broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")] + extraArguments,
+                                   logPath: logPath)
         let deadline = Deadline(after: 10)
         var client: QMPClient?
         while client == nil {
