@@ -43,7 +43,7 @@ let package = Package(
         // Host error sources: eventfds, sysfs AER counters, kernel uevents.
         .target(
             name: "VFIOWatch",
-            dependencies: ["CVFIO", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVFIO", "EventLoop", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
         ),
         // Durable state: device flags, policies, counters and the error history, in SQLite.
         .target(
@@ -54,6 +54,7 @@ let package = Package(
             name: "QMPBroker",
             dependencies: [
                 "CJansson",
+                "EventLoop",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
@@ -82,18 +83,18 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks"
         ),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents", "QMPBroker"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker"]),
         .testTarget(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Dispatch
+import EventLoop
 import Glibc
 import Logging
 import QMPBroker
@@ -66,22 +67,25 @@ let rounds = Int(getenv("BENCH_ROUNDS").map { String(cString: $0) } ?? "") ?? 10
 let relaySocket = "\(directory)/relay.qmp"
 let relay = try ChildProcess(["socat", "UNIX-LISTEN:\(relaySocket),fork", "UNIX-CONNECT:\(secondMonitor)"])
 waitForFile(relaySocket)
-// A bare relay on the broker's own transport (no QMP at all): what Dispatch itself costs.
+// A bare relay on the broker's own transport (no QMP at all): what the loop itself costs.
 let transportRelaySocket = "\(directory)/transport-relay.qmp"
-let relayQueue = DispatchQueue(label: "bench.relay")
+let relayLoop = EventLoop(name: "bench.relay")
 let relayPeers = UncheckedBox(RelayPeers())
-let relayListener = try UnixSocketListener(path: transportRelaySocket, mode: 0o600, queue: relayQueue) { fd in
-    let downstream = UnixStreamConnection(adopting: fd, queue: relayQueue, maxQueuedBytes: 1 << 24)
-    guard let upstream = try? UnixStreamConnection.connect(toPath: secondMonitor, queue: relayQueue, maxQueuedBytes: 1 << 24) else {
-        return downstream.close()
+let relayListener = UncheckedBox(ListenerSlot())
+relayLoop.runAndWait {
+    relayListener.value.listener = try! UnixSocketListener(path: transportRelaySocket, mode: 0o600, loop: relayLoop) { fd in
+        let downstream = UnixStreamConnection(adopting: fd, loop: relayLoop, maxQueuedBytes: 1 << 24)
+        guard let upstream = try? UnixStreamConnection.connect(toPath: secondMonitor, loop: relayLoop, maxQueuedBytes: 1 << 24) else {
+            return downstream.close()
+        }
+        downstream.onRead = { bytes, _ in upstream.send(Array(bytes)) }
+        upstream.onRead = { bytes, _ in downstream.send(Array(bytes)) }
+        downstream.onClose = { _ in upstream.close() }
+        upstream.onClose = { _ in downstream.close() }
+        relayPeers.value.connections += [downstream, upstream]
+        downstream.start()
+        upstream.start()
     }
-    downstream.onRead = { bytes, _ in upstream.send(Array(bytes)) }
-    upstream.onRead = { bytes, _ in downstream.send(Array(bytes)) }
-    downstream.onClose = { _ in upstream.close() }
-    upstream.onClose = { _ in downstream.close() }
-    relayPeers.value.connections += [downstream, upstream]
-    downstream.start()
-    upstream.start()
 }
 var vm = VMConfiguration(name: "bench", upstreamPath: qemuSocket, socketPath: "\(directory)/bench.qmp")
 vm.recovery.pollMilliseconds = 0
@@ -91,7 +95,7 @@ try broker.start()
 
 var samples: [String: [Double]] = [:]
 let paths = [("QEMU direct", secondMonitor), ("socat relay", relaySocket),
-             ("bare Dispatch relay (no QMP)", transportRelaySocket), ("qmp-broker", vm.socketPath)]
+             ("bare loop relay (no QMP)", transportRelaySocket), ("qmp-broker", vm.socketPath)]
 for _ in 0..<5 {
     for (name, path) in paths {
         // One client at a time on QEMU's second monitor: connect, measure, leave.
@@ -101,8 +105,8 @@ for _ in 0..<5 {
     }
 }
 relay.kill(signal: SIGKILL)
-relayQueue.sync {
-    relayListener.close()
+relayLoop.runAndWait {
+    relayListener.value.listener?.close()
     relayPeers.value.connections.forEach { $0.close() }
 }
 print("query-status round trip, \(rounds) sequential per path, interleaved (µs, median / p99):")
@@ -136,7 +140,7 @@ for client in readers {
     }
 }
 let fanoutSeconds = microseconds {
-    brokerVM.queue.async { for _ in 0..<events { brokerVM.emit("BENCH") } }
+    brokerVM.loop.execute { for _ in 0..<events { brokerVM.emit("BENCH") } }
     delivered.wait()
 } / 1e6
 // Baseline: the same bytes written by a bare loop to 100 socket pairs, read on the same threads.
@@ -301,4 +305,8 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
 
 final class RelayPeers {
     var connections: [UnixStreamConnection] = []
+}
+
+final class ListenerSlot {
+    var listener: UnixSocketListener?
 }
