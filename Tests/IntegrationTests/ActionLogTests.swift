@@ -27,6 +27,7 @@ import Testing
                 #expect(try rig.inject(client, "dev0", severity)["return"] != nil)
                 #expect(try client.nextEvent("VFIO_PCI_ERROR") != nil)
             }
+            try rig.waitForFirmwareToNumberDev0(client)
             try rig.guestLinkReset()
             #expect(try rig.waitUntilPaused(client), "\(rig.log)")
             #expect(try client.execute("vfio-link-error-clear", arguments: .object(["device": .string("dev0")]))["return"] != nil)

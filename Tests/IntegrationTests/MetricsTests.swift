@@ -71,6 +71,7 @@ import Testing
         #expect(try rig.add(client, id: "dev0", host: rig.sysfs.host, injectAt: "rp0")["return"] != nil)
         #expect(try rig.inject(client, "dev0", "fatal")["return"] != nil)
         #expect(try client.nextEvent("VFIO_PCI_ERROR") != nil)
+        try rig.waitForFirmwareToNumberDev0(client)
         let before = try HTTPScrape.get(port: port, path: "/metrics")
         #expect(HTTPScrape.value(of: "qmp_broker_link_resets_total\(vm)", in: before) == 0)
         #expect(HTTPScrape.value(of: "qmp_broker_stops_total\(vm)", in: before) == 0)
