@@ -1,8 +1,10 @@
+import BrokerTesting
 import Dispatch
 import EventLoop
 import Glibc
 import Logging
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 // `make bench`: every figure is printed next to a baseline measured in the same run.
