@@ -131,7 +131,7 @@ final class ClientConnection {
         case .forward(let request):
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
-            vm.forward(request, fds: takeFDs(), from: self) { [weak self] reply in self?.finish(reply, slot: slot) }
+            vm.forward(request, fds: takeFDs(), slot: slot, from: self)
         case .handleLocally(let request):
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
@@ -139,7 +139,8 @@ final class ClientConnection {
         }
     }
 
-    private func finish(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
+    /// The reply to one of its commands, for `slot` (nil: out-of-band).
+    func finish(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
         outstanding -= 1
         respond(bytes, slot: slot)
         closeIfFinished()

@@ -6,10 +6,10 @@ import VFIOWatch
 /// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.
 enum VFIOCommands {
     static func register(in commands: LocalCommands, recovery: VFIORecovery) {
-        commands.register("query-vfio-devices") { request, _, _, completion in
+        commands.register("query-vfio-devices") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
-                let watching = recovery.vm.guestResets?.watch.isIntact ?? false
+                let watching = vm.guestResets?.watch.isIntact ?? false
                 return .array(recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
             }
         }

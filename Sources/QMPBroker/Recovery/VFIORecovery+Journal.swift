@@ -4,7 +4,7 @@ import Logging
 
 /// What the broker did and why, for the operator: a log line at the level its meaning
 /// has, and a history row (`qmp-broker history`), for every error, link reset, stop,
-/// cont and flag change; stops and conts are also counted (`qmp_broker_stops_total`). The rows are written off the VM's queue (`recordHistoryLater`).
+/// cont and flag change. The rows are written off the VM's queue (`recordHistoryLater`).
 extension VFIORecovery {
     /// Who asked for an input: a client (its peer credentials) or the broker itself.
     struct Cause {
@@ -33,10 +33,8 @@ extension VFIORecovery {
                 let why = reset.map { "\($0.origin.rawValue) of a flagged link" } ?? "fatal host error under policy stop"
                 logger.warning("stopping the VM: \(why)", metadata: metadata)
                 history(.stop, device, error: error, action: "stop", cause: why)
-                vm.metrics.brokerStop()
             case .contVM:
                 logger.notice("resuming the VM the broker stopped (auto-cont)", metadata: metadata)
-                vm.metrics.brokerCont()
                 history(.cont, device, action: "cont", cause: "auto-cont")
             case .persist(let state) where state.linkError && error?.severity == .fatal:
                 logger.error("link-error flag set", metadata: metadata)
@@ -90,7 +88,7 @@ extension VFIORecovery {
                          action: String? = nil, cause: String, linkError: Bool? = nil) {
         writeLater("record \(kind.rawValue) history") { store, failed in
             store.recordHistoryLater(HistoryRecord(
-                vm: vm.configuration.name, device: device.id, host: device.host.description, kind: kind,
+                vm: vmName, device: device.id, host: device.host.description, kind: kind,
                 severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
                 source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError,
                 cause: cause), onFailure: failed)

@@ -116,11 +116,32 @@ public final class VMBroker: @unchecked Sendable {
         self.events = EventRing(capacity: configuration.eventRingSize)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
-        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
+        // The parts get capabilities, not the VM: commands to the VMM, events to clients.
+        let commands = CommandSink(
+            execute: { [upstream, metrics] command, arguments, purpose, continuation in
+                // The broker's own stops and conts are what the stopped-VM alert counts.
+                if case .stopVM = purpose { metrics.brokerStop() }
+                if case .contVM = purpose { metrics.brokerCont() }
+                upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
+            },
+            isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
+        let events = EventSink { [unowned self] name, data in emit(name, data: data) }
+        self.recovery = VFIORecovery(
+            vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
+            commands: commands, events: events, vmmPIDFile: configuration.vmmPIDFile,
+            refreshTopology: { [unowned self] in guestResets?.refreshTopology() }, logger: logger)
         VFIOCommands.register(in: localCommands, recovery: recovery)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         if let path = configuration.traceLogPath {
-            guestResets = GuestResetMonitor(vm: self, logPath: path, store: store, logger: logger)
+            // Guest link resets are reported to the VM, which routes them to recovery.
+            guestResets = GuestResetMonitor(
+                vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
+                loop: loop, board: board, commands: commands, events: events,
+                watched: { [unowned self] in recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
+                reportLinkReset: { [unowned self] device, origin, late in
+                    recovery.guestLinkReset(id: device, origin: origin, late: late)
+                },
+                logger: logger)
         }
     }
 
@@ -150,6 +171,7 @@ public final class VMBroker: @unchecked Sendable {
             upstream.onReady = { [unowned self] in upstreamReady() }
             upstream.onDisconnected = { [unowned self] in upstreamLost() }
             upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
+            upstream.onReply = { [unowned self] command, reply in upstreamReplied(command, reply) }
             upstream.start()
             recovery.start()
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
@@ -243,10 +265,10 @@ public final class VMBroker: @unchecked Sendable {
 
     // MARK: routing
 
-    /// Sends a client's command upstream; the reply comes back with the client's own id.
-    /// `completion` gets the reply's wire bytes.
-    func forward(_ request: QMPRequest, fds: [Int32], from client: ClientConnection, completion: @escaping ([UInt8]) -> Void) {
-        var verifyAfter = false
+    /// Sends a client's command upstream; the reply comes back with the client's own id,
+    /// into `slot` of its reply order (`upstreamReplied`).
+    func forward(_ request: QMPRequest, fds: [Int32], slot: ReplyOrder.Slot?, from client: ClientConnection) {
+        var followUps: [PendingCommand.FollowUp] = []
         if guestResets != nil {
             switch TraceGuard.verdict(command: request.command, arguments: request.arguments,
                                       watched: LinkResetTracing.traceEvents) {
@@ -254,31 +276,63 @@ public final class VMBroker: @unchecked Sendable {
                 logger.warning("refused a client command that would switch off the link-reset watch",
                                metadata: ["command": "\(request.command)", "client": "\(client.id)"])
                 fds.forEach { _ = close($0) }
-                return completion(request.errorReply(error).wireMessage())
+                return client.finish(request.errorReply(error).wireMessage(), slot: slot)
             case .forwardThenVerify:
-                verifyAfter = true
+                followUps.append(.verifyLinkResetWatch)
             case .forward:
                 break
             }
         }
+        if request.command == "device_add" { followUps.insert(.rediscover, at: 0) }
+        if localCommands.replyTransform(for: request.command) != nil { followUps.append(.transformReply) }
         noteForwarded(request, fds: fds)
-        let clientID = request.id.map(QEMUJSONWriter.write)
-        let transform = localCommands.replyTransform(for: request.command)
-        let replied = metrics.commandForwarded()
-        upstream.send(request.message, fds: fds) { result in
-            replied()
-            switch result {
-            case .reply(let line):
-                if request.command == "device_add" && line.has("return") { self.recovery.discover() }
-                if verifyAfter { self.guestResets?.verify() }
-                if let transform, line.has("return"), let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
-                    completion(request.successReply(transform(value)).wireMessage())
-                } else {
-                    completion(line.replacingID(with: clientID))
+        let command = PendingCommand(client: client.id, command: request.command, id: request.id,
+                                     idBytes: request.id.map(QEMUJSONWriter.write), slot: slot,
+                                     followUps: followUps, sentAt: metrics.commandForwarded())
+        upstream.send(request.message, fds: fds, as: command)
+    }
+
+    /// A reply to a command with no continuation: a client's, or one of the broker's own.
+    private func upstreamReplied(_ command: PendingCommand, _ result: UpstreamReply) {
+        switch command.requester {
+        case .client(let number):
+            clientReplied(command, result, client: clients[number])
+        case .broker(.learnRunState):
+            guard case .reply(let line) = result, let running = line.json?["return"]?["running"]?.bool else { return }
+            recovery.vmEvent(.runStateLearnt(running: running))
+        case .broker(.stopVM):
+            if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
+        case .broker(.linkResetWatch(let exchange)):
+            guestResets?.answered(exchange: exchange, result)
+        case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.pciTopology):
+            break  // nothing to learn, or handled by the exchange's own continuation
+        }
+    }
+
+    /// The client's reply with its own id, after what the command asks of the broker.
+    /// A client that went away meanwhile gets nothing; the follow-ups still run.
+    private func clientReplied(_ command: PendingCommand, _ result: UpstreamReply, client: ClientConnection?) {
+        metrics.commandReplied(sentAt: command.sentAt)
+        switch result {
+        case .reply(let line):
+            let succeeded = line.has("return")
+            for followUp in command.followUps {
+                switch followUp {
+                case .rediscover: if succeeded { recovery.discover() }
+                case .verifyLinkResetWatch: guestResets?.verify()
+                case .transformReply: break
                 }
-            case .failed(let error):
-                completion(request.errorReply(error).wireMessage())
             }
+            guard let client else { return }
+            if command.followUps.contains(.transformReply), succeeded,
+               let transform = localCommands.replyTransform(for: command.command),
+               let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
+                client.finish(QMPRequest.successReply(transform(value), id: command.clientID).wireMessage(), slot: command.slot)
+            } else {
+                client.finish(line.replacingID(with: command.clientIDBytes), slot: command.slot)
+            }
+        case .failed(let error):
+            client?.finish(error.reply(id: command.clientID).wireMessage(), slot: command.slot)
         }
     }
 
@@ -335,10 +389,7 @@ public final class VMBroker: @unchecked Sendable {
         for client in clients.values { greet(client) }
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
-        upstream.execute("query-status") { [weak self] reply in
-            guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
-            self?.recovery.vmRunState(running: running)
-        }
+        upstream.execute("query-status", for: .learnRunState)
         recovery.attached()
         guestResets?.attach()
     }
@@ -358,15 +409,12 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        let name = line.plainString("event")
+        let event = UpstreamEvent(line)
         // The broker's handle on a deleted vfio device goes before anyone hears of the
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
-        if name == "DEVICE_DELETED", let data = line.json?["data"] {
-            recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
-        }
+        if case .deviceDeleted(let id, let path) = event { recovery.deviceDeleted(id: id, path: path) }
         broadcast(Array(line.bytes))
-        guard let name else { return }
-        if name == "RESET" { guestResets?.systemReset() }
-        recovery.vmEvent(name)
+        if event == .reset { guestResets?.systemReset() }
+        if let runEvent = event.runEvent { recovery.vmEvent(runEvent) }
     }
 }
