@@ -8,7 +8,7 @@ import QMPWire
 
 /// Watches a stock QEMU for guest link resets of watched devices: at attach it points
 /// QEMU's log at a regular file the broker owns and turns on the trace events
-/// (`LinkResetTracing`), then follows that file with inotify on the VM's queue. A Secondary
+/// (`LinkResetTracing`), then follows that file with inotify on the VM's loop. A Secondary
 /// Bus Reset on a bridge above a watched device, or a vfio hot reset outside a system
 /// reset, becomes a `guestLinkReset` input of that device's machine.
 final class GuestResetMonitor {
@@ -21,11 +21,12 @@ final class GuestResetMonitor {
     private let vmName: String
     private let board: BrokerStatusBoard
     private let commands: CommandSink
-    private let events: EventSink
+    /// Events to the VM's clients (wired by the VM when it starts).
+    var events = EventSink { _, _ in }
     /// The watched devices, in the order they were added.
     private let watched: () -> [Watched]
     /// A guest link reset of a watched device, for the VM to route to recovery.
-    private let reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void
+    var reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void = { _, _, _ in }
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
@@ -43,15 +44,12 @@ final class GuestResetMonitor {
     static let verifyIntervalMilliseconds = 2000
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
-         board: BrokerStatusBoard, commands: CommandSink, events: EventSink, watched: @escaping () -> [Watched],
-         reportLinkReset: @escaping (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void, logger: Logger) {
+         board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched], logger: Logger) {
         self.vmName = vmName
         self.verifyTimer = LoopTimer(loop: loop)
         self.board = board
         self.commands = commands
-        self.events = events
         self.watched = watched
-        self.reportLinkReset = reportLinkReset
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)

@@ -9,7 +9,8 @@ import VFIOWatch
 /// The I/O edge of the error domain for one VM: turns host signals (eventfds, AER
 /// counters, uevents), VM events (STOP, RESUME, RESET) and guest link resets into inputs
 /// of each device's `DeviceErrorMachine`, and runs the actions it returns. Runs on the
-/// VM's queue, so a host error becomes a `stop` on the VMM's socket with no thread hop.
+/// VM's loop, in the VM's isolation, so a host error becomes a `stop` on the VMM's socket
+/// with no thread hop.
 final class VFIORecovery {
     let vmName: String
     let settings: VFIORecoverySettings
@@ -17,10 +18,10 @@ final class VFIORecovery {
     let loop: EventLoop
     /// The broker's own commands to the VMM (stop, cont, QOM, HMP injections).
     let commands: CommandSink
-    /// The device events to the VM's clients.
-    let events: EventSink
+    /// The device events to the VM's clients (wired by the VM when it starts).
+    var events = EventSink { _, _ in }
     /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
-    let refreshTopology: () -> Void
+    var refreshTopology: () -> Void = {}
     /// The VMM's pid file, when the process on the QMP socket is not the VMM.
     let vmmPIDFile: String?
     let logger: Logger
@@ -38,16 +39,13 @@ final class VFIORecovery {
     var stateDurable = true
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
-         commands: CommandSink, events: EventSink, vmmPIDFile: String?, refreshTopology: @escaping () -> Void,
-         logger: Logger) {
+         commands: CommandSink, vmmPIDFile: String?, logger: Logger) {
         self.vmName = vmName
         self.loop = loop
         self.pollTimer = LoopTimer(loop: loop)
         self.settings = settings
         self.commands = commands
-        self.events = events
         self.vmmPIDFile = vmmPIDFile
-        self.refreshTopology = refreshTopology
         self.store = store
         self.logger = logger
     }

@@ -6,6 +6,7 @@ import LinkResetTrace
 import Logging
 import QMPSessions
 import QMPWire
+import VFIOWatch
 
 /// How one VM is served: where its VMM's monitor is and how its own socket looks.
 public struct VMConfiguration: Sendable, Equatable {
@@ -76,24 +77,28 @@ public struct VMConfiguration: Sendable, Equatable {
     }
 }
 
-/// Everything the broker does for one VM, on one event loop: the upstream link, the
-/// downstream sockets and their clients, and the routing between them.
-/// `@unchecked Sendable`: every mutable member is touched only on `loop` (the public
-/// entry points go there with `loop.runAndWait`/`execute`).
-public final class VMBroker: @unchecked Sendable {
-    public let configuration: VMConfiguration
-    public let loop: EventLoop
-    let logger: Logger
+/// Everything the broker does for one VM: the upstream link, the downstream sockets and
+/// their clients, and the routing between them. An actor whose executor is its event loop:
+/// descriptor handlers on that loop enter it with `assumeIsolated` (no hop, no lock), and
+/// the parts it owns (links, connections, recovery, the trace follower) are non-Sendable
+/// values in its isolation, so the compiler checks that nothing else touches them.
+public actor VMBroker {
+    public nonisolated let configuration: VMConfiguration
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    nonisolated let logger: Logger
     let upstream: UpstreamLink
-    let board: BrokerStatusBoard
+    nonisolated let board: BrokerStatusBoard
     let metrics: VMMetrics
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
     let localCommands: LocalCommands
-    private(set) var recovery: VFIORecovery!
-    private(set) var guestResets: GuestResetMonitor?
+    /// What the broker answers itself; fixed once the VM is made.
+    nonisolated let localCommandNames: Set<String>
+    let recovery: VFIORecovery
+    let guestResets: GuestResetMonitor?
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
@@ -116,7 +121,8 @@ public final class VMBroker: @unchecked Sendable {
         self.events = EventRing(capacity: configuration.eventRingSize)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
-        // The parts get capabilities, not the VM: commands to the VMM, events to clients.
+        // The parts get capabilities, not the VM: commands to the VMM here; what needs the
+        // VM itself (events to its clients, routing between parts) is wired in `startOnLoop`.
         let commands = CommandSink(
             execute: { [upstream, metrics] command, arguments, purpose, continuation in
                 // The broker's own stops and conts are what the stopped-VM alert counts.
@@ -125,40 +131,47 @@ public final class VMBroker: @unchecked Sendable {
                 upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
             },
             isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
-        let events = EventSink { [unowned self] name, data in emit(name, data: data) }
-        self.recovery = VFIORecovery(
+        let recovery = VFIORecovery(
             vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
-            commands: commands, events: events, vmmPIDFile: configuration.vmmPIDFile,
-            refreshTopology: { [unowned self] in guestResets?.refreshTopology() }, logger: logger)
-        VFIOCommands.register(in: localCommands, recovery: recovery)
+            commands: commands, vmmPIDFile: configuration.vmmPIDFile, logger: logger)
+        self.recovery = recovery
+        VFIOCommands.register(in: localCommands)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
-        if let path = configuration.traceLogPath {
-            // Guest link resets are reported to the VM, which routes them to recovery.
-            guestResets = GuestResetMonitor(
+        localCommandNames = localCommands.names
+        guestResets = configuration.traceLogPath.map { path in
+            GuestResetMonitor(
                 vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
-                loop: loop, board: board, commands: commands, events: events,
-                watched: { [unowned self] in recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
-                reportLinkReset: { [unowned self] device, origin, late in
-                    recovery.guestLinkReset(id: device, origin: origin, late: late)
-                },
+                loop: loop, board: board, commands: commands,
+                watched: { recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
                 logger: logger)
         }
     }
 
-    /// Opens the downstream socket(s) and starts attaching to the VMM.
-    public func start() throws(SocketError) {
-        let result: Result<Void, SocketError> = loop.runAndWait { [self] in
-            do throws(SocketError) {
-                try startOnQueue()
-                return .success(())
-            } catch {
-                return .failure(error)
+    /// Opens the downstream socket(s) and starts attaching to the VMM. From any thread but
+    /// the VM's loop: it waits for the loop.
+    public nonisolated func start() throws(SocketError) {
+        try loop.runAndWait { [self] in
+            assumeIsolated { vm -> Result<Void, SocketError> in
+                do throws(SocketError) {
+                    try vm.startOnLoop()
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
             }
-        }
-        try result.get()
+        }.get()
     }
 
-    private func startOnQueue() throws(SocketError) {
+    private func startOnLoop() throws(SocketError) {
+        // The parts report to the VM, which routes: events go to the clients, a guest link
+        // reset to recovery, recovery's new devices to the trace follower.
+        let events = EventSink { name, data in self.emit(name, data: data) }
+        recovery.events = events
+        recovery.refreshTopology = { self.guestResets?.refreshTopology() }
+        guestResets?.events = events
+        guestResets?.reportLinkReset = { device, origin, late in
+            self.recovery.guestLinkReset(id: device, origin: origin, late: late)
+        }
         do {
             board.update(configuration.name) {
                 $0.upstream = configuration.upstreamPath
@@ -168,35 +181,66 @@ public final class VMBroker: @unchecked Sendable {
             if let path = configuration.readOnlySocketPath {
                 listeners.append(try listen(at: path, readOnly: true))
             }
-            upstream.onReady = { [unowned self] in upstreamReady() }
-            upstream.onDisconnected = { [unowned self] in upstreamLost() }
-            upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
-            upstream.onReply = { [unowned self] command, reply in upstreamReplied(command, reply) }
+            upstream.onReady = { self.upstreamReady() }
+            upstream.onDisconnected = { self.upstreamLost() }
+            upstream.onEvent = { line in self.upstreamEvent(line) }
+            upstream.onReply = { command, reply in self.upstreamReplied(command, reply) }
             upstream.start()
             recovery.start()
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
         }
     }
 
-    /// Stops accepting, closes every client and the upstream link.
-    public func stop() {
-        loop.runAndWait { [self] in
-            listeners.forEach { $0.close() }
-            listeners = []
-            for client in clients.values { client.connection.close() }
-            clients = [:]
-            guestResets?.detach()
-            upstream.stop()
-            recovery.stop()
-            namedFDs.values.forEach { _ = close($0) }
-            namedFDs = [:]
-            board.remove(configuration.name)
-        }
+    /// Stops accepting, closes every client and the upstream link. From any thread but the loop.
+    public nonisolated func stop() {
+        loop.runAndWait { [self] in assumeIsolated { $0.stopOnLoop() } }
+    }
+
+    /// A kernel uevent, from the process's one netlink socket (or a drill), for this VM's devices.
+    nonisolated func deliver(_ event: UEvent) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.uevent(event) } }
+    }
+
+    /// Applies a reloaded device list without touching the clients; one line per change.
+    nonisolated func reconcile(_ devices: [VFIORecoverySettings.DeviceConfiguration]) -> [String] {
+        loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
+    }
+
+    /// Emits one of the broker's own events from outside the loop (drills, the bench).
+    public nonisolated func emitFromOutside(_ name: String) {
+        loop.execute { [self] in assumeIsolated { $0.emit(name) } }
+    }
+
+    private func stopOnLoop() {
+        listeners.forEach { $0.close() }
+        listeners = []
+        for client in clients.values { client.connection.close() }
+        clients = [:]
+        guestResets?.detach()
+        upstream.stop()
+        recovery.stop()
+        namedFDs.values.forEach { _ = close($0) }
+        namedFDs = [:]
+        board.remove(configuration.name)
+        unwire()
+    }
+
+    /// The parts' routes hold the VM (they are its isolation's closures); a stopped VM lets
+    /// go of them so that it and its parts can be freed.
+    private func unwire() {
+        upstream.onReady = {}
+        upstream.onDisconnected = {}
+        upstream.onEvent = { _ in }
+        upstream.onReply = { _, _ in }
+        recovery.events = EventSink { _, _ in }
+        recovery.refreshTopology = {}
+        guestResets?.events = EventSink { _, _ in }
+        guestResets?.reportLinkReset = { _, _, _ in }
     }
 
     private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
-        try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { [unowned self] fd in
-            accept(fd, readOnly: readOnly)
+        try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { fd in
+            self.accept(fd, readOnly: readOnly)
         }
     }
 
@@ -212,7 +256,10 @@ public final class VMBroker: @unchecked Sendable {
             return
         }
         nextClientID += 1
-        let client = ClientConnection(id: nextClientID, connection: connection, vm: self)
+        let client = ClientConnection(id: nextClientID, connection: connection, routes: ClientRoutes(
+            forward: { request, fds, slot, client in self.forward(request, fds: fds, slot: slot, from: client) },
+            handleLocally: { request, client, completion in self.handleLocally(request, from: client, completion: completion) },
+            closed: { client, reason in self.clientClosed(client, reason: reason) }))
         client.staysConnected = configuration.clientsStayConnected
         clients[client.id] = client
         if readOnly { readOnlyClients.insert(client.id) }
@@ -237,7 +284,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func greet(_ client: ClientConnection) {
         guard let greeting = upstream.greeting else { return }
-        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommands.names,
+        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommandNames,
                      readOnly: readOnlyClients.contains(client.id))
     }
 
