@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what qmp-broker needs on Debian (idempotent): the C library it links,
-# the QEMU it fronts in the demo and tests, and the third-party QMP clients the
-# compatibility tests drive. Run as root (or with sudo available).
+# the QEMU it fronts in the demo and tests, the third-party QMP clients the
+# compatibility tests drive, and the shells and promtool the install check loads
+# the completions and alert rules with. Run as root (or with sudo available).
 set -euo pipefail
 
-apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio)
+apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio zsh fish)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -21,6 +22,19 @@ if ! python3 -c 'import qemu.qmp' 2>/dev/null; then
     echo "setup: installing the qemu.qmp Python client"
     python3 -m pip install --quiet --disable-pip-version-check qemu.qmp 2>/dev/null \
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages qemu.qmp
+fi
+
+# promtool checks contrib's alert rules. Debian ships it in the prometheus package, whose
+# postinst would start a Prometheus server: only the one binary is taken out of the .deb.
+promtool="$(cd "$(dirname "$0")/.." && pwd)/.cache/tools/promtool"
+if [ ! -x "$promtool" ] && ! command -v promtool >/dev/null; then
+    echo "setup: fetching promtool (Debian's prometheus package)"
+    work=$(mktemp -d)
+    (cd "$work" && apt-get download -qq prometheus 2>/dev/null) || { echo "setup: cannot download prometheus" >&2; exit 1; }
+    mkdir -p "$(dirname "$promtool")"
+    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -xO ./usr/bin/promtool > "$promtool.part"
+    chmod 0755 "$promtool.part" && mv "$promtool.part" "$promtool"
+    rm -rf "$work"
 fi
 
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected the Swift 6 toolchain)" >&2; exit 1; }

@@ -61,23 +61,6 @@ enum HistoryColumns {
         return record
     }
 
-    /// A stored error record as the `VFIO_PCI_ERROR` it was.
-    static func errorEntry(_ record: HistoryRecord) throws(StateStoreError) -> ErrorHistoryEntry {
-        func value<T: RawRepresentable>(_ raw: String?, _ column: String) throws(StateStoreError) -> T where T.RawValue == String {
-            guard let raw, let value = T(rawValue: raw) else {
-                throw .invalidValue(table: table, column: column, detail: "unknown value '\(raw ?? "NULL")'")
-            }
-            return value
-        }
-        guard let severity = record.severity else {
-            throw .invalidValue(table: table, column: "severity", detail: "NULL in an error record")
-        }
-        return ErrorHistoryEntry(
-            vm: record.vm, device: record.device, host: record.host, microsecondsSinceEpoch: record.microsecondsSinceEpoch,
-            severity: severity, errors: record.errors, count: record.count, source: try value(record.source, "source"),
-            action: try value(record.action, "action"), linkError: record.linkError ?? false)
-    }
-
     // A JSON array rather than a joined string: names are the host's and must come back
     // exactly, and `json_each(errors)` lets an operator query them with plain sqlite3.
     private static func encodeNames(_ names: [String]) throws(StateStoreError) -> String {

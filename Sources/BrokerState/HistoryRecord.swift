@@ -1,7 +1,7 @@
 import ErrorEvents
 
-/// One line of the operator's history: an error, a link reset, a stop or cont, or a
-/// flag set or cleared, with what it was about and why it happened.
+/// One line of the operator's history: an error (a `VFIO_PCI_ERROR` as emitted), a link
+/// reset, a stop or cont, or a flag set or cleared, with what it was about and why it happened.
 public struct HistoryRecord: Hashable, Sendable {
     public enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
         case error
@@ -50,11 +50,12 @@ public struct HistoryRecord: Hashable, Sendable {
         self.cause = cause
     }
 
-    /// The record of an emitted `VFIO_PCI_ERROR`.
-    public init(_ entry: ErrorHistoryEntry, cause: String? = nil) {
-        self.init(vm: entry.vm, device: entry.device, host: entry.host, kind: .error, severity: entry.severity,
-                  errors: entry.errors, count: entry.count, source: entry.source.rawValue, action: entry.action.rawValue,
-                  linkError: entry.linkError, cause: cause, microsecondsSinceEpoch: entry.microsecondsSinceEpoch)
+    /// The record of a `VFIO_PCI_ERROR` the broker is emitting (or has just emitted).
+    public init(vm: String, device: String, host: String, _ event: PCIErrorEvent, cause: String? = nil,
+                microsecondsSinceEpoch: Int64 = WallClock.microsecondsSinceEpoch()) {
+        self.init(vm: vm, device: device, host: host, kind: .error, severity: event.severity, errors: event.errorNames,
+                  count: event.count, source: event.source.rawValue, action: event.action.rawValue,
+                  linkError: event.linkError, cause: cause, microsecondsSinceEpoch: microsecondsSinceEpoch)
     }
 }
 

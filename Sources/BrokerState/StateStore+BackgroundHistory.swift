@@ -1,45 +1,48 @@
-import Dispatch
-import Synchronization
+import ErrorEvents
 
-/// How history is kept trim: the retention in force and writes since the last prune.
-struct HistoryUpkeep {
-    var retention = HistoryRetention()
-    var writesSincePrune = 0
-    /// Pruning costs a scan of the time index: once per this many records is plenty.
-    static let pruneEvery = 1000
-}
-
+/// The event path's writes that may wait: history rows and AER baselines go to the store's
+/// `HistoryWriter`, one serial queue, in order. Flags do not (`saveState`).
 extension StateStore {
-    /// What `recordHistoryLater` keeps; applied at once and then every 1000 records.
+    /// What the writer keeps; applied at once and then every 1000 records.
     public func setHistoryRetention(_ retention: HistoryRetention) {
-        historyUpkeep.withLock { $0 = HistoryUpkeep(retention: retention, writesSincePrune: 0) }
-        historyQueue.async { _ = try? self.pruneHistory(retention) }
+        writer.setRetention(retention)
+        _ = writer.enqueue { _ = try? self.pruneHistory(retention) }
     }
 
-    /// Records a history line on the history writer's thread, so that a VM's queue never
-    /// waits for the disk. Order between records is kept (one serial queue).
-    /// `onFailure` runs on that thread: a failed history write loses a line of the
-    /// operator's record, never a flag.
-    public func recordHistoryLater(_ record: HistoryRecord,
-                                   onFailure: @escaping @Sendable (StateStoreError) -> Void = { _ in }) {
-        historyQueue.async {
+    /// Records a history line (with an error's `counters`, in the same transaction) on the
+    /// writer's thread. `onFailure` runs on that thread: a failed history write loses a line
+    /// of the operator's record, never a flag.
+    @discardableResult
+    public func recordHistoryLater(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil,
+                                   onFailure: @escaping @Sendable (StateStoreError) -> Void = { _ in }) -> HistoryHandOff {
+        writer.enqueue {
             do throws(StateStoreError) {
-                try self.recordHistory(record)
-                let retention = self.historyUpkeep.withLock { upkeep -> HistoryRetention? in
-                    upkeep.writesSincePrune += 1
-                    guard upkeep.writesSincePrune >= HistoryUpkeep.pruneEvery else { return nil }
-                    upkeep.writesSincePrune = 0
-                    return upkeep.retention
-                }
-                if let retention { try self.pruneHistory(retention) }
+                try self.recordHistory(record, counters: counters)
+                if let retention = self.writer.countWrite() { try self.pruneHistory(retention) }
             } catch {
                 onFailure(error)
             }
         }
     }
 
-    /// Returns once every record queued before the call is written (tests, shutdown).
-    public func waitForHistoryWrites() {
-        historyQueue.sync {}
+    /// `saveAERBaseline` on the writer's thread, after the history rows of the errors it counts.
+    @discardableResult
+    public func saveAERBaselineLater(vm: String, device: String, host: String, counters: String,
+                                     onFailure: @escaping @Sendable (StateStoreError) -> Void = { _ in }) -> HistoryHandOff {
+        writer.enqueue {
+            do throws(StateStoreError) {
+                try self.saveAERBaseline(vm: vm, device: device, host: host, counters: counters)
+            } catch {
+                onFailure(error)
+            }
+        }
     }
+
+    /// Returns once every write queued before the call is done (tests, shutdown).
+    public func waitForHistoryWrites() {
+        writer.waitForQueued()
+    }
+
+    /// Writes the writer dropped because it was too far behind, since the store opened.
+    public var droppedHistoryWrites: Int { writer.dropped }
 }

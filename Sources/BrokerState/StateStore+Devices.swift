@@ -19,14 +19,17 @@ extension StateStore {
 
     /// Inserts or replaces every field of the device, the state included: pass the state
     /// the device's machine has now (after restoring it from `device(vm:id:)`), not `.clean`,
-    /// or a stored flag is overwritten.
+    /// or a stored flag is overwritten. Waits for the history writer: queued error rows
+    /// carry older counters, which must not land after these.
     public func save(_ device: StoredDevice) throws(StateStoreError) {
         let now = WallClock.microsecondsSinceEpoch()
         let arguments = DeviceColumns.arguments(device, now: now)
-        try write { db in
-            try db.cachedStatement(sql: DeviceColumns.upsert).execute(arguments: arguments)
-            if device.origin != nil {
-                try db.cachedStatement(sql: DeviceColumns.upsertRegistration).execute(arguments: arguments)
+        try writer.afterQueued { () throws(StateStoreError) in
+            try write { db in
+                try db.cachedStatement(sql: DeviceColumns.upsert).execute(arguments: arguments)
+                if device.origin != nil {
+                    try db.cachedStatement(sql: DeviceColumns.upsertRegistration).execute(arguments: arguments)
+                }
             }
         }
     }
@@ -34,7 +37,8 @@ extension StateStore {
     /// The hot path: a `persist` action of the device machine. When this returns, the flag
     /// and the broker's ownership of the pause are committed to the file: a broker killed
     /// right after finds them on restart. The device must have been `save`d; otherwise
-    /// nothing is written and `unknownDevice` is thrown.
+    /// nothing is written and `unknownDevice` is thrown. Straight to SQLite, never behind
+    /// the history writer: no queued write touches the flag columns.
     public func saveState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
         var arguments = DeviceColumns.stateArguments(state)
         arguments += ["vm": vm, "id": id, "now": WallClock.microsecondsSinceEpoch()]
@@ -44,12 +48,15 @@ extension StateStore {
         }
     }
 
-    /// Forgets the device (`vfio-device-del`); its history stays. Returns whether it was stored.
+    /// Forgets the device (`vfio-device-del`); its history stays. Returns whether it was
+    /// stored. After the queued history writes, like `save`.
     @discardableResult
     public func removeDevice(vm: String, id: String) throws(StateStoreError) -> Bool {
-        try write { db in
-            try db.cachedStatement(sql: DeviceColumns.delete).execute(arguments: [vm, id])
-            return db.changesCount > 0
+        try writer.afterQueued { () throws(StateStoreError) in
+            try write { db in
+                try db.cachedStatement(sql: DeviceColumns.delete).execute(arguments: [vm, id])
+                return db.changesCount > 0
+            }
         }
     }
 

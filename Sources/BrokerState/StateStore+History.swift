@@ -2,37 +2,20 @@ import ErrorEvents
 import GRDB
 
 extension StateStore {
-    /// Appends one emitted `VFIO_PCI_ERROR`. With `counters`, the device's counters are
-    /// stored in the same transaction, so history and counters never disagree on disk.
-    public func appendHistory(
-        _ entry: ErrorHistoryEntry, counters: DeviceErrorCounters? = nil
-    ) throws(StateStoreError) {
-        let arguments = try HistoryColumns.arguments(HistoryRecord(entry))
+    /// Writes one history line now. With `counters` (an error's record), the device's
+    /// counters are stored in the same transaction, so history and counters never disagree
+    /// on disk; a device removed meanwhile keeps its history and has no counters to update.
+    /// The broker's event path uses `recordHistoryLater`.
+    public func recordHistory(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil) throws(StateStoreError) {
+        let arguments = try HistoryColumns.arguments(record)
+        var counterArguments = counters.map(DeviceColumns.counterArguments)
+        counterArguments? += ["vm": record.vm, "id": record.device]
         try write { db in
             try db.cachedStatement(sql: HistoryColumns.insert).execute(arguments: arguments)
-            if let counters {
-                var counterArguments = DeviceColumns.counterArguments(counters)
-                counterArguments += ["vm": entry.vm, "id": entry.device]
+            if let counterArguments {
                 try db.cachedStatement(sql: DeviceColumns.updateCounters).execute(arguments: counterArguments)
-                guard db.changesCount == 1 else {
-                    throw StateStoreError.unknownDevice(vm: entry.vm, id: entry.device)
-                }
             }
         }
-    }
-
-    /// The newest `limit` error entries of the VM (or of one of its devices), newest first.
-    public func history(vm: String, device: String? = nil, limit: Int) throws(StateStoreError) -> [ErrorHistoryEntry] {
-        try historyRecords(HistoryQuery(vm: vm, device: device, kinds: [.error], limit: limit))
-            .reversed().map(HistoryColumns.errorEntry)
-    }
-
-    /// Records any history line: a link reset, stop, cont, flag set or cleared (errors
-    /// come through `appendHistory` with their counters). For the operator's record only:
-    /// nothing the broker decides reads it back.
-    public func recordHistory(_ record: HistoryRecord) throws(StateStoreError) {
-        let arguments = try HistoryColumns.arguments(record)
-        try write { db in try db.cachedStatement(sql: HistoryColumns.insert).execute(arguments: arguments) }
     }
 
     /// The newest `query.limit` matching records, oldest first (as a log reads).

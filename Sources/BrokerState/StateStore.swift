@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
-import Synchronization
 
 /// The broker's durable state (SPEC 7): per device its host, policy, link-error flag,
-/// broker-stop ownership and counters, and the append-only history of `VFIO_PCI_ERROR`s.
+/// broker-stop ownership and counters, and the operator's history.
 ///
-/// Synchronous by design: each VM's serial queue calls it inline, in the order the device
-/// machine asked, so "persist, then announce" needs no extra choreography. One SQLite
+/// Flags and device rows are written synchronously: each VM's serial queue calls the store
+/// inline, in the order the device machine asked, so "persist, then announce" needs no
+/// extra choreography. History rows and AER baselines go to a background writer
+/// (`HistoryWriter`), which device-row writes wait for, as they carry the same counters. One SQLite
 /// connection (a `DatabaseQueue`) in WAL mode serialises all VMs; a write costs tens of
 /// microseconds and survives SIGKILL of the broker once it returns (see
 /// `StateConnection`). Safe to share between queues and threads.
@@ -18,9 +19,8 @@ public final class StateStore: Sendable {
     /// The state file, or `:memory:`.
     public let path: String
     let database: DatabaseQueue
-    /// History records are written here, off the VM queues (see `recordHistoryLater`).
-    let historyQueue = DispatchQueue(label: "qmp-broker.history", qos: .utility)
-    let historyUpkeep = Mutex(HistoryUpkeep())
+    /// History rows and AER baselines are written here, off the VM queues (`recordHistoryLater`).
+    let writer = HistoryWriter()
 
     /// Opens (creating the file and its directories if need be) and migrates the state file.
     public convenience init(path: String) throws(StateStoreError) {

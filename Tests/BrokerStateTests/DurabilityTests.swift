@@ -42,7 +42,7 @@ import Testing
             let writer = try StateStore(path: path)
             try writer.save(.sample())
             try writer.saveState(vm: "vm1", id: "gpu0", .stoppedByBroker)
-            try writer.appendHistory(.sample(severity: .fatal, linkError: true))
+            try writer.recordHistory(.sampleError(severity: .fatal, linkError: true))
 
             // The commit sits in the WAL, not yet checkpointed into the main file.
             let walSize = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
@@ -56,7 +56,7 @@ import Testing
 
             let restarted = try StateStore(path: copy)
             #expect(try restarted.device(vm: "vm1", id: "gpu0")?.state == .stoppedByBroker)
-            #expect(try restarted.history(vm: "vm1", limit: 5).map(\.severity) == [.fatal])
+            #expect(try restarted.errorRecords(vm: "vm1").map(\.severity) == [.fatal])
             withExtendedLifetime(writer) {}
         }
     }

@@ -11,16 +11,30 @@ extension StoredDevice {
     }
 }
 
-extension ErrorHistoryEntry {
-    static func sample(
+extension HistoryRecord {
+    /// An error record as the broker writes it for an emitted `VFIO_PCI_ERROR`.
+    static func sampleError(
         vm: String = "vm1", device: String = "gpu0", time: Int64 = 1_700_000_000_000_000,
         severity: Severity = .nonFatal, errors: [String] = ["CmpltTO"], count: Int = 1,
         source: ErrorSource = .sysfs, action: PCIErrorEvent.Action = .forward, linkError: Bool = false
-    ) -> ErrorHistoryEntry {
-        ErrorHistoryEntry(
-            vm: vm, device: device, host: "0000:01:00.0", microsecondsSinceEpoch: time,
-            severity: severity, errors: errors, count: count, source: source, action: action,
-            linkError: linkError)
+    ) -> HistoryRecord {
+        HistoryRecord(vm: vm, device: device, host: "0000:01:00.0", kind: .error, severity: severity, errors: errors,
+                      count: count, source: source.rawValue, action: action.rawValue, linkError: linkError,
+                      microsecondsSinceEpoch: time)
+    }
+
+    /// As recorded, before the store numbered it.
+    var unnumbered: HistoryRecord {
+        var copy = self
+        copy.sequence = nil
+        return copy
+    }
+}
+
+extension StateStore {
+    /// The VM's error records, oldest first, as recorded.
+    func errorRecords(vm: String, device: String? = nil, limit: Int = 1000) throws -> [HistoryRecord] {
+        try historyRecords(HistoryQuery(vm: vm, device: device, kinds: [.error], limit: limit)).map(\.unnumbered)
     }
 }
 

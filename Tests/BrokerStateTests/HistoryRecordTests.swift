@@ -5,8 +5,8 @@ import Foundation
 import GRDB
 import Testing
 
-/// The operator's history: every kind of record, its filters, the summary, retention,
-/// and the background writer (its cost measured, since a VM's queue hands it records).
+/// The operator's history: every kind of record, its filters, the summary and retention
+/// (the background writer: `HistoryWriterTests`).
 @Suite struct HistoryRecordTests {
     static let start: Int64 = 1_700_000_000_000_000
 
@@ -57,15 +57,6 @@ import Testing
         }
     }
 
-    @Test func errorEntriesStillReadAsBefore() throws {
-        try withTemporaryDirectory { directory in
-            let store = try filled(directory)
-            let entries = try store.history(vm: "vm1", limit: 10)
-            #expect(entries.map(\.errors) == [["SDES", "TLP"]])
-            #expect(entries.first?.source == .sysfs && entries.first?.action == .forward)
-        }
-    }
-
     @Test func summaryCountsPerDeviceKindAndSeverity() throws {
         try withTemporaryDirectory { directory in
             let store = try filled(directory)
@@ -100,29 +91,6 @@ import Testing
             let store = try StateStore(path: path)
             let records = try store.historyRecords(HistoryQuery())
             #expect(records.count == 1 && records.first?.kind == .error && records.first?.cause == nil)
-        }
-    }
-
-    /// The VM queue's side of a history write is a dispatch onto the writer's queue; the
-    /// writer's own cost is the SQLite insert. Both are printed: they are the measurement.
-    @Test func backgroundWritesCostTheCallerMicroseconds() throws {
-        try withTemporaryDirectory { directory in
-            let store = try StateStore(path: directory.file("state.sqlite"))
-            let record = HistoryRecord(vm: "vm1", device: "gpu0", host: "0000:3b:00.0", kind: .linkReset, source: "guest")
-            let clock = ContinuousClock()
-            var enqueue: [Duration] = []
-            let total = clock.measure {
-                for _ in 0..<2000 { enqueue.append(clock.measure { store.recordHistoryLater(record) }) }
-                store.waitForHistoryWrites()
-            }
-            var direct: [Duration] = []
-            for _ in 0..<1000 { direct.append(try clock.measure { try store.recordHistory(record) }) }
-            enqueue.sort()
-            direct.sort()
-            print("history write: caller (enqueue) median \(enqueue[1000]) p99 \(enqueue[1980]); "
-                  + "insert median \(direct[500]) p99 \(direct[990]); 2000 background writes drained in \(total)")
-            #expect(try store.historyRecords(HistoryQuery(limit: 10_000)).count == 3000)
-            #expect(enqueue[1000] < direct[500])
         }
     }
 }

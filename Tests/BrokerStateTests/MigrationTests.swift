@@ -61,11 +61,11 @@ import Testing
             ])
             #expect(try store.brokerStop(vm: "vm1")
                 == BrokerStop(vm: "vm1", microsecondsSinceEpoch: 1_700_000_000_000_000, devices: ["gpu0"]))
-            #expect(try store.history(vm: "vm1", limit: 10) == [
-                ErrorHistoryEntry(
-                    vm: "vm1", device: "gpu0", host: "0000:01:00.0",
-                    microsecondsSinceEpoch: 1_700_000_000_000_000, severity: .fatal, errors: ["SDES"],
-                    count: 1, source: .sysfs, action: .stop, linkError: true)
+            #expect(try store.errorRecords(vm: "vm1") == [
+                HistoryRecord(
+                    vm: "vm1", device: "gpu0", host: "0000:01:00.0", kind: .error, severity: .fatal, errors: ["SDES"],
+                    count: 1, source: "sysfs", action: "stop", linkError: true,
+                    microsecondsSinceEpoch: 1_700_000_000_000_000)
             ])
         }
     }

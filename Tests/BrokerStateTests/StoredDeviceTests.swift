@@ -53,9 +53,9 @@ import Testing
     @Test func historyOutlivesTheDevice() throws {
         let store = try StateStore.inMemory()
         try store.save(.sample())
-        try store.appendHistory(.sample())
+        try store.recordHistory(.sampleError())
         try store.removeDevice(vm: "vm1", id: "gpu0")
-        #expect(try store.history(vm: "vm1", limit: 10) == [.sample()])
+        #expect(try store.errorRecords(vm: "vm1") == [.sampleError()])
     }
 
     @Test(arguments: [

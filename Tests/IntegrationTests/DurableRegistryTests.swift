@@ -131,6 +131,6 @@ import Testing
         let store = try StateStore(path: "\(rig.stateDirectory)/qmp-broker.sqlite")
         #expect(try store.integrityCheck() == "ok")
         print("20 SIGKILLs: \(flagged.count) flags kept of \(flagged.count), "
-            + "\(try store.history(vm: "vm1", limit: 100_000).count) of 1,000 burst errors recorded before the kills")
+            + "\(try store.historyRecords(HistoryQuery(vm: "vm1", kinds: [.error], limit: 100_000)).count) of 1,000 burst errors recorded before the kills")
     }
 }

@@ -164,7 +164,7 @@ import Testing
         let kinds = rows.compactMap { $0["kind"]?.string }
         #expect(kinds.filter { $0 == "error" }.count == 2, "\(kinds)")
         #expect(kinds.filter { $0 == "flag-set" }.count == 2, "\(kinds)")
-        #expect(rows.contains { $0["kind"]?.string == "stop" && $0["cause"]?.string == "guest guest-link-reset of a flagged link" },
+        #expect(rows.contains { $0["kind"]?.string == "stop" && $0["cause"]?.string == "guest-link-reset of a flagged link" },
                 "\(rows)")
         #expect(rows.contains { $0["kind"]?.string == "link-reset" && $0["action"]?.string == "stop" }, "\(rows)")
         let clears = rows.filter { $0["kind"]?.string == "flag-cleared" }.compactMap { $0["cause"]?.string }

@@ -30,7 +30,7 @@ extension VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
-                let why = reset.map { "guest \($0.origin.rawValue) of a flagged link" } ?? "fatal host error under policy stop"
+                let why = reset.map { "\($0.origin.rawValue) of a flagged link" } ?? "fatal host error under policy stop"
                 logger.warning("stopping the VM: \(why)", metadata: metadata)
                 history(.stop, device, error: error, action: "stop", cause: why)
             case .contVM:
@@ -86,10 +86,12 @@ extension VFIORecovery {
 
     private func history(_ kind: HistoryRecord.Kind, _ device: WatchedDevice, error: PCIErrorEvent? = nil,
                          action: String? = nil, cause: String, linkError: Bool? = nil) {
-        guard let store else { return }
-        store.recordHistoryLater(HistoryRecord(
-            vm: vmName, device: device.id, host: device.host.description, kind: kind,
-            severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
-            source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError, cause: cause))
+        writeLater("record \(kind.rawValue) history") { store, failed in
+            store.recordHistoryLater(HistoryRecord(
+                vm: vmName, device: device.id, host: device.host.description, kind: kind,
+                severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
+                source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError,
+                cause: cause), onFailure: failed)
+        }
     }
 }

@@ -35,9 +35,9 @@ extension VFIORecovery {
 
     /// The counters the device's errors are reported up to, for the catch-up after a restart.
     func saveAERBaseline(of device: WatchedDevice) {
-        storing("store the AER counters of \(device.id)") { store in
-            try store.saveAERBaseline(vm: vmName, device: device.id, host: device.host.description,
-                                      counters: device.counters.baselineText)
+        writeLater("store the AER counters of \(device.id)") { store, failed in
+            store.saveAERBaselineLater(vm: vmName, device: device.id, host: device.host.description,
+                                       counters: device.counters.baselineText, onFailure: failed)
         }
     }
 
@@ -78,4 +78,24 @@ extension VFIORecovery {
         }
     }
 
+    /// Hands a write to the store's background writer. A failure there is logged (from the
+    /// writer's thread); so is a write dropped because the writer is far behind, on the
+    /// first drop and every 1000th after it.
+    func writeLater(_ what: String,
+                    _ body: (StateStore, @escaping @Sendable (StateStoreError) -> Void) -> HistoryHandOff) {
+        guard let store else { return }
+        let logger = logger
+        let handOff = body(store) { error in
+            logger.error("state store: cannot \(what)", metadata: ["reason": "\(error)"])
+        }
+        switch handOff {
+        case .queued:
+            break
+        case .dropped(let total):
+            if total == 1 || total % 1000 == 0 {
+                logger.error("state store: the history writer is behind; write dropped",
+                             metadata: ["operation": "\(what)", "dropped": "\(total)"])
+            }
+        }
+    }
 }

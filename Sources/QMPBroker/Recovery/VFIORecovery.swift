@@ -263,10 +263,10 @@ final class VFIORecovery {
     private func announce(_ event: PCIErrorEvent, on device: WatchedDevice, notes: [String]) {
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
         events.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
-        storing("record error history") { store in
-            try store.appendHistory(ErrorHistoryEntry(vm: vmName, device: device.id,
-                                                      host: device.host.description, event),
-                                    counters: device.machine.counters)
+        writeLater("record error history") { store, failed in
+            store.recordHistoryLater(HistoryRecord(vm: vmName, device: device.id,
+                                                   host: device.host.description, event),
+                                     counters: device.machine.counters, onFailure: failed)
         }
     }
 }

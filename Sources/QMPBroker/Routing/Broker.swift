@@ -59,6 +59,8 @@ public final class Broker: Sendable {
     public func stop() {
         uevents.cancel()
         for vm in vms { vm.stop() }
+        // History rows still queued for the writer land before a clean exit.
+        store?.waitForHistoryWrites()
     }
 
     /// Delivers a uevent datagram as if the kernel had sent it (demo drills and tests use

@@ -124,7 +124,12 @@ public actor VMBroker {
         // The parts get capabilities, not the VM: commands to the VMM here; what needs the
         // VM itself (events to its clients, routing between parts) is wired in `startOnLoop`.
         let commands = CommandSink(
-            execute: { [upstream] in upstream.execute($0, arguments: $1, for: $2, then: $3) },
+            execute: { [upstream, metrics] command, arguments, purpose, continuation in
+                // The broker's own stops and conts are what the stopped-VM alert counts.
+                if case .stopVM = purpose { metrics.brokerStop() }
+                if case .contVM = purpose { metrics.brokerCont() }
+                upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
+            },
             isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
         let recovery = VFIORecovery(
             vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,

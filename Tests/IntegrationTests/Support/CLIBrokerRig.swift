@@ -38,8 +38,9 @@ final class CLIBrokerRig {
 
     /// Starts the broker and returns a negotiated client once it watches for link resets.
     @discardableResult
-    func start() throws -> QMPClient {
-        broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")], logPath: logPath)
+    func start(_ extraArguments: [String] = []) throws -> QMPClient {
+        broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")] + extraArguments,
+                                   logPath: logPath)
         let deadline = Deadline(after: 10)
         var client: QMPClient?
         while client == nil {
@@ -50,7 +51,7 @@ final class CLIBrokerRig {
             }
         }
         try client!.negotiate()
-        try client!.waitForLinkResetWatch(timeout: 10)
+        try client!.waitForLinkResetWatch(timeout: 30)  // generous: 2 shared cores under load
         return client!
     }
 
@@ -64,6 +65,18 @@ final class CLIBrokerRig {
 
     /// The guest sets and releases Secondary Bus Reset on rp0, above dev0.
     func guestLinkReset() throws { try qtest.secondaryBusReset(slot: 0x1C) }
+
+    /// After `cont`, waits (bounded) until the firmware has numbered rp0's secondary bus
+    /// and QEMU lists dev0 behind it: a guest link reset before that races the firmware.
+    func waitForFirmwareToNumberDev0(_ client: QMPClient, timeout: Double = 20) throws {
+        let deadline = Deadline(after: timeout)
+        while !deadline.passed {
+            let reply = try client.execute("query-pci")
+            if String(decoding: reply.serialized(), as: UTF8.self).contains(#""qdev_id": "dev0""#) { return }
+            usleep(20_000)
+        }
+        throw QMPClient.Failure("the firmware never numbered dev0's bus")
+    }
 
     func add(_ client: QMPClient, id: String, host: String, policy: String = "forward", injectAt: String? = nil) throws -> JSON {
         let base: JSON = .object(["id": .string(id), "host": .string(host), "policy": .string(policy)])
