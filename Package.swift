@@ -57,6 +57,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
+        .target(name: "BrokerTesting", dependencies: ["QMPBroker", "VFIOWatch", "ErrorEvents", "BrokerState",
+                .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "qmp-broker",
             dependencies: [
@@ -89,6 +91,9 @@ let package = Package(
             dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
+        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "VFIOWatch",
+                                                            .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
     ],

@@ -1,0 +1,26 @@
+import QMPBroker
+
+/// One command a `ScriptedVMM` read, as it arrived.
+public struct ReceivedCommand: Sendable, Equatable {
+    /// `execute` (or `exec-oob`); "" when the message had neither.
+    public let name: String
+    /// The `id` as QEMU's writer prints it (what QEMU echoes), nil when there was none.
+    public let id: String?
+    /// The `arguments` object as QEMU's writer prints it, nil when there were none.
+    public let arguments: String?
+    /// CLOCK_MONOTONIC nanoseconds taken as soon as `recvmsg` returned the bytes that
+    /// completed this command: the arrival time a benchmark can compare with its own clock.
+    public let receivedAt: UInt64
+    /// Descriptors that came by SCM_RIGHTS with the bytes of this command (the first command
+    /// of a read gets them, as QEMU queues them for the next `getfd`). The VMM owns and
+    /// closes them; they stay open until the VMM is closed.
+    public let descriptors: [Int32]
+    /// Which connection it came on, counting from 1.
+    public let connection: Int
+
+    /// A string member of `arguments`, e.g. `argument("command-line")` of an HMP command.
+    public func argument(_ key: String) -> String? {
+        guard let arguments, let object = try? JSON.parse(arguments) else { return nil }
+        return object[key]?.string
+    }
+}
