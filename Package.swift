@@ -79,7 +79,7 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "BrokerTesting", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/Bench"
         ),
         // The fan-out bench's reader: one process with one epoll over all the client sockets.

@@ -16,15 +16,15 @@ struct FanoutBench {
     }
 
     let reader: FanoutReader
-    /// Writes bytes to the broker's upstream socket, as the VMM.
-    let writeUpstream: ([UInt8]) throws -> Void
+    /// Writes text to the broker's upstream socket, as the VMM, and returns once it is written.
+    let writeUpstream: (String) throws -> Void
     /// The broker process's CPU seconds so far.
     let brokerCPU: () -> Double
 
     var deliveriesPerRound: Double { Double(reader.clients * reader.events) }
 
     func brokerRound() throws -> Round {
-        let burst = Array([[UInt8]](repeating: Self.eventLine, count: reader.events).joined())
+        let burst = String(decoding: [[UInt8]](repeating: Self.eventLine, count: reader.events).joined(), as: UTF8.self)
         let cpuBefore = brokerCPU()
         try reader.startRound(.broker)
         let start = Clock.nanoseconds()

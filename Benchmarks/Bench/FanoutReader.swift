@@ -18,6 +18,14 @@ final class FanoutReader {
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &control) == 0 else {
             throw QMPClient.Failure("socketpair: errno \(errno)")
         }
+        // The child's numbers are 3...3+clients: every source descriptor is moved above
+        // them first, or one dup2 of the spawn would overwrite a source of a later one.
+        func high(_ fd: Int32) -> Int32 {
+            let moved = fcntl(fd, F_DUPFD_CLOEXEC, Int32(4 + clients))
+            close(fd)
+            return moved
+        }
+        control[1] = high(control[1])
         var passing: [Int32: Int32] = [3: control[1]]
         var writers: [Int32] = []
         var readerEnds: [Int32] = []
@@ -27,8 +35,8 @@ final class FanoutReader {
                 throw QMPClient.Failure("socketpair: errno \(errno)")
             }
             writers.append(pair[0])
-            readerEnds.append(pair[1])
-            passing[Int32(4 + index)] = pair[1]
+            readerEnds.append(high(pair[1]))
+            passing[Int32(4 + index)] = readerEnds[index]
         }
         process = try ChildProcess([binary, "3", "\(clients)", "\(events)", brokerSocket, "4"], outputPath: "/dev/stderr",
                                    passing: passing)

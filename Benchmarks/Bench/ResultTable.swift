@@ -56,11 +56,11 @@ struct ResultTable {
         var sectionLines: [Int: String] = [:]
         for (index, row) in rows.enumerated() {
             if let title = sectionAt[index] { sectionLines[cells.count] = title }
-            let baseline = row.baseline.map { "\(Self.format($0)) \(row.unit) (\(row.baselineName ?? ""))" } ?? "-"
+            let baseline = row.baseline.map { "\(Self.withUnit($0, row.unit)) (\(row.baselineName ?? ""))" } ?? "-"
             let ratio = row.ratio.map { "\(Self.format($0, digits: 2))x" } ?? "-"
             let goal = row.goals.isEmpty ? "-" : row.goals.map { $0.text(unit: row.unit) }.joined(separator: ", ")
             let met = row.goals.isEmpty ? "-" : (row.goals.allSatisfy { $0.met(value: row.value, ratio: row.ratio) } ? "yes" : "NO")
-            cells.append([row.name, "\(Self.format(row.value)) \(row.unit)", baseline, ratio, goal, met])
+            cells.append([row.name, Self.withUnit(row.value, row.unit), baseline, ratio, goal, met])
         }
         let widths = titles.indices.map { column in cells.map { $0[column].count }.max() ?? 0 }
         for (index, row) in cells.enumerated() {
@@ -69,6 +69,10 @@ struct ResultTable {
                 .joined(separator: "  ").trimmingTrailingSpaces())
         }
         return lines.joined(separator: "\n")
+    }
+
+    static func withUnit(_ value: Double, _ unit: String) -> String {
+        unit.isEmpty ? format(value) : "\(format(value)) \(unit)"
     }
 
     /// Integers for large figures, two decimals below 10, with thousands grouped.

@@ -130,7 +130,8 @@ int main(int argc, char **argv) {
             for (;;) {
                 ssize_t got = read(group->fds[index], buffer, sizeof buffer);
                 if (got < 0 && errno == EAGAIN) break;
-                if (got <= 0) fail("client read (the peer closed?)");
+                if (got == 0) return 0;  // the bench ended the broker or the pairs: done
+                if (got < 0) fail("client read");
                 uint64_t at = now_ns();
                 long before = group->lines[index];
                 for (char *line = buffer, *end = buffer + got; (line = memchr(line, '\n', (size_t)(end - line))); line++)
