@@ -5,7 +5,8 @@ import QMPBroker
 
 // `make bench`: the figures of issue 11, each beside a baseline measured in the same run,
 // as one table. BENCH_ROUNDS sets the query-status trials per path (default 5000),
-// BENCH_IDLE_SECONDS the 1000-VM idle window (30), BENCH_ONLY a comma list of qemu,fanout,stop,many.
+// BENCH_FANOUT_ROUNDS the fan-out rounds of each kind (5), BENCH_IDLE_SECONDS the 1000-VM idle
+// window (30), BENCH_ONLY a comma list of qemu,fanout,stop,many.
 
 var logger = Logger(label: "bench")
 // The rows provoke error-level lines by design; BENCH_LOG_LEVEL=debug shows what the broker does.
@@ -18,6 +19,10 @@ var table = ResultTable()
 var notes: [String] = []
 /// Serves every scripted VMM but the 1000-VM group.
 let vmmGroup = ScriptedVMMGroup()
+func setting(_ name: String, default value: Int) -> Int {
+    getenv(name).flatMap { Int(String(cString: $0)) } ?? value
+}
+
 /// Progress on stderr; the table alone goes to stdout.
 func progress(_ text: String) {
     let line = "bench: \(text)\n"
@@ -27,7 +32,7 @@ func progress(_ text: String) {
 // MARK: forwarded query-status, and the real-QEMU stop rows
 
 @MainActor func measureQEMURows() throws {
-    let trials = Int(getenv("BENCH_ROUNDS").map { String(cString: $0) } ?? "") ?? 5000
+    let trials = setting("BENCH_ROUNDS", default: 5000)
     progress("query-status round trips, \(trials) per path")
     let qemuBench = try QEMUBench(directory: directory, logger: logger)
     let roundTrips = try qemuBench.roundTrips(trials: trials, warmUp: 500)
@@ -75,12 +80,13 @@ func progress(_ text: String) {
                                         clients: fanoutClients, events: fanoutEvents)
     let fanout = FanoutBench(reader: fanoutReader, writeUpstream: { fanoutVMM.sendRaw($0) },
                              brokerCPU: { ProcessFigures.cpuSeconds(pid: fanoutBroker.pid) ?? 0 })
-    let fanoutRounds = try fanout.run(rounds: 5)
+    let rounds = setting("BENCH_FANOUT_ROUNDS", default: 5)
+    let fanoutRounds = try fanout.run(rounds: rounds)
     fanoutBroker.kill(signal: SIGKILL)
     fanoutVMM.close()
     func median(_ values: [Double]) -> Double { Percentiles(values).p50 }
     let perRound = fanout.deliveriesPerRound
-    table.section("one event to \(fanoutClients) clients, \(fanoutEvents) events a round, median of 5 rounds (one reader process, epoll)")
+    table.section("one event to \(fanoutClients) clients, \(fanoutEvents) events a round, median of \(rounds) rounds (one reader process, epoll)")
     table.add(BenchRow(name: "broker deliveries/s (first event written upstream → last line read)",
                        value: median(fanoutRounds.broker.map { perRound / $0.seconds }), unit: "/s",
                        baselineName: "bare socketpair loop", baseline: median(fanoutRounds.bare.map { perRound / $0.seconds }),
@@ -89,6 +95,10 @@ func progress(_ text: String) {
                        value: median(fanoutRounds.broker.map { perRound / max($0.cpuSeconds, 1e-3) }), unit: "/s",
                        baselineName: "bare loop's writer", baseline: median(fanoutRounds.bare.map { perRound / max($0.cpuSeconds, 1e-6) }),
                        goals: [.atLeast(1_000_000)]))
+    table.add(BenchRow(name: "  broker CPU per event fanned out to \(fanoutClients) clients",
+                       value: median(fanoutRounds.broker.map { $0.cpuSeconds * 1e6 / Double(fanoutEvents) }), unit: "µs",
+                       baselineName: "bare loop's writer",
+                       baseline: median(fanoutRounds.bare.map { $0.cpuSeconds * 1e6 / Double(fanoutEvents) })))
 }
 
 // MARK: the broker's own share of error → stop, at a scripted VMM
@@ -117,7 +127,7 @@ func progress(_ text: String) {
 
 @MainActor func measureManyVMRows() throws {
     let manyVMs = 1000
-    let idleSeconds = Double(getenv("BENCH_IDLE_SECONDS").map { String(cString: $0) } ?? "") ?? 30
+    let idleSeconds = Double(setting("BENCH_IDLE_SECONDS", default: 30))
     progress("\(manyVMs) VMs on the qmp-broker binary (one VM first, as the baseline); \(Int(idleSeconds)) s idle")
     let many = ManyVMsBench(brokerBinary: binaries.broker, directory: directory)
     let one = try many.run(count: 1, idleSeconds: 0)
