@@ -107,12 +107,14 @@ func progress(_ text: String) {
     let stopTrials = 1000
     progress("error → stop at a scripted VMM, \(stopTrials) trials each")
     let scripted = try ScriptedStopBench(directory: directory, group: vmmGroup, logger: logger)
-    let scriptedEventFD = Percentiles(try scripted.eventFDTrials(stopTrials))
-    let scriptedLinkReset = Percentiles(try scripted.linkResetTrials(stopTrials))
+    let bare = try BareStopPaths(directory: directory, group: vmmGroup)
+    let eventFD = try scripted.eventFDTrials(stopTrials, bare: bare)
+    let linkReset = try scripted.linkResetTrials(stopTrials, bare: bare)
     scripted.stop()
-    let bare = try scripted.bareTrials(stopTrials)
-    let (bareEventFD, bareTraceLine) = (Percentiles(bare.eventFD), Percentiles(bare.traceLine))
-    table.section("error → stop received by a scripted VMM (no QEMU, no vCPU pause), \(stopTrials) trials")
+    bare.close()
+    let (scriptedEventFD, bareEventFD) = (Percentiles(eventFD.broker), Percentiles(eventFD.bare))
+    let (scriptedLinkReset, bareTraceLine) = (Percentiles(linkReset.broker), Percentiles(linkReset.bare))
+    table.section("error → stop received by a scripted VMM (no QEMU, no vCPU pause), \(stopTrials) trials, each beside a bare one")
     table.add(BenchRow(name: "eventfd write → stop p50", value: scriptedEventFD.p50, unit: "µs",
                        baselineName: "bare poll+write relay", baseline: bareEventFD.p50))
     table.add(BenchRow(name: "eventfd write → stop p99", value: scriptedEventFD.p99, unit: "µs",
