@@ -108,7 +108,7 @@ struct ManyVMsBench {
     }
 
     private static func threadCount(pid: pid_t) -> Int {
-        let line = ProcessFigures.read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix("Threads:") }
+        let line = TextFile.read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix("Threads:") }
         return line.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0
     }
 
