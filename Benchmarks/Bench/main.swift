@@ -44,6 +44,13 @@ func progress(_ text: String) {
                        goals: [.ratioAtMost(1.10)]))
     table.add(BenchRow(name: "socat relay p50", value: socat.p50, unit: "µs", baselineName: "QEMU direct", baseline: direct.p50))
     table.add(BenchRow(name: "socat relay p99", value: socat.p99, unit: "µs", baselineName: "QEMU direct", baseline: direct.p99))
+    // How stable p99 is at this trial count: the same figure over each half of the run.
+    let halves = [("broker", roundTrips.broker), ("socat", roundTrips.socat)].map { name, samples in
+        let half = samples.count / 2
+        let (first, second) = (Percentiles(Array(samples[..<half])), Percentiles(Array(samples[half...])))
+        return "\(name) \(ResultTable.format(first.p99)) / \(ResultTable.format(second.p99)) µs"
+    }
+    notes.append("query-status p99 over the first / second half of the trials: \(halves.joined(separator: ", "))")
 
     progress("real-QEMU error and link-reset rows")
     let stops = try qemuBench.stopFigures(trials: 200)
