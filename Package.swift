@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "qmp-broker",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "qmp-broker", targets: ["qmp-broker"]),
         .library(name: "QMPBroker", targets: ["QMPBroker"]),
@@ -33,12 +33,17 @@ let package = Package(
         ),
         // <linux/vfio.h> ioctls and the pidfd system calls, wrapped for Swift (headers only).
         .systemLibrary(name: "CVFIO", providers: [.apt(["linux-libc-dev"])]),
+        // The epoll loop every socket, eventfd, inotify and netlink descriptor runs on; it is
+        // the serial executor of the VM actors. No dependencies.
+        .systemLibrary(name: "CEpoll"),
+        .target(name: "EventLoop", dependencies: ["CEpoll"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEpoll"]),
         // The error domain: severities, AER names, per-device state machine, policies. No I/O.
         .target(name: "ErrorEvents"),
         // Host error sources: eventfds, sysfs AER counters, kernel uevents.
         .target(
             name: "VFIOWatch",
-            dependencies: ["CVFIO", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVFIO", "EventLoop", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
         ),
         // Durable state: device flags, policies, counters and the error history, in SQLite.
         .target(
@@ -49,6 +54,7 @@ let package = Package(
             name: "QMPBroker",
             dependencies: [
                 "CJansson",
+                "EventLoop",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
@@ -79,23 +85,23 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "BrokerTesting", "VFIOWatch", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/Bench"
         ),
         // The fan-out bench's reader: one process with one epoll over all the client sockets.
         .executableTarget(name: "qmp-broker-fanout-reader", path: "Benchmarks/FanoutReader"),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "ErrorEvents", "QMPBroker"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker"]),
         .testTarget(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
         .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "VFIOWatch",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,6 +44,11 @@ func progress(_ text: String) {
                        goals: [.ratioAtMost(1.10)]))
     table.add(BenchRow(name: "socat relay p50", value: socat.p50, unit: "µs", baselineName: "QEMU direct", baseline: direct.p50))
     table.add(BenchRow(name: "socat relay p99", value: socat.p99, unit: "µs", baselineName: "QEMU direct", baseline: direct.p99))
+    let loopRelay = Percentiles(roundTrips.loopRelay)
+    table.add(BenchRow(name: "bare loop relay (no QMP) p50", value: loopRelay.p50, unit: "µs", baselineName: "socat relay",
+                       baseline: socat.p50))
+    table.add(BenchRow(name: "bare loop relay (no QMP) p99", value: loopRelay.p99, unit: "µs", baselineName: "socat relay",
+                       baseline: socat.p99))
     // How stable p99 is at this trial count: the same figure over each half of the run.
     let halves = [("broker", roundTrips.broker), ("socat", roundTrips.socat)].map { name, samples in
         let half = samples.count / 2

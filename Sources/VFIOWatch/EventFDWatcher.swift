@@ -1,33 +1,28 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Logging
 
-/// Watches one eventfd and reports how many signals arrived.
+/// Watches one eventfd on an event loop and reports how many signals arrived.
 ///
-/// Everything runs on `queue` (a serial queue the caller supplies): when the fd is
-/// readable the watcher drains the counter with one non-blocking read — signals that
-/// arrived meanwhile coalesce into one call with their sum — and calls `handler`; when
-/// cancelled it closes the fd in the dispatch source's cancel handler, then calls
-/// `onCancel`. Nothing blocks. `start()` and `cancel()` only poke the dispatch source
-/// and may be called from any thread.
+/// When the fd is readable the watcher drains the counter with one non-blocking read —
+/// signals that arrived meanwhile coalesce into one call with their sum — and calls
+/// `handler` inline on the loop: a host error reaches its VM with no thread hop. `cancel()`
+/// closes the fd and then calls `onCancel`. Loop-confined; nothing blocks.
 ///
 /// The watcher owns the fd from a successful `init` on; if `init` throws, the caller
-/// still owns it. Call `cancel()` to close it: until then the dispatch source keeps the
-/// watcher alive.
-/// `@unchecked Sendable`: the fd and its source are used only on the queue it was made
-/// with; `cancel()` only cancels the source, which Dispatch allows from any thread.
-public final class EventFDWatcher: @unchecked Sendable {
+/// still owns it. Call `cancel()` to close it: until then the loop keeps the watcher alive.
+public final class EventFDWatcher {
     public let fd: Int32
-    public let queue: DispatchQueue
-    private let source: DispatchSourceRead
+    public var loop: EventLoop { descriptor.loop }
+    private let descriptor: WatchedDescriptor
     private let handler: (UInt64) -> Void
-    private let onCancel: (() -> Void)?
+    private var onCancel: (() -> Void)?
     private let logger: Logger
 
     /// Checks that `fd` is an eventfd and makes it non-blocking; `start()` begins watching.
     public init(
         fd: Int32,
-        queue: DispatchQueue,
+        loop: EventLoop,
         logger: Logger = Logger(label: "qmp-broker.vfio-watch"),
         onCancel: (() -> Void)? = nil,
         handler: @escaping (UInt64) -> Void
@@ -35,42 +30,42 @@ public final class EventFDWatcher: @unchecked Sendable {
         try EventFD.validate(fd)
         try EventFD.setNonBlocking(fd)
         self.fd = fd
-        self.queue = queue
+        self.descriptor = WatchedDescriptor(adopting: fd, loop: loop)
         self.handler = handler
         self.onCancel = onCancel
         var logger = logger
         logger[metadataKey: "eventfd"] = "\(fd)"
         self.logger = logger
-        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [self] in drainAndReport() }
-        source.setCancelHandler {
-            close(fd)
-            onCancel?()
+        descriptor.onReady = { [unowned self] _ in drainAndReport() }
+    }
+
+    /// Begins watching; a signal that arrived before `start()` is reported right away
+    /// (the loop is level-triggered).
+    public func start() {
+        do {
+            try descriptor.setInterest(.read)
+        } catch {
+            logger.error("Cannot watch eventfd: \(error)")
         }
     }
 
-    /// Begins watching; a signal that arrived before `start()` is reported right away.
-    public func start() {
-        source.activate()
-    }
-
-    /// Stops watching and closes the fd (on `queue`, then `onCancel`). Idempotent.
+    /// Stops watching and closes the fd, then calls `onCancel`. Idempotent.
     public func cancel() {
-        source.cancel()
-        // A source that was never started runs its cancel handler only once activated;
-        // activating an active source does nothing.
-        source.activate()
+        guard descriptor.isOpen else { return }
+        descriptor.close()
+        let onCancel = self.onCancel
+        self.onCancel = nil
+        onCancel?()
     }
 
-    /// Runs on `queue` whenever the fd is readable.
     private func drainAndReport() {
         do {
             guard let count = try EventFD.drain(fd) else { return }  // Already drained.
             handler(count)
         } catch {
-            // The fd stays readable, so the source would fire again at once: stop instead.
+            // The fd stays readable, so the loop would report it again at once: stop instead.
             logger.error("Stopped watching eventfd: \(error)")
-            source.cancel()
+            cancel()
         }
     }
 }

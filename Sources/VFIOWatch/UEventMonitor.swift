@@ -1,48 +1,49 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Logging
 
 /// Listens to kernel uevents and hands each one to `handler`.
 ///
 /// Opens an `AF_NETLINK`/`NETLINK_KOBJECT_UEVENT` datagram socket bound to the kernel's
-/// multicast group 1 and reads it with a dispatch source. Only datagrams whose sender
+/// multicast group 1 and reads it on an event loop. Only datagrams whose sender
 /// is port 0 are accepted: the kernel itself, or a process with CAP_SYS_ADMIN that has
 /// the kernel relay a uevent (lib/kobject_uevent.c, `uevent_net_rcv_skb`). udev's
 /// re-broadcasts (group 2, `libudev` format) are ignored.
 ///
-/// Everything runs on `queue`: call `start()` and `cancel()` there; reading, parsing and
-/// `handler` happen there. Nothing blocks: the socket is non-blocking.
+/// Loop-confined: call `start()` and `cancel()` on the loop; reading, parsing and `handler`
+/// happen there. Nothing blocks: the socket is non-blocking.
 ///
 /// Uevents go to the initial network namespace only; in a container the socket may open
 /// and stay silent, or not open at all (`start()` throws).
-/// `@unchecked Sendable`: its socket and source are used only on `queue`, where `start`,
-/// `cancel` and every read run.
-public final class UEventMonitor: @unchecked Sendable {
-    public let queue: DispatchQueue
+public final class UEventMonitor {
+    public let loop: EventLoop
     private let handler: (UEvent) -> Void
     private let logger: Logger
     private var state: State = .idle
+    /// One receive buffer for the monitor's life, not one per wakeup.
+    private var buffer = [UInt8](repeating: 0, count: UEventMonitor.receiveBufferSize)
 
     private enum State {
         case idle
-        case running(fd: Int32, source: DispatchSourceRead)
+        case running(WatchedDescriptor)
         case cancelled
     }
 
     /// The kernel's limit is 2048 bytes (UEVENT_BUFFER_SIZE); room to spare for relays.
     static let receiveBufferSize = 8192
-    /// Datagrams handled per wakeup before yielding the queue; the source fires again.
+    /// Datagrams handled per wakeup before letting the loop serve others; the rest is
+    /// reported again (level-triggered).
     static let datagramsPerWakeup = 64
 
-    public init(queue: DispatchQueue, logger: Logger = Logger(label: "qmp-broker.vfio-watch"), handler: @escaping (UEvent) -> Void) {
-        self.queue = queue
+    public init(loop: EventLoop, logger: Logger = Logger(label: "qmp-broker.vfio-watch"), handler: @escaping (UEvent) -> Void) {
+        self.loop = loop
         self.logger = logger
         self.handler = handler
     }
 
     /// True between a successful `start()` and `cancel()`.
     public var isRunning: Bool {
-        dispatchPrecondition(condition: .onQueue(queue))
+        loop.assertInLoop()
         if case .running = state { return true }
         return false
     }
@@ -51,7 +52,7 @@ public final class UEventMonitor: @unchecked Sendable {
     /// (e.g. EPERM or EPROTONOSUPPORT in a container): the caller logs it once and goes
     /// on without uevents. Calling it again while running does nothing.
     public func start() throws(UEventMonitorError) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        loop.assertInLoop()
         switch state {
         case .running: return
         case .cancelled: throw UEventMonitorError(SystemCallError("start after cancel", errno: ECANCELED))
@@ -70,26 +71,29 @@ public final class UEventMonitor: @unchecked Sendable {
         var bufferSize: Int32 = 1 << 20
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufferSize, socklen_t(MemoryLayout<Int32>.size))
 
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [self] in receive(from: fd, source: source) }
-        source.setCancelHandler { close(fd) }
-        state = .running(fd: fd, source: source)
-        source.activate()
+        let descriptor = WatchedDescriptor(adopting: fd, loop: loop)
+        descriptor.onReady = { [unowned self] _ in receive(from: fd) }
+        do {
+            try descriptor.setInterest(.read)
+        } catch {
+            descriptor.close()
+            throw UEventMonitorError(SystemCallError("epoll_ctl(NETLINK_KOBJECT_UEVENT)", errno: error.errno))
+        }
+        state = .running(descriptor)
     }
 
     /// Stops listening and closes the socket. Idempotent.
     public func cancel() {
-        dispatchPrecondition(condition: .onQueue(queue))
-        if case .running(_, let source) = state { source.cancel() }
+        loop.assertInLoop()
+        if case .running(let descriptor) = state { descriptor.close() }
         state = .cancelled
     }
 
-    /// Runs on `queue` when the socket is readable.
-    private func receive(from fd: Int32, source: DispatchSourceRead) {
-        var buffer = [UInt8](repeating: 0, count: Self.receiveBufferSize)
+    /// Runs on the loop when the socket is readable.
+    private func receive(from fd: Int32) {
         var sender = sockaddr_storage()
         for _ in 0..<Self.datagramsPerWakeup {
-            // The handler may have cancelled us; the fd stays open until the cancel handler.
+            // The handler may have cancelled us (and closed the fd).
             guard case .running = state else { return }
             var senderLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let length = buffer.withUnsafeMutableBytes { bytes in
@@ -110,8 +114,7 @@ public final class UEventMonitor: @unchecked Sendable {
                     continue
                 default:
                     logger.error("Stopped listening to kernel uevents: \(SystemCallError.last("recvfrom(NETLINK_KOBJECT_UEVENT)"))")
-                    source.cancel()
-                    state = .cancelled
+                    cancel()
                     return
                 }
             }

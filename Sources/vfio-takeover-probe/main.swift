@@ -6,7 +6,6 @@
 //
 // Prints `takeover: method=...` (or `takeover failed: ...` and exits 1), then
 // `ERR count=N` per wakeup, and `released` after SECONDS (default 30) or on SIGTERM/SIGINT.
-import Dispatch
 import Glibc
 import Synchronization
 import VFIOWatch
@@ -22,6 +21,9 @@ func fail(_ message: String) -> Never {
     exit(1)
 }
 
+/// Set by SIGTERM/SIGINT; the wait below notices it within its poll interval.
+let stopRequested = Atomic<Bool>(false)
+
 let arguments = CommandLine.arguments
 guard arguments.count == 3 || arguments.count == 4, let pid = pid_t(arguments[1]),
       let host = HostAddress(arguments[2]) else {
@@ -29,40 +31,37 @@ guard arguments.count == 3 || arguments.count == 4, let pid = pid_t(arguments[1]
 }
 let seconds = arguments.count == 4 ? Int(arguments[3]) ?? 30 : 30
 
-let queue = DispatchQueue(label: "vfio-takeover-probe")
-let watcher: EventFDWatcher
+let eventFD: Int32
 do {
-    let report: @Sendable (UInt64) -> Void = { count in say("ERR count=\(count)") }
-    watcher = try EventFDWatcher(fd: try EventFD.makeEventFD(), queue: queue, handler: report)
+    eventFD = try EventFD.makeEventFD()
 } catch {
     fail("eventfd: \(error)")
 }
-let trigger: Mutex<VFIOErrorTrigger?>
+let trigger: VFIOErrorTrigger
 do {
     let started = ContinuousClock.now
-    let taken = try VFIOErrorTrigger.takeOver(vmmPID: pid, host: host, eventFD: watcher.fd)
+    trigger = try VFIOErrorTrigger.takeOver(vmmPID: pid, host: host, eventFD: eventFD)
     let microseconds = (ContinuousClock.now - started) / .microseconds(1)
-    say("takeover: method=\(taken.method.rawValue) in \(Int(microseconds)) us")
-    trigger = Mutex(taken)
+    say("takeover: method=\(trigger.method.rawValue) in \(Int(microseconds)) us")
 } catch {
-    watcher.cancel()
     fail("takeover failed: \(error)")
 }
-watcher.start()
 
-@Sendable func finish() -> Never {
-    if let failure = trigger.withLock({ $0.take() })?.release() { say("disarm failed: \(failure)") }
-    say("released")
-    exit(0)
+for signalNumber in [SIGTERM, SIGINT] {
+    signal(signalNumber) { _ in stopRequested.store(true, ordering: .relaxed) }
 }
-// Typed @Sendable so that it is not taken as main-actor code: it runs on `queue`.
-let onSignal: @Sendable () -> Void = { finish() }
-let signalSources = [SIGTERM, SIGINT].map { signalNumber in
-    signal(signalNumber, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-    source.setEventHandler(handler: onSignal)
-    source.resume()
-    return source
+// A plain poll loop: the probe watches one descriptor, so it needs no event loop.
+let end = ContinuousClock.now + .seconds(seconds)
+while !stopRequested.load(ordering: .relaxed) && ContinuousClock.now < end {
+    var watched = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
+    guard poll(&watched, 1, 200) > 0 else { continue }
+    do {
+        if let count = try EventFD.drain(eventFD) { say("ERR count=\(count)") }
+    } catch {
+        say("eventfd: \(error)")
+        break
+    }
 }
-queue.asyncAfter(deadline: .now() + .seconds(seconds)) { finish() }
-withExtendedLifetime(signalSources) { dispatchMain() }
+if let failure = trigger.release() { say("disarm failed: \(failure)") }
+close(eventFD)
+say("released")

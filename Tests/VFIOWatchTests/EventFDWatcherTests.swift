@@ -1,54 +1,70 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 import VFIOWatch
 
+/// Makes a watcher on `loop` (watchers are loop-confined) and hands it back bound to it.
+func watcherOnLoop(
+    _ loop: EventLoop, fd: Int32, onCancel: (@Sendable () -> Void)? = nil,
+    handler: @escaping @Sendable (UInt64) -> Void
+) throws(EventFDError) -> LoopBound<EventFDWatcher> {
+    try loop.runAndWait { () -> Result<LoopBound<EventFDWatcher>, EventFDError> in
+        do throws(EventFDError) {
+            return .success(LoopBound(try EventFDWatcher(fd: fd, loop: loop, onCancel: onCancel, handler: handler), loop: loop))
+        } catch {
+            return .failure(error)
+        }
+    }.get()
+}
+
 @Suite struct EventFDWatcherTests {
+    let loop = EventLoopGroup.shared.next()
+
     @Test func signalsBeforeStartArriveCoalescedThenEachWakeupReports() throws {
         let fd = try EventFD.makeEventFD()
-        let queue = DispatchQueue(label: "test.eventfd-watcher")
         let counts = Mailbox<UInt64>()
-        let watcher = try EventFDWatcher(fd: fd, queue: queue) { count in
-            dispatchPrecondition(condition: .onQueue(queue))
+        let loop = self.loop
+        let watcher = try watcherOnLoop(loop, fd: fd) { count in
+            loop.assertInLoop()
             counts.post(count)
         }
-        defer { watcher.cancel() }
+        defer { loop.runAndWait { watcher.value.cancel() } }
 
         for _ in 0..<50 { try EventFD.signal(fd) }
-        watcher.start()
+        loop.runAndWait { watcher.value.start() }
         #expect(counts.next() == 50)
 
         try EventFD.signal(fd, adding: 3)
         #expect(counts.next() == 3)
-        // Nothing else came: the queue has run everything the source had.
-        queue.sync {}
+        // Nothing else came: the loop has handled everything epoll reported.
+        loop.runAndWait {}
         #expect(counts.pending.isEmpty)
     }
 
-    @Test func cancelClosesTheFDOnTheQueueThenCallsOnCancel() throws {
+    @Test func cancelClosesTheFDOnTheLoopThenCallsOnCancel() throws {
         let fd = try parkedAtHighNumber(EventFD.makeEventFD(), slot: 2)
-        let queue = DispatchQueue(label: "test.eventfd-watcher.cancel")
         let closed = Mailbox<Bool>()
-        let watcher = try EventFDWatcher(fd: fd, queue: queue, onCancel: {
-            dispatchPrecondition(condition: .onQueue(queue))
+        let loop = self.loop
+        let watcher = try watcherOnLoop(loop, fd: fd, onCancel: {
+            loop.assertInLoop()
             closed.post(!isOpen(fd))
         }) { _ in }
-        watcher.start()
-        watcher.cancel()
-        watcher.cancel()  // Idempotent.
+        loop.runAndWait {
+            watcher.value.start()
+            watcher.value.cancel()
+            watcher.value.cancel()  // Idempotent.
+        }
         #expect(closed.next() == true)
-        queue.sync {}
         #expect(closed.pending.isEmpty)
     }
 
     @Test func cancelWithoutStartStillCloses() throws {
         let fd = try parkedAtHighNumber(EventFD.makeEventFD(), slot: 3)
-        let queue = DispatchQueue(label: "test.eventfd-watcher.unstarted")
         let closed = Mailbox<Bool>()
-        let watcher = try EventFDWatcher(fd: fd, queue: queue, onCancel: { closed.post(!isOpen(fd)) }) { _ in
+        let watcher = try watcherOnLoop(loop, fd: fd, onCancel: { closed.post(!isOpen(fd)) }) { _ in
             Issue.record("no signal was sent")
         }
-        watcher.cancel()
+        loop.runAndWait { watcher.value.cancel() }
         #expect(closed.next() == true)
     }
 
@@ -57,7 +73,7 @@ import VFIOWatch
         try #require(pipe(&ends) == 0)
         defer { close(ends[0]); close(ends[1]) }
         #expect(throws: EventFDError.notAnEventFD(fd: ends[0])) {
-            _ = try EventFDWatcher(fd: ends[0], queue: DispatchQueue(label: "test.pipe")) { _ in }
+            _ = try watcherOnLoop(loop, fd: ends[0]) { _ in }
         }
         #expect(isOpen(ends[0]))
     }
@@ -66,10 +82,10 @@ import VFIOWatch
         let fd = try EventFD.makeEventFD()
         try #require(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0)
         let counts = Mailbox<UInt64>()
-        let watcher = try EventFDWatcher(fd: fd, queue: DispatchQueue(label: "test.blocking")) { counts.post($0) }
-        defer { watcher.cancel() }
+        let watcher = try watcherOnLoop(loop, fd: fd) { counts.post($0) }
+        defer { loop.runAndWait { watcher.value.cancel() } }
         #expect(fcntl(fd, F_GETFL) & O_NONBLOCK != 0)
-        watcher.start()
+        loop.runAndWait { watcher.value.start() }
         try EventFD.signal(fd)
         #expect(counts.next() == 1)
     }

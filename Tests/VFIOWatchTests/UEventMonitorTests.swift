@@ -1,20 +1,29 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 import VFIOWatch
 
-/// Starts a monitor that posts the uevents whose devpath satisfies `matching`; cancels
-/// the test with the kernel's reason when it refuses the socket.
-func startedMonitor(on queue: DispatchQueue, matching: @escaping @Sendable (UEvent) -> Bool) throws -> (UEventMonitor, Mailbox<UEvent>) {
+/// Starts a monitor on `loop` that posts the uevents whose devpath satisfies `matching`;
+/// cancels the test with the kernel's reason when it refuses the socket.
+func startedMonitor(on loop: EventLoop, matching: @escaping @Sendable (UEvent) -> Bool) throws -> (LoopBound<UEventMonitor>, Mailbox<UEvent>) {
     let events = Mailbox<UEvent>()
-    let monitor = UEventMonitor(queue: queue) { event in
-        dispatchPrecondition(condition: .onQueue(queue))
+    let monitor = LoopBound(UEventMonitor(loop: loop) { event in
+        loop.assertInLoop()
         if matching(event) { events.post(event) }
+    }, loop: loop)
+    let failure = loop.runAndWait { () -> UEventMonitorError? in
+        do throws(UEventMonitorError) {
+            try monitor.value.start()
+            return nil
+        } catch {
+            return error
+        }
     }
-    do {
-        try queue.sync { try monitor.start() }
-    } catch let error as UEventMonitorError where [EPERM, EACCES, EPROTONOSUPPORT, EAFNOSUPPORT].contains(error.underlying.errno) {
-        try Test.cancel("The kernel refuses uevent sockets here: \(error)")
+    if let failure {
+        if [EPERM, EACCES, EPROTONOSUPPORT, EAFNOSUPPORT].contains(failure.underlying.errno) {
+            try Test.cancel("The kernel refuses uevent sockets here: \(failure)")
+        }
+        throw failure
     }
     return (monitor, events)
 }
@@ -81,22 +90,23 @@ func firstEvent(_ events: Mailbox<UEvent>) -> UEvent? { events.next(within: .sec
 
 @Suite struct UEventMonitorTests {
     @Test func opensTheKernelUEventSocket() throws {
-        let queue = DispatchQueue(label: "test.uevent.smoke")
+        let queue = EventLoopGroup.shared.next()
         let (monitor, _) = try startedMonitor(on: queue) { _ in false }
-        queue.sync {
-            #expect(monitor.isRunning)
-            monitor.cancel()
-            monitor.cancel()
-            #expect(!monitor.isRunning)
+        let (before, after) = queue.runAndWait { () -> (Bool, Bool) in
+            let running = monitor.value.isRunning
+            monitor.value.cancel()
+            monitor.value.cancel()
+            return (running, monitor.value.isRunning)
         }
+        #expect(before && !after)
     }
 
     @Test func aRecoveryUEventRelayedByTheKernelArrivesParsed() throws {
-        let queue = DispatchQueue(label: "test.uevent.relay")
+        let queue = EventLoopGroup.shared.next()
         // A devpath no real device has, so that nothing on the host acts on it.
         let devpath = "/devices/qmp-broker-test/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let (monitor, events) = try startedMonitor(on: queue) { $0.devpath == devpath }
-        defer { queue.sync { monitor.cancel() } }
+        defer { queue.runAndWait { monitor.value.cancel() } }
 
         let payload = kernelUEvent(devpath: devpath, subsystem: "qmp-broker-test",
                                    callerKeys: ["ERROR_EVENT=FAILED_RECOVERY", "DEVICE_ONLINE=0"],
@@ -115,10 +125,10 @@ func firstEvent(_ events: Mailbox<UEvent>) -> UEvent? { events.next(within: .sec
     }
 
     @Test func aUEventNotSentByTheKernelIsIgnored() throws {
-        let queue = DispatchQueue(label: "test.uevent.spoof")
+        let queue = EventLoopGroup.shared.next()
         let devpath = "/devices/qmp-broker-test/\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let (monitor, events) = try startedMonitor(on: queue) { $0.devpath == devpath }
-        defer { queue.sync { monitor.cancel() } }
+        defer { queue.runAndWait { monitor.value.cancel() } }
 
         func payload(_ errorEvent: String) -> [UInt8] {
             Array(kernelUEvent(devpath: devpath, subsystem: "qmp-broker-test", callerKeys: ["ERROR_EVENT=\(errorEvent)"],
@@ -135,7 +145,7 @@ func firstEvent(_ events: Mailbox<UEvent>) -> UEvent? { events.next(within: .sec
 
         let event = try #require(firstEvent(events), "no uevent within 5 s")
         #expect(event.errorEvent == .failedRecovery)
-        queue.sync {}
+        queue.runAndWait {}
         #expect(events.pending.isEmpty)
     }
 
@@ -154,9 +164,9 @@ func firstEvent(_ events: Mailbox<UEvent>) -> UEvent? { events.next(within: .sec
         defer { close(fd) }
 
         let uuid = "00000000-0000-4000-8000-\(String(UInt64.random(in: 0...0xffff_ffff_ffff), radix: 16).leftPadded(to: 12))"
-        let queue = DispatchQueue(label: "test.uevent.synthetic")
+        let queue = EventLoopGroup.shared.next()
         let (monitor, events) = try startedMonitor(on: queue) { $0.environment["SYNTH_UUID"] == uuid }
-        defer { queue.sync { monitor.cancel() } }
+        defer { queue.runAndWait { monitor.value.cancel() } }
 
         let command = Array("change \(uuid)".utf8)
         try #require(write(fd, command, command.count) == command.count, "write \(path): errno \(errno)")

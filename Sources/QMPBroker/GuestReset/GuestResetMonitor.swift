@@ -1,5 +1,5 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import ErrorEvents
 import Glibc
 import Logging
@@ -14,7 +14,7 @@ final class GuestResetMonitor {
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
-    private var verifyTimer: DispatchSourceTimer?
+    private let verifyTimer: LoopTimer
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
     private var topology = PCITopology.empty
@@ -30,14 +30,15 @@ final class GuestResetMonitor {
     private var refreshWaiters: [() -> Void] = []
     /// How often QEMU's trace state is re-checked when no client command gave cause, and
     /// a broken watch tried again.
-    static let verifyInterval = DispatchTimeInterval.seconds(2)
+    static let verifyIntervalMilliseconds = 2000
 
     init(vm: VMBroker, logPath: String, store: StateStore?, logger: Logger) {
         self.vm = vm
+        self.verifyTimer = LoopTimer(loop: vm.loop)
         self.logPath = logPath
         self.logger = logger
         reader = TraceLogReader(path: logPath, vm: vm.configuration.name, access: TraceLogAccess(vm.configuration),
-                                store: store, queue: vm.queue, logger: logger)
+                                store: store, loop: vm.loop, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
@@ -173,22 +174,17 @@ final class GuestResetMonitor {
     }
 
     private func startTicking() {
-        guard verifyTimer == nil else { return }
-        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
-        timer.schedule(deadline: .now() + Self.verifyInterval, repeating: Self.verifyInterval, leeway: .milliseconds(200))
-        timer.setEventHandler { [weak self] in
+        guard !verifyTimer.isArmed else { return }
+        verifyTimer.repeating(everyMilliseconds: Self.verifyIntervalMilliseconds) { [weak self] in
             guard let self else { return }
             apply(watch.tick())
         }
-        timer.activate()
-        verifyTimer = timer
     }
 
     // MARK: following the file
 
     private func stopFollowing() {
-        verifyTimer?.cancel()
-        verifyTimer = nil
+        verifyTimer.cancel()
         reader.close()
     }
 

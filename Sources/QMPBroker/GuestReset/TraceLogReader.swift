@@ -1,9 +1,9 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import Glibc
 import Logging
 
-/// Follows the broker's trace log (inotify on the VM's queue) from where the last run
+/// Follows the broker's trace log (inotify on the VM's loop) from where the last run
 /// stopped reading it: the read position is kept in the state file per VM, tied to the
 /// file's inode, so lines QEMU wrote while no broker ran are still read, and known to be
 /// late.
@@ -12,25 +12,24 @@ final class TraceLogReader {
     private let vm: String
     private let access: TraceLogAccess
     private let store: StateStore?
-    private let queue: DispatchQueue
+    private let loop: EventLoop
     private let logger: Logger
     private var file: TraceLogFile?
-    private var notifyFD: Int32 = -1
-    private var source: DispatchSourceRead?
+    private var notify: WatchedDescriptor?
     private var splitter = TraceLogLineSplitter()
     /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
     /// the broker was away.
     private var readOffset: Int64 = 0
     private var lateUntil: Int64 = 0
-    /// Called on the queue when QEMU appended to the file.
+    /// Called on the loop when QEMU appended to the file.
     var onAppended: (() -> Void)?
 
-    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, queue: DispatchQueue, logger: Logger) {
+    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.path = path
         self.vm = vm
         self.access = access
         self.store = store
-        self.queue = queue
+        self.loop = loop
         self.logger = logger
     }
 
@@ -43,13 +42,25 @@ final class TraceLogReader {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
-        notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        guard notifyFD >= 0, inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY)) >= 0 else {
-            let code = errno
+        let notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
+        let notify = notifyFD >= 0 ? WatchedDescriptor(adopting: notifyFD, loop: loop) : nil
+        do throws(LoopError) {
+            guard let notify, inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY)) >= 0 else {
+                throw LoopError(operation: "inotify", errno: errno)
+            }
+            notify.onReady = { [weak self] _ in
+                // The events only say "modified"; one read per wakeup drains them.
+                ThreadReceiveBuffer.withBuffers { _ = Glibc.read(notifyFD, $0.data.baseAddress, $0.data.count) }
+                self?.onAppended?()
+            }
+            try notify.setInterest(.read)
+        } catch {
+            notify?.close()
             Glibc.close(file.fd)
             close()
-            throw TraceLogFile.Failure(description: "inotify on \(path) failed (errno \(code))")
+            throw TraceLogFile.Failure(description: "inotify on \(path) failed (errno \(error.errno))")
         }
+        self.notify = notify
         self.file = file
         let resumeAt = resumeOffset(for: file)
         readOffset = Int64(lseek(file.fd, Int(resumeAt ?? file.sizeAtOpen), SEEK_SET))
@@ -59,26 +70,11 @@ final class TraceLogReader {
                           metadata: ["offset": "\(resumeAt)", "unread": "\(file.sizeAtOpen - resumeAt)"])
         }
         splitter.reset()
-        let source = DispatchSource.makeReadSource(fileDescriptor: notifyFD, queue: queue)
-        let notify = notifyFD
-        source.setEventHandler { [weak self] in
-            var events = [UInt8](repeating: 0, count: 4096)
-            _ = Glibc.read(notify, &events, events.count)
-            self?.onAppended?()
-        }
-        source.setCancelHandler { Glibc.close(notify) }
-        source.activate()
-        self.source = source
     }
 
     func close() {
-        if let source {
-            source.cancel()  // closes the inotify fd
-        } else if notifyFD >= 0 {
-            Glibc.close(notifyFD)
-        }
-        source = nil
-        notifyFD = -1
+        notify?.close()
+        notify = nil
         if let file { Glibc.close(file.fd) }
         file = nil
     }
@@ -88,15 +84,16 @@ final class TraceLogReader {
     func read(_ handle: (QEMUTraceLine.Event, _ late: Bool) -> Void) {
         guard let fd = file?.fd else { return }
         let before = readOffset
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while file?.fd == fd {
-            let late = readOffset < lateUntil
-            let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
-            let count = Glibc.read(fd, &chunk, wanted)
-            guard count > 0 else { break }
-            readOffset += Int64(count)
-            chunk.withUnsafeBytes { bytes in
-                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
+        // The loop thread's receive buffer: nothing is allocated per wakeup.
+        ThreadReceiveBuffer.withBuffers { buffers in
+            let chunk = buffers.data
+            while file?.fd == fd {
+                let late = readOffset < lateUntil
+                let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
+                let count = Glibc.read(fd, chunk.baseAddress, wanted)
+                guard count > 0 else { break }
+                readOffset += Int64(count)
+                splitter.feed(UnsafeRawBufferPointer(rebasing: chunk[..<count])) { line in
                     if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late) }
                 }
             }

@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Metrics
 
 /// One VM's metrics, through swift-metrics: no-ops unless the process bootstrapped a
@@ -56,9 +56,9 @@ final class VMMetrics {
     /// Call when a command goes upstream; call the result when its reply (or error) is back.
     func commandForwarded() -> () -> Void {
         commandsForwarded.increment()
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = MonotonicClock.nanoseconds()
         return { [commandLatency] in
-            commandLatency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - start))
+            commandLatency.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
         }
     }
 

@@ -37,7 +37,7 @@ extension VFIORecovery {
             let trigger = try VFIOErrorTrigger.takeOver(vmmPID: pid, host: device.host, eventFD: eventFD)
             let watcher: EventFDWatcher
             do {
-                watcher = try EventFDWatcher(fd: eventFD, queue: vm.queue, logger: logger) { [weak self, weak device] count in
+                watcher = try EventFDWatcher(fd: eventFD, loop: vm.loop, logger: logger) { [weak self, weak device] count in
                     guard let self, let device else { return }
                     notified(device, source: .eventfd, tag: nil, signals: Int(clamping: count))
                 }

@@ -1,5 +1,5 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import ErrorEvents
 import Glibc
 import Logging
@@ -16,7 +16,7 @@ final class VFIORecovery {
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
     private var order: [String] = []
-    private var pollTimer: DispatchSourceTimer?
+    private let pollTimer: LoopTimer
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
     private var vmRunning = true
     /// Flags and history on disk, when the broker has a state directory.
@@ -28,6 +28,7 @@ final class VFIORecovery {
 
     init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
         self.vm = vm
+        self.pollTimer = LoopTimer(loop: vm.loop)
         self.settings = settings
         self.store = store
         self.logger = logger
@@ -80,8 +81,7 @@ final class VFIORecovery {
     }
 
     func stop() {
-        pollTimer?.cancel()
-        pollTimer = nil
+        pollTimer.cancel()
         for device in devices.values {
             device.detachEventFDs()
             releaseTrigger(of: device)
@@ -90,12 +90,7 @@ final class VFIORecovery {
 
     private func startPolling() {
         guard settings.pollMilliseconds > 0 else { return }
-        let timer = DispatchSource.makeTimerSource(queue: vm.queue)
-        let interval = DispatchTimeInterval.milliseconds(settings.pollMilliseconds)
-        timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(settings.pollMilliseconds / 10))
-        timer.setEventHandler { [weak self] in self?.pollCounters() }
-        timer.activate()
-        pollTimer = timer
+        pollTimer.repeating(everyMilliseconds: settings.pollMilliseconds) { [weak self] in self?.pollCounters() }
     }
 
     // MARK: registry

@@ -1,9 +1,9 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import Logging
 import VFIOWatch
 
-/// Everything one broker process serves: a `VMBroker` per VM, each on its own queue.
+/// Everything one broker process serves: a `VMBroker` per VM, spread over the loops of a group.
 public final class Broker: Sendable {
     public let board = BrokerStatusBoard()
     /// The VMs served now (a reload adds and removes some).
@@ -11,26 +11,31 @@ public final class Broker: Sendable {
     private let served: ServedVMs
     private let store: StateStore?
     private let logger: Logger
-    /// One netlink socket for the whole process; each uevent goes to the VMs on their queues.
-    private let uevents: UEventMonitor
-    private let ueventQueue = DispatchQueue(label: "qmp-broker.uevents")
+    private let group: EventLoopGroup
+    /// One netlink socket for the whole process, on the first loop; each uevent goes to the
+    /// VMs on their loops.
+    private let uevents: UEventMonitorHandle
 
     /// `stateDirectory` holds the SQLite file with link-error flags and error history; without
     /// one, flags live only as long as the process.
     /// `historyRetention` bounds that history by age and rows.
     public init(vms configurations: [VMConfiguration], stateDirectory: String? = nil,
-                historyRetention: HistoryRetention = HistoryRetention(), logger: Logger) throws(StateStoreError) {
+                historyRetention: HistoryRetention = HistoryRetention(), group: EventLoopGroup = .shared,
+                logger: Logger) throws(StateStoreError) {
         self.logger = logger
+        self.group = group
         let board = self.board
         let store = try stateDirectory.map { (directory) throws(StateStoreError) in
             try StateStore(path: "\(directory)/qmp-broker.sqlite")
         }
         store?.setHistoryRetention(historyRetention)
         self.store = store
-        let served = ServedVMs(configurations.map { VMBroker(configuration: $0, board: board, store: store, logger: logger) })
+        let served = ServedVMs(configurations.map {
+            VMBroker(configuration: $0, board: board, store: store, loop: group.next(), logger: logger)
+        })
         self.served = served
-        uevents = UEventMonitor(queue: ueventQueue, logger: logger) { event in
-            for vm in served.all { vm.queue.async { vm.recovery.uevent(event) } }
+        uevents = UEventMonitorHandle(loop: group.loops[0], logger: logger) { event in
+            for vm in served.all { vm.loop.execute { vm.recovery.uevent(event) } }
         }
     }
 
@@ -38,13 +43,9 @@ public final class Broker: Sendable {
     /// Kernel uevents are optional: without them (no permission, no netlink) host
     /// recovery is learnt from `vfio-link-error-clear` only, and that is logged once.
     public func start() throws(SocketError) {
-        ueventQueue.sync {
-            do {
-                try uevents.start()
-            } catch {
-                logger.notice("kernel uevents unavailable; host recovery will not clear flags by itself",
-                              metadata: ["reason": "\(error)"])
-            }
+        if let error = uevents.start() {
+            logger.notice("kernel uevents unavailable; host recovery will not clear flags by itself",
+                          metadata: ["reason": "\(error)"])
         }
         for vm in vms {
             try vm.start()
@@ -56,7 +57,7 @@ public final class Broker: Sendable {
     }
 
     public func stop() {
-        ueventQueue.sync { uevents.cancel() }
+        uevents.cancel()
         for vm in vms { vm.stop() }
     }
 
@@ -64,7 +65,7 @@ public final class Broker: Sendable {
     /// this to play a host recovery; real ones arrive through the netlink socket).
     public func deliverUEvent(_ datagram: [UInt8]) {
         guard case .event(let event) = UEvent.parse(datagram) else { return }
-        for vm in vms { vm.queue.async { vm.recovery.uevent(event) } }
+        for vm in vms { vm.loop.execute { vm.recovery.uevent(event) } }
     }
 
     /// Applies a reloaded configuration (already validated as a whole): VMs that are
@@ -86,7 +87,7 @@ public final class Broker: Sendable {
                 target.recovery.devices = []
                 if bare == target {
                     let vm = running.vm
-                    changes += vm.queue.sync { vm.recovery.reconcile(configuration.recovery.devices) }
+                    changes += vm.loop.runAndWait { vm.recovery.reconcile(configuration.recovery.devices) }
                         .map { "VM \(configuration.name): \($0)" }
                     served.setApplied(configuration)
                     continue
@@ -97,7 +98,7 @@ public final class Broker: Sendable {
             } else {
                 changes.append("VM \(configuration.name) added")
             }
-            let vm = VMBroker(configuration: configuration, board: board, store: store, logger: logger)
+            let vm = VMBroker(configuration: configuration, board: board, store: store, loop: group.next(), logger: logger)
             do {
                 try vm.start()
                 served.add(vm)

@@ -1,5 +1,5 @@
 import BrokerState
-import Dispatch
+import EventLoop
 import ErrorEvents
 import Glibc
 import Logging
@@ -73,13 +73,13 @@ public struct VMConfiguration: Sendable, Equatable {
     }
 }
 
-/// Everything the broker does for one VM, on one serial queue: the upstream link, the
+/// Everything the broker does for one VM, on one event loop: the upstream link, the
 /// downstream sockets and their clients, and the routing between them.
-/// `@unchecked Sendable`: every mutable member is touched only on `queue` (the public
-/// entry points hop onto it with `queue.sync`/`async`); issue 11 makes this an actor.
+/// `@unchecked Sendable`: every mutable member is touched only on `loop` (the public
+/// entry points go there with `loop.runAndWait`/`execute`).
 public final class VMBroker: @unchecked Sendable {
     public let configuration: VMConfiguration
-    public let queue: DispatchQueue
+    public let loop: EventLoop
     let logger: Logger
     let upstream: UpstreamLink
     let board: BrokerStatusBoard
@@ -97,16 +97,17 @@ public final class VMBroker: @unchecked Sendable {
     /// Every event sent to this VM's clients, numbered; the recent ones kept for replay.
     private(set) var events: EventRing
 
-    public init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil, logger: Logger) {
+    public init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil,
+                loop: EventLoop = EventLoopGroup.shared.next(), logger: Logger) {
         self.configuration = configuration
-        self.queue = DispatchQueue(label: "qmp-broker.vm.\(configuration.name)")
+        self.loop = loop
         var logger = logger
         logger[metadataKey: "vm"] = "\(configuration.name)"
         self.logger = logger
         self.board = board
         self.metrics = VMMetrics(vm: configuration.name)
         self.upstream = UpstreamLink(
-            vmName: configuration.name, path: configuration.upstreamPath, queue: queue, logger: logger,
+            vmName: configuration.name, path: configuration.upstreamPath, loop: loop, logger: logger,
             handshakeTimeoutMilliseconds: configuration.handshakeTimeoutMilliseconds,
             commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
         self.events = EventRing(capacity: configuration.eventRingSize)
@@ -122,7 +123,7 @@ public final class VMBroker: @unchecked Sendable {
 
     /// Opens the downstream socket(s) and starts attaching to the VMM.
     public func start() throws(SocketError) {
-        let result: Result<Void, SocketError> = queue.sync {
+        let result: Result<Void, SocketError> = loop.runAndWait { [self] in
             do throws(SocketError) {
                 try startOnQueue()
                 return .success(())
@@ -154,7 +155,7 @@ public final class VMBroker: @unchecked Sendable {
 
     /// Stops accepting, closes every client and the upstream link.
     public func stop() {
-        queue.sync {
+        loop.runAndWait { [self] in
             listeners.forEach { $0.close() }
             listeners = []
             for client in clients.values { client.connection.close() }
@@ -169,7 +170,7 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
-        try UnixSocketListener(path: path, mode: configuration.socketMode, queue: queue) { [unowned self] fd in
+        try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { [unowned self] fd in
             accept(fd, readOnly: readOnly)
         }
     }
@@ -177,7 +178,7 @@ public final class VMBroker: @unchecked Sendable {
     // MARK: clients
 
     private func accept(_ fd: Int32, readOnly: Bool) {
-        let connection = UnixStreamConnection(adopting: fd, queue: queue, maxQueuedBytes: configuration.clientQueueBytes)
+        let connection = UnixStreamConnection(adopting: fd, loop: loop, maxQueuedBytes: configuration.clientQueueBytes)
         connection.readPauseThreshold = configuration.clientQueueBytes / 4
         if !isAllowed(connection.peerCredentials()) {
             logger.warning("refused a client not on the allow-list",

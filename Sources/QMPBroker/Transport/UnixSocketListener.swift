@@ -1,23 +1,28 @@
-import Dispatch
+import EventLoop
 import Glibc
 
-/// A listening unix stream socket that hands each accepted descriptor to `onAccept` on `queue`.
-///
-/// `close()` may be called from any thread (it only cancels the source and unlinks the path);
-/// dropping the last reference closes it too.
-/// `@unchecked Sendable`: the accept source runs on `queue`; `close()` from another
-/// thread only cancels that source, which Dispatch allows from any thread.
-public final class UnixSocketListener: @unchecked Sendable {
+/// A listening unix stream socket on an event loop; it hands each accepted descriptor to
+/// `onAccept` on the loop's thread. Loop-confined; `close()` (or dropping the last
+/// reference once closed) stops accepting and unlinks the path.
+public final class UnixSocketListener {
     public let path: String
-    private let source: DispatchSourceRead
+    private let descriptor: WatchedDescriptor
+    private let onAccept: (Int32) -> Void
     /// The socket file this listener created, so that `close()` never unlinks a file that
     /// someone else has since put at the same path.
     private let socketFile: FileIdentity
+    private var pauseTimer: TimerQueue<() -> Void>.ID?
+
+    /// Bounds one wakeup so a connection storm cannot starve the VM's other sockets.
+    static let maxAcceptsPerTurn = 64
+    /// How long to stop accepting when out of descriptors: the listen socket stays readable,
+    /// so without a pause every wakeup would spin.
+    static let exhaustedPauseMilliseconds = 100
 
     /// Binds (removing a stale socket file), chmods to `mode`, listens, and calls onAccept on
-    /// `queue` with each accepted fd (non-blocking, CLOEXEC). A socket file that a live process
-    /// still listens on is not removed: that fails with EADDRINUSE.
-    public init(path: String, mode: UInt32, queue: DispatchQueue, onAccept: @escaping (Int32) -> Void) throws(SocketError) {
+    /// the loop with each accepted fd (non-blocking, CLOEXEC). A socket file that a live
+    /// process still listens on is not removed: that fails with EADDRINUSE. Call on the loop.
+    public init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping (Int32) -> Void) throws(SocketError) {
         self.path = path
         let fd = try StreamSocketCalls.makeSocket(for: path)
         do {
@@ -26,21 +31,52 @@ public final class UnixSocketListener: @unchecked Sendable {
             _ = Glibc.close(fd)
             throw error
         }
-        let acceptor = Acceptor(fd: fd, queue: queue, onAccept: onAccept)
-        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        acceptor.source = source
-        source.setEventHandler { acceptor.acceptPending() }
-        // Dispatch's rule: close a watched descriptor only once its source is cancelled.
-        source.setCancelHandler { _ = Glibc.close(fd) }
-        source.activate()
+        self.onAccept = onAccept
+        descriptor = WatchedDescriptor(adopting: fd, loop: loop)
+        descriptor.onReady = { [unowned self] _ in acceptPending() }
+        do {
+            try descriptor.setInterest(.read)
+        } catch {
+            close()
+            throw SocketError(operation: "epoll_ctl(\(path))", errno: error.errno)
+        }
     }
 
     deinit { close() }
 
     /// Stops accepting and unlinks the path. Idempotent.
     public func close() {
-        source.cancel()
+        if let pauseTimer { descriptor.loop.cancel(pauseTimer) }
+        pauseTimer = nil
+        guard descriptor.isOpen else { return }
+        descriptor.close()
         if FileIdentity(path: path) == socketFile { _ = unlink(path) }
+    }
+
+    private func acceptPending() {
+        for _ in 0..<Self.maxAcceptsPerTurn {
+            guard descriptor.isOpen else { return }
+            let client = StreamSocketCalls.accept(descriptor.fd)
+            if client >= 0 {
+                onAccept(client)
+                continue
+            }
+            switch Glibc.errno {
+            case EINTR, ECONNABORTED, EPROTO:
+                continue
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                try? descriptor.setInterest([])
+                pauseTimer = descriptor.loop.schedule(afterMilliseconds: Self.exhaustedPauseMilliseconds) { [weak self] in
+                    guard let self else { return }
+                    pauseTimer = nil
+                    try? descriptor.setInterest(.read)
+                }
+                return
+            default:
+                // EAGAIN: drained. Anything else is not retried until the next event.
+                return
+            }
+        }
     }
 
     private static func bindAndListen(_ fd: Int32, path: String, mode: UInt32) throws(SocketError) -> FileIdentity {
@@ -74,53 +110,6 @@ public final class UnixSocketListener: @unchecked Sendable {
             throw SocketError(operation: "bind(\(path))", errno: EADDRINUSE)
         }
         if code == ECONNREFUSED { _ = unlink(path) }
-    }
-}
-
-/// Accepts on the listener's queue; separate from the listener so the source's handler does
-/// not keep the listener alive (dropping the listener closes it).
-/// `@unchecked Sendable`: captured by the accept source and used only on its queue.
-private final class Acceptor: @unchecked Sendable {
-    /// Bounds one turn on the queue so a connection storm cannot starve the VM's other sockets.
-    static let maxAcceptsPerTurn = 64
-    /// How long to stop accepting when out of descriptors: the listen socket stays readable,
-    /// so without a pause every event would spin.
-    static let exhaustedPause = DispatchTimeInterval.milliseconds(100)
-
-    let fd: Int32
-    let queue: DispatchQueue
-    let onAccept: (Int32) -> Void
-    var source: DispatchSourceRead?
-
-    init(fd: Int32, queue: DispatchQueue, onAccept: @escaping (Int32) -> Void) {
-        self.fd = fd
-        self.queue = queue
-        self.onAccept = onAccept
-    }
-
-    func acceptPending() {
-        guard let source else { return }
-        for _ in 0..<Self.maxAcceptsPerTurn {
-            if source.isCancelled { return }
-            let client = StreamSocketCalls.accept(fd)
-            if client >= 0 {
-                onAccept(client)
-                continue
-            }
-            switch Glibc.errno {
-            case EINTR, ECONNABORTED, EPROTO:
-                continue
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                // Suspended and resumed by this block alone, so the pair is always balanced,
-                // even if the listener is closed in between (cancel completes on resume).
-                source.suspend()
-                queue.asyncAfter(deadline: .now() + Self.exhaustedPause) { [self] in self.source?.resume() }
-                return
-            default:
-                // EAGAIN: drained. Anything else is not retried until the next event.
-                return
-            }
-        }
     }
 }
 

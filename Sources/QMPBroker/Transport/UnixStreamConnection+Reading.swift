@@ -1,36 +1,23 @@
-import Dispatch
+import EventLoop
 import Glibc
 
 extension UnixStreamConnection {
-    /// Reads per turn on the queue before yielding to other sockets (16 × 64 KiB = 1 MiB).
+    /// Reads per wakeup before letting the loop serve other sockets (16 × 64 KiB = 1 MiB);
+    /// epoll is level-triggered, so what is left is reported at the next wait.
     static let maxReadsPerTurn = 16
 
-    /// The read source's handler. `announced` is the source's `data`: the bytes the socket
-    /// held when the event fired, and 0 when libdispatch reports a hangup.
-    func readSourceFired(announced: UInt) {
-        readAvailable(announced: announced == 0 ? nil : Int(clamping: announced))
-    }
-
-    /// Reads until the announced bytes are in (or, with no announcement, until the socket is
-    /// drained), the peer closes, or the turn's budget is spent.
-    ///
-    /// Stopping early is only safe while libdispatch keeps watching the descriptor. On a
-    /// hangup (EPOLLHUP) it delivers one last event, with data 0, and stops watching: bytes
-    /// left unread then would never be delivered. So a hangup, or a continuation after the
-    /// budget ran out, reads until EAGAIN or end of file; an ordinary event stops once it
-    /// has what was announced and a read came back short, saving a syscall that would only
-    /// return EAGAIN (anything arriving later fires the source again).
-    func readAvailable(announced: Int?) {
+    /// Reads until the socket is drained (a short read), the peer closes, or the turn's
+    /// budget is spent. A short read may also end at a message that carries descriptors
+    /// (recvmsg stops there): the level-triggered loop reports the rest at once.
+    func readAvailable() {
         ThreadReceiveBuffer.withBuffers { buffers in
-            var total = 0
             for _ in 0..<Self.maxReadsPerTurn {
                 guard state == .started, !readPaused else { return }
                 let received = StreamSocketCalls.receive(fd, into: buffers)
                 if received.count > 0 {
                     deliver(UnsafeRawBufferPointer(rebasing: buffers.data[..<received.count]),
                             fds: received.fds, controlTruncated: received.controlTruncated)
-                    total += received.count
-                    if let announced, total >= announced, received.count < buffers.data.count { return }
+                    if received.count < buffers.data.count { return }
                     continue
                 }
                 if received.count == 0 {
@@ -44,23 +31,15 @@ extension UnixStreamConnection {
                 shutDown(StreamSocketCalls.closeReason(forErrno: code))
                 return
             }
-            // Budget spent with data possibly left: go on after other work on the queue, and
-            // drain fully then (the source may not fire again, see above).
-            queue.async { [self] in
-                if state == .started && !readPaused { readAvailable(announced: nil) }
-            }
         }
     }
 
     /// Stops reading until the queued output has drained below half the threshold.
     public func pauseReading() {
-        assertOnQueue()
+        loop.assertInLoop()
         guard state == .started, !readPaused else { return }
         readPaused = true
-        if let readSource, !readSourceSuspended {
-            readSourceSuspended = true
-            readSource.suspend()
-        }
+        updateInterest()
     }
 
     /// After output was taken by the kernel: resume reading once the queue is low enough.
@@ -69,14 +48,7 @@ extension UnixStreamConnection {
         readPaused = false
         onReadResumed?()
         guard state == .started, !readPaused else { return }
-        if let readSource, readSourceSuspended {
-            readSourceSuspended = false
-            readSource.resume()
-        }
-        // A hangup seen before the pause is not announced again: drain until EAGAIN once.
-        queue.async { [self] in
-            if state == .started && !readPaused { readAvailable(announced: nil) }
-        }
+        updateInterest()
     }
 
     /// EOF: close, or stop reading and let the owner finish (see `onEndOfInput`).
@@ -86,8 +58,7 @@ extension UnixStreamConnection {
             return
         }
         state = .inputEnded
-        readSource?.cancel()
-        readSource = nil
+        updateInterest()
         handler()
     }
 

@@ -1,11 +1,10 @@
-import Dispatch
 import Glibc
 
 extension UnixStreamConnection {
     /// Queues bytes (with fds passed in the same sendmsg as the first byte). Takes ownership of
     /// `fds` (closed once sent, or on close).
     ///
-    /// Writes immediately when nothing is queued; on EAGAIN queues and arms a write source.
+    /// Writes immediately when nothing is queued; on EAGAIN queues and watches for writing.
     /// Returns false (and closes with .outputOverflow) when queued bytes would exceed
     /// maxQueuedBytes. `bytes` is kept, not copied, until the kernel has taken it.
     /// Empty `bytes` sends nothing; descriptors need a byte to ride on, so they are closed.
@@ -15,7 +14,7 @@ extension UnixStreamConnection {
     /// off; only unsolicited output (events) can overflow.
     @discardableResult
     public func send(_ bytes: [UInt8], fds: [Int32] = [], requested: Bool = false) -> Bool {
-        assertOnQueue()
+        loop.assertInLoop()
         guard state != .closed else {
             StreamSocketCalls.closeAll(fds)
             return false
@@ -24,7 +23,7 @@ extension UnixStreamConnection {
             StreamSocketCalls.closeAll(fds)
             return true
         }
-        // Anything already queued must go first; the write source is armed and will send it.
+        // Anything already queued must go first; the socket is watched and will send it.
         guard output.isEmpty else { return enqueue(bytes[...], fds: fds, requested: requested) }
 
         let sent = bytes.withUnsafeBytes { StreamSocketCalls.send(fd, $0, fds: fds) }
@@ -47,17 +46,18 @@ extension UnixStreamConnection {
     }
 
     private func enqueue(_ bytes: ArraySlice<UInt8>, fds: [Int32], requested: Bool) -> Bool {
+        let wasEmpty = output.isEmpty
         guard output.append(bytes, fds: fds, bounded: !requested) else {
             StreamSocketCalls.closeAll(fds)
             shutDown(.outputOverflow)
             return false
         }
-        armWriteSource()
+        if wasEmpty { updateInterest() }
         if let readPauseThreshold, output.byteCount > readPauseThreshold { pauseReading() }
         return true
     }
 
-    /// The write source's handler: sends queued chunks until the queue is empty or the
+    /// On writable: sends queued chunks until the queue is empty or the
     /// socket is full again.
     func flushQueued() {
         while state != .closed && !output.isEmpty {
@@ -76,7 +76,7 @@ extension UnixStreamConnection {
             if sent < attempted { return }
         }
         if state != .closed {
-            disarmWriteSource()
+            updateInterest()
             if closeWhenFlushed { shutDown(.local) }
         }
     }
@@ -84,7 +84,7 @@ extension UnixStreamConnection {
     /// Closes once everything queued has been written (the reply to a client that
     /// half-closed still reaches it); at once when nothing is queued.
     public func closeAfterFlushing() {
-        assertOnQueue()
+        loop.assertInLoop()
         guard state != .closed else { return }
         if output.isEmpty {
             shutDown(.local)
@@ -99,32 +99,5 @@ extension UnixStreamConnection {
         let chunks = output.sendableChunks(maxChunks: StreamSocketCalls.maxChunksPerSend)
         let attempted = chunks.reduce(0) { $0 + $1.bytes.count }
         return (StreamSocketCalls.send(fd, chunks), attempted)
-    }
-
-    /// Balanced with `disarmWriteSource`: every suspend is matched by exactly one resume
-    /// (here, or in `shutDown`), because Dispatch crashes on an unbalanced resume and on
-    /// releasing a suspended source.
-    private func armWriteSource() {
-        if let writeSource {
-            if !writeSourceArmed {
-                writeSourceArmed = true
-                writeSource.resume()
-            }
-            return
-        }
-        let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-        descriptor.retainForSource()
-        let descriptor = self.descriptor
-        source.setEventHandler { [self] in flushQueued() }
-        source.setCancelHandler { descriptor.release() }
-        writeSource = source
-        writeSourceArmed = true
-        source.activate()
-    }
-
-    private func disarmWriteSource() {
-        guard writeSourceArmed, let writeSource else { return }
-        writeSourceArmed = false
-        writeSource.suspend()
     }
 }

@@ -1,21 +1,21 @@
-import Dispatch
+import EventLoop
 import Glibc
 
-/// A non-blocking unix stream socket driven by Dispatch sources. Everything happens on `queue`:
-/// callbacks fire there, and send/close/start must be called there.
+/// A non-blocking unix stream socket on an event loop. Everything happens on the loop's
+/// thread: callbacks fire there, and send/close/start must be called there.
 ///
 /// Why not SwiftNIO: QMP's `getfd`/`add-fd` pass descriptors as SCM_RIGHTS ancillary data on
-/// stream sockets, which NIO can neither send nor receive. Dispatch gives epoll underneath.
+/// stream sockets, which NIO can neither send nor receive.
 ///
-/// All sockets of one VM share one serial queue, so nothing here locks, and writing an
-/// event to a client is a plain call that tries the syscall at once.
+/// All sockets of one VM share its loop, so nothing here locks, and writing an event to a
+/// client is a plain call that tries the syscall at once. Epoll is level-triggered: the
+/// socket is watched for reading while reading is wanted, and for writing only while output
+/// is queued.
 ///
-/// Lifetime: once started (or once it has had to queue output) the connection keeps itself
-/// alive, its Dispatch sources holding it, until it closes; owners must `close()` a
-/// connection they drop. Reading and writing live in the `+Reading` and `+Writing` extensions.
-/// `@unchecked Sendable`: all state lives on `queue` (its Dispatch sources and every
-/// caller run there); only the immutable fd and queue are read elsewhere.
-public final class UnixStreamConnection: @unchecked Sendable {
+/// Lifetime: once watched (started, or with queued output) the loop keeps the connection
+/// alive until it closes; owners must `close()` a connection they drop. Reading and writing
+/// live in the `+Reading` and `+Writing` extensions.
+public final class UnixStreamConnection {
     /// Called with each batch of received bytes and the descriptors that arrived with them.
     /// The bytes are valid only during the call (they live in a buffer shared by every
     /// connection on the thread); the handler owns the descriptors.
@@ -23,7 +23,7 @@ public final class UnixStreamConnection: @unchecked Sendable {
 
     enum State { case idle, started, inputEnded, closed }
 
-    public let queue: DispatchQueue
+    public var loop: EventLoop { descriptor.loop }
     public var onRead: ReadHandler?
     /// Called exactly once, after which the fd is closed. Also called synchronously from
     /// `send` when the output queue overflows or the socket fails.
@@ -44,15 +44,10 @@ public final class UnixStreamConnection: @unchecked Sendable {
     public var onReadResumed: (() -> Void)?
     /// Whether reading is paused for backpressure; the owner stops consuming input too.
     public internal(set) var readPaused = false
-    var readSourceSuspended = false
 
-    let descriptor: SourcedDescriptor
+    let descriptor: WatchedDescriptor
     var state = State.idle
     var output: OutputQueue
-    var readSource: DispatchSourceRead?
-    /// Created at the first EAGAIN; resumed (armed) exactly while `output` is not empty.
-    var writeSource: DispatchSourceWrite?
-    var writeSourceArmed = false
 
     var fd: Int32 { descriptor.fd }
     public var isOpen: Bool { state != .closed }
@@ -61,16 +56,16 @@ public final class UnixStreamConnection: @unchecked Sendable {
     public var queuedBytes: Int { output.byteCount }
 
     /// Takes ownership of a connected unix stream socket.
-    public init(adopting fd: Int32, queue: DispatchQueue, maxQueuedBytes: Int) {
-        self.descriptor = SourcedDescriptor(fd)
-        self.queue = queue
+    public init(adopting fd: Int32, loop: EventLoop, maxQueuedBytes: Int) {
+        self.descriptor = WatchedDescriptor(adopting: fd, loop: loop)
         self.output = OutputQueue(limit: maxQueuedBytes)
+        descriptor.onReady = { [unowned self] readiness in ready(readiness) }
     }
 
     /// Connects without blocking. A listener whose backlog is full fails with EAGAIN rather
-    /// than stalling the VM's queue; callers retry later, as they do for a missing socket.
+    /// than stalling the loop; callers retry later, as they do for a missing socket.
     public static func connect(
-        toPath path: String, queue: DispatchQueue, maxQueuedBytes: Int
+        toPath path: String, loop: EventLoop, maxQueuedBytes: Int
     ) throws(SocketError) -> UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
         let failure: SocketError?
@@ -85,36 +80,26 @@ public final class UnixStreamConnection: @unchecked Sendable {
             _ = Glibc.close(fd)
             throw failure
         }
-        return UnixStreamConnection(adopting: fd, queue: queue, maxQueuedBytes: maxQueuedBytes)
+        return UnixStreamConnection(adopting: fd, loop: loop, maxQueuedBytes: maxQueuedBytes)
     }
 
     deinit {
-        // Only reachable while idle (started connections hold themselves) or once closed.
-        if state != .closed {
-            StreamSocketCalls.closeAll(output.removeAll())
-            descriptor.release()
-        }
+        // Only reachable while unwatched (a watched connection is held by its loop) or once
+        // closed; the descriptor closes itself.
+        StreamSocketCalls.closeAll(output.removeAll())
     }
 
     /// Starts reading. Sending works before this too.
     public func start() {
-        assertOnQueue()
+        loop.assertInLoop()
         guard state == .idle else { return }
         state = .started
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        descriptor.retainForSource()
-        let descriptor = self.descriptor
-        source.setEventHandler { [self] in
-            if let readSource { readSourceFired(announced: readSource.data) }
-        }
-        source.setCancelHandler { descriptor.release() }
-        readSource = source
-        source.activate()
+        updateInterest()
     }
 
     /// Closes now, dropping queued output; `onClose(.local)`.
     public func close() {
-        assertOnQueue()
+        loop.assertInLoop()
         shutDown(.local)
     }
 
@@ -123,26 +108,31 @@ public final class UnixStreamConnection: @unchecked Sendable {
         return PeerCredentials.of(socket: fd)
     }
 
-    /// The one way a connection closes: stop both sources, drop queued output, tell the
-    /// owner, then let go of the descriptor (it closes when the last cancel handler has run).
+    /// Level-triggered readiness: readable (or hung up) reads, writable flushes.
+    func ready(_ readiness: Readiness) {
+        if readiness.writable || readiness.hangup, !output.isEmpty { flushQueued() }
+        if readiness.readable || readiness.hangup { readAvailable() }
+    }
+
+    /// Watches for what is wanted now: reading while started and not paused, writing while
+    /// output waits. Nothing wanted takes the socket out of epoll.
+    func updateInterest() {
+        guard state != .closed else { return }
+        var interest: Interest = []
+        if state == .started && !readPaused { interest.insert(.read) }
+        if !output.isEmpty { interest.insert(.write) }
+        do {
+            try descriptor.setInterest(interest)
+        } catch {
+            shutDown(.error(error.errno))
+        }
+    }
+
+    /// The one way a connection closes: stop watching, drop queued output, tell the owner,
+    /// then close the descriptor.
     func shutDown(_ reason: ConnectionCloseReason) {
         guard state != .closed else { return }
         state = .closed
-        if let readSource {
-            readSource.cancel()
-            // As for the write source below: a suspended source must be resumed to be released.
-            if readSourceSuspended { readSource.resume() }
-            readSourceSuspended = false
-            self.readSource = nil
-        }
-        if let writeSource {
-            writeSource.cancel()
-            // A suspended source never runs its cancel handler (the descriptor would leak)
-            // and crashes when released; resuming balances `disarmWriteSource`'s suspend.
-            if !writeSourceArmed { writeSource.resume() }
-            writeSourceArmed = false
-            self.writeSource = nil
-        }
         StreamSocketCalls.closeAll(output.removeAll())
         let handler = onClose
         // The handlers usually capture the connection's owner; drop them to break the cycle.
@@ -152,11 +142,6 @@ public final class UnixStreamConnection: @unchecked Sendable {
         onEndOfInput = nil
         onReadResumed = nil
         handler?(reason)
-        descriptor.release()
-    }
-
-    func assertOnQueue() {
-        // dispatchPrecondition costs a lookup per call; check in debug builds only.
-        assert({ dispatchPrecondition(condition: .onQueue(queue)); return true }())
+        descriptor.close()
     }
 }

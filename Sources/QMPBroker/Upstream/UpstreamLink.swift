@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Logging
 
@@ -12,22 +12,22 @@ enum UpstreamReply {
 
 /// The I/O edge of one VMM's QMP socket: connects (and reconnects with capped
 /// backoff), runs `UpstreamSession`'s actions, and routes replies by broker id.
-/// Everything runs on the VM's queue.
+/// Everything runs on the VM's loop.
 final class UpstreamLink {
     typealias ReplyHandler = (UpstreamReply) -> Void
 
     let vmName: String
     let path: String
-    let queue: DispatchQueue
+    let loop: EventLoop
     private let logger: Logger
     private var session: UpstreamSession
     private var framer = LineFramer()
     private var connection: UnixStreamConnection?
     private var pending = PendingCommands<ReplyHandler>()
-    private var reconnectTimer: DispatchWorkItem?
-    private var handshakeTimer: DispatchWorkItem?
+    private let reconnectTimer: LoopTimer
+    private let handshakeTimer: LoopTimer
     /// Armed while a command with a deadline waits; fires at the earliest one.
-    private var commandTimer: DispatchWorkItem?
+    private let commandTimer: LoopTimer
     /// A command the VMM has not answered after this long gets an error reply.
     let commandTimeoutMilliseconds: Int
     private var stopped = false
@@ -42,14 +42,17 @@ final class UpstreamLink {
 
     static let maximumQueuedBytes = 64 << 20
 
-    init(vmName: String, path: String, queue: DispatchQueue, logger: Logger,
+    init(vmName: String, path: String, loop: EventLoop, logger: Logger,
          handshakeTimeoutMilliseconds: Int = UpstreamSession.defaultHandshakeTimeoutMilliseconds,
          commandTimeoutMilliseconds: Int = 60_000) {
         self.session = UpstreamSession(handshakeTimeoutMilliseconds: handshakeTimeoutMilliseconds)
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.vmName = vmName
         self.path = path
-        self.queue = queue
+        self.loop = loop
+        reconnectTimer = LoopTimer(loop: loop)
+        handshakeTimer = LoopTimer(loop: loop)
+        commandTimer = LoopTimer(loop: loop)
         self.logger = logger
     }
 
@@ -68,11 +71,10 @@ final class UpstreamLink {
 
     func stop() {
         stopped = true
-        reconnectTimer?.cancel()
-        reconnectTimer = nil
+        reconnectTimer.cancel()
         connection?.close()
-        handshakeTimer?.cancel()
-        commandTimer?.cancel()
+        handshakeTimer.cancel()
+        commandTimer.cancel()
     }
 
     /// Sends a command with a broker id in place of the client's; `handler` gets the reply.
@@ -86,21 +88,19 @@ final class UpstreamLink {
         let id = pending.register(handler, deadline: Self.now() + UInt64(commandTimeoutMilliseconds))
         message["id"] = .integer(id)
         connection.send(message.wireMessage(), fds: fds)
-        if commandTimer == nil { armCommandTimer() }
+        if !commandTimer.isArmed { armCommandTimer() }
     }
 
     /// Monotonic milliseconds.
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds / 1_000_000 }
+    static func now() -> UInt64 { MonotonicClock.milliseconds() }
 
     private func armCommandTimer() {
         guard let deadline = pending.nextDeadline else {
-            commandTimer = nil
+            commandTimer.cancel()
             return
         }
-        let work = DispatchWorkItem { [weak self] in self?.commandTimerFired() }
-        commandTimer = work
         let delay = Int(deadline > Self.now() ? deadline - Self.now() : 0)
-        queue.asyncAfter(deadline: .now() + .milliseconds(delay), execute: work)
+        commandTimer.arm(afterMilliseconds: delay) { [weak self] in self?.commandTimerFired() }
     }
 
     /// Commands past their deadline get an error; a reply that comes later is dropped.
@@ -127,7 +127,7 @@ final class UpstreamLink {
         guard !stopped else { return }
         do {
             let connection = try UnixStreamConnection.connect(
-                toPath: path, queue: queue, maxQueuedBytes: Self.maximumQueuedBytes)
+                toPath: path, loop: loop, maxQueuedBytes: Self.maximumQueuedBytes)
             self.connection = connection
             framer.reset()
             perform(session.connected())
@@ -173,8 +173,7 @@ final class UpstreamLink {
             if oob { message["arguments"] = .object(["enable": .strings(["oob"])]) }
             connection?.send(message.wireMessage())
         case .ready:
-            handshakeTimer?.cancel()
-            handshakeTimer = nil
+            handshakeTimer.cancel()
             logger.info("attached to VMM", metadata: ["vm": "\(vmName)", "path": "\(path)"])
             onReady()
         case .deliverEvent:
@@ -193,20 +192,16 @@ final class UpstreamLink {
         case .reconnect(let milliseconds):
             scheduleReconnect(afterMilliseconds: milliseconds)
         case .startHandshakeTimer(let attempt, let milliseconds):
-            handshakeTimer?.cancel()
-            let work = DispatchWorkItem { [weak self] in
+            handshakeTimer.arm(afterMilliseconds: milliseconds) { [weak self] in
                 guard let self else { return }
                 perform(session.handshakeTimedOut(attempt: attempt))
             }
-            handshakeTimer = work
-            queue.asyncAfter(deadline: .now() + .milliseconds(milliseconds), execute: work)
         }
     }
 
     private func closed(_ reason: ConnectionCloseReason) {
         connection = nil
-        handshakeTimer?.cancel()
-        handshakeTimer = nil
+        handshakeTimer.cancel()
         let (wasReady, action) = session.closed()
         let lost = QMPError("VMM '\(vmName)' disconnected before replying")
         for handler in pending.drain() { handler(.failed(lost)) }
@@ -223,8 +218,6 @@ final class UpstreamLink {
 
     private func scheduleReconnect(afterMilliseconds milliseconds: Int) {
         guard !stopped else { return }
-        let work = DispatchWorkItem { [weak self] in self?.connect() }
-        reconnectTimer = work
-        queue.asyncAfter(deadline: .now() + .milliseconds(milliseconds), execute: work)
+        reconnectTimer.arm(afterMilliseconds: milliseconds) { [weak self] in self?.connect() }
     }
 }

@@ -2,7 +2,7 @@ import QMPBroker
 import ServiceLifecycle
 
 /// Runs the broker as a service: start, tell systemd, keep its watchdog fed while every
-/// VM's queue answers, and on graceful shutdown say so and stop.
+/// VM's loop answers, and on graceful shutdown say so and stop.
 struct BrokerService: Service {
     let broker: Broker
     let notifier: SystemdNotifier
@@ -13,9 +13,9 @@ struct BrokerService: Service {
         let watchdog = notifier.watchdogInterval.map { interval in
             Task { [broker, notifier] in
                 while !Task.isCancelled {
-                    // A VM queue stuck in a call would stop the pings: systemd then restarts us.
+                    // A loop stuck in a call would stop the pings: systemd then restarts us.
                     for vm in broker.vms {
-                        await withCheckedContinuation { done in vm.queue.async { done.resume() } }
+                        await withCheckedContinuation { done in vm.loop.execute { done.resume() } }
                     }
                     notifier.watchdog()
                     try? await Task.sleep(for: interval)

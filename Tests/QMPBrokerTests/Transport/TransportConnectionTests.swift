@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 @testable import QMPBroker
@@ -6,9 +6,9 @@ import Testing
 @Suite("Transport: UnixStreamConnection over real sockets")
 struct TransportConnectionTests {
     @Test func bytesFlowBothWays() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         let command = Array(#"{"execute":"qmp_capabilities"}"#.utf8)
         let reply = Array(#"{"return": {}}"#.utf8)
 
@@ -21,10 +21,10 @@ struct TransportConnectionTests {
     }
 
     @Test func largePayloadSurvivesPartialWritesInOrder() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
         let (client, accepted) = try await server.connectPair(
-            clientQueue: DispatchQueue(label: "test.client"), clientMaxQueuedBytes: 16 << 20)
+            clientQueue: testLoop("test.client"), clientMaxQueuedBytes: 16 << 20)
         let payload = patternBytes(count: 6 << 20)
         let tail = Array("after the big one".utf8)
 
@@ -43,10 +43,10 @@ struct TransportConnectionTests {
     }
 
     @Test func oneEventQueuedOnManyConnectionsIsStoredOnce() async throws {
-        let vmQueue = DispatchQueue(label: "test.vm")
+        let vmQueue = testLoop("test.vm")
         let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 8 << 20)
         defer { server.shutDown() }
-        let clientQueue = DispatchQueue(label: "test.clients")
+        let clientQueue = testLoop("test.clients")
         var clients: [SocketEndpoint] = []
         var serverSides: [SocketEndpoint] = []
         for _ in 0..<3 {
@@ -55,11 +55,10 @@ struct TransportConnectionTests {
             clients.append(client)
             serverSides.append(serverSide)
         }
-        let connections = serverSides.map(\.connection)
         let event = patternBytes(count: 1 << 20)
-        let sharesTheCallersBuffer = await runOnQueue(vmQueue) { () -> [Bool] in
+        let sharesTheCallersBuffer = await runOnQueue(vmQueue) { [serverSides] () -> [Bool] in
             let original = event.withUnsafeBytes { $0.baseAddress! }
-            return connections.map { connection in
+            return serverSides.map(\.connection).map { connection in
                 guard connection.send(event), connection.queuedBytes > 0,
                       let head = connection.output.sendableChunks(maxChunks: 1).first
                 else { return false }
@@ -73,10 +72,10 @@ struct TransportConnectionTests {
     }
 
     @Test func aStuckPeerOverflowsWithoutDisturbingOthersOnTheSameQueue() async throws {
-        let vmQueue = DispatchQueue(label: "test.vm")
+        let vmQueue = testLoop("test.vm")
         let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 256 << 10)
         defer { server.shutDown() }
-        let clientQueue = DispatchQueue(label: "test.clients")
+        let clientQueue = testLoop("test.clients")
         // Never started, so it never reads.
         let (stuck, stuckServerSide) = try await server.connectPair(clientQueue: clientQueue, startClient: false)
         let (healthy, healthyServerSide) = try await server.connectPair(clientQueue: clientQueue)
@@ -117,9 +116,9 @@ struct TransportConnectionTests {
     }
 
     @Test func peerCloseIsReportedExactlyOnce() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         await client.close()
         #expect(await client.onQueue { $0.closeReasons } == [.local])
         #expect(await accepted.wait { !$0.closeReasons.isEmpty })
@@ -132,22 +131,22 @@ struct TransportConnectionTests {
     }
 
     @Test func bytesSentJustBeforeClosingAreAllDeliveredBeforePeerClosed() async throws {
-        let serverQueue = DispatchQueue(label: "test.server")
+        let serverQueue = testLoop("test.server")
         let server = try SocketTestServer(serverQueue: serverQueue)
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
 
         // Hold the server's queue so that the bytes and the hangup are both pending when it
         // next looks: libdispatch then reports the hangup once and stops watching the fd, so
         // everything must be read in that one turn.
-        serverQueue.suspend()
+        let hold = LoopHold(serverQueue)
         let chunks = (0..<3).map { patternBytes(count: 50 << 10, seed: $0) }
         for chunk in chunks {
             #expect(await client.send(chunk))
             #expect(await client.onQueue { $0.connection.queuedBytes } == 0, "the socket buffer takes 150 KiB")
         }
         await client.close()
-        serverQueue.resume()
+        hold.release()
 
         #expect(await accepted.wait { !$0.closeReasons.isEmpty })
         #expect(await accepted.onQueue { $0.received } == chunks.flatMap { $0 })
@@ -155,28 +154,28 @@ struct TransportConnectionTests {
     }
 
     @Test func localCloseAfterADrainedWriteSourceStillClosesTheDescriptor() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"), maxQueuedBytes: 8 << 20)
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"), maxQueuedBytes: 8 << 20)
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"), startClient: false)
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"), startClient: false)
 
         // Fill the socket so that the write source is created and armed, then let the client
         // drain it so that the source ends up suspended: the state in which a careless close
         // would leak the descriptor (its cancel handler never runs) or crash.
         let payload = patternBytes(count: 2 << 20)
         #expect(await accepted.send(payload))
-        #expect(await accepted.onQueue { $0.connection.writeSource != nil })
+        #expect(await accepted.onQueue { $0.connection.descriptor.interest.contains(.write) })
         await client.start()
         #expect(await client.wait { $0.received.count == payload.count })
-        #expect(await accepted.onQueue { !$0.connection.writeSourceArmed && $0.connection.queuedBytes == 0 })
+        #expect(await accepted.onQueue { !$0.connection.descriptor.interest.contains(.write) && $0.connection.queuedBytes == 0 })
 
         // And once more through the same (resumed) source, with the client held so that the
         // kernel's buffer fills again.
-        client.queue.suspend()
+        let hold = LoopHold(client.queue)
         #expect(await accepted.send(payload))
-        #expect(await accepted.onQueue { $0.connection.writeSourceArmed })
-        client.queue.resume()
+        #expect(await accepted.onQueue { $0.connection.descriptor.interest.contains(.write) })
+        hold.release()
         #expect(await client.wait { $0.received.count == 2 * payload.count })
-        #expect(await accepted.onQueue { !$0.connection.writeSourceArmed })
+        #expect(await accepted.onQueue { !$0.connection.descriptor.interest.contains(.write) })
 
         await accepted.close()
         #expect(await accepted.onQueue { $0.closeReasons } == [.local])
@@ -184,11 +183,11 @@ struct TransportConnectionTests {
     }
 
     @Test func localCloseWithOutputStillQueuedClosesTheDescriptor() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"), maxQueuedBytes: 8 << 20)
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"), maxQueuedBytes: 8 << 20)
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"), startClient: false)
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"), startClient: false)
         #expect(await accepted.send(patternBytes(count: 2 << 20)))
-        #expect(await accepted.onQueue { $0.connection.writeSourceArmed && $0.connection.queuedBytes > 0 })
+        #expect(await accepted.onQueue { $0.connection.descriptor.interest.contains(.write) && $0.connection.queuedBytes > 0 })
         await accepted.close()
         #expect(await accepted.onQueue { $0.connection.queuedBytes } == 0)
         await client.start()
@@ -200,7 +199,7 @@ struct TransportConnectionTests {
         defer { directory.remove() }
         let path = directory.file("absent.sock")
         #expect {
-            _ = try UnixStreamConnection.connect(toPath: path, queue: DispatchQueue(label: "test"), maxQueuedBytes: 1024)
+            _ = try UnixStreamConnection.connect(toPath: path, loop: testLoop("test"), maxQueuedBytes: 1024)
         } throws: { error in
             guard let error = error as? SocketError else { return false }
             return error.errno == ENOENT && error.description == "connect(\(path)): No such file or directory"
@@ -208,9 +207,9 @@ struct TransportConnectionTests {
     }
 
     @Test func peerCredentialsNameThisProcess() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         let credentials = await accepted.onQueue { $0.connection.peerCredentials() }
         #expect(credentials == PeerCredentials(pid: getpid(), uid: getuid(), gid: getgid()))
         await client.close()

@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 @testable import QMPBroker
@@ -9,9 +9,9 @@ import Testing
 @Suite("Transport: descriptor passing")
 struct TransportDescriptorPassingTests {
     @Test func descriptorSentByAClientArrivesUsableWithItsCommand() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         let pipe = DescriptorTestPipe()
         defer { pipe.closeReadEnd() }
         let command = Array(#"{"execute":"getfd","arguments":{"fdname":"fd0"}}"#.utf8)
@@ -30,9 +30,9 @@ struct TransportDescriptorPassingTests {
     }
 
     @Test func descriptorSentToAClientArrivesUsable() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         let pipe = DescriptorTestPipe()
         defer { pipe.closeReadEnd() }
 
@@ -47,15 +47,15 @@ struct TransportDescriptorPassingTests {
     }
 
     @Test func descriptorsStayWithTheirMessagesThroughAQueuedBacklog() async throws {
-        let serverQueue = DispatchQueue(label: "test.server")
+        let serverQueue = testLoop("test.server")
         let server = try SocketTestServer(serverQueue: serverQueue)
         defer { server.shutDown() }
         let (client, accepted) = try await server.connectPair(
-            clientQueue: DispatchQueue(label: "test.client"), clientMaxQueuedBytes: 16 << 20)
+            clientQueue: testLoop("test.client"), clientMaxQueuedBytes: 16 << 20)
 
         // With the server not reading, most messages queue on the client and go out later,
         // several per sendmsg: each descriptor must still start its own message.
-        serverQueue.suspend()
+        let hold = LoopHold(serverQueue)
         let messageSize = 2048
         let pipes = (0..<6).map { _ in DescriptorTestPipe() }
         defer { for pipe in pipes { pipe.closeReadEnd() } }
@@ -67,7 +67,7 @@ struct TransportDescriptorPassingTests {
             #expect(await client.send(message, fds: fds))
         }
         #expect(await client.onQueue { $0.connection.queuedBytes } > 0, "the backlog path must run")
-        serverQueue.resume()
+        hold.release()
 
         let total = messages.count * messageSize
         #expect(await accepted.wait { $0.received.count == total })
@@ -89,9 +89,9 @@ struct TransportDescriptorPassingTests {
     }
 
     @Test func moreDescriptorsThanQEMUAcceptsAreDroppedAndTheBytesKept() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"))
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"))
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"))
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"))
         let pipe = DescriptorTestPipe()
         defer { pipe.closeReadEnd() }
         let copies = (0..<20).map { _ in dup(pipe.writeEnd) }
@@ -109,9 +109,9 @@ struct TransportDescriptorPassingTests {
     }
 
     @Test func descriptorsQueuedOnAConnectionThatClosesAreClosed() async throws {
-        let server = try SocketTestServer(serverQueue: DispatchQueue(label: "test.server"), maxQueuedBytes: 8 << 20)
+        let server = try SocketTestServer(serverQueue: testLoop("test.server"), maxQueuedBytes: 8 << 20)
         defer { server.shutDown() }
-        let (client, accepted) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.client"), startClient: false)
+        let (client, accepted) = try await server.connectPair(clientQueue: testLoop("test.client"), startClient: false)
         let pipe = DescriptorTestPipe()
         defer { pipe.closeReadEnd() }
 

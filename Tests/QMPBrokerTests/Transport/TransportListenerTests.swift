@@ -1,16 +1,16 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 @testable import QMPBroker
 
 /// Collects what a listener accepts, on its queue.
 final class AcceptedDescriptors: @unchecked Sendable {
-    let queue = DispatchQueue(label: "test.listener")
+    let queue = testLoop("test.listener")
     private(set) var fds: [Int32] = []
     // Not lazy: the listener's queue and the test would race to create it (ThreadSanitizer).
     private let conditions: QueueConditions
 
-    init() { conditions = QueueConditions(queue: queue) }
+    init() { conditions = QueueConditions(loop: queue) }
 
     func record(_ fd: Int32) {
         fds.append(fd)
@@ -53,7 +53,7 @@ struct TransportListenerTests {
         try #require(fileStatus(path) != nil)
 
         let accepted = AcceptedDescriptors()
-        let listener = try UnixSocketListener(path: path, mode: 0o660, queue: accepted.queue) { accepted.record($0) }
+        let listener = try TestListener(path: path, mode: 0o660, loop: accepted.queue) { accepted.record($0) }
         defer { listener.close() }
         let status = try #require(fileStatus(path))
         #expect(status.st_mode & S_IFMT == S_IFSOCK)
@@ -71,11 +71,11 @@ struct TransportListenerTests {
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
         let accepted = AcceptedDescriptors()
-        let first = try UnixSocketListener(path: path, mode: 0o600, queue: accepted.queue) { accepted.record($0) }
+        let first = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { accepted.record($0) }
         defer { first.close() }
 
         #expect {
-            _ = try UnixSocketListener(path: path, mode: 0o600, queue: accepted.queue) { _ in }
+            _ = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { _ in }
         } throws: { error in
             (error as? SocketError)?.errno == EADDRINUSE
         }
@@ -89,15 +89,15 @@ struct TransportListenerTests {
         let directory = SocketTestDirectory()
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
-        let queue = DispatchQueue(label: "test.listener")
+        let queue = testLoop("test.listener")
 
-        let first = try UnixSocketListener(path: path, mode: 0o660, queue: queue) { _ = Glibc.close($0) }
+        let first = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
         first.close()
         #expect(fileStatus(path) == nil)
 
-        let replaced = try UnixSocketListener(path: path, mode: 0o660, queue: queue) { _ = Glibc.close($0) }
+        let replaced = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
         _ = unlink(path)
-        let successor = try UnixSocketListener(path: path, mode: 0o660, queue: queue) { _ = Glibc.close($0) }
+        let successor = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
         replaced.close()
         #expect(fileStatus(path) != nil, "the successor's socket file is not ours to remove")
         successor.close()
@@ -107,7 +107,7 @@ struct TransportListenerTests {
     @Test func aPathTooLongForSockaddrFails() {
         let path = "/tmp/" + String(repeating: "x", count: 200)
         #expect {
-            _ = try UnixSocketListener(path: path, mode: 0o660, queue: DispatchQueue(label: "test")) { _ in }
+            _ = try TestListener(path: path, mode: 0o660, loop: testLoop("test")) { _ in }
         } throws: { error in
             (error as? SocketError)?.errno == ENAMETOOLONG
         }

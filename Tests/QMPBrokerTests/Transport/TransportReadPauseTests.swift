@@ -1,4 +1,4 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Testing
 @testable import QMPBroker
@@ -9,10 +9,10 @@ import Testing
 @Suite("Transport: reading pauses while requested output is queued")
 struct TransportReadPauseTests {
     @Test func requestedOutputPausesReadingInsteadOfOverflowing() async throws {
-        let vmQueue = DispatchQueue(label: "test.vm")
+        let vmQueue = testLoop("test.vm")
         let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 256 << 10)
         defer { server.shutDown() }
-        let (peer, served) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.peer"), startClient: false)
+        let (peer, served) = try await server.connectPair(clientQueue: testLoop("test.peer"), startClient: false)
         await served.onQueue { $0.connection.readPauseThreshold = 64 << 10 }
         let reply = patternBytes(count: 16 << 10)
         let (accepted, paused, queued) = await served.onQueue { endpoint -> (Bool, Bool, Int) in
@@ -36,10 +36,10 @@ struct TransportReadPauseTests {
     }
 
     @Test func unsolicitedOutputStillOverflows() async throws {
-        let vmQueue = DispatchQueue(label: "test.vm")
+        let vmQueue = testLoop("test.vm")
         let server = try SocketTestServer(serverQueue: vmQueue, maxQueuedBytes: 256 << 10)
         defer { server.shutDown() }
-        let (peer, served) = try await server.connectPair(clientQueue: DispatchQueue(label: "test.peer"), startClient: false)
+        let (peer, served) = try await server.connectPair(clientQueue: testLoop("test.peer"), startClient: false)
         let event = patternBytes(count: 16 << 10)
         let sends = await served.onQueue { endpoint -> Int in
             endpoint.connection.readPauseThreshold = 64 << 10

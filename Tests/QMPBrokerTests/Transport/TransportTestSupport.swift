@@ -1,5 +1,6 @@
-import Dispatch
+import EventLoop
 import Glibc
+import Synchronization
 @testable import QMPBroker
 
 /// Generous bound for anything a test waits on; a healthy run needs milliseconds.
@@ -40,19 +41,19 @@ final class QueueConditions: @unchecked Sendable {
         let continuation: CheckedContinuation<Bool, Never>
     }
 
-    let queue: DispatchQueue
+    let queue: EventLoop
     private var waiters: [Waiter] = []
     private var nextID = 0
 
-    init(queue: DispatchQueue) {
-        self.queue = queue
+    init(loop: EventLoop) {
+        self.queue = loop
     }
 
     /// Resumes once `condition` holds (checked on the queue after each `changed()`), or with
     /// the condition's value at the timeout.
     func wait(timeout: Double = transportTestTimeout, until condition: @escaping @Sendable () -> Bool) async -> Bool {
         await withCheckedContinuation { continuation in
-            queue.async { [self] in
+            queue.execute { [self] in
                 if condition() {
                     continuation.resume(returning: true)
                     return
@@ -60,7 +61,7 @@ final class QueueConditions: @unchecked Sendable {
                 let id = nextID
                 nextID += 1
                 waiters.append(Waiter(id: id, condition: condition, continuation: continuation))
-                queue.asyncAfter(deadline: .now() + timeout) { [self] in
+                queue.schedule(afterMilliseconds: Int(timeout * 1000)) { [self] in
                     guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
                     waiters.remove(at: index)
                     continuation.resume(returning: condition())
@@ -98,7 +99,7 @@ final class SocketEndpoint: @unchecked Sendable {
 
     init(_ connection: UnixStreamConnection) {
         self.connection = connection
-        conditions = QueueConditions(queue: connection.queue)
+        conditions = QueueConditions(loop: connection.loop)
         connection.onRead = { [self] bytes, fds in
             reads.append(Read(offset: received.count, count: bytes.count, fds: fds))
             received.append(contentsOf: bytes)
@@ -114,7 +115,7 @@ final class SocketEndpoint: @unchecked Sendable {
         }
     }
 
-    var queue: DispatchQueue { connection.queue }
+    var queue: EventLoop { connection.loop }
     var receivedFDs: [Int32] { reads.flatMap(\.fds) }
 
     /// Runs `body` on the connection's queue, suspending (not blocking) the test meanwhile.
@@ -141,9 +142,9 @@ final class SocketEndpoint: @unchecked Sendable {
 /// Tests never block a thread on a queue (no `queue.sync`, no semaphores): with 2 cores the
 /// blocked test threads would be the very threads the queues under test need, and
 /// libdispatch only adds threads after about a second.
-func runOnQueue<Result: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sendable () -> Result) async -> Result {
+func runOnQueue<Result: Sendable>(_ queue: EventLoop, _ body: @escaping @Sendable () -> Result) async -> Result {
     await withCheckedContinuation { continuation in
-        queue.async { continuation.resume(returning: body()) }
+        queue.execute { continuation.resume(returning: body()) }
     }
 }
 
@@ -151,28 +152,36 @@ func runOnQueue<Result: Sendable>(_ queue: DispatchQueue, _ body: @escaping @Sen
 final class SocketTestServer: @unchecked Sendable {
     let directory = SocketTestDirectory()
     let path: String
-    let serverQueue: DispatchQueue
+    let serverQueue: EventLoop
     let maxQueuedBytes: Int
     private var listener: UnixSocketListener?
     private var accepted: [SocketEndpoint] = []
     private let conditions: QueueConditions
 
-    init(serverQueue: DispatchQueue, maxQueuedBytes: Int = 1 << 20) throws {
+    init(serverQueue: EventLoop, maxQueuedBytes: Int = 1 << 20) throws {
         self.serverQueue = serverQueue
         self.maxQueuedBytes = maxQueuedBytes
-        conditions = QueueConditions(queue: serverQueue)
+        conditions = QueueConditions(loop: serverQueue)
         path = directory.file("qmp.sock")
-        listener = try UnixSocketListener(path: path, mode: 0o660, queue: serverQueue) { [self] fd in
-            let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, queue: serverQueue, maxQueuedBytes: maxQueuedBytes))
-            endpoint.connection.start()
-            accepted.append(endpoint)
-            conditions.changed()
+        let failure = serverQueue.runAndWait { [self] () -> SocketError? in
+            do throws(SocketError) {
+                listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverQueue) { [self] fd in
+                    let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverQueue, maxQueuedBytes: maxQueuedBytes))
+                    endpoint.connection.start()
+                    accepted.append(endpoint)
+                    conditions.changed()
+                }
+                return nil
+            } catch {
+                return error
+            }
         }
+        if let failure { throw failure }
     }
 
     /// Connects a client on `clientQueue` and returns it with its accepted server side.
-    func connectPair(clientQueue: DispatchQueue, clientMaxQueuedBytes: Int = 1 << 20, startClient: Bool = true) async throws -> (client: SocketEndpoint, server: SocketEndpoint) {
-        let client = SocketEndpoint(try UnixStreamConnection.connect(toPath: path, queue: clientQueue, maxQueuedBytes: clientMaxQueuedBytes))
+    func connectPair(clientQueue: EventLoop, clientMaxQueuedBytes: Int = 1 << 20, startClient: Bool = true) async throws -> (client: SocketEndpoint, server: SocketEndpoint) {
+        let client = SocketEndpoint(try UnixStreamConnection.connect(toPath: path, loop: clientQueue, maxQueuedBytes: clientMaxQueuedBytes))
         if startClient { await client.start() }
         guard await conditions.wait(until: { [self] in !accepted.isEmpty }) else {
             throw TransportTestFailure("the listener accepted nothing")
@@ -184,7 +193,7 @@ final class SocketTestServer: @unchecked Sendable {
     /// Closes the listener and the accepted connections, then removes the directory; does not
     /// wait, so that it can run from `defer`.
     func shutDown() {
-        serverQueue.async { [self] in
+        serverQueue.execute { [self] in
             listener?.close()
             listener = nil
             for endpoint in accepted { endpoint.connection.close() }
@@ -239,4 +248,42 @@ func patternBytes(count: Int, seed: Int = 0) -> [UInt8] {
 
 func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == bytes.count
+}
+
+/// A loop of the test's own: tests that hold a loop (`LoopHold`) must never share it with
+/// another test, or two holds could wait on each other. Its thread idles once the test ends.
+func testLoop(_ label: String) -> EventLoop {
+    EventLoop(name: label)
+}
+
+/// Keeps a loop busy until `release()`: what is sent meanwhile stays pending for it.
+final class LoopHold: Sendable {
+    private let released = Mutex(false)
+
+    init(_ loop: EventLoop) {
+        loop.execute { [self] in
+            while !released.withLock({ $0 }) { usleep(1000) }
+        }
+    }
+
+    func release() { released.withLock { $0 = true } }
+}
+
+/// A listener made and closed on its loop, for tests that drive it from outside.
+struct TestListener: Sendable {
+    let bound: LoopBound<UnixSocketListener>
+
+    init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SocketError) {
+        bound = try loop.runAndWait { () -> Result<LoopBound<UnixSocketListener>, SocketError> in
+            do throws(SocketError) {
+                return .success(LoopBound(try UnixSocketListener(path: path, mode: mode, loop: loop, onAccept: onAccept), loop: loop))
+            } catch {
+                return .failure(error)
+            }
+        }.get()
+    }
+
+    func close() {
+        bound.loop.runAndWait { [bound] in bound.value.close() }
+    }
 }
