@@ -50,11 +50,20 @@ let package = Package(
             name: "BrokerState",
             dependencies: ["ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
         ),
+        // The QMP wire format: QEMU's JSON lexer, streamer, parser and writer, requests. No I/O.
+        .target(name: "QMPWire", dependencies: ["CJansson"]),
+        // The QMP protocol state machines and tables of both sides (sessions, pending commands,
+        // reply order, event ring). No I/O.
+        .target(name: "QMPSessions", dependencies: ["QMPWire"]),
+        // Guest link resets from QEMU's trace lines: parsing, SBR detection, PCI topology. No I/O.
+        .target(name: "LinkResetTrace", dependencies: ["QMPWire"]),
         .target(
             name: "QMPBroker",
             dependencies: [
-                "CJansson",
                 "EventLoop",
+                "QMPWire",
+                "QMPSessions",
+                "LinkResetTrace",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
@@ -63,12 +72,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        .target(name: "BrokerTesting", dependencies: ["QMPBroker", "VFIOWatch", "ErrorEvents", "BrokerState",
-                .product(name: "Logging", package: "swift-log")]),
+        // Helpers for tests, the bench and `qmp-broker demo`: child processes, QEMU qtest,
+        // temporary trees, the recovery drill. Not a product.
+        .target(
+            name: "BrokerTesting",
+            dependencies: ["QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "qmp-broker",
             dependencies: [
                 "QMPBroker",
+                "QMPWire",
+                "BrokerTesting",
                 "ErrorEvents",
                 "VFIOWatch",
                 "BrokerState",
@@ -85,23 +101,23 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "QMPWire", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/Bench"
         ),
         // The fan-out bench's reader: one process with one epoll over all the client sockets.
         .executableTarget(name: "qmp-broker-fanout-reader", path: "Benchmarks/FanoutReader"),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker", "BrokerTesting"]),
         .testTarget(
             name: "BrokerStateTests",
-            dependencies: ["BrokerState", "ErrorEvents", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["BrokerState", "ErrorEvents", "BrokerTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "CJansson", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
         .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "VFIOWatch",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,12 +7,17 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 out=.build/fuzz
 mkdir -p "$out/corpus"
-sources=(Fuzz/main.swift Sources/QMPBroker/Wire/*.swift Sources/QMPBroker/Downstream/ClientSession.swift
-         Sources/QMPBroker/Upstream/LineFramer.swift Sources/QMPBroker/Upstream/UpstreamLine.swift
-         Sources/QMPBroker/Support/WireExercise.swift)
+sources=(Fuzz/main.swift Sources/QMPWire/*.swift Sources/QMPSessions/ClientSession.swift
+         Sources/QMPSessions/LineFramer.swift Sources/QMPSessions/UpstreamLine.swift
+         Sources/BrokerTesting/WireExercise.swift)
 if [[ ! -x "$out/qmp-fuzz" ]] || [[ -n "$(find "${sources[@]}" -newer "$out/qmp-fuzz")" ]]; then
+    # One module for the fuzzer: the imports of the package's own modules are dropped.
+    rm -rf "$out/src" && mkdir -p "$out/src"
+    for file in "${sources[@]}"; do
+        sed -E '/^import (QMPWire|QMPSessions)$/d' "$file" > "$out/src/$(basename "$file")"
+    done
     swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name QMPFuzz \
-        -use-ld=lld -I Sources/CJansson -ljansson "${sources[@]}" -o "$out/qmp-fuzz"
+        -use-ld=lld -I Sources/CJansson -ljansson "$out/src"/*.swift -o "$out/qmp-fuzz"
 fi
 if [[ "${2:-}" == regress ]]; then
     exec "$out/qmp-fuzz" -runs=0 Fuzz/seeds Fuzz/crashes

@@ -1,5 +1,4 @@
 import Glibc
-import QMPBroker
 import VFIOWatch
 
 /// The floor under the broker's error → stop: a thread blocked in `poll` on one descriptor

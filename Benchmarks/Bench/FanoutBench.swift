@@ -1,5 +1,4 @@
 import Glibc
-import QMPBroker
 
 /// One event to 100 clients: the broker (events written by its VMM, read by the reader
 /// process's 100 clients) against the bare loop (this thread writing the same bytes to 100

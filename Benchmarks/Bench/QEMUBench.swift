@@ -1,3 +1,4 @@
+import BrokerTesting
 import Glibc
 import Logging
 import QMPBroker

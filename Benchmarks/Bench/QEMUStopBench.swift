@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 /// End to end with the real QEMU: host error or guest link reset → QEMU's `STOP` event at

@@ -2,6 +2,7 @@ import BrokerTesting
 import Glibc
 import Logging
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 /// The broker's own share of error → stop: a scripted VMM stamps the `stop` bytes as they

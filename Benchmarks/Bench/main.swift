@@ -1,7 +1,6 @@
 import BrokerTesting
 import Glibc
 import Logging
-import QMPBroker
 
 // `make bench`: the figures of issue 11, each beside a baseline measured in the same run,
 // as one table. BENCH_ROUNDS sets the query-status trials per path (default 5000),

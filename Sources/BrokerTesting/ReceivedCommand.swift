@@ -1,4 +1,5 @@
 import QMPBroker
+import QMPWire
 
 /// One command a `ScriptedVMM` read, as it arrived.
 public struct ReceivedCommand: Sendable, Equatable {

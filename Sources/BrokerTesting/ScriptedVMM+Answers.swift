@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// What a `ScriptedVMM` answers: its script first, then QEMU 7.2's behaviour for the
 /// commands the broker sends at attach and on errors, then `CommandNotFound`.

@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// The socket side of `ScriptedVMM`: accepting, reading with SCM_RIGHTS, writing. Reads
 /// run on the group's thread; writes come from there and from callers, serialised by `link`.

@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import QMPWire
 import Synchronization
 
 /// An in-process QMP peer playing QEMU's side of the broker's upstream socket, with no

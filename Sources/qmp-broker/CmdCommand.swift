@@ -1,5 +1,6 @@
 import ArgumentParser
 import QMPBroker
+import QMPWire
 
 /// `qmp-broker cmd VM '{"execute": ...}'` or `cmd --hmp VM 'info pci'`: one command, its
 /// reply on stdout (virsh qemu-monitor-command style); an error reply exits 1.

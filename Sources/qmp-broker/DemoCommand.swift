@@ -1,7 +1,9 @@
 import ArgumentParser
+import BrokerTesting
 import Dispatch
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// `qmp-broker demo`: the embedded drill against a real QEMU (see `RecoveryDemo`).
 struct DemoCommand: ParsableCommand {

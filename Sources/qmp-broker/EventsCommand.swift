@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// `qmp-broker events VM|SOCKET`: print events as they arrive (virsh qemu-monitor-event style).
 struct EventsCommand: ParsableCommand {

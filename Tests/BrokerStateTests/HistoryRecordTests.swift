@@ -1,4 +1,5 @@
 import BrokerState
+import BrokerTesting
 import ErrorEvents
 import Foundation
 import GRDB

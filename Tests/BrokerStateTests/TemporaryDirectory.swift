@@ -1,21 +1,9 @@
-import Foundation
+import BrokerTesting
 
-/// Runs `body` with a fresh directory under the system temp dir, removed afterwards.
-/// A scope rather than a `deinit`, so the directory cannot vanish while a store still
-/// reopens files in it.
+/// Runs `body` with a fresh directory under /tmp, removed afterwards. A scope rather than
+/// the directory's `deinit`, so it cannot vanish while a store still reopens files in it.
 func withTemporaryDirectory<T>(_ body: (TemporaryDirectory) throws -> T) throws -> T {
-    let directory = try TemporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory.path) }
+    let directory = try TemporaryDirectory(prefix: "broker-state")
+    defer { directory.remove() }
     return try body(directory)
-}
-
-struct TemporaryDirectory {
-    let path: String
-
-    fileprivate init() throws {
-        path = FileManager.default.temporaryDirectory.path + "/broker-state-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
 }

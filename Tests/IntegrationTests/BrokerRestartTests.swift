@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// The link-error flag lives in SQLite under --state-dir: a broker killed with SIGKILL right

@@ -1,4 +1,6 @@
+import BrokerTesting
 import QMPBroker
+import QMPWire
 import Synchronization
 import Testing
 

@@ -1,4 +1,5 @@
 import BrokerState
+import BrokerTesting
 import Glibc
 import QMPBroker
 import Testing

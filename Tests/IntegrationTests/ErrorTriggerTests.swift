@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// The error trigger as `query-vfio-devices` shows it with a real QEMU that owns no vfio

@@ -1,6 +1,8 @@
+import BrokerTesting
 import Dispatch
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Every event carries `broker-seq`; a client that drops out in the middle of a burst

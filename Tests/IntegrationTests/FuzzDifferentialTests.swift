@@ -1,3 +1,4 @@
+import BrokerTesting
 import Foundation
 import Glibc
 import QMPBroker

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// The error history an operator reads: through QMP (`query-vfio-error-history`) and

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Host errors through real eventfds passed by SCM_RIGHTS and a fake sysfs tree, with a

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Where errors are injected, and events that say only what happened (SPEC 9: QEMU 7.2

@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Issue 13 item 2 against a real QEMU 7.2: no client of the broker can switch the

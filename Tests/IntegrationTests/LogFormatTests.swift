@@ -1,5 +1,8 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPSessions
+import QMPWire
 import Testing
 
 /// The daemon's log as an operator reads it: millisecond UTC times, plain values, JSON on

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// `qmp-broker events` and `qmp-broker cmd` as an operator runs them, against a broker

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// A client must not be able to tell the broker from QEMU: every answer here is compared

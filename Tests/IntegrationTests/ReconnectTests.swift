@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// The VMM goes away and comes back on the same path. A plain client reads EOF, as from

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Points 3–5 of the recovery design against a real QEMU 7.2: forwarding to the guest,

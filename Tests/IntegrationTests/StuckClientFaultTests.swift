@@ -1,6 +1,8 @@
+import BrokerTesting
 import Dispatch
 import Glibc
 import QMPBroker
+import QMPWire
 import Synchronization
 import Testing
 

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Real third-party QMP clients against the broker: python `qemu.qmp` and `socat`.

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// A VMM that sends garbage: each bad line is logged and dropped, the session and every

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// Auto-discovery of vfio-pci devices via QOM, against a scripted peer answering the

@@ -1,4 +1,5 @@
 import Glibc
+import QMPWire
 
 /// One readable line per QMP event: local time with microseconds, name, data.
 public enum EventFormatter {

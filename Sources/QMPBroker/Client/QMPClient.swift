@@ -1,4 +1,5 @@
 import Glibc
+import QMPWire
 
 /// A small blocking QMP client for tools and tests (`qmp-broker events`, the demo,
 /// the integration suite): connect, read the greeting, negotiate, run commands,

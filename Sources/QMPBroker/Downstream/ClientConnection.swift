@@ -1,4 +1,6 @@
 import Glibc
+import QMPSessions
+import QMPWire
 
 /// The I/O edge of one downstream client: feeds bytes to the reader, inputs to its
 /// `ClientSession`, and performs the actions through its VM. Replies leave in the

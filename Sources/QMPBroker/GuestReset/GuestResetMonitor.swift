@@ -2,7 +2,9 @@ import BrokerState
 import EventLoop
 import ErrorEvents
 import Glibc
+import LinkResetTrace
 import Logging
+import QMPWire
 
 /// Watches a stock QEMU for guest link resets of watched devices: at attach it points
 /// QEMU's log at a regular file the broker owns and turns on the trace events

@@ -1,6 +1,7 @@
 import BrokerState
 import EventLoop
 import Glibc
+import LinkResetTrace
 import Logging
 
 /// Follows the broker's trace log (inotify on the VM's loop) from where the last run

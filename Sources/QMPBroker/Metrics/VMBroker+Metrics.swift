@@ -1,4 +1,5 @@
 import ErrorEvents
+import QMPWire
 
 extension VMBroker {
     /// What the broker's own events tell the metrics: host errors, link resets, flags.

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// QEMU's rule for a device id (`id_wellformed`, util/id.c): a letter, then letters,
 /// digits, `-`, `.` or `_`. The broker pastes `inject-at` into an HMP command line
 /// (`pcie_aer_inject_error ID ...`), so anything else could change what is injected

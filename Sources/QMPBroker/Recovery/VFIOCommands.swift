@@ -1,5 +1,6 @@
 import ErrorEvents
 import Glibc
+import QMPWire
 import VFIOWatch
 
 /// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// Finds the VM's `vfio-pci` devices through QOM, as a management tool would: list
 /// `/machine/peripheral` (devices with an id) and `/machine/peripheral-anon`, keep the
 /// children of type `child<vfio-pci>`, and read each one's `host` (or `sysfsdev`).

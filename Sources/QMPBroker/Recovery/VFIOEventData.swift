@@ -1,4 +1,5 @@
 import ErrorEvents
+import QMPWire
 
 /// The `data` of the broker's VFIO events, in the member order of `schemas/` (QEMU's
 /// generated code inserts members in schema order; `JSON.qdict` then orders them as

@@ -1,5 +1,6 @@
 import ErrorEvents
 import Glibc
+import QMPWire
 import VFIOWatch
 
 /// Host inputs: eventfds, the AER counters (read on every notification and polled), and

@@ -1,4 +1,5 @@
 import ErrorEvents
+import QMPWire
 
 extension VFIORecovery {
     /// Brings the config-declared devices in line with a reloaded config: new ones are

@@ -1,4 +1,5 @@
 import BrokerState
+import QMPWire
 
 /// Devices added at runtime come back after a restart as they were added (issue 13
 /// item 5): policy, inject-at and flag from their rows. A config entry with the same id

@@ -3,6 +3,7 @@ import EventLoop
 import ErrorEvents
 import Glibc
 import Logging
+import QMPWire
 import VFIOWatch
 
 /// The I/O edge of the error domain for one VM: turns host signals (eventfds, AER

@@ -1,4 +1,5 @@
 import Glibc
+import QMPWire
 
 /// Events the broker emits itself, shaped exactly like QEMU's: `timestamp`
 /// (`seconds`, `microseconds`), `event`, `data`, in QEMU's member order. Serialised

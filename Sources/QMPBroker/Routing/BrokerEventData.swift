@@ -1,3 +1,5 @@
+import QMPWire
+
 /// The `data` of the broker's own VM-level events, in `schemas/` member order.
 enum BrokerEventData {
     static func linkResetWatch(vm: String, active: Bool, reason: String) -> JSON {

@@ -1,3 +1,6 @@
+import QMPSessions
+import QMPWire
+
 /// The broker commands about a client's own connection: staying across VMM restarts,
 /// and replaying numbered events it missed.
 enum ClientSessionCommands {

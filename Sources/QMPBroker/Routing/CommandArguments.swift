@@ -1,3 +1,5 @@
+import QMPWire
+
 /// Reads a local command's `arguments` the way QEMU's generated visitors do, with the
 /// same error texts: members are visited in schema order (a missing or ill-typed member
 /// is reported first), then anything left over is "unexpected".

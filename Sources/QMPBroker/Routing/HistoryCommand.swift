@@ -1,4 +1,5 @@
 import BrokerState
+import QMPWire
 
 /// `query-vfio-error-history`: the VM's records from the state database.
 enum HistoryCommand {

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// The commands the broker answers itself, and the upstream replies it amends
 /// (`query-commands`, `query-qmp-schema` gain the broker's own definitions).
 final class LocalCommands {

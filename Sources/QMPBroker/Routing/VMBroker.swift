@@ -2,7 +2,10 @@ import BrokerState
 import EventLoop
 import ErrorEvents
 import Glibc
+import LinkResetTrace
 import Logging
+import QMPSessions
+import QMPWire
 
 /// How one VM is served: where its VMM's monitor is and how its own socket looks.
 public struct VMConfiguration: Sendable, Equatable {

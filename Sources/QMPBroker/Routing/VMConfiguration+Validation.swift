@@ -1,3 +1,5 @@
+import LinkResetTrace
+
 /// A configuration the broker refuses at startup rather than run with a protection off.
 public struct ConfigurationProblem: Error, CustomStringConvertible, Equatable {
     public let description: String

@@ -1,4 +1,5 @@
 import BrokerSchema
+import QMPWire
 
 /// What the broker adds to QMP, read from `schemas/qmp-broker.json`: its commands
 /// and events, their introspection entries, and the merge of both into upstream's

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// Turns parsed QAPI expressions into definitions, checking what the broker relies on:
 /// known keywords, existing types, no features of QAPI the introspection here can't describe.
 struct QAPIDefinitionReader {

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// Reads QAPI schema text (QEMU's `scripts/qapi` language): JSON in QEMU's dialect,
 /// single-quoted strings, `#` comments, one top-level expression after another.
 enum QAPISource {

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// QEMU's `scripts/qapi/introspect.py` applied to the broker's definitions: the
 /// `SchemaInfo` entries `query-qmp-schema` lists for them.
 ///

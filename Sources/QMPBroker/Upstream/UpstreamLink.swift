@@ -1,6 +1,8 @@
 import EventLoop
 import Glibc
 import Logging
+import QMPSessions
+import QMPWire
 
 /// What a command sent upstream gets back.
 enum UpstreamReply {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrokerState
 import Glibc
+import QMPWire
 
 /// What `history` and `summary` share: where the database is, and the filters.
 struct HistoryOptions: ParsableArguments {

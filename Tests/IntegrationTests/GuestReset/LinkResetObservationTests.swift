@@ -1,5 +1,8 @@
+import BrokerTesting
 import Glibc
+import LinkResetTrace
 import QMPBroker
+import QMPWire
 import Testing
 
 extension GuestReset {

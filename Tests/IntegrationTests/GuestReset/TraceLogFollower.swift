@@ -1,4 +1,5 @@
 import Glibc
+import LinkResetTrace
 import QMPBroker
 
 /// Tails the broker-owned regular file QEMU logs into, woken by inotify (IN_MODIFY), the

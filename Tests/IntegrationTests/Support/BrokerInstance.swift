@@ -1,3 +1,4 @@
+import BrokerTesting
 import Logging
 import QMPBroker
 

@@ -1,3 +1,4 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
 

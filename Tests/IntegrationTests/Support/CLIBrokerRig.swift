@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// The built `qmp-broker run` binary in front of a real QEMU (qtest, ECAM on, dev0 behind
 /// rp0 at 00:1c.0) with a fake sysfs tree and `--allow-inject`, for what needs a separate

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import QMPBroker
+import QMPWire
 import Synchronization
 
 /// A VMM socket that misbehaves on purpose, for what QEMU will not do: accept and say

@@ -1,5 +1,7 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 /// Everything the recovery tests need: a real QEMU with a qtest socket (dev0 behind the

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import QMPBroker
+import QMPWire
 import Synchronization
 
 /// A QMP server that answers like QEMU from a script, for what stock QEMU cannot show

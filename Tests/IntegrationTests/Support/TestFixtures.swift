@@ -1,3 +1,4 @@
+import BrokerTesting
 import Dispatch
 import Foundation
 import QMPBroker

@@ -1,5 +1,7 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+@testable import QMPWire
+import Testing
 
 /// The negotiation state machine as a transcript: input → what the broker does.
 @Suite struct ClientSessionTests {

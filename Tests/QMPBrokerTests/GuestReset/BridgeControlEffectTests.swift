@@ -1,5 +1,6 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     /// The trace has no access width; these are the widths it implies for Bridge Control.

@@ -1,5 +1,6 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     @Suite struct HotResetClassifierTests {

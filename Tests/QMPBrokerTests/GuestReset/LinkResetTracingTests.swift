@@ -1,5 +1,7 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 extension GuestReset {
     /// The attach/detach command lists and the checks of QEMU 7.2's real replies.

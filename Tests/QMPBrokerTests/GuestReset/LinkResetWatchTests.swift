@@ -1,5 +1,6 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     /// Transcripts of the watch: each input, the actions it must produce, the state after.

@@ -1,5 +1,7 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 extension GuestReset {
     /// The topology from `query-pci` replies captured from QEMU 7.2.22.

@@ -1,5 +1,6 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     /// The trace parser on lines captured from QEMU 7.2.22.

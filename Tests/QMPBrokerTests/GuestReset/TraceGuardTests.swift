@@ -1,5 +1,6 @@
-import Testing
+@testable import LinkResetTrace
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     /// What a client may not do to QEMU's tracing while the broker watches it (issue 13 item 2).

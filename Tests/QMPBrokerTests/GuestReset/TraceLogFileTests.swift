@@ -1,7 +1,8 @@
+import BrokerTesting
 import Foundation
 import Glibc
-import Testing
 @testable import QMPBroker
+import Testing
 
 extension GuestReset {
     /// The trace log QEMU appends to never follows what someone planted at its path (issue 13 item 4).

@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+import Testing
 
 @Suite struct ReplyOrderTests {
     @Test func repliesLeaveInCommandOrderWhoeverAnswersFirst() {

@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// Reading a QAPI schema into commands, events and their arguments.
 struct BrokerSchemaCatalogTests {

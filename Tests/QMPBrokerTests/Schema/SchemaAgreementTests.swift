@@ -1,8 +1,9 @@
 import ErrorEvents
 import Logging
+@testable import QMPBroker
+@testable import QMPWire
 import Testing
 import VFIOWatch
-@testable import QMPBroker
 
 /// `schemas/` is the source of truth: the code must handle exactly its commands and emit
 /// events that validate against it.

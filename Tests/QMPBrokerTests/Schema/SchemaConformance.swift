@@ -1,4 +1,5 @@
 @testable import QMPBroker
+@testable import QMPWire
 
 /// Checks a JSON value against a type of `schemas/qmp-broker.json`, the way QEMU's
 /// generated visitors would accept it: required members present, no unknown members,

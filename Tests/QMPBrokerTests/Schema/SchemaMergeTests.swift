@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// Upstream's `query-qmp-schema` and `query-commands` answers with the broker's added.
 struct SchemaMergeTests {

@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+import Testing
 
 @Suite struct UpstreamSessionTests {
     let greeting = #"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian"}, "capabilities": ["oob"]}}"#

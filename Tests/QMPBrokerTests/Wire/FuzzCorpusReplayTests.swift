@@ -1,6 +1,7 @@
+import BrokerTesting
 import Foundation
-import Testing
 @testable import QMPBroker
+import Testing
 
 /// Every committed fuzz input, seeds and crash cases alike, through the fuzzer's own
 /// path: a crash input that breaks again fails here, in the ordinary suite.

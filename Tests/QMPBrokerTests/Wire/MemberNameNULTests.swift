@@ -1,5 +1,7 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPSessions
+@testable import QMPWire
+import Testing
 
 /// A member name holding U+0000, as `\u0000` or as modified UTF-8's overlong `C0 80`.
 /// QEMU keeps the whole name (it stores U+0000 as `C0 80` in a C string) and its JSON

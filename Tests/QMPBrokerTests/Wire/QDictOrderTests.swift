@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// The broker's own messages must list members the way QEMU's QDict does.
 @Suite struct QDictOrderTests {

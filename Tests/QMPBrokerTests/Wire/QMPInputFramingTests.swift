@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// Messages need no separator, may share a read, and may be cut anywhere.
 struct QMPInputFramingTests {

@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// QEMU's security limits and what follows them: the message so far is dropped and
 /// the rest of the input is read as new messages. Real-limit outputs checked against QEMU 7.2.

@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// QEMU reads integers as int64, else uint64, else double; jansson only has the
 /// first and the last, so values past INT64_MAX become reals (documented in QMPNumber).

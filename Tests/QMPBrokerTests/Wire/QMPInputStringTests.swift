@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// Strings in QEMU's dialect: both quote styles, all escapes, modified UTF-8.
 struct QMPInputStringTests {

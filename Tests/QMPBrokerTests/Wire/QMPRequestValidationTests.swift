@@ -1,5 +1,6 @@
-import Testing
 @testable import QMPBroker
+@testable import QMPWire
+import Testing
 
 /// Envelope checks with QEMU 7.2's exact texts (captured from the real binary).
 @Suite struct QMPRequestValidationTests {

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// The demo's readable timeline: one row per event (time since the first, event, device,
 /// severity, action), ANSI colour when asked for, or the raw event JSON with `--json`.
 final class Timeline {

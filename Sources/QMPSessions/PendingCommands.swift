@@ -5,7 +5,9 @@
 /// Each entry has a deadline (monotonic milliseconds, from the caller): a command the VMM
 /// never answers is expired and its waiter told so; a reply that comes later finds no
 /// entry and is dropped, as one with an id the broker never sent.
-struct PendingCommands<Waiter> {
+public struct PendingCommands<Waiter> {
+    public init() {}
+
     private struct Entry {
         let waiter: Waiter
         let deadline: UInt64
@@ -14,10 +16,10 @@ struct PendingCommands<Waiter> {
     private var nextID: Int64 = 1
     private var waiting: [Int64: Entry] = [:]
 
-    var count: Int { waiting.count }
+    public var count: Int { waiting.count }
 
     /// Registers a waiter and returns the id to send upstream.
-    mutating func register(_ waiter: Waiter, deadline: UInt64 = .max) -> Int64 {
+    public mutating func register(_ waiter: Waiter, deadline: UInt64 = .max) -> Int64 {
         let id = nextID
         nextID += 1
         waiting[id] = Entry(waiter: waiter, deadline: deadline)
@@ -27,25 +29,25 @@ struct PendingCommands<Waiter> {
     /// The waiter for an upstream reply's `id`, removed from the table; nil for ids the
     /// broker never sent or already gave up on (logged by the caller and dropped, as
     /// `qemu.qmp` does).
-    mutating func resolve(_ id: Int64?) -> Waiter? {
+    public mutating func resolve(_ id: Int64?) -> Waiter? {
         guard let id else { return nil }
         return waiting.removeValue(forKey: id)?.waiter
     }
 
     /// The earliest deadline still waiting; nil when none has one.
-    var nextDeadline: UInt64? {
+    public var nextDeadline: UInt64? {
         waiting.values.lazy.map(\.deadline).filter { $0 != .max }.min()
     }
 
     /// Removes and returns, oldest first, the waiters whose deadline is `now` or earlier.
-    mutating func expire(now: UInt64) -> [Waiter] {
+    public mutating func expire(now: UInt64) -> [Waiter] {
         let due = waiting.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
         for (id, _) in due { waiting.removeValue(forKey: id) }
         return due.map(\.value.waiter)
     }
 
     /// Everything still waiting, in the order it was sent; the table is left empty.
-    mutating func drain() -> [Waiter] {
+    public mutating func drain() -> [Waiter] {
         let drained = waiting.sorted { $0.key < $1.key }.map(\.value.waiter)
         waiting.removeAll()
         return drained

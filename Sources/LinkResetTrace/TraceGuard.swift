@@ -1,3 +1,5 @@
+import QMPWire
+
 /// Which client commands would switch off the broker's link-reset watch, judged before
 /// they go upstream while the watch is on (issue 13 item 2). What reaches the same end in
 /// QEMU 7.2, checked on Debian's 7.2.22 binary:
@@ -9,8 +11,8 @@
 /// Not harmful there: `log none` and other `-d` masks (LOG_TRACE stays set, lines still
 /// arrive: measured); `trace-file` (simple backend only; "unknown command" on 7.2.22).
 /// Everything else that might touch tracing is forwarded and the watch re-checked after it.
-enum TraceGuard {
-    enum Verdict: Equatable {
+public enum TraceGuard {
+    public enum Verdict: Equatable, Sendable {
         /// Answer the client with this error; nothing goes upstream.
         case refuse(QMPError)
         /// Forward, then re-check the watched events' state.
@@ -18,7 +20,7 @@ enum TraceGuard {
         case forward
     }
 
-    static func verdict(command: String, arguments: JSON?, watched: [String]) -> Verdict {
+    public static func verdict(command: String, arguments: JSON?, watched: [String]) -> Verdict {
         switch command {
         case "trace-event-set-state":
             guard let name = arguments?["name"]?.string, arguments?["enable"]?.bool == false else { return .forwardThenVerify }

@@ -1,3 +1,5 @@
+import QMPWire
+
 extension PCITopology {
     /// Builds the tree from a `query-pci` answer: the whole reply (`{"return": [...]}`) or
     /// just its `return` array (`PciInfo` per root bus; `PciDeviceInfo` with `bus`, `slot`,

@@ -1,4 +1,5 @@
 import Glibc
+import QMPBroker
 
 /// A child process started with posix_spawn (no shell), for the demo and tests that
 /// run a real QEMU. It is killed when the value goes away, so nothing outlives a test.

@@ -1,7 +1,9 @@
+import QMPWire
+
 /// One downstream client's QMP protocol state, as a value: greeting → capabilities
 /// negotiation → command mode (monitor/qmp.c). It decides what each input means;
 /// the connection handler performs the returned `Action`.
-public struct ClientSession {
+public struct ClientSession: Sendable {
     public enum Action {
         /// Answer the client from the broker (negotiation, envelope and parse errors).
         case reply(JSON)

@@ -1,4 +1,5 @@
 import Glibc
+import QMPBroker
 
 /// A private directory under /tmp for the demo, the benchmarks and the tests; removed with
 /// everything in it by `remove()` or when the value goes away. Unix socket paths must stay
@@ -22,7 +23,27 @@ public final class TemporaryDirectory: @unchecked Sendable {
     public func remove() {
         guard !removed else { return }
         removed = true
-        (try? ChildProcess(["rm", "-rf", path]))?.wait(timeout: 10)
+        Self.removeTree(path)
+    }
+
+    /// Removes `path` and everything under it, children first; symlinks are removed, not followed.
+    private static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            unlink(path)
+            return
+        }
+        var names: [String] = []
+        if let directory = opendir(path) {
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(directory)
+        }
+        for name in names { removeTree("\(path)/\(name)") }
+        rmdir(path)
     }
 
     public func file(_ name: String) -> String { "\(path)/\(name)" }
@@ -35,20 +56,4 @@ public final class TemporaryDirectory: @unchecked Sendable {
 
     /// A file's text, or "" when it cannot be read.
     public func read(_ name: String) -> String { TextFile.read(file(name)) ?? "" }
-}
-
-/// Whole small files as text (configs, logs), for code that is not on a broker queue.
-public enum TextFile {
-    public static func read(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count == 0 { break }
-            bytes += chunk[..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }

@@ -35,18 +35,18 @@ public struct QMPError: Error, Equatable, Sendable {
         QMPError("QMP input member '\(name)' clashes with '\(other)'")
     }
     static func unexpectedMember(_ name: String) -> QMPError { QMPError("QMP input member '\(name)' is unexpected") }
-    static let expectingNegotiation = QMPError(.commandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
-    static let negotiationComplete = QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored")
-    static func commandNotFound(_ name: String) -> QMPError { QMPError(.commandNotFound, "The command \(name) has not been found") }
-    static func noOOBSupport(_ name: String) -> QMPError { QMPError("The command \(name) does not support OOB") }
-    static func unexpectedParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is unexpected") }
-    static func missingParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is missing") }
-    static func invalidParameterType(_ name: String, expected: String) -> QMPError {
+    public static let expectingNegotiation = QMPError(.commandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
+    public static let negotiationComplete = QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored")
+    public static func commandNotFound(_ name: String) -> QMPError { QMPError(.commandNotFound, "The command \(name) has not been found") }
+    public static func noOOBSupport(_ name: String) -> QMPError { QMPError("The command \(name) does not support OOB") }
+    public static func unexpectedParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is unexpected") }
+    public static func missingParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is missing") }
+    public static func invalidParameterType(_ name: String, expected: String) -> QMPError {
         QMPError("Invalid parameter type for '\(name)', expected: \(expected)")
     }
     /// QEMU 7.2 really names the parameter 'null' here (a visitor quirk); clients see exactly this.
-    static func capabilityValueRejected(_ value: String) -> QMPError {
+    public static func capabilityValueRejected(_ value: String) -> QMPError {
         QMPError("Parameter 'null' does not accept value '\(value)'")
     }
-    static func capabilityNotAvailable(_ names: String) -> QMPError { QMPError("Capability \(names) not available") }
+    public static func capabilityNotAvailable(_ names: String) -> QMPError { QMPError("Capability \(names) not available") }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import QMPBroker
 
 /// A client of QEMU's qtest socket (`-qtest unix:PATH,server=on,wait=off`): the guest-side
 /// port I/O a guest kernel would do, without a guest. Each command is one line and is

@@ -2,7 +2,9 @@
 /// re-checking and losing the VMM come in, the actions to run go out. `GuestResetMonitor`
 /// runs the actions; `query-broker`, `query-vfio-devices` and `BROKER_LINK_RESET_WATCH`
 /// read the state.
-struct LinkResetWatch: Equatable {
+public struct LinkResetWatch: Equatable, Sendable {
+    public init() {}
+
     enum State: Equatable {
         /// No VMM, or the broker let go of QEMU's log.
         case detached(reason: String)
@@ -14,7 +16,7 @@ struct LinkResetWatch: Equatable {
         case broken(reason: String)
     }
 
-    enum Action: Equatable {
+    public enum Action: Equatable, Sendable {
         /// `BROKER_LINK_RESET_WATCH {active, reason}`, and a log line.
         case announce(active: Bool, reason: String)
         /// Send the attach commands again (the events were switched off behind our back).
@@ -36,10 +38,10 @@ struct LinkResetWatch: Equatable {
         let reason: String
     }
 
-    var isIntact: Bool { state == .intact }
+    public var isIntact: Bool { state == .intact }
 
     /// Why the watch is not intact, for `query-broker`; nil while it is.
-    var reason: String? {
+    public var reason: String? {
         switch state {
         case .detached(let reason), .broken(let reason): reason
         case .attaching: "attaching"
@@ -47,22 +49,22 @@ struct LinkResetWatch: Equatable {
         }
     }
 
-    mutating func attachStarted() -> [Action] {
+    public mutating func attachStarted() -> [Action] {
         state = .attaching
         return []
     }
 
-    mutating func attached() -> [Action] {
+    public mutating func attached() -> [Action] {
         state = .intact
         return announce(active: true, reason: "attached")
     }
 
     /// Attach (or re-assert) failed; with no VMM to blame, the watch is broken.
-    mutating func attachFailed(_ reason: String) -> [Action] { breaks(reason) }
+    public mutating func attachFailed(_ reason: String) -> [Action] { breaks(reason) }
 
     /// QEMU's answer to `trace-event-get-state` for the watched events: those now off.
     /// Only an intact watch is judged: an attach in flight will set the events itself.
-    mutating func verified(disabled: [String]) -> [Action] {
+    public mutating func verified(disabled: [String]) -> [Action] {
         guard isIntact, !disabled.isEmpty else { return [] }
         return breaks("trace events disabled in QEMU: \(disabled.joined(separator: ", "))") + [.reassert]
     }
@@ -70,14 +72,14 @@ struct LinkResetWatch: Equatable {
     /// The path no longer names the file the broker reads (removed, renamed, replaced).
     /// QEMU's `logfile` with the same path reopens it (measured on 7.2.22), so attaching
     /// again puts QEMU back on a file the broker owns.
-    mutating func logReplaced() -> [Action] {
+    public mutating func logReplaced() -> [Action] {
         guard isIntact else { return [] }
         return breaks("the trace log was removed or replaced") + [.reattach]
     }
 
     /// The periodic timer while a VMM is attached: an intact watch is checked, a broken one
     /// tried again (announced only when the reason changes, so retrying is quiet).
-    mutating func tick() -> [Action] {
+    public mutating func tick() -> [Action] {
         switch state {
         case .intact: [.verify]
         case .broken: [.reattach]
@@ -87,7 +89,7 @@ struct LinkResetWatch: Equatable {
 
     /// The VMM went away, or the broker gave QEMU's log back.
     /// Announced only if the last announcement said the watch was on.
-    mutating func detached(_ reason: String) -> [Action] {
+    public mutating func detached(_ reason: String) -> [Action] {
         state = .detached(reason: reason)
         return announced?.active == true ? announce(active: false, reason: reason) : []
     }

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// The broker's own QMP client session with one VMM, as a value: connect → greeting →
 /// `qmp_capabilities` (with `oob` when offered) → ready; any loss → back off and retry.
 /// The `UpstreamLink` performs the actions and owns the timers.
@@ -7,8 +9,8 @@
 /// dropped as if it had said something wrong. Failures in a row (a refused connect, a
 /// handshake that timed out or went wrong, a loss before ready) double the backoff up to
 /// its cap; only a session that became ready starts the count again.
-struct UpstreamSession {
-    enum Action: Equatable {
+public struct UpstreamSession: Sendable {
+    public enum Action: Equatable, Sendable {
         case none
         /// Send `qmp_capabilities`, enabling `oob` when the VMM offered it.
         case negotiate(oob: Bool)
@@ -43,39 +45,39 @@ struct UpstreamSession {
     /// Counts connections, so that a timer from an earlier one is recognised and ignored.
     private(set) var attempt = 0
     /// The greeting of the current (or last) session, sent to clients once it is ready.
-    private(set) var greeting: [UInt8]?
-    private(set) var oobOffered = false
+    public private(set) var greeting: [UInt8]?
+    public private(set) var oobOffered = false
 
     let handshakeTimeoutMilliseconds: Int
     static let initialBackoffMilliseconds = 50
     static let maximumBackoffMilliseconds = 1000
     /// QEMU greets at once and answers `qmp_capabilities` in microseconds; even a VMM
     /// still starting under load has done both within a second or two.
-    static let defaultHandshakeTimeoutMilliseconds = 10_000
+    public static let defaultHandshakeTimeoutMilliseconds = 10_000
 
-    init(handshakeTimeoutMilliseconds: Int = Self.defaultHandshakeTimeoutMilliseconds) {
+    public init(handshakeTimeoutMilliseconds: Int = Self.defaultHandshakeTimeoutMilliseconds) {
         self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
     }
 
-    var isReady: Bool { state == .ready }
+    public var isReady: Bool { state == .ready }
 
-    var isDisconnected: Bool { state == .disconnected }
+    public var isDisconnected: Bool { state == .disconnected }
 
     /// The socket connected: the greeting must follow in time.
-    mutating func connected() -> Action {
+    public mutating func connected() -> Action {
         state = .awaitingGreeting
         attempt += 1
         return .startHandshakeTimer(attempt: attempt, milliseconds: handshakeTimeoutMilliseconds)
     }
 
     /// Connecting failed (socket missing or refused).
-    mutating func connectFailed() -> Action {
+    public mutating func connectFailed() -> Action {
         state = .disconnected
         return retry()
     }
 
     /// The connection closed. Returns whether it had been ready (clients must hear of it).
-    mutating func closed() -> (wasReady: Bool, action: Action) {
+    public mutating func closed() -> (wasReady: Bool, action: Action) {
         let wasReady = state == .ready
         // A session that worked resets the count: a VMM restart is retried at once.
         if wasReady { failures = 0 }
@@ -84,7 +86,7 @@ struct UpstreamSession {
     }
 
     /// The handshake timer of connection `attempt` fired.
-    mutating func handshakeTimedOut(attempt: Int) -> Action {
+    public mutating func handshakeTimedOut(attempt: Int) -> Action {
         guard attempt == self.attempt else { return .none }
         switch state {
         case .awaitingGreeting:
@@ -97,7 +99,7 @@ struct UpstreamSession {
     }
 
     /// A line that is not a JSON object.
-    func receivedGarbage(_ excerpt: String) -> Action {
+    public func receivedGarbage(_ excerpt: String) -> Action {
         switch state {
         case .awaitingGreeting, .negotiating:
             return .protocolViolation("expected the QMP handshake, got \(excerpt)")
@@ -109,7 +111,7 @@ struct UpstreamSession {
     }
 
     /// A message from the VMM.
-    mutating func received(_ line: UpstreamLine) -> Action {
+    public mutating func received(_ line: UpstreamLine) -> Action {
         switch state {
         case .disconnected:
             return .none
@@ -152,7 +154,7 @@ struct UpstreamSession {
 
 extension String {
     /// Without the `\r\n` QEMU ends its lines with (one grapheme in Swift).
-    func trimmingLineEnd() -> String {
+    public func trimmingLineEnd() -> String {
         var text = self
         while let last = text.last, last == "\r\n" || last == "\n" || last == "\r" { text.removeLast() }
         return text

@@ -1,4 +1,6 @@
 import Glibc
+import QMPBroker
+import QMPWire
 
 extension QMPClient {
     /// Waits until the broker says the VM's guest link resets are watched (`query-broker`):

@@ -3,17 +3,19 @@ import Glibc
 /// Splits the VMM's output into messages. QEMU ends every message with `\r\n` and
 /// escapes newlines inside strings, so a line is a message; keeping the raw line lets
 /// events go to clients byte-for-byte as QEMU wrote them.
-struct LineFramer {
+public struct LineFramer: Sendable {
+    public init() {}
+
     /// A larger line means the peer is not a QMP server (QEMU's largest reply, the
     /// schema, is a few hundred KiB).
     static let maximumLineLength = 64 << 20
 
     private var partial: [UInt8] = []
 
-    enum Failure: Error { case lineTooLong }
+    public enum Failure: Error { case lineTooLong }
 
     /// Calls `emit` with each complete line (including its line end).
-    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (ArraySlice<UInt8>) -> Void) throws(Failure) {
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (ArraySlice<UInt8>) -> Void) throws(Failure) {
         var start = 0
         let count = bytes.count
         while start < count, let base = bytes.baseAddress,
@@ -37,5 +39,5 @@ struct LineFramer {
         }
     }
 
-    mutating func reset() { partial.removeAll() }
+    public mutating func reset() { partial.removeAll() }
 }

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// One QMP command the broker sends to turn QEMU's reset tracing on or off, as data: its
 /// name, its arguments, and how to tell from the reply whether it worked.
 public enum TracingCommand: Equatable, Sendable {

@@ -1,3 +1,5 @@
+import QMPWire
+
 /// The QMP commands that make a stock QEMU 7.2 report guest link resets, and undo it.
 ///
 /// How it works (each point verified on Debian's 7.2.22 binary):

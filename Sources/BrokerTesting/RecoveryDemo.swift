@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import QMPBroker
 import Synchronization
 import VFIOWatch
 

@@ -1,3 +1,6 @@
+import QMPSessions
+import QMPWire
+
 /// Drives one input through both wire paths the way the broker would, for the fuzzer
 /// (`Fuzz/main.swift`) and for the unit test that replays its seeds and crash inputs.
 /// Upstream: the bytes as a VMM's output through `LineFramer` and `UpstreamLine` (id
