@@ -83,6 +83,7 @@ let package = Package(
             name: "qmp-broker",
             dependencies: [
                 "QMPBroker",
+                "EventLoop",
                 "QMPWire",
                 "BrokerTesting",
                 "ErrorEvents",
@@ -114,7 +115,7 @@ let package = Package(
         ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
-        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "VFIOWatch",
+        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),

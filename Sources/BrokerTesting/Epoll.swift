@@ -7,6 +7,7 @@ struct Epoll {
     let fd: Int32
 
     static let readable: UInt32 = 0x001  // EPOLLIN
+    static let writable: UInt32 = 0x004  // EPOLLOUT
     private static let add: Int32 = 1, delete: Int32 = 2, modify: Int32 = 3
     #if arch(x86_64)
     static let eventSize = 12
@@ -35,13 +36,14 @@ struct Epoll {
         }
     }
 
-    /// The tokens of ready descriptors, at most `capacity`; [] on timeout or EINTR.
-    func wait(capacity: Int, timeoutMilliseconds: Int32) -> [UInt64] {
+    /// The tokens and events of ready descriptors, at most `capacity`; [] on timeout or EINTR.
+    func wait(capacity: Int, timeoutMilliseconds: Int32) -> [(token: UInt64, events: UInt32)] {
         withUnsafeTemporaryAllocation(byteCount: Self.eventSize * capacity, alignment: 8) { events in
             let count = Self.wait(fd, events.baseAddress!, Int32(capacity), timeoutMilliseconds)
             guard count > 0 else { return [] }
             return (0..<Int(count)).map {
-                events.loadUnaligned(fromByteOffset: $0 * Self.eventSize + Self.dataOffset, as: UInt64.self)
+                (events.loadUnaligned(fromByteOffset: $0 * Self.eventSize + Self.dataOffset, as: UInt64.self),
+                 events.loadUnaligned(fromByteOffset: $0 * Self.eventSize, as: UInt32.self))
             }
         }
     }

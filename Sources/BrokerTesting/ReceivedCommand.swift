@@ -12,9 +12,9 @@ public struct ReceivedCommand: Sendable, Equatable {
     /// CLOCK_MONOTONIC nanoseconds taken as soon as `recvmsg` returned the bytes that
     /// completed this command: the arrival time a benchmark can compare with its own clock.
     public let receivedAt: UInt64
-    /// Descriptors that came by SCM_RIGHTS with the bytes of this command (the first command
-    /// of a read gets them, as QEMU queues them for the next `getfd`). The VMM owns and
-    /// closes them; they stay open until the VMM is closed.
+    /// Descriptors that came by SCM_RIGHTS since the previous command was complete (QEMU too
+    /// queues them for the next command that takes one). The VMM owns them; they stay open
+    /// until the VMM is closed.
     public let descriptors: [Int32]
     /// Which connection it came on, counting from 1.
     public let connection: Int

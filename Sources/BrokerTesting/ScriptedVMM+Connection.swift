@@ -49,8 +49,8 @@ extension ScriptedVMM {
             state.connections += 1
             return state.script.greeting
         }
-        if let greeting { Self.write(Array((greeting + "\r\n").utf8), to: fd) }
         group.register(fd, token: link.token, self, .connection)
+        if let greeting { queue(Array(greeting.utf8), &link) }
     }
 
     /// The connection is readable: log what completed, then answer it.
@@ -59,21 +59,24 @@ extension ScriptedVMM {
             guard link.token == token, link.fd >= 0 else { return [] }
             let (count, fds) = Self.receive(link.fd, into: buffer, control: control)
             let now = MonotonicTime.nanoseconds()
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
             guard count > 0 else {
                 dropConnection(&link)
                 return []
             }
             link.descriptors += fds
+            link.unclaimedDescriptors += fds
             var requests: [JSON] = []
             link.reader.feed(UnsafeRawBufferPointer(rebasing: buffer[..<count])) { input in
                 if case .value(let value) = input { requests.append(value) }
             }
             let number = link.number
-            let commands = requests.enumerated().map { index, request in
-                ReceivedCommand(name: request["execute"]?.string ?? request["exec-oob"]?.string ?? "",
-                                id: request["id"].map { String(decoding: $0.serialized(), as: UTF8.self) },
-                                arguments: request["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) },
-                                receivedAt: now, descriptors: index == 0 ? fds : [], connection: number)
+            let commands = requests.map { request in
+                defer { link.unclaimedDescriptors = [] }
+                return ReceivedCommand(name: request["execute"]?.string ?? request["exec-oob"]?.string ?? "",
+                                       id: request["id"].map { String(decoding: $0.serialized(), as: UTF8.self) },
+                                       arguments: request["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) },
+                                       receivedAt: now, descriptors: link.unclaimedDescriptors, connection: number)
             }
             state.withLock { $0.received += commands }
             return commands
@@ -96,33 +99,61 @@ extension ScriptedVMM {
         Glibc.close(link.fd)
         link.fd = -1
         link.token = 0
+        link.output = []
+        link.waitingToWrite = false
+        link.unclaimedDescriptors = []
         if listener >= 0 && !link.closed { group.setAccepting(listener, token: listenerToken, true) }
     }
 
     /// Writes to connection `number` if it is still the current one.
     func send(_ bytes: [UInt8], onConnection number: Int) {
         link.withLock { link in
-            guard link.fd >= 0, link.number == number else { return }
-            Self.write(bytes, to: link.fd)
+            guard link.number == number else { return }
+            queue(bytes, &link)
         }
     }
 
     func sendOnCurrentConnection(_ bytes: [UInt8]) {
+        link.withLock { queue(bytes, &$0) }
+    }
+
+    /// The socket is writable again: send what waited.
+    func writeReady(token: UInt64) {
         link.withLock { link in
-            if link.fd >= 0 { Self.write(bytes, to: link.fd) }
+            guard link.token == token, link.fd >= 0 else { return }
+            flush(&link)
         }
     }
 
-    /// Blocking and whole (a peer in a test may be slow); no SIGPIPE from a gone broker.
-    private static func write(_ bytes: [UInt8], to fd: Int32) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
+    /// Sends now what the socket takes without blocking; the rest waits for EPOLLOUT, in order.
+    private func queue(_ bytes: [UInt8], _ link: inout Link) {
+        guard link.fd >= 0 else { return }
+        link.output += bytes
+        flush(&link)
+    }
+
+    private func flush(_ link: inout Link) {
+        var offset = 0
+        var blocked = false
+        link.output.withUnsafeBytes { raw in
             while offset < raw.count {
-                let sent = Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if sent < 0 && errno == EINTR { continue }
-                guard sent > 0 else { return }
-                offset += sent
+                let count = Glibc.send(link.fd, raw.baseAddress! + offset, raw.count - offset,
+                                       Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+                if count > 0 {
+                    offset += count
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    blocked = count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break
+                }
             }
+        }
+        // A broken connection drops its output; its EOF or error ends it on the read side.
+        link.output = blocked ? Array(link.output[offset...]) : []
+        if blocked != link.waitingToWrite {
+            link.waitingToWrite = blocked
+            group.setWaitingToWrite(link.fd, token: link.token, blocked)
         }
     }
 

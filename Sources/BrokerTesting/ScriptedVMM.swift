@@ -41,8 +41,14 @@ public final class ScriptedVMM: Sendable {
         var token: UInt64 = 0
         var number = 0
         var reader = QMPInputReader()
+        /// Every descriptor received, closed with the VMM.
         var descriptors: [Int32] = []
+        /// Received since the last complete command: they go with the next one.
+        var unclaimedDescriptors: [Int32] = []
         var closed = false
+        /// Bytes the socket did not take yet, sent when it is writable again.
+        var output: [UInt8] = []
+        var waitingToWrite = false
     }
 
     init(group: ScriptedVMMGroup, path: String, script: VMMScript) throws(Failure) {
@@ -111,6 +117,15 @@ public final class ScriptedVMM: Sendable {
     public var commands: [ReceivedCommand] { state.withLock { $0.received } }
 
     public var commandNames: [String] { commands.map(\.name) }
+
+    /// The log so far, emptied: for long runs (a benchmark) that must not grow it forever.
+    /// `waitForCommand(after:)` counts from the log as it is after this.
+    public func takeCommands() -> [ReceivedCommand] {
+        state.withLock { state in
+            defer { state.received = [] }
+            return state.received
+        }
+    }
 
     /// Connections accepted so far.
     public var connections: Int { state.withLock { $0.connections } }

@@ -4,8 +4,9 @@ import Synchronization
 import VFIOWatch
 
 /// One thread with one epoll serving any number of `ScriptedVMM`s, so a thousand of them
-/// cost a thousand sockets, not a thousand threads. Handlers run inline on that thread;
-/// the peers' accessors are thread-safe and may be called from anywhere.
+/// cost a thousand sockets, not a thousand threads. Handlers run inline on that thread and
+/// never block (output the socket does not take waits for EPOLLOUT): one slow broker
+/// cannot stall the other peers. The peers' accessors may be called from any thread.
 public final class ScriptedVMMGroup: Sendable {
     /// The group tests share; it lives as long as the process.
     public static let shared = ScriptedVMMGroup()
@@ -76,6 +77,11 @@ public final class ScriptedVMMGroup: Sendable {
         epoll.modify(fd, token: token, interest: accepting ? Epoll.readable : 0)
     }
 
+    /// Whether a connection also waits to be writable (it has output the socket did not take).
+    func setWaitingToWrite(_ fd: Int32, token: UInt64, _ waiting: Bool) {
+        epoll.modify(fd, token: token, interest: waiting ? Epoll.readable | Epoll.writable : Epoll.readable)
+    }
+
     /// Runs on the loop thread only.
     func schedule(_ write: DelayedWrite) {
         timers.withLock { timers in
@@ -95,12 +101,15 @@ public final class ScriptedVMMGroup: Sendable {
             control.deallocate()
         }
         while !stopping.load(ordering: .acquiring) {
-            let tokens = epoll.wait(capacity: 64, timeoutMilliseconds: timeoutUntilNextTimer())
-            for token in tokens where token != Self.wakeToken {
+            let ready = epoll.wait(capacity: 64, timeoutMilliseconds: timeoutUntilNextTimer())
+            for (token, events) in ready where token != Self.wakeToken {
                 guard let registration = registered.withLock({ $0[token] }) else { continue }
                 switch registration.role {
-                case .listener: registration.vmm.acceptReady()
-                case .connection: registration.vmm.readReady(token: token, buffer: buffer, control: control)
+                case .listener:
+                    registration.vmm.acceptReady()
+                case .connection:
+                    if events & Epoll.writable != 0 { registration.vmm.writeReady(token: token) }
+                    if events & ~Epoll.writable != 0 { registration.vmm.readReady(token: token, buffer: buffer, control: control) }
                 }
             }
             fireDueTimers()

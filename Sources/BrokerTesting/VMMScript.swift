@@ -6,8 +6,9 @@ public struct VMMScript: Sendable {
     public static let qemu72Greeting =
         #"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"}, "capabilities": ["oob"]}}"#
 
-    /// Sent on connect; nil: a VMM that accepts and says nothing.
-    public var greeting: String? = Self.qemu72Greeting
+    /// Sent on connect exactly as given (QEMU ends it with `\r\n`); nil: a VMM that accepts
+    /// and says nothing.
+    public var greeting: String? = Self.qemu72Greeting + "\r\n"
     /// Answers by command name, before anything built in.
     public var replies: [String: ScriptedReply] = [:]
     /// Consulted after `replies`, before the built-in answers; nil from it means "built in".

@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import QMPWire
 import Testing
 
 /// The broker gives the VMM ids of its own and gives each client its id back.

@@ -1,5 +1,6 @@
 import BrokerTesting
 import QMPBroker
+import QMPWire
 import Testing
 
 /// From a host signal to what the broker tells the VMM and the clients, with QEMU's side scripted.
@@ -17,8 +18,9 @@ import Testing
         #expect(try recovery.vmActionsBeforeSync(since: mark) == ["pcie_aer_inject_error rp0 0x10"])
     }
 
-    @Test func policyStopSendsStopAndInjectsNothing() throws {
-        let recovery = try ScriptedRecovery(policy: "stop")
+    @Test(arguments: ScriptedRecovery.Handover.allCases)
+    func policyStopSendsStopAndInjectsNothing(handover: ScriptedRecovery.Handover) throws {
+        let recovery = try ScriptedRecovery(policy: "stop", handover: handover)
         let mark = recovery.vmm.commands.count
         try recovery.hostFatalError()
         let stop = try #require(recovery.vmm.waitForCommand("stop", after: mark))

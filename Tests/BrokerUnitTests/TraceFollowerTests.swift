@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import LinkResetTrace
 import Testing
 
 /// QEMU's trace lines, appended to the file the broker follows, become guest link resets

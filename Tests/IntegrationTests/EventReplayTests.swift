@@ -12,9 +12,9 @@ import Testing
     let directory = TemporaryDirectory.forTest()
 
     @Test func aClientThatLeavesDuringABurstLosesNothing() throws {
-        let peer = try ScriptedQMPPeer(path: directory.file("scripted.qmp")) { _, _ in .object() }
+        let peer = try ScriptedVMMGroup.shared.listen(at: directory.file("scripted.qmp"))
         defer { peer.close() }
-        let broker = try BrokerInstance(upstream: peer.path, in: directory) {
+        let broker = try BrokerInstance(upstream: directory.file("scripted.qmp"), in: directory) {
             $0.traceLogPath = nil
             $0.eventRingSize = 4096
         }
@@ -23,7 +23,7 @@ import Testing
         let total = 2000
         DispatchQueue.global().async {
             for number in 1...total {
-                peer.emit("BURST", data: .object(["n": .integer(Int64(number))]))
+                peer.emit("BURST", data: #"{"n": \#(number)}"#)
                 if number % 100 == 0 { usleep(10_000) }
             }
         }
@@ -55,15 +55,15 @@ import Testing
     }
 
     @Test func replayCountsWhatTheRingNoLongerHolds() throws {
-        let peer = try ScriptedQMPPeer(path: directory.file("scripted-small.qmp")) { _, _ in .object() }
+        let peer = try ScriptedVMMGroup.shared.listen(at: directory.file("scripted-small.qmp"))
         defer { peer.close() }
-        let broker = try BrokerInstance(upstream: peer.path, in: directory) {
+        let broker = try BrokerInstance(upstream: directory.file("scripted-small.qmp"), in: directory) {
             $0.traceLogPath = nil
             $0.eventRingSize = 10
         }
         let client = try broker.client()
         _ = try client.execute("query-status")
-        for number in 1...30 { peer.emit("BURST", data: .object(["n": .integer(Int64(number))])) }
+        for number in 1...30 { peer.emit("BURST", data: #"{"n": \#(number)}"#) }
         var last: JSON?
         while last?["data"]?["n"]?.integer != 30, let event = try client.nextEvent("BURST") { last = event }
         let replay = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))

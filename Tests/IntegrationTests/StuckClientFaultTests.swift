@@ -19,9 +19,9 @@ import Testing
 
     @Test func tenOfFiftyClientsNeverRead() throws {
         let directory = TemporaryDirectory.forTest()
-        let peer = try ScriptedQMPPeer(path: directory.file("scripted.qmp")) { _, _ in .object() }
+        let peer = try ScriptedVMMGroup.shared.listen(at: directory.file("scripted.qmp"))
         defer { peer.close() }
-        let broker = try BrokerInstance(upstream: peer.path, in: directory) {
+        let broker = try BrokerInstance(upstream: directory.file("scripted.qmp"), in: directory) {
             $0.traceLogPath = nil
             $0.clientQueueBytes = 256 << 10
         }
@@ -66,7 +66,7 @@ import Testing
         let paced = Deadline(after: 120)
         for number in 1...total {
             while counts.progress.withLock({ $0.min()! }) < number - 100 && !paced.passed { usleep(1_000) }
-            peer.emit("BURST", data: .object(["n": .integer(Int64(number)), "pad": .string(padding)]))
+            peer.emit("BURST", data: #"{"n": \#(number), "pad": "\#(padding)"}"#)
         }
         #expect(group.wait(timeout: .now() + 120) == .success)
         #expect(counts.complete.load(ordering: .relaxed) == 40, "\(counts.failures.withLock { $0.prefix(3) })")

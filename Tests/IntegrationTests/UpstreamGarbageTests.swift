@@ -9,19 +9,18 @@ import Testing
 @Suite(.serialized) struct UpstreamGarbageTests {
     @Test func garbageFromTheVMMIsDroppedAndTheSessionGoesOn() throws {
         let directory = TemporaryDirectory.forTest()
-        let peer = try ScriptedQMPPeer(path: directory.file("scripted.qmp")) { command, _ in
-            command == "query-name" ? .object(["name": .string("scripted")]) : .object()
-        }
+        let peer = try ScriptedVMMGroup.shared.listen(
+            at: directory.file("scripted.qmp"), script: VMMScript(replies: ["query-name": .success(#"{"name": "scripted"}"#)]))
         defer { peer.close() }
-        let broker = try BrokerInstance(upstream: peer.path, in: directory)
+        let broker = try BrokerInstance(upstream: directory.file("scripted.qmp"), in: directory)
         let client = try broker.client()
         #expect(try client.execute("query-name")["return"]?["name"]?.string == "scripted")
 
         peer.sendRaw("this is not JSON\r\n[1, 2, 3]\r\n{\"neither\": \"reply nor event\"}\r\n{\"return\": {}, \"id\": 999999}\r\n")
-        peer.emit("AFTER_GARBAGE", data: .object(["ok": .bool(true)]))
+        peer.emit("AFTER_GARBAGE", data: #"{"ok": true}"#)
         let event = try #require(try client.nextEvent("AFTER_GARBAGE"))
         #expect(event["data"]?["ok"]?.bool == true)
-        // The scripted VMM cannot trace: the broker's BROKER_LINK_RESET_WATCH about that may come; nothing else.
+        // The broker's BROKER_LINK_RESET_WATCH may come; nothing else.
         while let message = try client.readMessage(timeout: 0.2) {
             #expect(message["event"]?.string == "BROKER_LINK_RESET_WATCH", "nothing of the garbage reached the client: \(message)")
         }

@@ -10,8 +10,25 @@ import Testing
 @Suite(.serialized) struct UpstreamTimeoutTests {
     let directory = TemporaryDirectory.forTest()
 
-    func broker(_ vmm: FaultyVMM, commandTimeout: Int = 60_000) throws -> BrokerInstance {
-        try BrokerInstance(upstream: vmm.path, in: directory) {
+    /// What QEMU will not do: accept and say nothing, send half a greeting or garbage,
+    /// leave `qmp_capabilities` unanswered.
+    enum Fault: Sendable, CaseIterable {
+        case silent, truncatedGreeting, unansweredCapabilities, garbage
+
+        var script: VMMScript {
+            var script = VMMScript()
+            switch self {
+            case .silent: script.greeting = nil
+            case .truncatedGreeting: script.greeting = #"{"QMP": {"version": {"qemu": {"micro": 22, "#
+            case .unansweredCapabilities: script.replies["qmp_capabilities"] = .held
+            case .garbage: script.greeting = "{\"hello\": \"not a greeting\"}\r\n"
+            }
+            return script
+        }
+    }
+
+    func broker(_ vmm: ScriptedVMM, commandTimeout: Int = 60_000) throws -> BrokerInstance {
+        try BrokerInstance(upstream: vmm.path ?? "", in: directory) {
             $0.handshakeTimeoutMilliseconds = 300
             $0.commandTimeoutMilliseconds = commandTimeout
             $0.traceLogPath = nil
@@ -21,17 +38,17 @@ import Testing
     /// Each faulty handshake is dropped (by the timer for the silent and truncated ones),
     /// and a client that connects meanwhile gets nothing until a real greeting exists;
     /// then it is greeted, negotiates and its commands flow.
-    @Test(arguments: [FaultyVMM.Mode.silent, .truncatedGreeting, .unansweredCapabilities, .garbage])
-    func faultyHandshakeIsDroppedAndRetriedThenAttaches(mode: FaultyVMM.Mode) throws {
-        let vmm = try FaultyVMM(path: directory.file("faulty-\(mode).qmp"), mode: mode)
+    @Test(arguments: Fault.allCases)
+    func faultyHandshakeIsDroppedAndRetriedThenAttaches(fault: Fault) throws {
+        let vmm = try ScriptedVMMGroup.shared.listen(at: directory.file("faulty-\(fault).qmp"), script: fault.script)
         defer { vmm.close() }
         let broker = try broker(vmm)
         let early = try QMPClient(path: broker.socketPath, readGreeting: false)
         #expect(try early.readMessage(timeout: 1.5) == nil, "no bytes while the VMM has not greeted")
         #expect(vmm.connections >= 2, "the first attempt was given up and retried")
-        vmm.set(.good)
+        vmm.updateScript { $0 = VMMScript() }
         let greeting = try #require(try early.readMessage(timeout: 10))
-        #expect(greeting["QMP"]?["version"]?["package"]?.string == "scripted")
+        #expect(greeting.serialized() == Array(VMMScript.qemu72Greeting.utf8))
         try early.negotiate()
         #expect(try early.execute("query-status")["return"] != nil)
     }
@@ -41,7 +58,7 @@ import Testing
     /// sum of those waits, 2.55 s, where a fixed 50 ms retry takes 0.3 s. (A loaded machine
     /// can only make them slower; the cap is checked in `UpstreamSessionTimingTests`.)
     @Test func garbageHandshakesBackOff() throws {
-        let vmm = try FaultyVMM(path: directory.file("garbage.qmp"), mode: .garbage)
+        let vmm = try ScriptedVMMGroup.shared.listen(at: directory.file("garbage.qmp"), script: Fault.garbage.script)
         defer { vmm.close() }
         let started = DispatchTime.now().uptimeNanoseconds
         let broker = try broker(vmm)
@@ -56,7 +73,7 @@ import Testing
     /// A command the VMM never answers gets a GenericError with the client's id; the late
     /// reply is dropped, and the session goes on.
     @Test func unansweredCommandTimesOutAndItsLateReplyIsDropped() throws {
-        let vmm = try FaultyVMM(path: directory.file("hang.qmp"), mode: .good)
+        let vmm = try ScriptedVMMGroup.shared.listen(at: directory.file("hang.qmp"), script: VMMScript(replies: ["x-hang": .held]))
         defer { vmm.close() }
         let broker = try broker(vmm, commandTimeout: 500)
         let client = try broker.client()

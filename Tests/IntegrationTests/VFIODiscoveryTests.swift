@@ -9,33 +9,27 @@ import Testing
 @Suite(.serialized) struct VFIODiscoveryTests {
     @Test func vfioDevicesAreFoundAddedAndDropped() throws {
         let directory = try TemporaryDirectory()
-        let peer = try ScriptedQMPPeer(path: directory.file("scripted.qmp")) { command, arguments in
-            let path = arguments?["path"]?.string ?? ""
-            switch (command, path, arguments?["property"]?.string) {
-            case ("query-status", _, _):
-                return .object(["status": .string("running"), "singlestep": .bool(false), "running": .bool(true)])
+        var script = VMMScript()
+        script.handler = { command in
+            switch (command.name, command.argument("path") ?? "", command.argument("property")) {
             case ("qom-list", "/machine/peripheral", _):
-                return .array([
-                    .object(["name": .string("type"), "type": .string("string")]),
-                    .object(["name": .string("hostdev0"), "type": .string("child<vfio-pci>")]),
-                    .object(["name": .string("net0"), "type": .string("child<virtio-net-pci>")]),
-                ])
+                return .success(#"[{"name": "type", "type": "string"}, {"name": "hostdev0", "type": "child<vfio-pci>"}, "#
+                    + #"{"name": "net0", "type": "child<virtio-net-pci>"}]"#)
             case ("qom-list", "/machine/peripheral-anon", _):
-                return .array([.object(["name": .string("device[0]"), "type": .string("child<vfio-pci>")])])
+                return .success(#"[{"name": "device[0]", "type": "child<vfio-pci>"}]"#)
             case ("qom-get", "/machine/peripheral/hostdev0", "host"):
-                return .string("0000:3b:00.0")
-            case ("qom-get", "/machine/peripheral-anon/device[0]", "host"):
-                return .string("")
+                return .success(#""0000:3b:00.0""#)
             case ("qom-get", "/machine/peripheral-anon/device[0]", "sysfsdev"):
-                return .string("/sys/bus/pci/devices/0000:5e:00.1")
+                return .success(#""/sys/bus/pci/devices/0000:5e:00.1""#)
             case ("qom-get", _, _):
-                return .string("")
+                return .success(#""""#)
             default:
-                return .object()
+                return nil
             }
         }
+        let peer = try ScriptedVMMGroup.shared.listen(at: directory.file("scripted.qmp"), script: script)
         defer { peer.close() }
-        let broker = try BrokerInstance(upstream: peer.path, in: directory)
+        let broker = try BrokerInstance(upstream: directory.file("scripted.qmp"), in: directory)
         let client = try broker.client()
         var devices: [JSON] = []
         let deadline = Deadline(after: 10)
@@ -47,10 +41,9 @@ import Testing
             || devices.map { $0["id"]?.string } == ["/machine/peripheral-anon/device[0]", "hostdev0"])
         let hosts = Set(devices.compactMap { $0["host"]?.string })
         #expect(hosts == ["0000:3b:00.0", "0000:5e:00.1"])
-        #expect(peer.commands.contains("qom-list"))
+        #expect(peer.commandNames.contains("qom-list"))
 
-        peer.emit("DEVICE_DELETED", data: .object(["device": .string("hostdev0"),
-                                                   "path": .string("/machine/peripheral/hostdev0")]))
+        peer.emit("DEVICE_DELETED", data: #"{"device": "hostdev0", "path": "/machine/peripheral/hostdev0"}"#)
         #expect(try client.nextEvent("DEVICE_DELETED") != nil)
         let remaining = try client.execute("query-vfio-devices")["return"]?.elements.map { $0["id"]?.string }
         #expect(remaining == ["/machine/peripheral-anon/device[0]"])

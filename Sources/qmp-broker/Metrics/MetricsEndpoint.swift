@@ -1,19 +1,19 @@
-import Dispatch
+import EventLoop
 import Glibc
 import Prometheus
 
 /// `--metrics-listen ADDR:PORT`: a minimal HTTP/1.0 responder for Prometheus scrapes
-/// (`GET /metrics`, and `GET /healthz`). It runs on its own queue: a slow scraper delays
-/// other scrapes by at most the socket timeout, never a VM's queue.
+/// (`GET /metrics`, and `GET /healthz`). It runs on a loop of its own, never a VM's: a slow
+/// scraper delays other scrapes by at most the socket timeout (a scrape is served blocking,
+/// it is rare and small), and never a VM.
 final class MetricsEndpoint {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     private let registry: PrometheusCollectorRegistry
-    private let queue = DispatchQueue(label: "qmp-broker.metrics")
-    private let listener: Int32
-    private let source: DispatchSourceRead
+    private let loop = EventLoop(name: "qmp-broker.metrics")
+    private let listener: LoopBound<WatchedDescriptor>
     /// The bound port (useful when 0 was asked for).
     let port: UInt16
 
@@ -39,14 +39,23 @@ final class MetricsEndpoint {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         port = UInt16(bigEndian: actual.sin_port)
-        listener = fd
-        source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [registry] in Self.acceptAll(fd, registry: registry) }
-        source.setCancelHandler { close(fd) }
-        source.activate()
+        listener = LoopBound(WatchedDescriptor(adopting: fd, loop: loop), loop: loop)
+        let failure = loop.runAndWait { [listener, registry] () -> LoopError? in
+            do throws(LoopError) {
+                listener.value.onReady = { _ in Self.acceptAll(fd, registry: registry) }
+                try listener.value.setInterest(.read)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw Failure(description: "cannot watch \(address): \(failure)") }
     }
 
-    func stop() { source.cancel() }
+    func stop() {
+        loop.runAndWait { [listener] in listener.value.close() }
+        loop.shutdown()
+    }
 
     /// "127.0.0.1:9464", "0.0.0.0:9464" or "localhost:9464".
     static func parse(_ text: String) throws(Failure) -> sockaddr_in {

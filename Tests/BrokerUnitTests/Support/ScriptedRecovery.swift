@@ -1,13 +1,18 @@
 import BrokerTesting
 import QMPBroker
+import QMPWire
 import Glibc
 import VFIOWatch
 
 /// A broker watching `dev0` from its config (error trigger `eventfd`), in front of a
 /// `ScriptedVMM` whose machine has dev0 (vfio-pci) behind the root port rp0 at 00:1c.0;
-/// a fake sysfs holds dev0's AER counters; a negotiated client handed the broker a fatal
-/// eventfd with `vfio-eventfd-add`; the broker has learnt where dev0 sits.
+/// a fake sysfs holds dev0's AER counters; the broker got a fatal eventfd (from a negotiated
+/// client's `vfio-eventfd-add`, or inherited through its config) and has learnt where dev0 sits.
 final class ScriptedRecovery {
+    /// How the broker gets the eventfd: SCM_RIGHTS with `vfio-eventfd-add`, or from its config
+    /// (`inherited-eventfd`, a descriptor open in the broker's process).
+    enum Handover: Sendable, CaseIterable { case command, config }
+
     let rig: ScriptedBroker
     let sysfs: FakeSysfsTree
     let client: QMPLineConnection
@@ -17,7 +22,9 @@ final class ScriptedRecovery {
     var vmm: ScriptedVMM { rig.vmm }
 
     init(policy: String = "forward", autoCont: Bool = false, device: String = "dev0",
-         machine: ScriptedMachine = .deviceBehindRootPort(), traceLog: Bool = false) throws {
+         machine: ScriptedMachine = .deviceBehindRootPort(), traceLog: Bool = false, handover: Handover = .command) throws {
+        let fatalFD = try EventFD.makeEventFD()
+        self.fatalFD = fatalFD
         var tree: FakeSysfsTree?
         rig = try ScriptedBroker(script: VMMScript(machine: machine)) { configuration, directory in
             let sysfs = FakeSysfsTree(under: directory.path)
@@ -31,13 +38,17 @@ final class ScriptedRecovery {
             watched.errorTrigger = "eventfd"
             configuration.recovery.devices = [watched]
             if traceLog { configuration.traceLogPath = directory.file("vm1.trace.log") }
+            if handover == .config {
+                configuration.recovery.inheritedEventFDs = [.init(device: device, severity: "fatal", fd: dup(fatalFD))]
+            }
         }
         sysfs = tree!
         client = try rig.client()
-        fatalFD = try EventFD.makeEventFD()
-        try client.send(#"{"execute": "vfio-eventfd-add", "arguments": {"device": "\#(device)", "severity": "fatal"}, "id": "fd"}"#,
-                        fds: [fatalFD])
-        guard try client.nextReply() == #"{"return": {}, "id": "fd"}"# else { throw QMPClient.Failure("vfio-eventfd-add failed") }
+        if handover == .command {
+            try client.send(#"{"execute": "vfio-eventfd-add", "arguments": {"device": "\#(device)", "severity": "fatal"}, "id": "fd"}"#,
+                            fds: [fatalFD])
+            guard try client.nextReply() == #"{"return": {}, "id": "fd"}"# else { throw QMPClient.Failure("vfio-eventfd-add failed") }
+        }
         // Placement is learnt from QOM after attach; errors go to the port above a vfio-pci device.
         let port = machine.devices.first { $0.id == device }.flatMap { ScriptedRecovery.port(ofBus: $0.parentBus) }
         guard try waitForDevice({ $0?["inject-at"]?.string == port }) else { throw QMPClient.Failure("placement never learnt") }

@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import QMPWire
 
 /// Appends to the broker's trace log as QEMU does: `O_APPEND`, one `write` per call.
 struct TraceLogWriter {
