@@ -152,6 +152,8 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run() {
         pthread_setspecific(Self.currentLoopKey, Unmanaged.passUnretained(self).toOpaque())
+        // Named for `perf`, `top -H` and gdb (the kernel keeps 15 bytes).
+        _ = cepoll_name_this_thread(String(name.suffix(15)))
         let capacity = 128
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         defer { events.deallocate() }
