@@ -173,3 +173,4 @@ for (name, measure) in [("qemu", measureQEMURows), ("fanout", measureFanoutRows)
 print(table.render(header: "qmp-broker bench: \(ProcessFigures.cpuModel()), \(ProcessFigures.onlineCores) cores"))
 notes.forEach { print($0) }
 vmmGroup.close()
+temporary.remove()
