@@ -76,7 +76,8 @@ let package = Package(
         // temporary trees, the recovery drill. Not a product.
         .target(
             name: "BrokerTesting",
-            dependencies: ["QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
+            dependencies: [
+                "CEpoll", "QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(

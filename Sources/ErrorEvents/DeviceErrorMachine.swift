@@ -49,6 +49,9 @@ public struct DeviceErrorMachine: Sendable {
     }
 
     private var state: State
+    /// A broker stop restored from disk before the VM's run state was known: judged by
+    /// `runStateLearnt`; until then the machine runs on the assumed run state.
+    private var restoredStop: PersistedDeviceState?
     /// The host's recovery since the last uncorrectable error.
     public private(set) var hostRecovery: HostRecovery = .none
     public private(set) var policy: DevicePolicy
@@ -80,6 +83,17 @@ public struct DeviceErrorMachine: Sendable {
         self.counters = counters
     }
 
+    /// A machine restored while the VM's run state may not be known yet (a broker start,
+    /// before `query-status` answers). A stored broker stop is then kept as stored until
+    /// `runStateLearnt` judges it.
+    public init(
+        policy: DevicePolicy = .default, restoring persisted: PersistedDeviceState,
+        vm: VMRunState, counters: DeviceErrorCounters = DeviceErrorCounters()
+    ) {
+        self.init(policy: policy, restoring: persisted, vmRunning: vm.running, counters: counters)
+        if !vm.learnt && persisted.stoppedByBroker { restoredStop = persisted }
+    }
+
     // MARK: - What the rest of the broker reads
 
     public var persistedState: PersistedDeviceState {
@@ -96,6 +110,10 @@ public struct DeviceErrorMachine: Sendable {
     }
 
     public var linkError: Bool { persistedState.linkError }
+
+    /// What the device's row must say: a restored broker stop still being judged is
+    /// written back as it was stored, not as the provisional machine sees it.
+    public var storedState: PersistedDeviceState { restoredStop ?? persistedState }
 
     public var status: DeviceErrorStatus {
         switch state {
@@ -173,6 +191,26 @@ public struct DeviceErrorMachine: Sendable {
             return .none
         }
         return clear(reason: .vmReset)
+    }
+
+    /// One of the VMM's run-state inputs.
+    public mutating func vmEvent(_ event: VMRunEvent) -> DeviceActions {
+        switch event {
+        case .runStateLearnt(let running): runStateLearnt(running: running)
+        case .stopped: vmStopped()
+        case .resumed: vmResumed()
+        case .reset: systemReset()
+        }
+    }
+
+    /// The VM's run state from `query-status` at attach. A restored broker stop is judged
+    /// now, as if restored knowing it (what happened meanwhile was provisional; only the
+    /// counters stay); a changed judgement is persisted. Any other machine takes the state
+    /// as a STOP or RESUME.
+    public mutating func runStateLearnt(running: Bool) -> DeviceActions {
+        guard let restored = restoredStop else { return running ? vmResumed() : vmStopped() }
+        self = DeviceErrorMachine(policy: policy, restoring: restored, vmRunning: running, counters: counters)
+        return persistedState == restored ? .none : [.persist(persistedState)]
     }
 
     /// QMP `STOP`, whoever caused it. Only the first STOP after the broker's own `stop`

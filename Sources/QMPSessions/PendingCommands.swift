@@ -2,15 +2,25 @@
 /// id, so replies from one shared VMM monitor find their way back to whoever asked,
 /// with the asker's own id restored. Broker ids never reach a client.
 ///
-/// Each entry has a deadline (monotonic milliseconds, from the caller): a command the VMM
-/// never answers is expired and its waiter told so; a reply that comes later finds no
-/// entry and is dropped, as one with an id the broker never sent.
-public struct PendingCommands<Waiter> {
+/// Each entry is data: who asked, the client's id and reply slot, the command, its
+/// deadline (monotonic milliseconds, from the caller) and what to do with the reply, so
+/// the table can say what a client is waiting for. A command the VMM never answers is
+/// expired and its requester told so; a reply that comes later finds no entry and is
+/// dropped, as one with an id the broker never sent.
+///
+/// `Continuation` is for the broker's own multi-step exchanges that still continue in a
+/// closure (QOM placement, discovery, injection); client commands never have one.
+public struct PendingCommands<Continuation> {
     public init() {}
 
-    private struct Entry {
-        let waiter: Waiter
-        let deadline: UInt64
+    public struct Entry {
+        public let command: PendingCommand
+        public let continuation: Continuation?
+
+        public init(command: PendingCommand, continuation: Continuation?) {
+            self.command = command
+            self.continuation = continuation
+        }
     }
 
     private var nextID: Int64 = 1
@@ -18,46 +28,51 @@ public struct PendingCommands<Waiter> {
 
     public var count: Int { waiting.count }
 
-    /// Registers a waiter and returns the id to send upstream.
-    public mutating func register(_ waiter: Waiter, deadline: UInt64 = .max) -> Int64 {
+    /// Registers a command and returns the id to send upstream.
+    public mutating func register(_ command: PendingCommand, continuation: Continuation? = nil) -> Int64 {
         let id = nextID
         nextID += 1
-        waiting[id] = Entry(waiter: waiter, deadline: deadline)
+        waiting[id] = Entry(command: command, continuation: continuation)
         return id
     }
 
-    /// The waiter for an upstream reply's `id`, removed from the table; nil for ids the
+    /// The entry for an upstream reply's `id`, removed from the table; nil for ids the
     /// broker never sent or already gave up on (logged by the caller and dropped, as
     /// `qemu.qmp` does).
-    public mutating func resolve(_ id: Int64?) -> Waiter? {
+    public mutating func resolve(_ id: Int64?) -> Entry? {
         guard let id else { return nil }
-        return waiting.removeValue(forKey: id)?.waiter
+        return waiting.removeValue(forKey: id)
     }
 
     /// The earliest deadline still waiting; nil when none has one.
     public var nextDeadline: UInt64? {
-        waiting.values.lazy.map(\.deadline).filter { $0 != .max }.min()
+        waiting.values.lazy.map(\.command.deadline).filter { $0 != .max }.min()
     }
 
-    /// Removes and returns, oldest first, the waiters whose deadline is `now` or earlier.
-    public mutating func expire(now: UInt64) -> [Waiter] {
-        let due = waiting.filter { $0.value.deadline <= now }.sorted { $0.key < $1.key }
+    /// Removes and returns, oldest first, the entries whose deadline is `now` or earlier.
+    public mutating func expire(now: UInt64) -> [Entry] {
+        let due = waiting.filter { $0.value.command.deadline <= now }.sorted { $0.key < $1.key }
         for (id, _) in due { waiting.removeValue(forKey: id) }
-        return due.map(\.value.waiter)
+        return due.map(\.value)
     }
 
     /// Everything still waiting, in the order it was sent; the table is left empty.
-    public mutating func drain() -> [Waiter] {
-        let drained = waiting.sorted { $0.key < $1.key }.map(\.value.waiter)
+    public mutating func drain() -> [Entry] {
+        let drained = waiting.sorted { $0.key < $1.key }.map(\.value)
         waiting.removeAll()
         return drained
     }
 
-    /// Removes the waiters matching `predicate` (a client went away); returns how many.
+    /// What one client is waiting for, in the order it was sent.
+    public func commands(of client: Int) -> [PendingCommand] {
+        waiting.sorted { $0.key < $1.key }.map(\.value.command).filter { $0.requester == .client(client) }
+    }
+
+    /// Forgets a client's commands (it went away); their replies will be dropped. Returns how many.
     @discardableResult
-    mutating func removeAll(where predicate: (Waiter) -> Bool) -> Int {
+    public mutating func removeCommands(of client: Int) -> Int {
         let before = waiting.count
-        waiting = waiting.filter { !predicate($0.value.waiter) }
+        waiting = waiting.filter { $0.value.command.requester != .client(client) }
         return before - waiting.count
     }
 }

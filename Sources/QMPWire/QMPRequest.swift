@@ -49,7 +49,10 @@ public struct QMPRequest {
 
 extension QMPRequest {
     /// `{"return": value}` with the client's `id` in QEMU's member order.
-    public func successReply(_ value: JSON) -> JSON {
+    public func successReply(_ value: JSON) -> JSON { Self.successReply(value, id: id) }
+
+    /// `{"return": value}` with `id` (a client's, kept apart from its request) in QEMU's member order.
+    public static func successReply(_ value: JSON, id: JSON?) -> JSON {
         if let id { return .qdict(["return": value, "id": id]) }
         return .qdict(["return": value])
     }

@@ -8,6 +8,7 @@ enum Input: Sendable, CustomStringConvertible {
     case systemReset
     case vmStopped
     case vmResumed
+    case runStateLearnt(running: Bool)
     case clientStop
     case hostRecoveryStarted
     case hostRecoveryDone
@@ -25,6 +26,7 @@ enum Input: Sendable, CustomStringConvertible {
         case .systemReset: "systemReset"
         case .vmStopped: "STOP"
         case .vmResumed: "RESUME"
+        case .runStateLearnt(let running): "query-status(running: \(running))"
         case .clientStop: "client stop"
         case .hostRecoveryStarted: "hostRecoveryStarted"
         case .hostRecoveryDone: "hostRecoveryDone"
@@ -43,6 +45,7 @@ extension DeviceErrorMachine {
         case .systemReset: systemReset()
         case .vmStopped: vmStopped()
         case .vmResumed: vmResumed()
+        case .runStateLearnt(let running): runStateLearnt(running: running)
         case .clientStop: clientRequestedStop()
         case .hostRecoveryStarted: hostRecoveryStarted()
         case .hostRecoveryDone: hostRecoveryDone()

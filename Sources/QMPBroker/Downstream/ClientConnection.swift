@@ -2,9 +2,19 @@ import Glibc
 import QMPSessions
 import QMPWire
 
+/// Where a client's commands go: the VM gives each client these routes, not itself.
+struct ClientRoutes {
+    /// A command for the VMM, its reply due in `slot` (nil: out of band).
+    let forward: (_ request: QMPRequest, _ fds: [Int32], _ slot: ReplyOrder.Slot?, _ client: ClientConnection) -> Void
+    /// A command the broker answers itself.
+    let handleLocally: (_ request: QMPRequest, _ client: ClientConnection, _ completion: @escaping (JSON) -> Void) -> Void
+    /// The connection closed (its descriptors are released first).
+    let closed: (_ client: ClientConnection, _ reason: ConnectionCloseReason) -> Void
+}
+
 /// The I/O edge of one downstream client: feeds bytes to the reader, inputs to its
-/// `ClientSession`, and performs the actions through its VM. Replies leave in the
-/// order QEMU would send them (`ReplyOrder`). Everything runs on the VM's queue.
+/// `ClientSession`, and performs the actions through its routes. Replies leave in the
+/// order QEMU would send them (`ReplyOrder`). Everything runs on the VM's loop, in its isolation.
 final class ClientConnection {
     let id: Int
     let connection: UnixStreamConnection
@@ -15,12 +25,12 @@ final class ClientConnection {
     /// Descriptors received with SCM_RIGHTS and not yet claimed: like QEMU's chardev,
     /// they belong to the next command that takes fds; newer ones replace older ones.
     private var receivedFDs: [Int32] = []
-    private unowned let vm: VMBroker
+    private let routes: ClientRoutes
 
-    init(id: Int, connection: UnixStreamConnection, vm: VMBroker) {
+    init(id: Int, connection: UnixStreamConnection, routes: ClientRoutes) {
         self.id = id
         self.connection = connection
-        self.vm = vm
+        self.routes = routes
         self.credentials = connection.peerCredentials()
     }
 
@@ -41,7 +51,7 @@ final class ClientConnection {
         connection.onClose = { [weak self] reason in
             guard let self else { return }
             self.releaseFDs()
-            self.vm.clientClosed(self, reason: reason)
+            self.routes.closed(self, reason)
         }
         connection.start()
     }
@@ -131,15 +141,16 @@ final class ClientConnection {
         case .forward(let request):
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
-            vm.forward(request, fds: takeFDs(), from: self) { [weak self] reply in self?.finish(reply, slot: slot) }
+            routes.forward(request, takeFDs(), slot, self)
         case .handleLocally(let request):
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
-            vm.handleLocally(request, from: self) { [weak self] reply in self?.finish(reply.wireMessage(), slot: slot) }
+            routes.handleLocally(request, self) { [weak self] reply in self?.finish(reply.wireMessage(), slot: slot) }
         }
     }
 
-    private func finish(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
+    /// The reply to one of its commands, for `slot` (nil: out-of-band).
+    func finish(_ bytes: [UInt8], slot: ReplyOrder.Slot?) {
         outstanding -= 1
         respond(bytes, slot: slot)
         closeIfFinished()

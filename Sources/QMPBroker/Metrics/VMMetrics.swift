@@ -53,13 +53,15 @@ final class VMMetrics {
 
     func slowClientCut() { slowClientsCut.increment() }
 
-    /// Call when a command goes upstream; call the result when its reply (or error) is back.
-    func commandForwarded() -> () -> Void {
+    /// Call when a command goes upstream; returns when (monotonic nanoseconds), for `commandReplied`.
+    func commandForwarded() -> UInt64 {
         commandsForwarded.increment()
-        let start = MonotonicClock.nanoseconds()
-        return { [commandLatency] in
-            commandLatency.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
-        }
+        return MonotonicClock.nanoseconds()
+    }
+
+    /// Call when a forwarded command's reply (or error) is back.
+    func commandReplied(sentAt start: UInt64) {
+        commandLatency.recordNanoseconds(Int64(MonotonicClock.nanoseconds() - start))
     }
 
     func eventFannedOut() { eventsFannedOut.increment() }

@@ -5,15 +5,15 @@ import VFIOWatch
 
 /// The VFIO commands of `schemas/qmp-broker.json`, answered by the broker.
 enum VFIOCommands {
-    static func register(in commands: LocalCommands, recovery: VFIORecovery) {
-        commands.register("query-vfio-devices") { request, _, _, completion in
+    static func register(in commands: LocalCommands) {
+        commands.register("query-vfio-devices") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
-                let watching = recovery.vm.guestResets?.watch.isIntact ?? false
-                return .array(recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
+                let watching = vm.guestResets?.watch.isIntact ?? false
+                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
             }
         }
-        commands.register("vfio-device-add") { request, _, _, completion in
+        commands.register("vfio-device-add") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let id = try arguments.string("id")
                 let host = try arguments.string("host")
@@ -22,16 +22,16 @@ enum VFIOCommands {
                 let injectAt = try arguments.optionalString("inject-at")
                 let trigger = try arguments.optionalEnum("error-trigger", ErrorTriggerMode.self)
                 try arguments.finish()
-                try recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
+                try vm.recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
                                        injectAt: injectAt, origin: "command", errorTrigger: trigger)
                 return .object()
             }
         }
-        commands.register("vfio-device-del") { request, _, _, completion in
+        commands.register("vfio-device-del") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let id = try arguments.string("id")
                 try arguments.finish()
-                try recovery.removeDevice(id: id)
+                try vm.recovery.removeDevice(id: id)
                 return .object()
             }
         }
@@ -55,32 +55,32 @@ enum VFIOCommands {
                     passed.dropFirst().forEach { _ = close($0) }
                     fd = first
                 }
-                try recovery.attachEventFD(fd, device: device, severity: severity)
+                try vm.recovery.attachEventFD(fd, device: device, severity: severity)
                 return .object()
             }
         }
-        commands.register("vfio-device-set-policy") { request, _, client, completion in
+        commands.register("vfio-device-set-policy") { request, vm, client, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 let mode = try arguments.requiredEnum("policy", DevicePolicy.Mode.self)
-                let current = try recovery.device(device).machine.policy
+                let current = try vm.recovery.device(device).machine.policy
                 let autoCont = try arguments.optionalBool("auto-cont") ?? current.autoCont
                 try arguments.finish()
-                try recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont), by: .client(client.credentials))
+                try vm.recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont), by: .client(client.credentials))
                 return .object()
             }
         }
-        commands.register("vfio-link-error-clear") { request, _, client, completion in
+        commands.register("vfio-link-error-clear") { request, vm, client, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 try arguments.finish()
-                try recovery.operatorClear(device, by: .client(client.credentials))
+                try vm.recovery.operatorClear(device, by: .client(client.credentials))
                 return .object()
             }
         }
-        commands.register("x-vfio-inject-error") { request, _, _, completion in
+        commands.register("x-vfio-inject-error") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
-                guard recovery.settings.allowInject else {
+                guard vm.recovery.settings.allowInject else {
                     throw QMPError("x-vfio-inject-error is disabled; enable it with --allow-inject or allow-inject = true")
                 }
                 let device = try arguments.string("device")
@@ -93,7 +93,7 @@ enum VFIOCommands {
                 } catch {
                     throw QMPError("Unknown \(severity.rawValue) AER error '\(error.name)'")
                 }
-                try recovery.inject(error, into: device)
+                try vm.recovery.inject(error, into: device)
                 return .object()
             }
         }

@@ -44,7 +44,8 @@ extension VFIORecovery {
     /// Walks QOM for vfio-pci devices and watches those not yet known (policy `forward`).
     func discover() {
         for container in VFIODiscovery.containers {
-            vm.upstream.execute("qom-list", arguments: .object(["path": .string(container)])) { [weak self] reply in
+            commands.execute("qom-list", arguments: .object(["path": .string(container)]), for: .discovery) {
+                [weak self] reply in
                 guard let self, case .reply(let line) = reply, let listing = line.json?["return"] else { return }
                 for path in VFIODiscovery.vfioChildren(of: container, in: listing) { readHost(of: path) }
             }
@@ -54,8 +55,8 @@ extension VFIORecovery {
     private func readHost(of path: String) {
         let id = VFIODiscovery.deviceID(forPath: path)
         guard devices[id] == nil else { return }
-        property("host", of: path) { [weak self] host in
-            self?.property("sysfsdev", of: path) { sysfsdev in
+        property("host", of: path, for: .discovery) { [weak self] host in
+            self?.property("sysfsdev", of: path, for: .discovery) { sysfsdev in
                 guard let self, self.devices[id] == nil else { return }
                 guard let address = VFIODiscovery.hostAddress(host: host, sysfsdev: sysfsdev) else {
                     self.logger.warning("vfio-pci device without a host address", metadata: ["path": "\(path)"])

@@ -37,7 +37,7 @@ extension VFIORecovery {
             let trigger = try VFIOErrorTrigger.takeOver(vmmPID: pid, host: device.host, eventFD: eventFD)
             let watcher: EventFDWatcher
             do {
-                watcher = try EventFDWatcher(fd: eventFD, loop: vm.loop, logger: logger) { [weak self, weak device] count in
+                watcher = try EventFDWatcher(fd: eventFD, loop: loop, logger: logger) { [weak self, weak device] count in
                     guard let self, let device else { return }
                     notified(device, source: .eventfd, tag: nil, signals: Int(clamping: count))
                 }
@@ -67,7 +67,7 @@ extension VFIORecovery {
     /// another process, as a launcher that passes QEMU a listening socket does), else the
     /// SO_PEERCRED of the upstream socket (the process that listened on it).
     private func vmmPID() -> pid_t? {
-        if let file = vm.configuration.vmmPIDFile {
+        if let file = vmmPIDFile {
             let fd = open(file, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { return nil }
             defer { close(fd) }
@@ -77,7 +77,7 @@ extension VFIORecovery {
             else { return nil }
             return pid
         }
-        return vm.upstream.peerPID
+        return commands.peerPID()
     }
 
     /// Disarms ERR and closes the broker's handle, which otherwise keeps the device open in

@@ -38,14 +38,15 @@ extension VFIORecovery {
             return inject(error, device: device, targets: targets.dropFirst(),
                           refusals: refusals + ["'\(target)' is not a QEMU device id"], done: done)
         }
-        let commands = error.injectionPlan.commands
+        let steps = error.injectionPlan.commands
         var answers: [String?] = []
-        for command in commands {
-            let line = command.commandLine(target: target)
-            vm.upstream.execute("human-monitor-command", arguments: .object(["command-line": .string(line)])) {
+        for step in steps {
+            let line = step.commandLine(target: target)
+            commands.execute("human-monitor-command", arguments: .object(["command-line": .string(line)]),
+                                for: .injection) {
                 [weak self, weak device] reply in
                 answers.append(Self.refusal(in: reply))
-                guard answers.count == commands.count, let self, let device else { return }
+                guard answers.count == steps.count, let self, let device else { return }
                 let refused = answers.compactMap { $0 }
                 if refused.isEmpty {
                     if target != device.injectTarget {

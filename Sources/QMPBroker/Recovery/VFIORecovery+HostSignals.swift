@@ -18,7 +18,7 @@ extension VFIORecovery {
         }
         do {
             try EventFD.validate(fd)
-            let watcher = try EventFDWatcher(fd: fd, loop: vm.loop, logger: logger) { [weak self, weak device] count in
+            let watcher = try EventFDWatcher(fd: fd, loop: loop, logger: logger) { [weak self, weak device] count in
                 guard let self, let device else { return }
                 notified(device, source: .eventfd, tag: severity.severity, signals: Int(clamping: count))
             }

@@ -88,7 +88,7 @@ extension VFIORecovery {
                          action: String? = nil, cause: String, linkError: Bool? = nil) {
         guard let store else { return }
         store.recordHistoryLater(HistoryRecord(
-            vm: vm.configuration.name, device: device.id, host: device.host.description, kind: kind,
+            vm: vmName, device: device.id, host: device.host.description, kind: kind,
             severity: error?.severity, errors: error?.errorNames ?? [], count: error?.count ?? 1,
             source: error?.source.rawValue, action: action, linkError: linkError ?? device.machine.linkError, cause: cause))
     }

@@ -7,7 +7,7 @@ extension VFIORecovery {
     func persisted(id: String, host: HostAddress) -> StoredDevice? {
         guard let store else { return nil }
         do {
-            guard let stored = try store.device(vm: vm.configuration.name, id: id) else { return nil }
+            guard let stored = try store.device(vm: vmName, id: id) else { return nil }
             guard stored.host == host.description else {
                 logger.warning("stored state is for another host address; starting clean",
                                metadata: ["device": "\(id)", "stored": "\(stored.host)", "now": "\(host)"])
@@ -25,9 +25,9 @@ extension VFIORecovery {
     /// judged is written back as it was, not as the provisional machine sees it.
     func record(_ device: WatchedDevice) {
         storing("store device \(device.id)") { store in
-            try store.save(StoredDevice(vm: vm.configuration.name, id: device.id, host: device.host.description,
+            try store.save(StoredDevice(vm: vmName, id: device.id, host: device.host.description,
                                         policy: device.machine.policy,
-                                        state: device.awaitingRunState ?? device.machine.persistedState,
+                                        state: device.machine.storedState,
                                         counters: device.machine.counters,
                                         injectAt: device.injectAt, origin: device.origin))
         }
@@ -36,7 +36,7 @@ extension VFIORecovery {
     /// The counters the device's errors are reported up to, for the catch-up after a restart.
     func saveAERBaseline(of device: WatchedDevice) {
         storing("store the AER counters of \(device.id)") { store in
-            try store.saveAERBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description,
+            try store.saveAERBaseline(vm: vmName, device: device.id, host: device.host.description,
                                       counters: device.counters.baselineText)
         }
     }
@@ -45,7 +45,7 @@ extension VFIORecovery {
     func storedAERBaseline(of device: WatchedDevice) -> String? {
         guard let store else { return nil }
         do {
-            return try store.aerBaseline(vm: vm.configuration.name, device: device.id, host: device.host.description)
+            return try store.aerBaseline(vm: vmName, device: device.id, host: device.host.description)
         } catch {
             logger.error("cannot read the stored AER counters", metadata: ["device": "\(device.id)", "reason": "\(error)"])
             return nil
@@ -55,7 +55,7 @@ extension VFIORecovery {
     /// The flag and the broker-stop ownership: written before the event that announces them.
     func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
         storing("store link-error flag of \(device.id)") { store in
-            try store.saveState(vm: vm.configuration.name, id: device.id, state)
+            try store.saveState(vm: vmName, id: device.id, state)
         }
     }
 
@@ -71,8 +71,8 @@ extension VFIORecovery {
             logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
                          metadata: ["reason": "\(error)"])
             if stateDurable {
-                vm.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
-                    vm: vm.configuration.name, operation: what, reason: "\(error)"))
+                events.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vmName, operation: what, reason: "\(error)"))
             }
             stateDurable = false
         }

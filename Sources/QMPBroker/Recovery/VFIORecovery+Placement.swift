@@ -1,3 +1,5 @@
+import QMPSessions
+
 /// Where a watched device sits in the guest, learnt from QOM as management would: its
 /// QEMU type and the port above it (`parent_bus`). QEMU 7.2 cannot take an injected
 /// error at every device (SPEC 9: e1000e drops it; a vfio-pci device's AER capability is
@@ -55,8 +57,10 @@ extension VFIORecovery {
     }
 
     /// One QOM property as a string, nil if QEMU has none.
-    func property(_ name: String, of path: String, _ completion: @escaping (String?) -> Void) {
-        vm.upstream.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)])) { reply in
+    func property(_ name: String, of path: String, for purpose: BrokerPurpose = .learnPlacement,
+                  _ completion: @escaping (String?) -> Void) {
+        commands.execute("qom-get", arguments: .object(["path": .string(path), "property": .string(name)]),
+                            for: purpose) { reply in
             guard case .reply(let line) = reply else { return completion(nil) }
             completion(line.json?["return"]?.string)
         }

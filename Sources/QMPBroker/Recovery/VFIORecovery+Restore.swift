@@ -9,7 +9,7 @@ extension VFIORecovery {
     func storedDevices() -> [StoredDevice] {
         guard let store else { return [] }
         do {
-            return try store.devices(vm: vm.configuration.name)
+            return try store.devices(vm: vmName)
         } catch {
             logger.error("cannot read the stored devices", metadata: ["reason": "\(error)"])
             return []

@@ -9,17 +9,28 @@ import VFIOWatch
 /// The I/O edge of the error domain for one VM: turns host signals (eventfds, AER
 /// counters, uevents), VM events (STOP, RESUME, RESET) and guest link resets into inputs
 /// of each device's `DeviceErrorMachine`, and runs the actions it returns. Runs on the
-/// VM's queue, so a host error becomes a `stop` on the VMM's socket with no thread hop.
+/// VM's loop, in the VM's isolation, so a host error becomes a `stop` on the VMM's socket
+/// with no thread hop.
 final class VFIORecovery {
-    unowned let vm: VMBroker
+    let vmName: String
     let settings: VFIORecoverySettings
+    /// The VM's loop: host sources and the poll timer fire on it.
+    let loop: EventLoop
+    /// The broker's own commands to the VMM (stop, cont, QOM, HMP injections).
+    let commands: CommandSink
+    /// The device events to the VM's clients (wired by the VM when it starts).
+    var events = EventSink { _, _ in }
+    /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
+    var refreshTopology: () -> Void = {}
+    /// The VMM's pid file, when the process on the QMP socket is not the VMM.
+    let vmmPIDFile: String?
     let logger: Logger
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
     private var order: [String] = []
     private let pollTimer: LoopTimer
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
-    private var vmRunning = true
+    private var runState = VMRunState()
     /// Flags and history on disk, when the broker has a state directory.
     let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
@@ -27,10 +38,14 @@ final class VFIORecovery {
     /// Whether the last write to the state file worked: a failure is announced once, not per write.
     var stateDurable = true
 
-    init(vm: VMBroker, settings: VFIORecoverySettings, store: StateStore?, logger: Logger) {
-        self.vm = vm
-        self.pollTimer = LoopTimer(loop: vm.loop)
+    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
+         commands: CommandSink, vmmPIDFile: String?, logger: Logger) {
+        self.vmName = vmName
+        self.loop = loop
+        self.pollTimer = LoopTimer(loop: loop)
         self.settings = settings
+        self.commands = commands
+        self.vmmPIDFile = vmmPIDFile
         self.store = store
         self.logger = logger
     }
@@ -106,18 +121,17 @@ final class VFIORecovery {
         if let injectAt, !QEMUDeviceID.isWellFormed(injectAt) { throw QEMUDeviceID.rejected("inject-at") }
         let counters = DeviceAERCounters(host: address, reader: SysfsAERReader(sysfsRoot: settings.sysfsRoot), logger: logger)
         let stored = persisted(id: id, host: address)
-        let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vmRunning: vmRunning,
+        // A broker stop from before a restart can only be judged once the VM's state is known.
+        let machine = DeviceErrorMachine(policy: policy, restoring: stored?.state ?? .clean, vm: runState,
                                          counters: stored?.counters ?? DeviceErrorCounters())
         let device = WatchedDevice(id: id, host: address, machine: machine, injectTarget: injectAt,
                                    counters: counters, origin: origin, triggerMode: errorTrigger)
-        // A broker stop from before a restart can only be judged once the VM's state is known.
-        if stored?.state.stoppedByBroker == true { device.awaitingRunState = stored?.state }
         devices[id] = device
         order.append(id)
         record(device)
         countMissedErrors(of: device)
-        if vm.upstream.isReady { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
-        vm.guestResets?.refreshTopology()
+        if commands.isReady() { learnPlacement(of: device) { [weak self, weak device] in device.map { self?.catchUp($0) } } }
+        refreshTopology()
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
 
@@ -126,7 +140,7 @@ final class VFIORecovery {
         order.removeAll { $0 == id }
         device.detachEventFDs()
         releaseTrigger(of: device)
-        storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vm.configuration.name, id: id) }
+        storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vmName, id: id) }
         logger.info("stopped watching VFIO device", metadata: deviceMetadata(device))
     }
 
@@ -139,34 +153,10 @@ final class VFIORecovery {
 
     // MARK: VM and operator inputs
 
-    /// The VMM's STOP, RESUME and RESET events.
-    func vmEvent(_ name: String) {
-        switch name {
-        case "STOP":
-            vmRunning = false
-            forEachDevice { $0.machine.vmStopped() }
-        case "RESUME":
-            vmRunning = true
-            forEachDevice { $0.machine.vmResumed() }
-        case "RESET":
-            forEachDevice { $0.machine.systemReset() }
-        default:
-            break
-        }
-    }
-
-    /// The VM's run state learnt at attach (`query-status`). Devices restored with a broker
-    /// stop are rebuilt now: the stop still holds only if the VM is still paused.
-    func vmRunState(running: Bool) {
-        vmRunning = running
-        for device in orderedDevices {
-            guard let restored = device.awaitingRunState else { continue }
-            device.awaitingRunState = nil
-            device.machine = DeviceErrorMachine(policy: device.machine.policy, restoring: restored,
-                                                vmRunning: running, counters: device.machine.counters)
-            if device.machine.persistedState != restored { save(device.machine.persistedState, of: device) }
-        }
-        vmEvent(running ? "RESUME" : "STOP")
+    /// The VMM's STOP, RESUME and RESET events, and the run state learnt at attach.
+    func vmEvent(_ event: VMRunEvent) {
+        runState.apply(event)
+        forEachDevice { $0.machine.vmEvent(event) }
     }
 
     /// A client's `stop` went upstream: QEMU sends no STOP for an already paused VM, so
@@ -181,6 +171,12 @@ final class VFIORecovery {
         }
         perform(device.machine.guestLinkReset(origin: origin), on: device,
                 linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
+    }
+
+    /// A guest link reset the VM routed here from its trace follower.
+    func guestLinkReset(id: String, origin: LinkResetOrigin, late: Bool) {
+        guard let device = devices[id] else { return }
+        guestLinkReset(device, origin: origin, late: late)
     }
 
     func operatorClear(_ id: String, by cause: Cause = .broker) throws(QMPError) {
@@ -214,11 +210,9 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
-                vm.upstream.execute("stop") { [logger] reply in
-                    if case .failed(let error) = reply { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
-                }
+                commands.execute("stop", for: .stopVM)
             case .contVM:
-                vm.upstream.execute("cont")
+                commands.execute("cont", for: .contVM)
             case .persist(let state):
                 save(state, of: device)
             case .emitPCIError(let event) where event.action == .forward:
@@ -231,17 +225,17 @@ final class VFIORecovery {
             case .emitLinkReset(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
+                    events.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
                 }
             case .emitLinkErrorCleared(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
+                    events.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
                 }
             case .emitHostRecovery(let event):
                 inOrder(device) { [weak self, weak device] in
                     guard let self, let device else { return }
-                    vm.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
+                    events.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
                 }
             case .forwardToGuest(let error):
                 let event = unannounced
@@ -273,9 +267,9 @@ final class VFIORecovery {
     /// Emits `VFIO_PCI_ERROR` and records it in the history.
     private func announce(_ event: PCIErrorEvent, on device: WatchedDevice, notes: [String]) {
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        vm.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
+        events.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
         storing("record error history") { store in
-            try store.appendHistory(ErrorHistoryEntry(vm: vm.configuration.name, device: device.id,
+            try store.appendHistory(ErrorHistoryEntry(vm: vmName, device: device.id,
                                                       host: device.host.description, event),
                                     counters: device.machine.counters)
         }

@@ -43,8 +43,6 @@ final class WatchedDevice {
     var lastReported: Double?
     /// How the device came to be watched (`config`, `command`, `discovered`).
     let origin: String
-    /// State restored from disk with a broker stop, until the VM's run state is known.
-    var awaitingRunState: PersistedDeviceState?
 
     struct AttachedEventFD {
         let watcher: EventFDWatcher

@@ -35,7 +35,7 @@ public final class Broker: Sendable {
         })
         self.served = served
         uevents = UEventMonitorHandle(loop: group.loops[0], logger: logger) { event in
-            for vm in served.all { vm.loop.execute { vm.recovery.uevent(event) } }
+            for vm in served.all { vm.deliver(event) }
         }
     }
 
@@ -65,7 +65,7 @@ public final class Broker: Sendable {
     /// this to play a host recovery; real ones arrive through the netlink socket).
     public func deliverUEvent(_ datagram: [UInt8]) {
         guard case .event(let event) = UEvent.parse(datagram) else { return }
-        for vm in vms { vm.loop.execute { vm.recovery.uevent(event) } }
+        for vm in vms { vm.deliver(event) }
     }
 
     /// Applies a reloaded configuration (already validated as a whole): VMs that are
@@ -87,7 +87,7 @@ public final class Broker: Sendable {
                 target.recovery.devices = []
                 if bare == target {
                     let vm = running.vm
-                    changes += vm.loop.runAndWait { vm.recovery.reconcile(configuration.recovery.devices) }
+                    changes += vm.reconcile(configuration.recovery.devices)
                         .map { "VM \(configuration.name): \($0)" }
                     served.setApplied(configuration)
                     continue

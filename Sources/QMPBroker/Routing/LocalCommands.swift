@@ -3,7 +3,8 @@ import QMPWire
 /// The commands the broker answers itself, and the upstream replies it amends
 /// (`query-commands`, `query-qmp-schema` gain the broker's own definitions).
 final class LocalCommands {
-    typealias Handler = (_ request: QMPRequest, _ vm: VMBroker, _ client: ClientConnection,
+    /// Runs in the VM's isolation (`isolated`): handlers reach its parts synchronously.
+    typealias Handler = (_ request: QMPRequest, _ vm: isolated VMBroker, _ client: ClientConnection,
                          _ completion: @escaping (JSON) -> Void) -> Void
 
     private let board: BrokerStatusBoard
@@ -22,7 +23,7 @@ final class LocalCommands {
 
     func register(_ name: String, _ handler: @escaping Handler) { handlers[name] = handler }
 
-    func handle(_ request: QMPRequest, vm: VMBroker, client: ClientConnection, completion: @escaping (JSON) -> Void) {
+    func handle(_ request: QMPRequest, vm: isolated VMBroker, client: ClientConnection, completion: @escaping (JSON) -> Void) {
         guard let handler = handlers[request.command] else {
             completion(request.errorReply(.commandNotFound(request.command)))
             return

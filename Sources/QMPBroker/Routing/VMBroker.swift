@@ -6,6 +6,7 @@ import LinkResetTrace
 import Logging
 import QMPSessions
 import QMPWire
+import VFIOWatch
 
 /// How one VM is served: where its VMM's monitor is and how its own socket looks.
 public struct VMConfiguration: Sendable, Equatable {
@@ -76,24 +77,28 @@ public struct VMConfiguration: Sendable, Equatable {
     }
 }
 
-/// Everything the broker does for one VM, on one event loop: the upstream link, the
-/// downstream sockets and their clients, and the routing between them.
-/// `@unchecked Sendable`: every mutable member is touched only on `loop` (the public
-/// entry points go there with `loop.runAndWait`/`execute`).
-public final class VMBroker: @unchecked Sendable {
-    public let configuration: VMConfiguration
-    public let loop: EventLoop
-    let logger: Logger
+/// Everything the broker does for one VM: the upstream link, the downstream sockets and
+/// their clients, and the routing between them. An actor whose executor is its event loop:
+/// descriptor handlers on that loop enter it with `assumeIsolated` (no hop, no lock), and
+/// the parts it owns (links, connections, recovery, the trace follower) are non-Sendable
+/// values in its isolation, so the compiler checks that nothing else touches them.
+public actor VMBroker {
+    public nonisolated let configuration: VMConfiguration
+    public nonisolated let loop: EventLoop
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+    nonisolated let logger: Logger
     let upstream: UpstreamLink
-    let board: BrokerStatusBoard
+    nonisolated let board: BrokerStatusBoard
     let metrics: VMMetrics
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
     let localCommands: LocalCommands
-    private(set) var recovery: VFIORecovery!
-    private(set) var guestResets: GuestResetMonitor?
+    /// What the broker answers itself; fixed once the VM is made.
+    nonisolated let localCommandNames: Set<String>
+    let recovery: VFIORecovery
+    let guestResets: GuestResetMonitor?
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
@@ -116,28 +121,52 @@ public final class VMBroker: @unchecked Sendable {
         self.events = EventRing(capacity: configuration.eventRingSize)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
-        self.recovery = VFIORecovery(vm: self, settings: configuration.recovery, store: store, logger: logger)
-        VFIOCommands.register(in: localCommands, recovery: recovery)
+        // The parts get capabilities, not the VM: commands to the VMM here; what needs the
+        // VM itself (events to its clients, routing between parts) is wired in `startOnLoop`.
+        let commands = CommandSink(
+            execute: { [upstream] in upstream.execute($0, arguments: $1, for: $2, then: $3) },
+            isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
+        let recovery = VFIORecovery(
+            vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
+            commands: commands, vmmPIDFile: configuration.vmmPIDFile, logger: logger)
+        self.recovery = recovery
+        VFIOCommands.register(in: localCommands)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
-        if let path = configuration.traceLogPath {
-            guestResets = GuestResetMonitor(vm: self, logPath: path, store: store, logger: logger)
+        localCommandNames = localCommands.names
+        guestResets = configuration.traceLogPath.map { path in
+            GuestResetMonitor(
+                vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
+                loop: loop, board: board, commands: commands,
+                watched: { recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
+                logger: logger)
         }
     }
 
-    /// Opens the downstream socket(s) and starts attaching to the VMM.
-    public func start() throws(SocketError) {
-        let result: Result<Void, SocketError> = loop.runAndWait { [self] in
-            do throws(SocketError) {
-                try startOnQueue()
-                return .success(())
-            } catch {
-                return .failure(error)
+    /// Opens the downstream socket(s) and starts attaching to the VMM. From any thread but
+    /// the VM's loop: it waits for the loop.
+    public nonisolated func start() throws(SocketError) {
+        try loop.runAndWait { [self] in
+            assumeIsolated { vm -> Result<Void, SocketError> in
+                do throws(SocketError) {
+                    try vm.startOnLoop()
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
             }
-        }
-        try result.get()
+        }.get()
     }
 
-    private func startOnQueue() throws(SocketError) {
+    private func startOnLoop() throws(SocketError) {
+        // The parts report to the VM, which routes: events go to the clients, a guest link
+        // reset to recovery, recovery's new devices to the trace follower.
+        let events = EventSink { name, data in self.emit(name, data: data) }
+        recovery.events = events
+        recovery.refreshTopology = { self.guestResets?.refreshTopology() }
+        guestResets?.events = events
+        guestResets?.reportLinkReset = { device, origin, late in
+            self.recovery.guestLinkReset(id: device, origin: origin, late: late)
+        }
         do {
             board.update(configuration.name) {
                 $0.upstream = configuration.upstreamPath
@@ -147,34 +176,66 @@ public final class VMBroker: @unchecked Sendable {
             if let path = configuration.readOnlySocketPath {
                 listeners.append(try listen(at: path, readOnly: true))
             }
-            upstream.onReady = { [unowned self] in upstreamReady() }
-            upstream.onDisconnected = { [unowned self] in upstreamLost() }
-            upstream.onEvent = { [unowned self] line in upstreamEvent(line) }
+            upstream.onReady = { self.upstreamReady() }
+            upstream.onDisconnected = { self.upstreamLost() }
+            upstream.onEvent = { line in self.upstreamEvent(line) }
+            upstream.onReply = { command, reply in self.upstreamReplied(command, reply) }
             upstream.start()
             recovery.start()
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
         }
     }
 
-    /// Stops accepting, closes every client and the upstream link.
-    public func stop() {
-        loop.runAndWait { [self] in
-            listeners.forEach { $0.close() }
-            listeners = []
-            for client in clients.values { client.connection.close() }
-            clients = [:]
-            guestResets?.detach()
-            upstream.stop()
-            recovery.stop()
-            namedFDs.values.forEach { _ = close($0) }
-            namedFDs = [:]
-            board.remove(configuration.name)
-        }
+    /// Stops accepting, closes every client and the upstream link. From any thread but the loop.
+    public nonisolated func stop() {
+        loop.runAndWait { [self] in assumeIsolated { $0.stopOnLoop() } }
+    }
+
+    /// A kernel uevent, from the process's one netlink socket (or a drill), for this VM's devices.
+    nonisolated func deliver(_ event: UEvent) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.uevent(event) } }
+    }
+
+    /// Applies a reloaded device list without touching the clients; one line per change.
+    nonisolated func reconcile(_ devices: [VFIORecoverySettings.DeviceConfiguration]) -> [String] {
+        loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
+    }
+
+    /// Emits one of the broker's own events from outside the loop (drills, the bench).
+    public nonisolated func emitFromOutside(_ name: String) {
+        loop.execute { [self] in assumeIsolated { $0.emit(name) } }
+    }
+
+    private func stopOnLoop() {
+        listeners.forEach { $0.close() }
+        listeners = []
+        for client in clients.values { client.connection.close() }
+        clients = [:]
+        guestResets?.detach()
+        upstream.stop()
+        recovery.stop()
+        namedFDs.values.forEach { _ = close($0) }
+        namedFDs = [:]
+        board.remove(configuration.name)
+        unwire()
+    }
+
+    /// The parts' routes hold the VM (they are its isolation's closures); a stopped VM lets
+    /// go of them so that it and its parts can be freed.
+    private func unwire() {
+        upstream.onReady = {}
+        upstream.onDisconnected = {}
+        upstream.onEvent = { _ in }
+        upstream.onReply = { _, _ in }
+        recovery.events = EventSink { _, _ in }
+        recovery.refreshTopology = {}
+        guestResets?.events = EventSink { _, _ in }
+        guestResets?.reportLinkReset = { _, _, _ in }
     }
 
     private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
-        try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { [unowned self] fd in
-            accept(fd, readOnly: readOnly)
+        try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { fd in
+            self.accept(fd, readOnly: readOnly)
         }
     }
 
@@ -190,7 +251,10 @@ public final class VMBroker: @unchecked Sendable {
             return
         }
         nextClientID += 1
-        let client = ClientConnection(id: nextClientID, connection: connection, vm: self)
+        let client = ClientConnection(id: nextClientID, connection: connection, routes: ClientRoutes(
+            forward: { request, fds, slot, client in self.forward(request, fds: fds, slot: slot, from: client) },
+            handleLocally: { request, client, completion in self.handleLocally(request, from: client, completion: completion) },
+            closed: { client, reason in self.clientClosed(client, reason: reason) }))
         client.staysConnected = configuration.clientsStayConnected
         clients[client.id] = client
         if readOnly { readOnlyClients.insert(client.id) }
@@ -215,7 +279,7 @@ public final class VMBroker: @unchecked Sendable {
 
     private func greet(_ client: ClientConnection) {
         guard let greeting = upstream.greeting else { return }
-        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommands.names,
+        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommandNames,
                      readOnly: readOnlyClients.contains(client.id))
     }
 
@@ -243,10 +307,10 @@ public final class VMBroker: @unchecked Sendable {
 
     // MARK: routing
 
-    /// Sends a client's command upstream; the reply comes back with the client's own id.
-    /// `completion` gets the reply's wire bytes.
-    func forward(_ request: QMPRequest, fds: [Int32], from client: ClientConnection, completion: @escaping ([UInt8]) -> Void) {
-        var verifyAfter = false
+    /// Sends a client's command upstream; the reply comes back with the client's own id,
+    /// into `slot` of its reply order (`upstreamReplied`).
+    func forward(_ request: QMPRequest, fds: [Int32], slot: ReplyOrder.Slot?, from client: ClientConnection) {
+        var followUps: [PendingCommand.FollowUp] = []
         if guestResets != nil {
             switch TraceGuard.verdict(command: request.command, arguments: request.arguments,
                                       watched: LinkResetTracing.traceEvents) {
@@ -254,31 +318,63 @@ public final class VMBroker: @unchecked Sendable {
                 logger.warning("refused a client command that would switch off the link-reset watch",
                                metadata: ["command": "\(request.command)", "client": "\(client.id)"])
                 fds.forEach { _ = close($0) }
-                return completion(request.errorReply(error).wireMessage())
+                return client.finish(request.errorReply(error).wireMessage(), slot: slot)
             case .forwardThenVerify:
-                verifyAfter = true
+                followUps.append(.verifyLinkResetWatch)
             case .forward:
                 break
             }
         }
+        if request.command == "device_add" { followUps.insert(.rediscover, at: 0) }
+        if localCommands.replyTransform(for: request.command) != nil { followUps.append(.transformReply) }
         noteForwarded(request, fds: fds)
-        let clientID = request.id.map(QEMUJSONWriter.write)
-        let transform = localCommands.replyTransform(for: request.command)
-        let replied = metrics.commandForwarded()
-        upstream.send(request.message, fds: fds) { result in
-            replied()
-            switch result {
-            case .reply(let line):
-                if request.command == "device_add" && line.has("return") { self.recovery.discover() }
-                if verifyAfter { self.guestResets?.verify() }
-                if let transform, line.has("return"), let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
-                    completion(request.successReply(transform(value)).wireMessage())
-                } else {
-                    completion(line.replacingID(with: clientID))
+        let command = PendingCommand(client: client.id, command: request.command, id: request.id,
+                                     idBytes: request.id.map(QEMUJSONWriter.write), slot: slot,
+                                     followUps: followUps, sentAt: metrics.commandForwarded())
+        upstream.send(request.message, fds: fds, as: command)
+    }
+
+    /// A reply to a command with no continuation: a client's, or one of the broker's own.
+    private func upstreamReplied(_ command: PendingCommand, _ result: UpstreamReply) {
+        switch command.requester {
+        case .client(let number):
+            clientReplied(command, result, client: clients[number])
+        case .broker(.learnRunState):
+            guard case .reply(let line) = result, let running = line.json?["return"]?["running"]?.bool else { return }
+            recovery.vmEvent(.runStateLearnt(running: running))
+        case .broker(.stopVM):
+            if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
+        case .broker(.linkResetWatch(let exchange)):
+            guestResets?.answered(exchange: exchange, result)
+        case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.pciTopology):
+            break  // nothing to learn, or handled by the exchange's own continuation
+        }
+    }
+
+    /// The client's reply with its own id, after what the command asks of the broker.
+    /// A client that went away meanwhile gets nothing; the follow-ups still run.
+    private func clientReplied(_ command: PendingCommand, _ result: UpstreamReply, client: ClientConnection?) {
+        metrics.commandReplied(sentAt: command.sentAt)
+        switch result {
+        case .reply(let line):
+            let succeeded = line.has("return")
+            for followUp in command.followUps {
+                switch followUp {
+                case .rediscover: if succeeded { recovery.discover() }
+                case .verifyLinkResetWatch: guestResets?.verify()
+                case .transformReply: break
                 }
-            case .failed(let error):
-                completion(request.errorReply(error).wireMessage())
             }
+            guard let client else { return }
+            if command.followUps.contains(.transformReply), succeeded,
+               let transform = localCommands.replyTransform(for: command.command),
+               let reply = try? JSON.parse(line.bytes), let value = reply["return"] {
+                client.finish(QMPRequest.successReply(transform(value), id: command.clientID).wireMessage(), slot: command.slot)
+            } else {
+                client.finish(line.replacingID(with: command.clientIDBytes), slot: command.slot)
+            }
+        case .failed(let error):
+            client?.finish(error.reply(id: command.clientID).wireMessage(), slot: command.slot)
         }
     }
 
@@ -335,10 +431,7 @@ public final class VMBroker: @unchecked Sendable {
         for client in clients.values { greet(client) }
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
-        upstream.execute("query-status") { [weak self] reply in
-            guard case .reply(let line) = reply, let running = line.json?["return"]?["running"]?.bool else { return }
-            self?.recovery.vmRunState(running: running)
-        }
+        upstream.execute("query-status", for: .learnRunState)
         recovery.attached()
         guestResets?.attach()
     }
@@ -358,15 +451,12 @@ public final class VMBroker: @unchecked Sendable {
     }
 
     private func upstreamEvent(_ line: UpstreamLine) {
-        let name = line.plainString("event")
+        let event = UpstreamEvent(line)
         // The broker's handle on a deleted vfio device goes before anyone hears of the
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
-        if name == "DEVICE_DELETED", let data = line.json?["data"] {
-            recovery.deviceDeleted(id: data["device"]?.string, path: data["path"]?.string)
-        }
+        if case .deviceDeleted(let id, let path) = event { recovery.deviceDeleted(id: id, path: path) }
         broadcast(Array(line.bytes))
-        guard let name else { return }
-        if name == "RESET" { guestResets?.systemReset() }
-        recovery.vmEvent(name)
+        if event == .reset { guestResets?.systemReset() }
+        if let runEvent = event.runEvent { recovery.vmEvent(runEvent) }
     }
 }

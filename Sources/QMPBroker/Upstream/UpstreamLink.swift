@@ -41,6 +41,9 @@ final class UpstreamLink {
     var onDisconnected: () -> Void = {}
     /// An event line from the VMM, exactly as it wrote it.
     var onEvent: (_ line: UpstreamLine) -> Void = { _ in }
+    /// The outcome of a command with no continuation (every client command, and the
+    /// broker's own whose purpose says what to do).
+    var onReply: (_ command: PendingCommand, _ reply: UpstreamReply) -> Void = { _, _ in }
 
     static let maximumQueuedBytes = 64 << 20
 
@@ -63,6 +66,8 @@ final class UpstreamLink {
     var greeting: [UInt8]? { session.greeting }
     var oobOffered: Bool { session.oobOffered }
     var pendingCount: Int { pending.count }
+    /// What one client is waiting for from the VMM.
+    func commands(of client: Int) -> [PendingCommand] { pending.commands(of: client) }
     /// The VMM's process, from SO_PEERCRED of the current connection.
     var peerPID: pid_t? { connection?.peerCredentials()?.pid }
 
@@ -79,15 +84,18 @@ final class UpstreamLink {
         commandTimer.cancel()
     }
 
-    /// Sends a command with a broker id in place of the client's; `handler` gets the reply.
-    /// `message` is owned by the caller and modified (its `id`).
-    func send(_ message: JSON, fds: [Int32] = [], handler: @escaping ReplyHandler) {
+    /// Sends a command with a broker id in place of the client's; the outcome goes to
+    /// `continuation`, or to `onReply` when there is none. `message` is owned by the
+    /// caller and modified (its `id`).
+    func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) {
+        let entry = PendingCommands<ReplyHandler>.Entry(command: command, continuation: continuation)
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
-            handler(.failed(QMPError("VMM '\(vmName)' is not connected")))
-            return
+            return deliver(.failed(QMPError("VMM '\(vmName)' is not connected")), to: entry)
         }
-        let id = pending.register(handler, deadline: Self.now() + UInt64(commandTimeoutMilliseconds))
+        var command = command
+        command.deadline = Self.now() + UInt64(commandTimeoutMilliseconds)
+        let id = pending.register(command, continuation: continuation)
         message["id"] = .integer(id)
         connection.send(message.wireMessage(), fds: fds)
         if !commandTimer.isArmed { armCommandTimer() }
@@ -113,16 +121,22 @@ final class UpstreamLink {
                            metadata: ["commands": "\(expired.count)", "timeout-ms": "\(commandTimeoutMilliseconds)"])
         }
         let error = QMPError("VMM '\(vmName)' did not reply within \(commandTimeoutMilliseconds) ms")
-        for handler in expired { handler(.failed(error)) }
+        for entry in expired { deliver(.failed(error), to: entry) }
         armCommandTimer()
     }
 
-    /// A command the broker itself issues (`stop`, `cont`, `query-pci`, HMP).
-    func execute(_ command: String, arguments: JSON? = nil, handler: @escaping ReplyHandler = { _ in }) {
-        // Internal commands need no client id; the reply handler parses what it needs.
+    /// A command the broker itself issues (`stop`, `cont`, `query-pci`, HMP), for `purpose`.
+    func execute(_ command: String, arguments: JSON? = nil, for purpose: BrokerPurpose,
+                 then continuation: ReplyHandler? = nil) {
+        // Internal commands need no client id; whoever handles the reply parses what it needs.
         let message = JSON.object(["execute": .string(command)])
         if let arguments { message["arguments"] = arguments }
-        send(message, handler: handler)
+        send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
+    }
+
+    private func deliver(_ reply: UpstreamReply, to entry: PendingCommands<ReplyHandler>.Entry) {
+        if let continuation = entry.continuation { return continuation(reply) }
+        onReply(entry.command, reply)
     }
 
     private func connect() {
@@ -181,11 +195,11 @@ final class UpstreamLink {
         case .deliverEvent:
             if let line { onEvent(line) }
         case .deliverReply:
-            guard let line, let handler = pending.resolve(line.brokerID) else {
+            guard let line, let entry = pending.resolve(line.brokerID) else {
                 logger.warning("VMM reply to a command that timed out, or with an id the broker did not send; dropped")
                 return
             }
-            handler(.reply(line))
+            deliver(.reply(line), to: entry)
         case .protocolViolation(let reason):
             logger.error("VMM socket does not speak QMP as expected; reconnecting", metadata: ["reason": "\(reason)"])
             connection?.close()
@@ -206,7 +220,7 @@ final class UpstreamLink {
         handshakeTimer.cancel()
         let (wasReady, action) = session.closed()
         let lost = QMPError("VMM '\(vmName)' disconnected before replying")
-        for handler in pending.drain() { handler(.failed(lost)) }
+        for entry in pending.drain() { deliver(.failed(lost), to: entry) }
         if wasReady && stopped {
             // The broker itself is going: nothing was lost.
             logger.debug("closed the VMM connection", metadata: ["vm": "\(vmName)"])

@@ -22,23 +22,3 @@ import Testing
         #expect(order.fill(second, with: [8]) == [[8]])
     }
 }
-
-@Suite struct PendingCommandsTests {
-    @Test func idsAreUniqueAndResolveOnce() throws {
-        var table = PendingCommands<String>()
-        let a = table.register("a")
-        let b = table.register("b")
-        #expect(a != b)
-        #expect(table.resolve(b) == "b")
-        #expect(table.resolve(b) == nil)
-                #expect(table.resolve(nil) == nil)
-        #expect(table.count == 1)
-    }
-
-    @Test func drainReturnsEverythingInSendOrder() {
-        var table = PendingCommands<Int>()
-        for value in 0..<20 { _ = table.register(value) }
-        #expect(table.drain() == Array(0..<20))
-        #expect(table.count == 0)
-    }
-}

@@ -17,7 +17,7 @@ import VFIOWatch
 
     @Test func localCommandsAreExactlyTheSchemasCommands() {
         let vm = makeVM()
-        #expect(vm.localCommands.names == Set(conformance.catalog.commands.map(\.name)))
+        #expect(vm.localCommandNames == Set(conformance.catalog.commands.map(\.name)))
     }
 
     @Test func everyEventTheBrokerEmitsValidates() throws {

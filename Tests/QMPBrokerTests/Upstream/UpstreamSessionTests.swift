@@ -134,22 +134,6 @@ import Testing
     }
 }
 
-@Suite struct PendingCommandDeadlineTests {
-    @Test func unansweredCommandsExpireOldestFirstAndLateRepliesFindNothing() {
-        var table = PendingCommands<String>()
-        let first = table.register("a", deadline: 100)
-        let second = table.register("b", deadline: 150)
-        _ = table.register("c")
-        #expect(table.nextDeadline == 100)
-        #expect(table.expire(now: 99) == [])
-        #expect(table.expire(now: 160) == ["a", "b"])
-        #expect(table.resolve(first) == nil)  // the late reply is dropped
-        #expect(table.resolve(second) == nil)
-        #expect(table.nextDeadline == nil)
-        #expect(table.count == 1)
-    }
-}
-
 @Suite struct EventRingTests {
     func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
