@@ -104,8 +104,10 @@ let package = Package(
         .executableTarget(
             name: "qmp-broker-bench",
             dependencies: ["QMPBroker", "QMPWire", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
-            path: "Benchmarks"
+            path: "Benchmarks/Bench"
         ),
+        // The fan-out bench's reader: one process with one epoll over all the client sockets.
+        .executableTarget(name: "qmp-broker-fanout-reader", path: "Benchmarks/FanoutReader"),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
         .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker", "BrokerTesting"]),
         .testTarget(
