@@ -28,6 +28,8 @@ public final class EventLoop: @unchecked Sendable {
     private var soonWork: [() -> Void] = []
     /// Whether the thread has been told to finish (it runs what was submitted before).
     private var finished = false
+    /// The loop's one inotify instance, made on first use. Loop-confined.
+    public private(set) lazy var fileWatches = FileWatches(loop: self)
 
     private struct Submissions {
         var work: [Work] = []

@@ -122,6 +122,8 @@ struct SettingsCheck {
             vm.allowedGIDs = ids(entry.integers("allowed-gids") ?? [], key: "allowed-gids", at: entry.location)
             if let queueBytes { vm.clientQueueBytes = queueBytes }
             vm.clientsStayConnected = entry.boolean("clients-stay-connected") ?? vm.clientsStayConnected
+            vm.linkResetCheckMilliseconds = entry.integer("link-reset-check-ms")
+                .flatMap { inRange($0, 100...3_600_000, key: "link-reset-check-ms", at: entry.location) } ?? vm.linkResetCheckMilliseconds
             vm.eventRingSize = entry.integer("event-ring-size")
                 .flatMap { inRange($0, 1...1_000_000, key: "event-ring-size", at: entry.location) } ?? vm.eventRingSize
             vm.handshakeTimeoutMilliseconds = entry.integer("handshake-timeout-ms")

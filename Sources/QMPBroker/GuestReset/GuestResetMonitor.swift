@@ -43,10 +43,12 @@ final class GuestResetMonitor {
     private(set) var attachment: TraceAttachment
     /// How often QEMU's trace state is re-checked when no client command gave cause, and
     /// a broken watch tried again.
-    static let verifyIntervalMilliseconds = 2000
+    private let checkMilliseconds: Int
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
-         board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched], logger: Logger) {
+         board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
+         checkMilliseconds: Int, logger: Logger) {
+        self.checkMilliseconds = checkMilliseconds
         self.vmName = vmName
         self.verifyTimer = LoopTimer(loop: loop)
         self.board = board
@@ -133,7 +135,7 @@ final class GuestResetMonitor {
 
     private func startTicking() {
         guard !verifyTimer.isArmed else { return }
-        verifyTimer.repeating(everyMilliseconds: Self.verifyIntervalMilliseconds) { [weak self] in
+        verifyTimer.repeating(everyMilliseconds: checkMilliseconds) { [weak self] in
             guard let self else { return }
             apply(attachment.tick())
         }

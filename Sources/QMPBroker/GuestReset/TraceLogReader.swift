@@ -16,7 +16,7 @@ final class TraceLogReader {
     private let loop: EventLoop
     private let logger: Logger
     private var file: TraceLogFile?
-    private var notify: WatchedDescriptor?
+    private var notify: FileWatches.Watch?
     private var splitter = TraceLogLineSplitter()
     /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
     /// the broker was away.
@@ -43,25 +43,14 @@ final class TraceLogReader {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
-        let notifyFD = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        let notify = notifyFD >= 0 ? WatchedDescriptor(adopting: notifyFD, loop: loop) : nil
         do throws(LoopError) {
-            guard let notify, inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY)) >= 0 else {
-                throw LoopError(operation: "inotify", errno: errno)
-            }
-            notify.onReady = { [weak self] _ in
-                // The events only say "modified"; one read per wakeup drains them.
-                ThreadReceiveBuffer.withBuffers { _ = Glibc.read(notifyFD, $0.data.baseAddress, $0.data.count) }
-                self?.onAppended?()
-            }
-            try notify.setInterest(.read)
+            // The loop's one inotify instance, shared by its VMs (see `FileWatches`).
+            notify = try loop.fileWatches.watchModifications(of: path) { [weak self] in self?.onAppended?() }
         } catch {
-            notify?.close()
             Glibc.close(file.fd)
             close()
             throw TraceLogFile.Failure(description: "inotify on \(path) failed (errno \(error.errno))")
         }
-        self.notify = notify
         self.file = file
         let resumeAt = resumeOffset(for: file)
         readOffset = Int64(lseek(file.fd, Int(resumeAt ?? file.sizeAtOpen), SEEK_SET))
@@ -74,7 +63,7 @@ final class TraceLogReader {
     }
 
     func close() {
-        notify?.close()
+        if let notify { loop.fileWatches.cancel(notify) }
         notify = nil
         if let file { Glibc.close(file.fd) }
         file = nil

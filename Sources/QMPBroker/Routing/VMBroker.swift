@@ -37,6 +37,10 @@ public struct VMConfiguration: Sendable, Equatable {
     /// Whether clients stay connected across VMM restarts without asking
     /// (`broker-stay-connected`); by default they read EOF when the VMM goes, as from QEMU.
     public var clientsStayConnected = false
+    /// How often QEMU's trace state is re-checked, and a broken watch retried, when no client
+    /// command gave cause: each check is a few round trips, so with many VMs it is what an
+    /// idle broker spends its time on.
+    public var linkResetCheckMilliseconds = 30_000
     /// How many numbered events `query-broker-events` can replay.
     public var eventRingSize = 1024
     /// The trace log's mode and owner, for a QEMU that runs as another user than the broker.
@@ -94,6 +98,8 @@ public actor VMBroker {
     private var clients: [Int: ClientConnection] = [:]
     private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
+    /// Whether the clients hold back output until the current VMM read is handled.
+    private var clientsCorked = false
     let localCommands: LocalCommands
     /// What the broker answers itself; fixed once the VM is made.
     nonisolated let localCommandNames: Set<String>
@@ -143,7 +149,7 @@ public actor VMBroker {
                 vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
                 loop: loop, board: board, commands: commands,
                 watched: { recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
-                logger: logger)
+                checkMilliseconds: configuration.linkResetCheckMilliseconds, logger: logger)
         }
     }
 
@@ -190,6 +196,7 @@ public actor VMBroker {
             upstream.onReady = { self.upstreamReady() }
             upstream.onDisconnected = { self.upstreamLost() }
             upstream.onEvent = { line in self.upstreamEvent(line) }
+            upstream.onReadHandled = { self.uncorkClients() }
             upstream.onReply = { command, reply in self.upstreamReplied(command, reply) }
             upstream.start()
             recovery.start()
@@ -237,6 +244,7 @@ public actor VMBroker {
         upstream.onReady = {}
         upstream.onDisconnected = {}
         upstream.onEvent = { _ in }
+        upstream.onReadHandled = {}
         upstream.onReply = { _, _ in }
         recovery.events = EventSink { _, _ in }
         recovery.refreshTopology = {}
@@ -426,6 +434,22 @@ public actor VMBroker {
         }
     }
 
+    /// Events from the VMM: held back per client until the whole read is handled, so a
+    /// burst costs one `sendmsg` per client, not one per event (same bytes, same order).
+    private func broadcastUpstream(_ event: [UInt8]) {
+        if !clientsCorked {
+            clientsCorked = true
+            for client in clients.values { client.connection.cork() }
+        }
+        broadcast(event)
+    }
+
+    private func uncorkClients() {
+        guard clientsCorked else { return }
+        clientsCorked = false
+        for client in clients.values { client.connection.uncork() }
+    }
+
     /// Emits one of the broker's own events to this VM's clients.
     public func emit(_ name: String, data: JSON? = nil) {
         broadcast(BrokerEvent.wireMessage(name, data: data))
@@ -471,7 +495,7 @@ public actor VMBroker {
         // The broker's handle on a deleted vfio device goes before anyone hears of the
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
         if case .deviceDeleted(let id, let path) = event { recovery.deviceDeleted(id: id, path: path) }
-        broadcast(Array(line.bytes))
+        broadcastUpstream(Array(line.bytes))
         if event == .reset { guestResets?.systemReset() }
         if let runEvent = event.runEvent { recovery.vmEvent(runEvent) }
     }

@@ -24,7 +24,8 @@ extension UnixStreamConnection {
             return true
         }
         // Anything already queued must go first; the socket is watched and will send it.
-        guard output.isEmpty else { return enqueue(bytes[...], fds: fds, requested: requested) }
+        // A corked connection queues too, and sends everything at `uncork`.
+        guard output.isEmpty && !corked else { return enqueue(bytes[...], fds: fds, requested: requested) }
 
         let sent = bytes.withUnsafeBytes { StreamSocketCalls.send(fd, $0, fds: fds) }
         if sent == bytes.count {
@@ -79,6 +80,20 @@ extension UnixStreamConnection {
             updateInterest()
             if closeWhenFlushed { shutDown(.local) }
         }
+    }
+
+    /// Holds output back until `uncork()`: the many events of one VMM read then leave in
+    /// one `sendmsg` per client instead of one per event.
+    public func cork() {
+        corked = true
+    }
+
+    public func uncork() {
+        guard corked else { return }
+        corked = false
+        guard state != .closed, !output.isEmpty else { return }
+        flushQueued()
+        updateInterest()
     }
 
     /// Closes once everything queued has been written (the reply to a client that

@@ -36,6 +36,8 @@ public final class UnixStreamConnection {
     /// replies and then calls `closeAfterFlushing()`. When nil, end of input closes.
     public var onEndOfInput: (() -> Void)?
     var closeWhenFlushed = false
+    /// Output is queued, not written, until `uncork()`.
+    var corked = false
     /// Reading pauses while more than this is queued (QEMU's monitor likewise stops reading
     /// a client while its answers are pending), and resumes below half of it. nil: never.
     public var readPauseThreshold: Int?

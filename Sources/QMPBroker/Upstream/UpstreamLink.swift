@@ -41,6 +41,9 @@ final class UpstreamLink {
     var onDisconnected: () -> Void = {}
     /// An event line from the VMM, exactly as it wrote it.
     var onEvent: (_ line: UpstreamLine) -> Void = { _ in }
+    /// Everything in one read from the VMM has been handled (events fanned out, replies
+    /// routed): the VM sends what it held back for this read in one go.
+    var onReadHandled: () -> Void = {}
     /// The outcome of a command with no continuation (every client command, and the
     /// broker's own whose purpose says what to do).
     var onReply: (_ command: PendingCommand, _ reply: UpstreamReply) -> Void = { _, _ in }
@@ -178,6 +181,7 @@ final class UpstreamLink {
             logger.error("VMM sent an over-long line; reconnecting")
             connection?.close()
         }
+        onReadHandled()
     }
 
     private func perform(_ action: UpstreamSession.Action, line: UpstreamLine? = nil) {

@@ -27,6 +27,8 @@ enum ConfigKeys {
                   "Clients stay connected across VMM restarts (as if each sent broker-stay-connected); default: EOF, as from QEMU."),
         ConfigKey("event-ring-size", .integer, default: "1024", "How many numbered events query-broker-events can replay."),
         ConfigKey("handshake-timeout-ms", .integer, default: "10000", "The VMM must greet and answer qmp_capabilities within this."),
+        ConfigKey("link-reset-check-ms", .integer, default: "30000",
+                  "How often QEMU's tracing is re-checked (and a broken link-reset watch retried); client commands that could change it are checked at once."),
         ConfigKey("command-timeout-ms", .integer, default: "60000", "A command the VMM leaves unanswered this long gets a GenericError."),
         ConfigKey("pid-file", .string, "A file with the VMM's pid, when another process created its QMP socket (default: SO_PEERCRED)."),
         ConfigKey("allowed-uids", .integerList, default: "[] (anyone the mode lets in)", "SO_PEERCRED allow-list of uids."),

@@ -10,6 +10,8 @@ final class BrokerInstance {
     init(upstream: String, in directory: TemporaryDirectory, name: String = "vm1", stateDirectory: String? = nil,
          configure: (inout VMConfiguration) -> Void = { _ in }) throws {
         var configuration = VMConfiguration(name: name, upstreamPath: upstream, socketPath: directory.file("\(name).qmp"))
+        // The periodic trace check as often as it used to be, so the tests that wait for it stay quick.
+        configuration.linkResetCheckMilliseconds = 2000
         configure(&configuration)
         socketPath = configuration.socketPath
         var logger = Logger(label: "qmp-broker-test")
