@@ -77,7 +77,7 @@ let package = Package(
         .target(
             name: "BrokerTesting",
             dependencies: [
-                "CEpoll", "QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
+                "CEpoll", "EventLoop", "QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(

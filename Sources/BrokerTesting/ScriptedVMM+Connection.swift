@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 import QMPBroker
 import QMPWire
@@ -58,7 +59,7 @@ extension ScriptedVMM {
         let arrived: [ReceivedCommand] = link.withLock { link in
             guard link.token == token, link.fd >= 0 else { return [] }
             let (count, fds) = Self.receive(link.fd, into: buffer, control: control)
-            let now = MonotonicTime.nanoseconds()
+            let now = MonotonicClock.nanoseconds()
             if count < 0 && (errno == EINTR || errno == EAGAIN) { return [] }
             guard count > 0 else {
                 dropConnection(&link)

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 import QMPBroker
 import QMPWire
@@ -147,10 +148,10 @@ public final class ScriptedVMM: Sendable {
 
     /// Polls the log every half millisecond: the loop thread is never blocked by a waiter.
     private func waitFor<Found>(timeout: Double, _ find: ([ReceivedCommand]) -> Found?) -> Found? {
-        let deadline = MonotonicTime.nanoseconds() + UInt64(timeout * 1e9)
+        let deadline = MonotonicClock.nanoseconds() + UInt64(timeout * 1e9)
         while true {
             if let found = state.withLock({ find($0.received) }) { return found }
-            guard MonotonicTime.nanoseconds() < deadline else { return nil }
+            guard MonotonicClock.nanoseconds() < deadline else { return nil }
             usleep(500)
         }
     }

@@ -1,3 +1,4 @@
+import EventLoop
 import Foundation
 import Glibc
 import Synchronization
@@ -120,26 +121,17 @@ public final class ScriptedVMMGroup: Sendable {
 
     private func timeoutUntilNextTimer() -> Int32 {
         guard let due = timers.withLock({ $0.first?.due }) else { return -1 }
-        let now = MonotonicTime.nanoseconds()
+        let now = MonotonicClock.nanoseconds()
         return due <= now ? 0 : Int32(min((due - now + 999_999) / 1_000_000, 60_000))
     }
 
     private func fireDueTimers() {
-        let now = MonotonicTime.nanoseconds()
+        let now = MonotonicClock.nanoseconds()
         let due = timers.withLock { timers in
             let count = timers.prefix { $0.due <= now }.count
             defer { timers.removeFirst(count) }
             return Array(timers.prefix(count))
         }
         for write in due { write.vmm.send(write.bytes, onConnection: write.connection) }
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds, the clock `ReceivedCommand.receivedAt` uses.
-public enum MonotonicTime {
-    public static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 }

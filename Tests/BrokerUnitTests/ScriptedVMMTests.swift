@@ -1,3 +1,4 @@
+import EventLoop
 import BrokerTesting
 import Glibc
 import QMPBroker
@@ -32,12 +33,12 @@ extension ScriptedVMMTests {
         let (vmm, peer) = pair(VMMScript(replies: ["x-later": .delayed(milliseconds: 30, .success("1")), "x-held": .held]))
         defer { vmm.close() }
         _ = try peer.nextLine()
-        let before = MonotonicTime.nanoseconds()
+        let before = MonotonicClock.nanoseconds()
         try peer.send(#"{"execute": "x-later", "id": 1}{"execute": "x-held", "id": 2}{"execute": "query-status", "id": 3}"#)
         #expect(try peer.nextLine() == #"{"return": {"status": "running", "singlestep": false, "running": true}, "id": 3}"#)
         #expect(try peer.nextLine() == #"{"return": 1, "id": 1}"#)
         let later = try #require(vmm.commands.first)
-        #expect(later.receivedAt >= before && MonotonicTime.nanoseconds() - later.receivedAt >= 30_000_000)
+        #expect(later.receivedAt >= before && MonotonicClock.nanoseconds() - later.receivedAt >= 30_000_000)
         #expect(vmm.answerHeld("x-held", with: .error(class: "GenericError", desc: "late")) == 1)
         #expect(try peer.nextLine() == #"{"id": 2, "error": {"class": "GenericError", "desc": "late"}}"#)
     }

@@ -1,4 +1,4 @@
-import Glibc
+import EventLoop
 
 /// A monotonic deadline for bounded waits.
 public struct Deadline {
@@ -6,9 +6,6 @@ public struct Deadline {
     public init(after seconds: Double) { end = Self.now() + seconds }
     public var remaining: Double { max(0, end - Self.now()) }
     public var passed: Bool { Self.now() >= end }
-    public static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
+    /// Monotonic seconds (`MonotonicClock`, the loop's clock).
+    public static func now() -> Double { Double(MonotonicClock.nanoseconds()) / 1e9 }
 }
