@@ -1,9 +1,9 @@
 import ArgumentParser
 import BrokerTesting
-import Dispatch
 import Glibc
 import QMPBroker
 import QMPWire
+import UnixSignals
 
 /// `qmp-broker demo`: the embedded drill against a real QEMU (see `RecoveryDemo`).
 struct DemoCommand: ParsableCommand {
@@ -19,21 +19,17 @@ struct DemoCommand: ParsableCommand {
         // Ctrl-C: QEMU runs in its own process group, so clean up before leaving.
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
-        var sources: [DispatchSourceSignal] = []
-        for number in [SIGINT, SIGTERM] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
+        let cleanUp = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                 demo.cleanUp()
                 Glibc.exit(130)
             }
-            source.activate()
-            sources.append(source)
         }
         let passed = try demo.run { line in
             print(line)
             fflush(nil)
         }
-        sources.forEach { $0.cancel() }
+        cleanUp.cancel()
         if !passed { throw ExitCode(1) }
     }
 }

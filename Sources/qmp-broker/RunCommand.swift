@@ -91,11 +91,10 @@ struct RunCommand: AsyncParsableCommand {
             try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
         }
         let reload = ReloadOnHangup(load: load, broker: broker, notifier: notifier, logger: logger)
-        defer { reload.stop() }
         let service = BrokerService(broker: broker, notifier: notifier)
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm, .sigint],
-                                 logger: logger))
+            configuration: .init(services: [.init(service: service), .init(service: reload)],
+                                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
