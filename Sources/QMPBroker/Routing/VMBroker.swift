@@ -201,6 +201,11 @@ public actor VMBroker {
             upstream.start()
             recovery.start()
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
+        } catch {
+            // A socket that cannot be opened fails the start: let go of what was set up,
+            // the routes above included (they hold the VM).
+            stopOnLoop()
+            throw error
         }
     }
 
