@@ -59,34 +59,10 @@ import Testing
         #expect(try client.execute("query-vfio-devices")["return"]?.elements.isEmpty == true)
         rig.kill()
 
-        rig.directory.write("bad.toml", rig.directory.read("broker.toml") + """
-
-            [[vm.device]]
-            id = "dev0"
-            host = "\(rig.sysfs.host)"
-            inject-at = "rp0 0x10"
-            """)
-        let process = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("bad.toml")],
-                                       outputPath: rig.directory.file("bad.log"))
-        let status = process.wait(timeout: 10)
-        #expect(status != nil && status != 0)
-        #expect(rig.directory.read("bad.log").contains("`inject-at` must be one QEMU device id, got \"rp0 0x10\""),
-                "\(rig.directory.read("bad.log"))")
-
+        // A blank in it: refused by the config reader.
+        try expectConfigRefused(rig, named: "bad", injectAt: "rp0 0x10", saying: "`inject-at` must be one QEMU device id, got \"rp0 0x10\"")
         // No blank, but still not an id: refused by the startup check of QEMU's id rules.
-        rig.directory.write("odd.toml", rig.directory.read("broker.toml") + """
-
-            [[vm.device]]
-            id = "dev0"
-            host = "\(rig.sysfs.host)"
-            inject-at = "rp0;x"
-            """)
-        let odd = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("odd.toml")],
-                                   outputPath: rig.directory.file("odd.log"))
-        let oddStatus = odd.wait(timeout: 10)
-        #expect(oddStatus != nil && oddStatus != 0)
-        #expect(rig.directory.read("odd.log").contains("inject-at 'rp0;x' is not a QEMU device id"),
-                "\(rig.directory.read("odd.log"))")
+        try expectConfigRefused(rig, named: "odd", injectAt: "rp0;x", saying: "inject-at 'rp0;x' is not a QEMU device id")
     }
 
     /// The fault test of issue 13: SIGKILL at random points while errors flow, devices
@@ -132,5 +108,21 @@ import Testing
         #expect(try store.integrityCheck() == "ok")
         print("20 SIGKILLs: \(flagged.count) flags kept of \(flagged.count), "
             + "\(try store.historyRecords(HistoryQuery(vm: "vm1", kinds: [.error], limit: 100_000)).count) of 1,000 burst errors recorded before the kills")
+    }
+
+    /// The rig's config plus a device with this `inject-at`: `run` exits non-zero, saying so.
+    private func expectConfigRefused(_ rig: CLIBrokerRig, named name: String, injectAt: String, saying message: String) throws {
+        rig.directory.write("\(name).toml", rig.directory.read("broker.toml") + """
+
+            [[vm.device]]
+            id = "dev0"
+            host = "\(rig.sysfs.host)"
+            inject-at = "\(injectAt)"
+            """)
+        let process = try ChildProcess([BrokerProcess.binary, "run", "--config", rig.directory.file("\(name).toml")],
+                                       outputPath: rig.directory.file("\(name).log"))
+        let status = process.wait(timeout: 10)
+        #expect(status != nil && status != 0)
+        #expect(rig.directory.read("\(name).log").contains(message), "\(rig.directory.read("\(name).log"))")
     }
 }
