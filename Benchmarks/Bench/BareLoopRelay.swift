@@ -10,15 +10,9 @@ final class BareLoopRelay: @unchecked Sendable {
     private var connections: [UnixStreamConnection] = []
 
     init(path: String, upstream: String) throws(SocketError) {
-        let opened: Result<Void, SocketError> = loop.runAndWait { [self] in
-            do throws(SocketError) {
-                listener = try UnixSocketListener(path: path, mode: 0o600, loop: loop) { [self] fd in accept(fd, upstream: upstream) }
-                return .success(())
-            } catch {
-                return .failure(error)
-            }
+        try loop.runAndWait { [self] () throws(SocketError) in
+            listener = try UnixSocketListener(path: path, mode: 0o600, loop: loop) { [self] fd in accept(fd, upstream: upstream) }
         }
-        try opened.get()
     }
 
     private func accept(_ fd: Int32, upstream path: String) {

@@ -10,7 +10,7 @@ import Synchronization
 /// sockets (QMP's `getfd`), and a Dispatch source hops from its epoll thread to a worker on
 /// every event.
 ///
-/// Registration, timers and `soon` are loop-confined: call them on the loop's thread only
+/// Registration and timers are loop-confined: call them on the loop's thread only
 /// (from a handler, a timer or an isolated actor method). `enqueue`, `execute` and
 /// `shutdown` may be called from any thread.
 ///
@@ -25,7 +25,6 @@ public final class EventLoop: @unchecked Sendable {
     private var thread = pthread_t()
     private var registrations = RegistrationTable()
     private var timers = TimerQueue<() -> Void>()
-    private var soonWork: [() -> Void] = []
     /// Whether the thread has been told to finish (it runs what was submitted before).
     private var finished = false
     /// The loop's one inotify instance, made on first use. Loop-confined.
@@ -82,26 +81,22 @@ public final class EventLoop: @unchecked Sendable {
         submit(.closure(body))
     }
 
-    /// Runs `body` on the loop and waits for its result: for setup and teardown called from
-    /// outside (never on a hot path). On the loop's own thread it runs inline.
-    public func runAndWait<Result: Sendable>(_ body: @escaping @Sendable () -> Result) -> Result {
-        if inLoop { return body() }
-        let result = Mutex<Result?>(nil)
+    /// Runs `body` on the loop and waits for its result, or rethrows what it threw: for
+    /// setup and teardown called from outside (never on a hot path). On the loop's own
+    /// thread it runs inline.
+    public func runAndWait<Value: Sendable, Failure: Error>(
+        _ body: @escaping @Sendable () throws(Failure) -> Value
+    ) throws(Failure) -> Value {
+        if inLoop { return try body() }
+        let outcome = Mutex<Result<Value, Failure>?>(nil)
         let done = Semaphore()
         execute {
-            let value = body()
-            result.withLock { $0 = value }
+            let result = Result { () throws(Failure) in try body() }
+            outcome.withLock { $0 = result }
             done.signal()
         }
         done.wait()
-        return result.withLock { $0! }
-    }
-
-    /// Runs `body` on this thread once the current batch of events is handled (the loop
-    /// does not sleep first). Loop-confined: for work a handler defers to be fair.
-    public func soon(_ body: @escaping () -> Void) {
-        assertInLoop()
-        soonWork.append(body)
+        return try outcome.withLock { $0! }.get()
     }
 
     /// Calls `body` on the loop after `milliseconds`. Loop-confined.
@@ -166,14 +161,12 @@ public final class EventLoop: @unchecked Sendable {
             }
             runDueTimers()
             runSubmitted()
-            runSoonWork()
         }
     }
 
-    /// 0 when work is waiting, -1 (forever) with no timer, else until the earliest timer
+    /// -1 (forever) with no timer, else until the earliest timer
     /// (rounded up: waking early would only loop back to sleep).
     private func waitMilliseconds() -> Int32 {
-        if !soonWork.isEmpty { return 0 }
         guard let deadline = timers.nextDeadline() else { return -1 }
         let now = MonotonicClock.nanoseconds()
         guard deadline > now else { return 0 }
@@ -214,13 +207,6 @@ public final class EventLoop: @unchecked Sendable {
             }
         }
         if stopping { finished = true }
-    }
-
-    private func runSoonWork() {
-        guard !soonWork.isEmpty else { return }
-        let work = soonWork
-        soonWork.removeAll(keepingCapacity: true)
-        for body in work { body() }
     }
 
     // MARK: descriptors (loop-confined)

@@ -8,13 +8,9 @@ func watcherOnLoop(
     _ loop: EventLoop, fd: Int32, onCancel: (@Sendable () -> Void)? = nil,
     handler: @escaping @Sendable (UInt64) -> Void
 ) throws(EventFDError) -> LoopBound<EventFDWatcher> {
-    try loop.runAndWait { () -> Result<LoopBound<EventFDWatcher>, EventFDError> in
-        do throws(EventFDError) {
-            return .success(LoopBound(try EventFDWatcher(fd: fd, loop: loop, onCancel: onCancel, handler: handler), loop: loop))
-        } catch {
-            return .failure(error)
-        }
-    }.get()
+    try loop.runAndWait { () throws(EventFDError) in
+        LoopBound(try EventFDWatcher(fd: fd, loop: loop, onCancel: onCancel, handler: handler), loop: loop)
+    }
 }
 
 @Suite struct EventFDWatcherTests {

@@ -11,19 +11,13 @@ func startedMonitor(on loop: EventLoop, matching: @escaping @Sendable (UEvent) -
         loop.assertInLoop()
         if matching(event) { events.post(event) }
     }, loop: loop)
-    let failure = loop.runAndWait { () -> UEventMonitorError? in
-        do throws(UEventMonitorError) {
-            try monitor.value.start()
-            return nil
-        } catch {
-            return error
+    do throws(UEventMonitorError) {
+        try loop.runAndWait { () throws(UEventMonitorError) in try monitor.value.start() }
+    } catch {
+        if [EPERM, EACCES, EPROTONOSUPPORT, EAFNOSUPPORT].contains(error.underlying.errno) {
+            try Test.cancel("The kernel refuses uevent sockets here: \(error)")
         }
-    }
-    if let failure {
-        if [EPERM, EACCES, EPROTONOSUPPORT, EAFNOSUPPORT].contains(failure.underlying.errno) {
-            try Test.cancel("The kernel refuses uevent sockets here: \(failure)")
-        }
-        throw failure
+        throw error
     }
     return (monitor, events)
 }

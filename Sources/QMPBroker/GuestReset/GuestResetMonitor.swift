@@ -198,10 +198,7 @@ final class GuestResetMonitor {
             detector.forgetAll()
         }
         for (device, bus) in parentBuses {
-            let bridgePath = bus.split(separator: "/").dropLast().joined(separator: "/")
-            guard bridgePath.hasPrefix("machine/peripheral"),
-                  let bridgeID = bridgePath.split(separator: "/").last.map(String.init),
-                  let bridge = topology.function(id: bridgeID) else { continue }
+            guard let bridgeID = VFIORecovery.portOwning(bus: bus), let bridge = topology.function(id: bridgeID) else { continue }
             bridgesViaQOM[device] = [bridge.address] + topology.bridges(above: bridgeID).map(\.address)
         }
         apply(attachment.topologyRead(vmmReady: vmmReady))

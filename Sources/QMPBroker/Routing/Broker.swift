@@ -43,7 +43,9 @@ public final class Broker: Sendable {
     /// Kernel uevents are optional: without them (no permission, no netlink) host
     /// recovery is learnt from `vfio-link-error-clear` only, and that is logged once.
     public func start() throws(SocketError) {
-        if let error = uevents.start() {
+        do {
+            try uevents.start()
+        } catch {
             logger.notice("kernel uevents unavailable; host recovery will not clear flags by itself",
                           metadata: ["reason": "\(error)"])
         }

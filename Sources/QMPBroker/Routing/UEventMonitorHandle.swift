@@ -11,16 +11,9 @@ struct UEventMonitorHandle: Sendable {
         monitor = LoopBound(UEventMonitor(loop: loop, logger: logger, handler: handler), loop: loop)
     }
 
-    /// nil once listening; the reason when the kernel refused.
-    func start() -> UEventMonitorError? {
-        monitor.loop.runAndWait { [monitor] () -> UEventMonitorError? in
-            do throws(UEventMonitorError) {
-                try monitor.value.start()
-                return nil
-            } catch {
-                return error
-            }
-        }
+    /// Throws the reason when the kernel refused.
+    func start() throws(UEventMonitorError) {
+        try monitor.loop.runAndWait { [monitor] () throws(UEventMonitorError) in try monitor.value.start() }
     }
 
     func cancel() {

@@ -156,16 +156,10 @@ public actor VMBroker {
     /// Opens the downstream socket(s) and starts attaching to the VMM. From any thread but
     /// the VM's loop: it waits for the loop.
     public nonisolated func start() throws(SocketError) {
-        try loop.runAndWait { [self] in
-            assumeIsolated { vm -> Result<Void, SocketError> in
-                do throws(SocketError) {
-                    try vm.startOnLoop()
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
-            }
-        }.get()
+        try loop.runAndWait { [self] () throws(SocketError) in
+            // `assumeIsolated` forgets typed errors: the Result keeps SocketError.
+            try assumeIsolated { vm in Result { () throws(SocketError) in try vm.startOnLoop() } }.get()
+        }
     }
 
     private func startOnLoop() throws(SocketError) {
@@ -222,11 +216,6 @@ public actor VMBroker {
     /// Applies a reloaded device list without touching the clients; one line per change.
     nonisolated func reconcile(_ devices: [VFIORecoverySettings.DeviceConfiguration]) -> [String] {
         loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
-    }
-
-    /// Emits one of the broker's own events from outside the loop (drills, the bench).
-    public nonisolated func emitFromOutside(_ name: String) {
-        loop.execute { [self] in assumeIsolated { $0.emit(name) } }
     }
 
     private func stopOnLoop() {

@@ -4,8 +4,8 @@ import Glibc
 ///
 /// Read handlers consume their bytes synchronously, so a buffer only needs to live as
 /// long as one handler call. A 64 KiB buffer per connection would cost hundreds of MiB
-/// for 1000 VMs with several clients each; per thread it is one block per Dispatch
-/// worker, and there are only a handful of those.
+/// for 1000 VMs with several clients each; per thread it is one block per loop
+/// thread, and there are only a handful of those.
 enum ThreadReceiveBuffer {
     /// Big enough that a multi-MiB reply needs few syscalls, small enough to stay cheap.
     static let dataCapacity = 64 * 1024
@@ -23,7 +23,7 @@ enum ThreadReceiveBuffer {
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()
-        // The destructor frees a worker's block when Dispatch retires the thread.
+        // The destructor frees a thread's block when the thread ends (a loop shut down).
         let result = pthread_key_create(&key) { block in block?.deallocate() }
         precondition(result == 0, "pthread_key_create: \(SocketError.text(forErrno: result))")
         return key

@@ -40,16 +40,14 @@ final class MetricsEndpoint {
         }
         port = UInt16(bigEndian: actual.sin_port)
         listener = LoopBound(WatchedDescriptor(adopting: fd, loop: loop), loop: loop)
-        let failure = loop.runAndWait { [listener, registry] () -> LoopError? in
-            do throws(LoopError) {
+        do {
+            try loop.runAndWait { [listener, registry] () throws(LoopError) in
                 listener.value.onReady = { _ in Self.acceptAll(fd, registry: registry) }
                 try listener.value.setInterest(.read)
-                return nil
-            } catch {
-                return error
             }
+        } catch {
+            throw Failure(description: "cannot watch \(address): \(error)")
         }
-        if let failure { throw Failure(description: "cannot watch \(address): \(failure)") }
     }
 
     func stop() {

@@ -163,20 +163,14 @@ final class SocketTestServer: @unchecked Sendable {
         self.maxQueuedBytes = maxQueuedBytes
         conditions = QueueConditions(loop: serverQueue)
         path = directory.file("qmp.sock")
-        let failure = serverQueue.runAndWait { [self] () -> SocketError? in
-            do throws(SocketError) {
-                listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverQueue) { [self] fd in
-                    let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverQueue, maxQueuedBytes: maxQueuedBytes))
-                    endpoint.connection.start()
-                    accepted.append(endpoint)
-                    conditions.changed()
-                }
-                return nil
-            } catch {
-                return error
+        try serverQueue.runAndWait { [self] () throws(SocketError) in
+            listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverQueue) { [self] fd in
+                let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverQueue, maxQueuedBytes: maxQueuedBytes))
+                endpoint.connection.start()
+                accepted.append(endpoint)
+                conditions.changed()
             }
         }
-        if let failure { throw failure }
     }
 
     /// Connects a client on `clientQueue` and returns it with its accepted server side.
@@ -274,13 +268,9 @@ struct TestListener: Sendable {
     let bound: LoopBound<UnixSocketListener>
 
     init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SocketError) {
-        bound = try loop.runAndWait { () -> Result<LoopBound<UnixSocketListener>, SocketError> in
-            do throws(SocketError) {
-                return .success(LoopBound(try UnixSocketListener(path: path, mode: mode, loop: loop, onAccept: onAccept), loop: loop))
-            } catch {
-                return .failure(error)
-            }
-        }.get()
+        bound = try loop.runAndWait { () throws(SocketError) in
+            LoopBound(try UnixSocketListener(path: path, mode: mode, loop: loop, onAccept: onAccept), loop: loop)
+        }
     }
 
     func close() {
