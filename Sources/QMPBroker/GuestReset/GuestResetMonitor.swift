@@ -44,6 +44,10 @@ final class GuestResetMonitor {
     /// How often QEMU's trace state is re-checked when no client command gave cause, and
     /// a broken watch tried again.
     private let checkMilliseconds: Int
+    /// The canary in flight: the broker id it was sent with, and how long the file was then.
+    private var canary: (id: Int64, since: Int64)?
+    /// The file's size when `logfile` was sent, to tell a truncating reopen (QEMU ≥ 8).
+    private var sizeBeforeLogFile: Int64 = 0
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
@@ -90,7 +94,19 @@ final class GuestResetMonitor {
         for action in actions {
             switch action {
             case .send(let command, let exchange):
+                if case .setLogFile = command { sizeBeforeLogFile = reader.currentSize ?? 0 }
                 commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+            case .sendCanary(let command, let exchange):
+                let since = reader.currentSize ?? 0
+                canary = nil
+                let id = commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+                if let id { canary = (id, since) }
+            case .checkCanary:
+                let seen = canary.map { reader.hasCanary(id: String($0.id), since: $0.since) } ?? false
+                canary = nil
+                apply(attachment.canaryChecked(seen: seen))
+            case .logReopened:
+                reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
             case .openLog:
                 do throws(TraceLogFile.Failure) {
                     try reader.open()

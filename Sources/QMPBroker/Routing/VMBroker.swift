@@ -134,7 +134,7 @@ public actor VMBroker {
                 // The broker's own stops and conts are what the stopped-VM alert counts.
                 if case .stopVM = purpose { metrics.brokerStop() }
                 if case .contVM = purpose { metrics.brokerCont() }
-                upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
+                return upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
             },
             isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
         let recovery = VFIORecovery(

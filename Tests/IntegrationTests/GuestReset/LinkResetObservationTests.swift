@@ -45,7 +45,7 @@ extension GuestReset {
                     replies.append(reply)
                 }
                 previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: replies)
-                for command in LinkResetTracing.attachCommands(logPath: logPath) {
+                for command in LinkResetTracing.attachCommands(logPath: logPath, pointLog: true) {
                     if let failure = command.check(reply: try qmp.execute(command.name, arguments: command.arguments)) {
                         throw failure
                     }
