@@ -16,9 +16,9 @@ final class CLIBrokerRig {
     var socket: String { directory.file("vm1.qmp") }
     var logPath: String { directory.file("broker.log") }
 
-    init(stateDirectory: String? = nil) throws {
+    init(stateDirectory: String? = nil, build: QEMUBuild = .debian7_2) throws {
         let qtestPath = directory.file("qtest.sock")
-        qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        qemu = try QEMUInstance(in: directory, build: build) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
         qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()
         sysfs = FakeSysfsTree(in: directory)
