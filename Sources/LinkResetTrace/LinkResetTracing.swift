@@ -55,9 +55,16 @@ public enum LinkResetTracing {
     /// by the time the reply arrives; it is on only for that.
     public static let canaryEvent = "monitor_qmp_cmd_in_band"
 
-    /// Sent first at attach and at every check: which events the VMM has on (to leave them
-    /// on at detach, and to see whether one was switched off behind the broker's back).
-    public static var stateQueries: [TracingCommand] { (traceEvents + [canaryEvent]).map { .getTraceEventState(name: $0) } }
+    /// The watched events as three `trace-event-get-state` patterns (QEMU matches them with
+    /// `g_pattern_match_simple`), so a check asks three questions, not five.
+    static let watchedPatterns = ["pci_cfg_write", "vfio_pci_hot_reset*", "resettable_phase_e*"]
+
+    /// Sent first at attach: which events the VMM has on, the canary's too (to leave them as
+    /// they were at detach).
+    public static var stateQueries: [TracingCommand] { (watchedPatterns + [canaryEvent]).map { .getTraceEventState(name: $0) } }
+
+    /// Sent at every check: whether a watched event was switched off behind the broker's back.
+    public static var checkQueries: [TracingCommand] { watchedPatterns.map { .getTraceEventState(name: $0) } }
 
     /// The canary pair: switch the event on, then set it back to how the VMM had it. The
     /// second command runs with the event on, so its id is traced: it is the canary.

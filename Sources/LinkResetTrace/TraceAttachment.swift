@@ -274,7 +274,7 @@ public struct TraceAttachment {
         // After a `logfile`, the canary proves QEMU opened the file and writes into it.
         case .attachCommands(let pointLog): LinkResetTracing.attachCommands(logPath: logPath, pointLog: pointLog)
             + (pointLog ? canary : [])
-        case .verify: LinkResetTracing.stateQueries + canary
+        case .verify: LinkResetTracing.checkQueries + canary
         case .detach: LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled,
                                                       restoreLogTo: LinkResetTracing.vmmStderr)
         }
@@ -306,7 +306,7 @@ public struct TraceAttachment {
         case .verify:
             guard script.replies.count == script.commands.count else { return [] }
             var states: [String: Bool] = [:]
-            for reply in script.replies.prefix(LinkResetTracing.stateQueries.count) {
+            for reply in script.replies.prefix(LinkResetTracing.checkQueries.count) {
                 states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 }
             }
             let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }

@@ -97,18 +97,27 @@ extension GuestReset {
         }
 
         static let canaryEvent = LinkResetTracing.canaryEvent
-        /// What the state queries ask about: the watched events, then the canary's.
-        static let queried = events + [canaryEvent]
+        /// What the attach's state queries ask about (patterns of the watched events, then the
+        /// canary), and what a check asks.
+        static let attachQueries = LinkResetTracing.watchedPatterns + [canaryEvent]
+        static let checkQueries = LinkResetTracing.watchedPatterns
 
-        /// The state queries of exchange `exchange`, every event as `states` says; the last
-        /// answer starts the canary probe in the next exchange.
-        static func stateQueries(_ exchange: Int, _ states: [String: String] = [:],
+        /// QEMU's answer to a query of `pattern`: every event it matches, as `states` says.
+        static func reply(_ pattern: String, _ states: [String: String]) -> String {
+            let entries = (events + [canaryEvent]).filter { TracePattern.matches(pattern, $0) }.map {
+                #"{"name": "\#($0)", "state": "\#(states[$0] ?? "disabled")", "vcpu": false}"#
+            }
+            return #"{"return": [\#(entries.joined(separator: ", "))]}"#
+        }
+
+        /// The queries `queries` of exchange `exchange`, answered as `states` says; the last
+        /// answer is followed by `next` (by default the canary probe of the next exchange).
+        static func stateQueries(_ exchange: Int, _ states: [String: String] = [:], queries: [String] = attachQueries,
                                  then next: Action? = nil) -> [Step] {
-            queried.indices.map { index in
-                let answer = state(queried[index], states[queried[index]] ?? "disabled")
-                let following: Action = index + 1 < queried.count ? .send(get(queried[index + 1]), exchange: exchange)
+            queries.indices.map { index in
+                let following: Action = index + 1 < queries.count ? .send(get(queries[index + 1]), exchange: exchange)
                     : next ?? .send(enable(canaryEvent), exchange: exchange + 1)
-                return Step(.answered(exchange, answer), [following])
+                return Step(.answered(exchange, reply(queries[index], states)), [following])
             }
         }
 
@@ -140,7 +149,7 @@ extension GuestReset {
 
         static let attachToIntact: [Step] = [
             Step(.attach, [attaching, .startTicking, .openLog]),
-            Step(.logOpened, [.send(get(events[0]), exchange: 1)]),
+            Step(.logOpened, [.send(get(attachQueries[0]), exchange: 1)]),
         ] + stateQueries(1, ["vfio_pci_hot_reset": "enabled"]) + probe(2, seen: false) + attachCommands(3) + [
             Step(.logChecked(true), [.readTopology]),
             Step(.topologyRead, [intact, on, .startFollowing]),
@@ -150,8 +159,8 @@ extension GuestReset {
         static func check(_ exchange: Int, _ states: [String: String], canarySeen: Bool, then next: [Action]) -> [Step] {
             [Step(.tick, [intact, .checkLog]),
              Step(.verify, []),  // checks never pile up
-             Step(.logChecked(true), [.send(get(queried[0]), exchange: exchange)])]
-                + stateQueries(exchange, states, then: .send(enable(canaryEvent), exchange: exchange))
+             Step(.logChecked(true), [.send(get(checkQueries[0]), exchange: exchange)])]
+                + stateQueries(exchange, states, queries: checkQueries, then: .send(enable(canaryEvent), exchange: exchange))
                 + canary(exchange, seen: canarySeen, then: next)
         }
 
@@ -170,7 +179,7 @@ extension GuestReset {
             let reason = "logfile failed: Error opening logfile /run/qmp-broker/vm1.trace.log: Permission denied"
             Self.expectTranscript(&attachment, [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
             ] + Self.stateQueries(1) + Self.probe(2, seen: false) + [
                 Step(.answered(3, refusal), [.note(.refused(command: "human-monitor-command", reason: reason))]
                      + Self.broken("QEMU refused human-monitor-command: \(reason)")),
@@ -205,8 +214,8 @@ extension GuestReset {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
-                Step(.answered(1, Self.state(Self.events[0], "disabled")), [.send(Self.get(Self.events[1]), exchange: 1)]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+                Step(.answered(1, Self.reply(Self.attachQueries[0], [:])), [.send(Self.get(Self.attachQueries[1]), exchange: 1)]),
                 // The link fails what is pending, then reports the loss.
                 Step(.answered(1, nil), [.send(Self.enable(Self.canaryEvent), exchange: 2)]),
                 Step(.answered(2, nil), [.send(Self.logFile, exchange: 3)]),
@@ -223,7 +232,7 @@ extension GuestReset {
             var states = Self.allEnabled
             states["pci_cfg_write"] = "disabled"
             Self.expectTranscript(&attachment, Self.check(4, states, canarySeen: true, then: Self.broken(reason)
-                + [.note(.reasserting), .send(Self.get(Self.events[0]), exchange: 5)]))
+                + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)]))
             #expect(attachment.watch.state == .attaching)
         }
 
@@ -241,7 +250,7 @@ extension GuestReset {
             Self.expectTranscript(&attachment, Self.check(4, Self.allEnabled, canarySeen: false, then: Self.broken(reason)
                 + [.note(.reattaching), Self.attaching, .startTicking, .openLog]))
             // The attach again: QEMU logs elsewhere, so `logfile` goes out, and a canary proves it.
-            Self.expectTranscript(&attachment, [Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 5)])]
+            Self.expectTranscript(&attachment, [Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 5)])]
                 + Self.stateQueries(5, Self.allEnabled) + Self.probe(6, seen: false) + Self.attachCommands(7) + [
                     Step(.logChecked(true), [.readTopology]),
                     Step(.topologyRead, [Self.intact, Self.on, .startFollowing]),
@@ -263,7 +272,7 @@ extension GuestReset {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
             ] + Self.stateQueries(1, Self.allEnabled) + Self.probe(2, seen: true) + Self.attachCommands(3, pointLog: false) + [
                 Step(.logChecked(true), [.readTopology]),
                 Step(.topologyRead, [Self.intact, Self.on, .startFollowing]),
@@ -275,7 +284,7 @@ extension GuestReset {
             let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"
             var steps: [Step] = [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
             ] + Self.stateQueries(1) + Self.probe(2, seen: false) + Self.attachCommands(3).dropLast()
             steps.append(Step(.canary(seen: false), Self.broken(reason)))
             Self.expectTranscript(&attachment, steps)
