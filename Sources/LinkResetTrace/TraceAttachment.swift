@@ -26,6 +26,8 @@ public struct TraceAttachment {
         /// QEMU answered `logfile`: it reopened the file, and QEMU ≥ 8 truncated it. The
         /// reader starts again from the top if the file is now shorter than before.
         case logReopened
+        /// The detach asked for is done: every command answered (or the VMM gone).
+        case detachFinished
         /// Open (follow) the trace log; answer `logOpened()` or `logOpenFailed(_:)`.
         case openLog
         /// Whether the path still names the file the broker reads; answer `logChecked(stillOurs:)`.
@@ -73,6 +75,8 @@ public struct TraceAttachment {
             case verify
             /// Undoing the attach, best effort: replies are not judged.
             case detach
+            /// A refused `logfile` left QEMU logging nowhere: its stderr back, at once.
+            case restoreLog
         }
 
         let kind: Kind
@@ -101,6 +105,8 @@ public struct TraceAttachment {
     private var refreshAgain = false
     /// The attach ends once the topology being read now is in.
     private var attachAwaitsTopology = false
+    /// Whether this VMM was sent the attach commands: only then has detaching anything to undo.
+    private var changedVMM = false
 
     public init(logPath: String) {
         self.logPath = logPath
@@ -251,15 +257,18 @@ public struct TraceAttachment {
     /// The VMM went away: its log target went with it.
     public mutating func upstreamLost() -> [Action] {
         vmmReady = false
+        changedVMM = false
         phase = .idle
         return watchDid(watch.detached("VMM disconnected")) + [.stopFollowing]
     }
 
-    /// The broker is stopping: give QEMU's log back (to `/dev/stderr`: the broker cannot
-    /// learn a VMM's `-D`) and stop following. Best effort: the VMM may already be gone.
+    /// The broker is stopping: switch off what it switched on and give QEMU's log back (to
+    /// its stderr: the broker cannot learn a VMM's `-D`), one command at a time, each
+    /// answered; `detachFinished` says when. Stops following at once.
     public mutating func detach() -> [Action] {
         phase = .idle
-        let actions = watch.isIntact && vmmReady ? start(.detach) : []
+        let actions = changedVMM && vmmReady ? start(.detach) : [.detachFinished]
+        changedVMM = false
         return actions + watchDid(watch.detached("broker stopping")) + [.stopFollowing]
     }
 
@@ -277,7 +286,9 @@ public struct TraceAttachment {
         case .verify: LinkResetTracing.checkQueries + canary
         case .detach: LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled,
                                                       restoreLogTo: LinkResetTracing.vmmStderr)
+        case .restoreLog: [TracingCommand.setLogFile(path: LinkResetTracing.vmmStderr)]
         }
+        if case .attachCommands = kind { changedVMM = true }
         let hasCanary = kind == .probe || kind == .verify || kind == .attachCommands(pointLog: true)
         let script = Script(kind: kind, commands: commands, exchange: exchange,
                             canaryIndex: hasCanary ? commands.count - 1 : nil)
@@ -296,7 +307,10 @@ public struct TraceAttachment {
             return start(.attachCommands(pointLog: script.canarySeen != true))
         case .attachCommands(let pointLog):
             guard script.replies.count == script.commands.count else {
-                return watchDid(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                let actions = watchDid(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                // QEMU closed its old log before it failed to open ours: it logs nowhere now.
+                if failure != nil, case .setLogFile? = script.next { return actions + start(.restoreLog) }
+                return actions
             }
             if pointLog && script.canarySeen != true {
                 return watchDid(watch.attachFailed(Self.canaryMissing(logPath)))
@@ -313,6 +327,8 @@ public struct TraceAttachment {
             if !disabled.isEmpty { return watchDid(watch.verified(disabled: disabled)) }
             return watchDid(script.canarySeen == true ? [] : watch.linesStopped(Self.canaryMissing(logPath)))
         case .detach:
+            return [.detachFinished]
+        case .restoreLog:
             return []
         }
     }

@@ -32,6 +32,8 @@ final class GuestResetMonitor {
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
+    /// The trace log's owner and mode as configured (the VMM's own owner by default).
+    private let access: TraceLogAccess
     private let verifyTimer: LoopTimer
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
@@ -48,6 +50,8 @@ final class GuestResetMonitor {
     private var canary: (id: Int64, since: Int64)?
     /// The file's size when `logfile` was sent, to tell a truncating reopen (QEMU ≥ 8).
     private var sizeBeforeLogFile: Int64 = 0
+    /// Who waits for the detach under way.
+    private var detachFinished: (() -> Void)?
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
@@ -61,7 +65,8 @@ final class GuestResetMonitor {
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)
-        reader = TraceLogReader(path: logPath, vm: vmName, access: access, store: store, loop: loop, logger: logger)
+        self.access = access
+        reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
@@ -73,8 +78,13 @@ final class GuestResetMonitor {
     /// The VMM is (again) ready: follow the log file and switch tracing on.
     func attach() { apply(attachment.attach()) }
 
-    /// Gives QEMU's log back and stops following. Best effort: the VMM may already be gone.
-    func detach() { apply(attachment.detach()) }
+    /// Switches off what the attach switched on and gives QEMU's log back, each command
+    /// answered, then calls `finished`; stops following at once. The VMM may be gone: then
+    /// `finished` comes when its link fails what is pending.
+    func detach(then finished: @escaping () -> Void = {}) {
+        detachFinished = finished
+        apply(attachment.detach())
+    }
 
     /// The VMM went away: its log target went with it.
     func upstreamLost() { apply(attachment.upstreamLost()) }
@@ -107,9 +117,13 @@ final class GuestResetMonitor {
                 apply(attachment.canaryChecked(seen: seen))
             case .logReopened:
                 reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
+            case .detachFinished:
+                let finished = detachFinished
+                detachFinished = nil
+                finished?()
             case .openLog:
                 do throws(TraceLogFile.Failure) {
-                    try reader.open()
+                    try reader.open(access: access.resolved(forVMM: commands.vmmPID()))
                     apply(attachment.logOpened())
                 } catch {
                     apply(attachment.logOpenFailed("\(error)"))

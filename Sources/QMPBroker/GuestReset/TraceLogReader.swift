@@ -12,7 +12,6 @@ import Logging
 final class TraceLogReader {
     private let path: String
     private let vm: String
-    private let access: TraceLogAccess
     private let store: StateStore?
     private let loop: EventLoop
     private let logger: Logger
@@ -26,10 +25,9 @@ final class TraceLogReader {
     /// Called on the loop when QEMU appended to the file.
     var onAppended: (() -> Void)?
 
-    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop, logger: Logger) {
+    init(path: String, vm: String, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.path = path
         self.vm = vm
-        self.access = access
         self.store = store
         self.loop = loop
         self.logger = logger
@@ -40,7 +38,7 @@ final class TraceLogReader {
 
     /// Opens the file safely (`TraceLogFile`) and resumes where the last run stopped when
     /// it is the same file; lines up to its current end then count as seen late.
-    func open() throws(TraceLogFile.Failure) {
+    func open(access: TraceLogAccess) throws(TraceLogFile.Failure) {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }

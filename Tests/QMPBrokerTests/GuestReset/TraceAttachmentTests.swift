@@ -181,9 +181,12 @@ extension GuestReset {
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
                 Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
             ] + Self.stateQueries(1) + Self.probe(2, seen: false) + [
+                // QEMU closed its old log before failing to open ours: its stderr goes back at once.
                 Step(.answered(3, refusal), [.note(.refused(command: "human-monitor-command", reason: reason))]
-                     + Self.broken("QEMU refused human-monitor-command: \(reason)")),
+                     + Self.broken("QEMU refused human-monitor-command: \(reason)")
+                     + [.send(.setLogFile(path: "/proc/self/fd/2"), exchange: 4)]),
                 Step(.answered(3, Self.ok), []),  // nothing more was asked
+                Step(.answered(4, Self.logfileOK), [.logReopened]),
                 // The timer tries again, from opening the log.
                 Step(.tick, [.publish(intact: false, reason: "QEMU refused human-monitor-command: \(reason)"),
                              .note(.reattaching), Self.attaching, .startTicking, .openLog]),
@@ -347,14 +350,14 @@ extension GuestReset {
                 Step(.answered(4, Self.ok), [.send(Self.disable(undo[2]), exchange: 4)]),
                 Step(.answered(4, Self.ok), [.send(Self.disable(undo[3]), exchange: 4)]),
                 Step(.answered(4, Self.ok), [.send(.setLogFile(path: "/proc/self/fd/2"), exchange: 4)]),
-                Step(.answered(4, Self.logfileOK), [.logReopened]),
+                Step(.answered(4, Self.logfileOK), [.logReopened, .detachFinished]),
             ])
         }
 
         @Test func aDetachWithoutAnIntactWatchSendsNothing() {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, [
-                Step(.detach, [.publish(intact: false, reason: "broker stopping"), .stopFollowing]),
+                Step(.detach, [.detachFinished, .publish(intact: false, reason: "broker stopping"), .stopFollowing]),
             ])
         }
     }
