@@ -1,10 +1,11 @@
 import ErrorEvents
 import Glibc
+import KernelTracepoint
 import QMPWire
 import VFIOWatch
 
-/// Host inputs: eventfds, the AER counters (read on every notification and polled), and
-/// kernel uevents.
+/// Host inputs: eventfds, the AER counters (read on every notification and polled),
+/// kernel uevents and the kernel's `ras:aer_event` tracepoint.
 extension VFIORecovery {
     /// An empty notification this soon after an error was reported for the device is the
     /// same error announced twice (the ERR eventfd and `BEGIN_RECOVERY` both fire for it).
@@ -30,11 +31,14 @@ extension VFIORecovery {
         }
     }
 
-    /// An eventfd or uevent announced an uncorrectable error: classify it by the counters
-    /// of the device and of the ports above it. With nothing counted anywhere, the fd's
-    /// own tag says the severity; without one the severity is unknown, and it is reported
-    /// as non-fatal with a note, never as fatal (a guess must not set the flag).
-    func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int) {
+    /// An eventfd, uevent or tracepoint record announced an error: classify it by the
+    /// counters of the device and of the ports above it. With nothing counted anywhere,
+    /// the fd's own tag says the severity; else the severity the notification named
+    /// (`announced`, which unlike a tag yields to an error just reported); without either
+    /// the severity is unknown, and it is reported as non-fatal with a note, never as fatal
+    /// (a guess must not set the flag).
+    func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int,
+                  announced: Severity? = nil) {
         let errors = device.counters.poll(notified: true)
         defer { if !errors.isEmpty { saveAERBaseline(of: device) } }
         guard let mostSevere = errors.first?.severity else {
@@ -42,8 +46,9 @@ extension VFIORecovery {
                 logger.debug("notification already reported", metadata: ["device": "\(device.id)", "source": "\(source.rawValue)"])
                 return
             }
-            let note = tag == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
-            report(HostError(severity: tag ?? .nonFatal, count: signals, source: source), on: device, notes: note)
+            let severity = tag ?? announced
+            let note = severity == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
+            report(HostError(severity: severity ?? .nonFatal, count: signals, source: source), on: device, notes: note)
             return
         }
         for error in errors {
@@ -107,6 +112,24 @@ extension VFIORecovery {
         }
     }
 
+    /// A `ras:aer_event` record: the AER core handled an error that the named function
+    /// reported, the device itself or a port above it (a port's error about its link moves
+    /// only the port's counters, SPEC 10). The counters are read as for any notification;
+    /// the record's own severity speaks only when none of them moved.
+    func aerTraceEvent(_ event: AERTraceEvent) {
+        guard let reporter = HostAddress(event.deviceName) else { return }
+        for device in orderedDevices where device.host == reporter || device.counters.ports.contains(reporter) {
+            notified(device, source: .aerTracepoint, tag: nil, signals: 1, announced: event.severity.errorSeverity)
+        }
+    }
+
+    /// The kernel dropped tracepoint records (a ring was full): what they announced is
+    /// still in the counters, so read them all now rather than at the next slow poll.
+    func aerTraceRecordsLost(_ count: UInt64) {
+        logger.warning("ras:aer_event records were lost; reading the AER counters now", metadata: ["lost": "\(count)"])
+        pollCounters()
+    }
+
     /// `x-vfio-inject-error`: a simulated host error, through the same path as a real one.
     func inject(_ error: HostError, into id: String) throws(QMPError) {
         report(error, on: try device(id))
@@ -115,5 +138,15 @@ extension VFIORecovery {
     private func report(_ error: HostError, on device: WatchedDevice, notes: [String] = []) {
         device.lastReported = Deadline.now()
         perform(device.machine.hostError(error), on: device, notes: notes)
+    }
+}
+
+extension AERTraceSeverity {
+    var errorSeverity: Severity {
+        switch self {
+        case .correctable: return .correctable
+        case .nonFatal: return .nonFatal
+        case .fatal: return .fatal
+        }
     }
 }
