@@ -25,6 +25,11 @@ public struct PerfRingWalker {
         public let tail: UInt64
         /// A header with an impossible size was met; the rest was skipped.
         public let corrupt: Bool
+
+        public init(tail: UInt64, corrupt: Bool) {
+            self.tail = tail
+            self.corrupt = corrupt
+        }
     }
 
     /// Calls `body` with each whole record in `ring` from `tail` to `head`. The record's

@@ -41,10 +41,11 @@ public final class TracepointSubscription {
 
     /// Subscribes on every CPU in `cpus` (default: those online). All or nothing: a CPU
     /// that refuses undoes the others.
-    public func start(cpus: [Int]? = nil) throws(TracepointError) {
+    public func start(cpus given: [Int]? = nil) throws(TracepointError) {
         loop.assertInLoop()
         guard rings.isEmpty else { return }
-        let cpus = try cpus ?? Self.onlineCPUs()
+        let cpus: [Int]
+        if let given { cpus = given } else { cpus = try Self.onlineCPUs() }
         guard !cpus.isEmpty else { throw .noCPUs }
         do throws(TracepointError) {
             for cpu in cpus {
@@ -127,7 +128,7 @@ final class PerfRing {
         let base = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let base, base != MAP_FAILED else {
             let error = SystemCallError.last("mmap(perf ring, cpu \(cpu))")
-            close(fd)
+            Glibc.close(fd)
             throw .system(error)
         }
         self.cpu = cpu

@@ -49,7 +49,7 @@ import Testing
         recovery.rig.broker.deliverAERTraceEvent(record)
         let event = try #require(try recovery.nextEvent("VFIO_PCI_ERROR"))
         #expect(event["data"]?["severity"]?.string == "non-fatal")
-        #expect(event["data"]?["note"] == nil)
+        #expect(event["data"]?["note"]?.string?.contains("severity unknown") != true)
         #expect(try recovery.client.nextEvent("VFIO_PCI_ERROR", timeout: 0.5) == nil)
     }
 

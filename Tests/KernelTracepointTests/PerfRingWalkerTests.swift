@@ -79,7 +79,7 @@ import Testing
     /// A header claiming fewer bytes than itself would loop forever: everything is given up.
     @Test func anImpossibleHeaderSkipsToTheHead() {
         var bytes = Fixtures.lost(1) + Fixtures.lost(2)
-        Fixtures.put(UInt16(4), at: 16 + 6, in: &bytes)
+        Fixtures.put(UInt16(4), at: 24 + 6, in: &bytes)
         let result = walk(Self.ring(size: 64, start: 0, bytes), tail: 0, head: UInt64(bytes.count))
         #expect(result.seen == [.lost(1)])
         #expect(result.walk == PerfRingWalker.Walk(tail: UInt64(bytes.count), corrupt: true))

@@ -86,10 +86,10 @@ import VFIOWatch
             counters: DeviceAERCounters(host: HostAddress("0000:3c:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
                                         logger: Logger(label: "test")),
             origin: "test", triggerMode: .takeover)
-        let info = VFIOCommands.deviceInfo(pending, linkResetWatch: false, aerTracepoint: true)
-        #expect(conformance.problems(type: try #require(devices.returns), value: .array([info]), path: "query-vfio-devices") == [])
-        #expect(info["error-trigger"]?.string == "takeover-pending")
-        #expect(info["sources"]?.elements.map(\.string) == ["aer-tracepoint"])
+        let pendingInfo = VFIOCommands.deviceInfo(pending, linkResetWatch: false, aerTracepoint: true)
+        #expect(conformance.problems(type: try #require(devices.returns), value: .array([pendingInfo]), path: "query-vfio-devices") == [])
+        #expect(pendingInfo["error-trigger"]?.string == "takeover-pending")
+        #expect(pendingInfo["sources"]?.elements.map { $0.string } == ["aer-tracepoint"])
     }
 
     /// Until the broker holds the trigger, `query-vfio-devices` does not name a source
