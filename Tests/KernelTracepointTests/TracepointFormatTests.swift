@@ -5,7 +5,7 @@ import Testing
     @Test func readsAERFormat() throws {
         let format = try TracepointFormat.parse(Fixtures.aerEventFormat)
         #expect(format.name == "aer_event")
-        #expect(format.id == 1208)
+        #expect(format.id == 1224)
         #expect(format.fields.map(\.name) == ["common_type", "common_flags", "common_preempt_count", "common_pid",
                                               "dev_name", "status", "severity", "tlp_header_valid", "tlp_header"])
         #expect(format.field(named: "dev_name") == TracepointField(name: "dev_name", offset: 8, size: 4, storage: .dataLocation))
