@@ -23,7 +23,7 @@ from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix  # no
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INSIDE = os.path.join(REPO, "Tests/HostE2E/aer_latency_inside.py")
-MODES = 2
+MODES = 3   # tracepoint, poll, device_add window
 
 
 def main():

@@ -103,7 +103,13 @@ extension VFIORecovery {
         guard device.trigger == nil else { return }
         logger.notice("vfio-pci device realized: not yet protected, QEMU's own error handler stops the VM until the broker takes the trigger over",
                       metadata: deviceMetadata(device))
+        let started = Deadline.now()
         takeTriggerOver(device)
+        if device.triggerWatcher != nil {
+            let milliseconds = ((Deadline.now() - started) * 10_000).rounded() / 10
+            logger.notice("vfio-pci device protected", metadata: deviceMetadata(device).merging(
+                ["takeover-ms": "\(milliseconds)"], uniquingKeysWith: { $1 }))
+        }
     }
 
     /// `DEVICE_DELETED`: QEMU let the device go, so the broker lets its handle go at once
