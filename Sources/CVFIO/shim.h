@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/vfio.h>
 #include <linux/perf_event.h>
@@ -59,8 +60,9 @@ static inline int cvfio_set_irq_trigger(int device_fd, unsigned int index, int32
 }
 
 // perf_event_open(2) for one tracepoint on one CPU, system-wide (pid -1): every hit is
-// sampled (period 1) with its raw record alone, and wakes a poller per record, as an
-// error must be seen at once. perf_event_attr is full of bitfields Swift cannot set.
+// sampled (period 1) with its CLOCK_MONOTONIC time and its raw record, and wakes a
+// poller per record, as an error must be seen at once. perf_event_attr is full of
+// bitfields Swift cannot set.
 static inline int cvfio_perf_open_tracepoint(uint64_t tracepoint_id, int cpu) {
     struct perf_event_attr attr;
     memset(&attr, 0, sizeof attr);
@@ -68,7 +70,9 @@ static inline int cvfio_perf_open_tracepoint(uint64_t tracepoint_id, int cpu) {
     attr.size = sizeof attr;
     attr.config = tracepoint_id;
     attr.sample_period = 1;
-    attr.sample_type = PERF_SAMPLE_RAW;
+    attr.sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_RAW;
+    attr.use_clockid = 1;
+    attr.clockid = CLOCK_MONOTONIC;
     attr.wakeup_events = 1;
     return (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }

@@ -83,13 +83,15 @@ public struct PerfRecord {
     public let misc: UInt16
     public let body: UnsafeRawBufferPointer
 
-    /// A `PERF_RECORD_SAMPLE` taken with `sample_type = PERF_SAMPLE_RAW` alone is
-    /// `u32 size; char data[size]`: the tracepoint's raw record (padded to 8 bytes).
-    public var rawSample: UnsafeRawBufferPointer? {
-        guard type == PerfRingWalker.recordSample, body.count >= 4 else { return nil }
-        let size = Int(body.loadUnaligned(as: UInt32.self))
-        guard size <= body.count - 4 else { return nil }
-        return UnsafeRawBufferPointer(rebasing: body[4..<(4 + size)])
+    /// A `PERF_RECORD_SAMPLE` taken with `sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`
+    /// is `u64 time; u32 size; char data[size]`: when the kernel took it (in the clock the
+    /// event was opened with) and the tracepoint's raw record (padded to 8 bytes).
+    public var timedRawSample: (nanoseconds: UInt64, raw: UnsafeRawBufferPointer)? {
+        guard type == PerfRingWalker.recordSample, body.count >= 12 else { return nil }
+        let time = body.loadUnaligned(as: UInt64.self)
+        let size = Int(body.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        guard size <= body.count - 12 else { return nil }
+        return (time, UnsafeRawBufferPointer(rebasing: body[12..<(12 + size)]))
     }
 
     /// A `PERF_RECORD_LOST` is `u64 id; u64 lost`: how many records the kernel dropped.

@@ -8,18 +8,20 @@ import Logging
 /// errors fire no vfio ERR eventfd and no uevent, so without this only the sysfs poll
 /// sees them (SPEC 11).
 ///
-/// Loop-confined, like `UEventMonitor`; one per process, on the first loop.
+/// `handler` gets each event and when the kernel emitted it (CLOCK_MONOTONIC nanoseconds,
+/// `MonotonicClock`'s clock). Loop-confined, like `UEventMonitor`; one per process, on
+/// the first loop.
 public final class AERTracepointMonitor {
     public let loop: EventLoop
     private let directories: [String]
     private let logger: Logger
-    private let handler: (AERTraceEvent) -> Void
+    private let handler: (AERTraceEvent, UInt64) -> Void
     private let onLost: (UInt64) -> Void
     private var subscription: TracepointSubscription?
 
     /// `directories`: where to look for tracefs (`Tracefs.directories`).
     public init(loop: EventLoop, directories: [String] = Tracefs.directories, logger: Logger,
-                handler: @escaping (AERTraceEvent) -> Void, onLost: @escaping (UInt64) -> Void) {
+                handler: @escaping (AERTraceEvent, UInt64) -> Void, onLost: @escaping (UInt64) -> Void) {
         self.loop = loop
         self.directories = directories
         self.logger = logger
@@ -44,12 +46,12 @@ public final class AERTracepointMonitor {
         }
         let logger = self.logger
         let handler = self.handler
-        let subscription = TracepointSubscription(loop: loop, format: format, logger: logger, onRecord: { raw in
+        let subscription = TracepointSubscription(loop: loop, format: format, logger: logger, onRecord: { raw, emitted in
             guard let event = layout.decode(raw) else {
                 logger.debug("ignoring an unreadable ras:aer_event record", metadata: ["bytes": "\(raw.count)"])
                 return
             }
-            handler(event)
+            handler(event, emitted)
         }, onLost: onLost)
         try subscription.start()
         self.subscription = subscription

@@ -8,8 +8,8 @@ import Logging
 /// `ras:aer_event`: `perf_event_open(PERF_TYPE_TRACEPOINT, config = the tracepoint's id,
 /// pid -1, cpu)` per CPU, each with a mapped ring buffer whose descriptor is registered
 /// with the loop. The kernel wakes the loop per record; `onRecord` gets each record's
-/// raw bytes (valid during the call only), `onLost` the number of records the kernel
-/// dropped because a ring was full.
+/// raw bytes (valid during the call only) and when the kernel took it (CLOCK_MONOTONIC
+/// nanoseconds), `onLost` the number of records the kernel dropped because a ring was full.
 ///
 /// Loop-confined: `start()`, `cancel()` and the callbacks run on the loop; nothing blocks
 /// (the rings are memory; no read(2) is made). CPUs brought online after `start()` are
@@ -19,7 +19,7 @@ public final class TracepointSubscription {
     public let loop: EventLoop
     public let format: TracepointFormat
     private let logger: Logger
-    private let onRecord: (UnsafeRawBufferPointer) -> Void
+    private let onRecord: (UnsafeRawBufferPointer, UInt64) -> Void
     private let onLost: (UInt64) -> Void
     private var rings: [PerfRing] = []
     private var walker = PerfRingWalker()
@@ -29,7 +29,7 @@ public final class TracepointSubscription {
     static let dataPages = 8
 
     public init(loop: EventLoop, format: TracepointFormat, logger: Logger,
-                onRecord: @escaping (UnsafeRawBufferPointer) -> Void, onLost: @escaping (UInt64) -> Void) {
+                onRecord: @escaping (UnsafeRawBufferPointer, UInt64) -> Void, onLost: @escaping (UInt64) -> Void) {
         self.loop = loop
         self.format = format
         self.logger = logger
@@ -74,8 +74,8 @@ public final class TracepointSubscription {
     private func drain(_ ring: PerfRing, _ readiness: Readiness) {
         let head = cvfio_perf_data_head(ring.controlPage)
         let walk = walker.walk(ring.data, tail: ring.tail, head: head) { record in
-            if let raw = record.rawSample {
-                onRecord(raw)
+            if let sample = record.timedRawSample {
+                onRecord(sample.raw, sample.nanoseconds)
             } else if let lost = record.lostCount {
                 onLost(lost)
             }

@@ -72,11 +72,13 @@ enum Fixtures {
         return bytes
     }
 
-    /// A `PERF_RECORD_SAMPLE` with `PERF_SAMPLE_RAW`: u32 size, then the raw record.
-    static func sample(_ raw: [UInt8]) -> [UInt8] {
-        var size = [UInt8](repeating: 0, count: 4)
-        put(UInt32(raw.count), at: 0, in: &size)
-        return perfRecord(type: PerfRingWalker.recordSample, body: size + raw)
+    /// A `PERF_RECORD_SAMPLE` with `PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`: u64 time, u32
+    /// size, then the raw record.
+    static func sample(_ raw: [UInt8], time: UInt64 = 1_796_602_490_015_444) -> [UInt8] {
+        var head = [UInt8](repeating: 0, count: 12)
+        put(time, at: 0, in: &head)
+        put(UInt32(raw.count), at: 8, in: &head)
+        return perfRecord(type: PerfRingWalker.recordSample, body: head + raw)
     }
 
     /// A `PERF_RECORD_LOST`: u64 id, u64 lost.

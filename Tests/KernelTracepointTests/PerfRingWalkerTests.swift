@@ -27,8 +27,8 @@ import Testing
         var seen: [Seen] = []
         let walk = ring.withUnsafeBytes { bytes in
             walker.walk(bytes, tail: tail, head: head) { record in
-                if let raw = record.rawSample {
-                    seen.append(.raw(Array(raw)))
+                if let sample = record.timedRawSample {
+                    seen.append(.raw(Array(sample.raw)))
                 } else if let lost = record.lostCount {
                     seen.append(.lost(lost))
                 } else {
@@ -97,10 +97,21 @@ import Testing
         #expect(walk(Self.ring(size: 64, start: 60, bytes), tail: 60, head: 60 + UInt64(bytes.count)).seen == [.other(14)])
     }
 
+    @Test func samplesCarryTheKernelsTime() {
+        let bytes = Fixtures.sample([1, 2, 3, 4], time: 42)
+        let time = Self.ring(size: 64, start: 0, bytes).withUnsafeBytes { ring in
+            var walker = PerfRingWalker()
+            var time: UInt64?
+            _ = walker.walk(ring, tail: 0, head: UInt64(bytes.count)) { time = $0.timedRawSample?.nanoseconds }
+            return time
+        }
+        #expect(time == 42)
+    }
+
     /// A sample whose raw size runs past the record is not a raw sample.
     @Test func aRawSizePastTheRecordIsRefused() {
         var bytes = Fixtures.sample([1, 2, 3, 4])
-        Fixtures.put(UInt32(64), at: 8, in: &bytes)
+        Fixtures.put(UInt32(64), at: 16, in: &bytes)
         #expect(walk(Self.ring(size: 64, start: 0, bytes), tail: 0, head: UInt64(bytes.count)).seen == [.other(9)])
     }
 }

@@ -26,7 +26,7 @@ import VFIOWatch
         let pidField = try #require(format.field(named: "pid"))
         let loop = EventLoopGroup.shared.next()
         let execs = Mailbox<(String, Int32)>()
-        let subscription = LoopBound(TracepointSubscription(loop: loop, format: format, logger: Logger(label: "test"), onRecord: { raw in
+        let subscription = LoopBound(TracepointSubscription(loop: loop, format: format, logger: Logger(label: "test"), onRecord: { raw, _ in
             loop.assertInLoop()
             let record = TracepointRecord(raw)
             guard let name = record.string(filename), let pid = record.unsigned(pidField) else { return }
@@ -64,7 +64,7 @@ import VFIOWatch
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let monitor = AERTracepointMonitor(loop: EventLoopGroup.shared.next(), directories: [directory.path],
-                                           logger: Logger(label: "test"), handler: { _ in }, onLost: { _ in })
+                                           logger: Logger(label: "test"), handler: { _, _ in }, onLost: { _ in })
         let loop = monitor.loop
         let bound = LoopBound(monitor, loop: loop)
         #expect(throws: TracepointError.notFound(event: "ras:aer_event", searched: [directory.path])) {
@@ -86,7 +86,7 @@ import VFIOWatch
         let openBefore = Self.openDescriptors()
         let loop = EventLoopGroup.shared.next()
         let bound = LoopBound(AERTracepointMonitor(loop: loop, directories: [directory.path], logger: Logger(label: "test"),
-                                                   handler: { _ in }, onLost: { _ in }), loop: loop)
+                                                   handler: { _, _ in }, onLost: { _ in }), loop: loop)
         #expect(throws: TracepointError.self) {
             try loop.runAndWait { () throws(TracepointError) in try bound.value.start() }
         }

@@ -1,4 +1,5 @@
 import ErrorEvents
+import EventLoop
 import Glibc
 import KernelTracepoint
 import QMPWire
@@ -116,9 +117,19 @@ extension VFIORecovery {
     /// reported, the device itself or a port above it (a port's error about its link moves
     /// only the port's counters, SPEC 10). The counters are read as for any notification;
     /// the record's own severity speaks only when none of them moved.
-    func aerTraceEvent(_ event: AERTraceEvent) {
+    /// `emittedAt`: when the kernel emitted it (monotonic nanoseconds), for the log.
+    func aerTraceEvent(_ event: AERTraceEvent, emittedAt: UInt64? = nil) {
         guard let reporter = HostAddress(event.deviceName) else { return }
         for device in orderedDevices where device.host == reporter || device.counters.ports.contains(reporter) {
+            if let emittedAt {
+                // How long the record took from the kernel to this VM's loop: the
+                // tracepoint's whole point is that this is short.
+                let milliseconds = Double(MonotonicClock.nanoseconds() &- emittedAt) / 1e6
+                logger.debug("ras:aer_event record", metadata: [
+                    "device": "\(device.id)", "reporter": "\(event.deviceName)", "severity": "\(event.severity)",
+                    "status": "0x\(String(event.status, radix: 16))",
+                    "kernel-to-loop-ms": "\((milliseconds * 10).rounded() / 10)"])
+            }
             notified(device, source: .aerTracepoint, tag: nil, signals: 1, announced: event.severity.errorSeverity)
         }
     }

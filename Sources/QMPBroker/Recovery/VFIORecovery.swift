@@ -120,7 +120,7 @@ final class VFIORecovery {
         guard heard != hearsAERTracepoint else { return }
         hearsAERTracepoint = heard
         startPolling()
-        logger.info(heard ? "host AER errors announced by the ras:aer_event tracepoint" : "host AER errors found by the sysfs poll",
+        logger.debug(heard ? "host AER errors announced by the ras:aer_event tracepoint" : "host AER errors found by the sysfs poll",
                     metadata: ["vm": "\(vmName)", "poll-ms": "\(pollMilliseconds)"])
     }
 

@@ -8,7 +8,7 @@ import VFIOWatch
 struct AERTracepointHandle: Sendable {
     private let monitor: LoopBound<AERTracepointMonitor>
 
-    init(loop: EventLoop, logger: Logger, handler: @escaping @Sendable (AERTraceEvent) -> Void,
+    init(loop: EventLoop, logger: Logger, handler: @escaping @Sendable (AERTraceEvent, UInt64) -> Void,
          onLost: @escaping @Sendable (UInt64) -> Void) {
         monitor = LoopBound(AERTracepointMonitor(loop: loop, logger: logger, handler: handler, onLost: onLost), loop: loop)
     }

@@ -41,8 +41,8 @@ public final class Broker: Sendable {
         uevents = UEventMonitorHandle(loop: group.loops[0], logger: logger) { event in
             for vm in served.all { vm.deliver(event) }
         }
-        aerTracepoint = AERTracepointHandle(loop: group.loops[0], logger: logger, handler: { event in
-            for vm in served.all { vm.deliver(event) }
+        aerTracepoint = AERTracepointHandle(loop: group.loops[0], logger: logger, handler: { event, emitted in
+            for vm in served.all { vm.deliver(event, emittedAt: emitted) }
         }, onLost: { count in
             for vm in served.all { vm.aerTraceRecordsLost(count) }
         })

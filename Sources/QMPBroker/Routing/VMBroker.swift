@@ -214,9 +214,10 @@ public actor VMBroker {
         loop.execute { [self] in assumeIsolated { $0.recovery.uevent(event) } }
     }
 
-    /// A `ras:aer_event` record, from the process's one subscription, for this VM's devices.
-    nonisolated func deliver(_ event: AERTraceEvent) {
-        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceEvent(event) } }
+    /// A `ras:aer_event` record, from the process's one subscription, for this VM's devices;
+    /// `emittedAt`: when the kernel emitted it (monotonic nanoseconds), if known.
+    nonisolated func deliver(_ event: AERTraceEvent, emittedAt: UInt64? = nil) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceEvent(event, emittedAt: emittedAt) } }
     }
 
     /// The kernel dropped `ras:aer_event` records.
