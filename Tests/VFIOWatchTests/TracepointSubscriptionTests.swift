@@ -25,12 +25,12 @@ import VFIOWatch
         let filename = try #require(format.field(named: "filename"))
         let pidField = try #require(format.field(named: "pid"))
         let loop = EventLoopGroup.shared.next()
-        let execs = Mailbox<(String, Int32)>()
-        let subscription = LoopBound(TracepointSubscription(loop: loop, format: format, logger: Logger(label: "test"), onRecord: { raw, _ in
+        let execs = Mailbox<(String, Int32, UInt64)>()
+        let subscription = LoopBound(TracepointSubscription(loop: loop, format: format, logger: Logger(label: "test"), onRecord: { raw, emitted in
             loop.assertInLoop()
             let record = TracepointRecord(raw)
             guard let name = record.string(filename), let pid = record.unsigned(pidField) else { return }
-            execs.post((name, Int32(truncatingIfNeeded: pid)))
+            execs.post((name, Int32(truncatingIfNeeded: pid), MonotonicClock.nanoseconds() &- emitted))
         }, onLost: { _ in }), loop: loop)
         do throws(TracepointError) {
             try loop.runAndWait { () throws(TracepointError) in try subscription.value.start() }
@@ -50,12 +50,16 @@ import VFIOWatch
         var status: Int32 = 0
         waitpid(child, &status, 0)
 
-        var heard: (String, Int32)?
+        var heard: (String, Int32, UInt64)?
         while let exec = execs.next(within: .seconds(5)) {
             if exec.1 == child { heard = exec; break }
         }
         let exec = try #require(heard, "no sched_process_exec record for pid \(child)")
         #expect(exec.0.hasSuffix("true"), "\(exec.0)")
+        // The sample's time is CLOCK_MONOTONIC, the loop's clock: the delay is real.
+        let milliseconds = Double(exec.2) / 1e6
+        print("sched_process_exec: kernel -> loop \(milliseconds) ms")
+        #expect(milliseconds < 1000)
     }
 
     /// Where tracefs lacks the tracepoint (no CONFIG_PCIEAER), the monitor says so and the

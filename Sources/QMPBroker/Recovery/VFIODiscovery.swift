@@ -95,21 +95,12 @@ extension VFIORecovery {
     }
 
     /// A device known to be a realized vfio-pci in QEMU: its trigger is taken over unless
-    /// configured otherwise. The log says it is not protected until then, so that the
-    /// window is visible (and measurable) in the log.
+    /// configured otherwise.
     private func takeOverRealized(_ device: WatchedDevice) {
-        guard device.triggerModeConfigured ? device.triggerMode == .takeover : true else { return }
+        guard !device.triggerModeConfigured || device.triggerMode == .takeover else { return }
         if !device.triggerModeConfigured { device.triggerMode = .takeover }
         guard device.trigger == nil else { return }
-        logger.notice("vfio-pci device realized: not yet protected, QEMU's own error handler stops the VM until the broker takes the trigger over",
-                      metadata: deviceMetadata(device))
-        let started = Deadline.now()
-        takeTriggerOver(device)
-        if device.triggerWatcher != nil {
-            let milliseconds = ((Deadline.now() - started) * 10_000).rounded() / 10
-            logger.notice("vfio-pci device protected", metadata: deviceMetadata(device).merging(
-                ["takeover-ms": "\(milliseconds)"], uniquingKeysWith: { $1 }))
-        }
+        takeTriggerOverSayingSo(device)
     }
 
     /// `DEVICE_DELETED`: QEMU let the device go, so the broker lets its handle go at once
