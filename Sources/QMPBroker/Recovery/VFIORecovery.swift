@@ -115,8 +115,11 @@ final class VFIORecovery {
         pollTimer.repeating(everyMilliseconds: pollMilliseconds) { [weak self] in self?.pollCounters() }
     }
 
-    /// The process started (or could not start) hearing `ras:aer_event`.
+    /// The process started (or could not start) hearing `ras:aer_event`. Its records name
+    /// functions of this host's PCI tree, which only the real sysfs describes: with
+    /// another `sysfs-root` (a test's fake tree) the poll is all there is.
     func aerTracepoint(heard: Bool) {
+        let heard = heard && settings.sysfsRoot == "/sys"
         guard heard != hearsAERTracepoint else { return }
         hearsAERTracepoint = heard
         startPolling()
