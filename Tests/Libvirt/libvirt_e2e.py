@@ -141,6 +141,8 @@ def domain_xml(name, vmm_directory):
     <controller type='pci' index='1' model='pcie-root-port'>
       <address type='pci' domain='0x0000' bus='0x00' slot='0x{ROOT_PORT_SLOT:02x}' function='0x0'/>
     </controller>
+    <!-- Otherwise libvirt adds a qemu-xhci controller and puts it on pci.1, beside dev0. -->
+    <controller type='usb' model='none'/>
     <memballoon model='none'/>
   </devices>
   <qemu:commandline>
