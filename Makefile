@@ -18,7 +18,8 @@ demo: build
 
 # The whole suite: pure unit tests, real-QEMU integration tests, third-party clients,
 # the end-to-end run with a real Linux guest (built once into .cache/guest), then the
-# host end-to-end test against the real kernel's vfio-pci in a nested host. In between,
+# host end-to-end test against the real kernel's vfio-pci in a nested host, and last the broker
+# beside a real libvirt (Tests/Libvirt, about 70 s; it starts virtlogd and libvirtd if needed). In between,
 # `make install` into a scratch PREFIX and its files checked (install-check: a release
 # build, about 3 minutes from scratch on 2 cores; SwiftPM's lock on .build keeps it
 # from overlapping swift test).

@@ -420,6 +420,10 @@ policy = "forward"
         check("an operator's trace reaches libvirt's log while the broker is attached", seen,
               f"not in {libvirt_log}; broker's file has it: {'operator-while-attached' in read(trace_log)};"
               f" tail: {read(libvirt_log)[-600:]}")
+        # ... and the broker's own lines do not: the guest's SBR is in its file only.
+        check("the broker's own trace lines stay out of libvirt's log",
+              "@0x3e <- 0x40" in read(trace_log) and "pci_cfg_write" not in read(libvirt_log),
+              f"libvirt's log: {read(libvirt_log)[-600:]}")
 
         # 6. virsh destroy + start: the broker attaches again (a new QEMU, a new process).
         qtest.close()
