@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: qemu10 setup build demo test install-check unit integration e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
+.PHONY: qemu10 setup build demo test install-check unit integration e2e libvirt-e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -18,7 +18,8 @@ demo: build
 
 # The whole suite: pure unit tests, real-QEMU integration tests, third-party clients,
 # the end-to-end run with a real Linux guest (built once into .cache/guest), then the
-# host end-to-end test against the real kernel's vfio-pci in a nested host. In between,
+# host end-to-end test against the real kernel's vfio-pci in a nested host, and last the broker
+# beside a real libvirt (Tests/Libvirt, about 70 s; it starts virtlogd and libvirtd if needed). In between,
 # `make install` into a scratch PREFIX and its files checked (install-check: a release
 # build, about 3 minutes from scratch on 2 cores; SwiftPM's lock on .build keeps it
 # from overlapping swift test).
@@ -26,7 +27,8 @@ test: build guest host qemu10
 	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	scripts/check-install.sh 2>&1 | tee .build/install-check.log; install=$${PIPESTATUS[0]}; \
 	Tests/HostE2E/host_e2e.py 2>&1 | tee .build/host-e2e.log; host=$${PIPESTATUS[0]}; \
-	[ $$status -eq 0 ] && [ $$install -eq 0 ] && [ $$host -eq 0 ]
+	Tests/Libvirt/libvirt_e2e.py 2>&1 | tee .build/libvirt-e2e.log; libvirt=$${PIPESTATUS[0]}; \
+	[ $$status -eq 0 ] && [ $$install -eq 0 ] && [ $$host -eq 0 ] && [ $$libvirt -eq 0 ]
 
 # make install PREFIX=<scratch>, then each installed file loaded the way its consumer
 # loads it (man -l, bash/zsh/fish, systemd-analyze verify, promtool check rules).
@@ -49,6 +51,11 @@ host: setup
 # Boots the nested host and runs Tests/HostE2E's scenarios in it (SPEC section 10).
 host-e2e: build host
 	Tests/HostE2E/host_e2e.py
+
+# The broker on a second monitor of a libvirt domain (Debian's libvirt 9.0; starts virtlogd and
+# libvirtd when they are not running, and stops only those): Tests/Libvirt, about a minute.
+libvirt-e2e: build
+	Tests/Libvirt/libvirt_e2e.py
 
 e2e: build guest
 	$(SWIFT) test $(BUILD_FLAGS) --filter E2E

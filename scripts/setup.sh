@@ -18,6 +18,24 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# libvirt, for the end-to-end test beside it (Tests/Libvirt). Debian's packages start no
+# service here (policy-rc.d, and PID 1 is not systemd): the test starts virtlogd and
+# libvirtd itself. Without systemd as PID 1 the sysv flavour is taken, so apt does not pull
+# in systemd-sysv and upgrade the running system's systemd libraries.
+libvirt_packages=(libvirt-daemon-system libvirt-clients)
+if [ -d /run/systemd/system ]; then libvirt_packages+=(libvirt-daemon-system-systemd); else libvirt_packages+=(libvirt-daemon-system-sysv); fi
+missing=()
+for package in "${libvirt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})) && ! { command -v libvirtd && command -v virsh; } >/dev/null; then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 if ! python3 -c 'import qemu.qmp' 2>/dev/null; then
     echo "setup: installing the qemu.qmp Python client"
     python3 -m pip install --quiet --disable-pip-version-check qemu.qmp 2>/dev/null \

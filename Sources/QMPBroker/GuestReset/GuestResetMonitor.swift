@@ -52,6 +52,9 @@ final class GuestResetMonitor {
     private var sizeBeforeLogFile: Int64 = 0
     /// Who waits for the detach under way.
     private var detachFinished: (() -> Void)?
+    /// QEMU's own stderr: lines the broker did not ask for go on there (`VMMStderr`).
+    private let vmmStderr: VMMStderr
+    private var passThrough: TraceLinePassThrough?
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
@@ -67,7 +70,9 @@ final class GuestResetMonitor {
         self.attachment = TraceAttachment(logPath: logPath)
         self.access = access
         reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
+        vmmStderr = VMMStderr(logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
+        reader.onLine = { [weak self] line in self?.passOn(line) }
     }
 
     // MARK: attach and detach
@@ -122,8 +127,11 @@ final class GuestResetMonitor {
                 detachFinished = nil
                 finished?()
             case .openLog:
+                let pid = commands.vmmPID()
+                // Before any `logfile`: a restore to /proc/self/fd/2 needs QEMU able to reopen it.
+                vmmStderr.open(vmmPID: pid, vmmOwner: pid.flatMap(VMMProcess.owner(of:)))
                 do throws(TraceLogFile.Failure) {
-                    try reader.open(access: access.resolved(forVMM: commands.vmmPID()))
+                    try reader.open(access: access.resolved(forVMM: pid))
                     apply(attachment.logOpened())
                 } catch {
                     apply(attachment.logOpenFailed("\(error)"))
@@ -133,11 +141,14 @@ final class GuestResetMonitor {
             case .readTopology:
                 topologyWanted()
             case .startFollowing:
+                startPassingOn()
                 readAppended()  // what QEMU logged while the broker was away
                 reader.savePosition()  // a first run too: a restart must know where to resume
             case .stopFollowing:
                 verifyTimer.cancel()
                 reader.close()
+                passThrough = nil
+                vmmStderr.close()
             case .startTicking:
                 startTicking()
             case .publish(let intact, let reason):
@@ -172,6 +183,22 @@ final class GuestResetMonitor {
     }
 
     // MARK: following the file
+
+    /// Lines the broker did not ask for go on to QEMU's stderr, unless that stderr is the
+    /// broker's file itself (a `-daemonize`d QEMU `dup2`s its log onto fd 2).
+    private func startPassingOn() {
+        guard vmmStderr.isOpen, let identity = reader.fileIdentity, !vmmStderr.isFile(identity) else {
+            vmmStderr.close()
+            return
+        }
+        passThrough = TraceLinePassThrough(brokerEvents: LinkResetTracing.traceEvents + [LinkResetTracing.canaryEvent],
+                                           previouslyEnabled: attachment.previouslyEnabled)
+    }
+
+    private func passOn(_ line: UnsafeBufferPointer<UInt8>) {
+        guard let passThrough, passThrough.passesOn(line) else { return }
+        vmmStderr.write(line: line)
+    }
 
     /// Nothing is judged before the watch is intact: the topology must be known.
     private func readAppended() {

@@ -24,6 +24,8 @@ final class TraceLogReader {
     private var lateUntil: Int64 = 0
     /// Called on the loop when QEMU appended to the file.
     var onAppended: (() -> Void)?
+    /// Called with every line `read` takes, before it is parsed (see `VMMStderr`).
+    var onLine: ((UnsafeBufferPointer<UInt8>) -> Void)?
 
     init(path: String, vm: String, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.path = path
@@ -32,6 +34,9 @@ final class TraceLogReader {
         self.loop = loop
         self.logger = logger
     }
+
+    /// The file being read, nil when none is open.
+    var fileIdentity: TraceLogFile.Identity? { file?.identity }
 
     /// Whether the path still names the file being read (see `TraceLogFile`).
     var isStillAtPath: Bool { file?.isStillAtPath == true }
@@ -87,6 +92,7 @@ final class TraceLogReader {
                 guard count > 0 else { break }
                 readOffset += Int64(count)
                 splitter.feed(UnsafeRawBufferPointer(rebasing: chunk[..<count])) { line in
+                    onLine?(line)
                     if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late) }
                 }
             }
