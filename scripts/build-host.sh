@@ -71,9 +71,9 @@ fi
 fetch_deb busybox-static "$busybox_ver" 'busybox-static_*.deb'
 # 6.12's modules are .ko.xz, which busybox depmod decompresses one by one (minutes for
 # all of them under load): keep only the folders the initramfs draws from.
-unpack_all=unpack_packages
+eval "$(declare -f unpack_packages | sed '1s/^unpack_packages/unpack_all_packages/')"
 unpack_packages() { # WORK
-    if [ "$flavour" = 6.1 ]; then "$unpack_all" "$@"; return; fi
+    if [ "$flavour" = 6.1 ]; then unpack_all_packages "$@"; return; fi
     log "unpacking"
     dpkg-deb --fsys-tarfile "$(debfile "$kernel_pkg" "$kernel_ver")" |
         tar -x -C "$1" --transform 's|^\./|kernel/|' --wildcards './boot/vmlinuz-*' './lib/modules/*/modules.*' \
