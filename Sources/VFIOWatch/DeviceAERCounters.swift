@@ -1,8 +1,9 @@
 import ErrorEvents
 import Logging
 
-/// The AER counters that speak for one watched device: its own, those of every port
-/// above it up to the root port, and the root port's totals (SPEC 10). Each `poll` reads
+/// The AER counters that speak for one watched device: its own, its PF's when it is an
+/// SR-IOV VF, those of every port above it up to the root port, and the root port's
+/// totals (SPEC 10). Each `poll` reads
 /// them all and returns the errors since the previous poll, classified; the first read,
 /// at init, is the baseline.
 ///
@@ -11,7 +12,9 @@ public struct DeviceAERCounters: Sendable {
     public let host: HostAddress
     /// The ports above the device, nearest first.
     public let ports: [HostAddress]
-    /// The device first, then the ports.
+    /// The PF when the device is an SR-IOV VF: it shares the VF's link.
+    public let physicalFunction: HostAddress?
+    /// The device first, then its PF, then the ports.
     private var trackers: [AERCounterTracker]
     private let reader: SysfsAERReader
     var rootPortTotals: RootPortErrorTotals?
@@ -21,8 +24,10 @@ public struct DeviceAERCounters: Sendable {
         self.host = host
         self.reader = reader
         ports = PCIAncestry.portsAbove(host, sysfsRoot: reader.sysfsRoot)
-        trackers = ([host] + ports).map { AERCounterTracker(host: $0, reader: reader, logger: logger) }
-        classifier = AERChangeClassifier(device: host)
+        physicalFunction = PCIAncestry.physicalFunction(of: host, sysfsRoot: reader.sysfsRoot)
+        let functions = [host] + (physicalFunction.map { [$0] } ?? []) + ports
+        trackers = functions.map { AERCounterTracker(host: $0, reader: reader, logger: logger) }
+        classifier = AERChangeClassifier(device: host, physicalFunction: physicalFunction)
         for index in trackers.indices { _ = trackers[index].poll() }  // errors before attach are history
         rootPortTotals = rootPort.map { RootPortErrorTotals.read($0, reader: reader) }
     }
