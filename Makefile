@@ -37,11 +37,13 @@ install-check: setup
 guest: setup
 	scripts/build-guest.sh
 
-# The nested host: Debian's kernel with vfio-pci, sharing this machine's /usr (.cache/host).
+# The nested hosts: Debian's 6.1 and 6.12 kernels with vfio-pci, and QEMU 10, sharing this
+# machine's /usr; cached outside the clone ($QMP_BROKER_CACHE, default /var/cache/qmp-broker).
 host: setup
-	scripts/build-host.sh
+	scripts/build-host.sh 6.1 >/dev/null && scripts/build-host.sh 6.12 >/dev/null && scripts/fetch-qemu10.sh >/dev/null
 
-# Boots the nested host and runs Tests/HostE2E's scenarios in it (SPEC section 10).
+# Boots each nested host configuration (6.1 + QEMU 7.2, 6.12 + QEMU 10, an SR-IOV VF) and
+# runs Tests/HostE2E's scenarios in it (SPEC sections 10 and 11).
 host-e2e: build host
 	Tests/HostE2E/host_e2e.py
 
