@@ -4,12 +4,14 @@
 # driver, and runs the build machine's own /usr (QEMU, python3, socat) and the built
 # broker over read-only 9p. Nothing is compiled.
 #
-#   scripts/build-host.sh [6.1|6.12]      (default 6.1) -> prints the output folder
+#   scripts/build-host.sh [6.1|6.12|6.12-iommufd]   (default 6.1) -> prints the output folder
 #
 # Kernels:  6.1   Debian 12's own (the package linux-image-amd64 depends on)
 #           6.12  Debian stable's, linux-image-6.12.95+deb12-amd64-unsigned from
 #                 bookworm-backports through the side apt list of scripts/lib/backports.sh
-# Output:   $QMP_BROKER_CACHE/host-KVER/   (default cache /var/cache/qmp-broker, outside
+#           6.12-iommufd  the same kernel image with iommufd and a vfio with cdev support,
+#                 rebuilt from Debian's source (scripts/build-iommufd-modules.sh)
+# Output:   $QMP_BROKER_CACHE/host-KVER[-iommufd]/   (default cache /var/cache/qmp-broker, outside
 #           the clone, so a fresh clone on the same machine reuses it)
 #             vmlinux        the kernel uncompressed (ELF), booted through PVH
 #             initramfs.gz   busybox + 9p, vfio (and on 6.12 igb, igbvf, aer_inject) + /init
@@ -47,11 +49,19 @@ case "$flavour" in
     6.1)  modules=(9p 9pnet_virtio virtio_pci irqbypass vfio vfio_virqfd vfio_iommu_type1 vfio-pci-core vfio-pci) ;;
     6.12) kernel_pkg=linux-image-6.12.95+deb12-amd64-unsigned kernel_ver=6.12.95-1~bpo12+1
           modules=(9p 9pnet_virtio virtio_pci irqbypass vfio vfio_iommu_type1 vfio-pci-core vfio-pci igb igbvf aer_inject) ;;
+    6.12-iommufd)
+          kernel_pkg=linux-image-6.12.95+deb12-amd64-unsigned kernel_ver=6.12.95-1~bpo12+1
+          iommufd_modules=$("$here/build-iommufd-modules.sh")
+          modules=(9p 9pnet_virtio virtio_pci irqbypass iommufd vfio vfio_iommu_type1 vfio-pci-core vfio-pci igb igbvf aer_inject) ;;
     *) die "unknown kernel $flavour (6.1 or 6.12)" ;;
 esac
 script_hash=$(cat "${BASH_SOURCE[0]}" "$here/lib/debian-boot.sh" | sha256sum | cut -d' ' -f1)
 stamp="$kernel_pkg=$kernel_ver busybox-static=$busybox_ver script=$script_hash"
 outdir=$cache_root/host-$kernel_ver
+if [ "$flavour" = 6.12-iommufd ]; then
+    stamp="$stamp iommufd=$(sha256sum "$iommufd_modules"/*.ko | sha256sum | cut -d' ' -f1)"
+    outdir=$outdir-iommufd
+fi
 
 if [ -s "$outdir/initramfs.gz" ] && [ -s "$outdir/vmlinux" ] && [ "$(cat "$outdir/stamp" 2>/dev/null)" = "$stamp" ]; then
     log "up to date in $outdir ($kernel_pkg $kernel_ver)"
@@ -61,7 +71,7 @@ fi
 
 debdir=$cache_root/debs
 mkdir -p "$debdir" "$outdir"
-if [ "$flavour" = 6.12 ]; then
+if [ "$flavour" != 6.1 ]; then
     # shellcheck source=lib/backports.sh
     . "$here/lib/backports.sh"
     [ -s "$(debfile "$kernel_pkg" "$kernel_ver")" ] || { backports_update; backports_download "$debdir" "$kernel_pkg=$kernel_ver"; }
@@ -85,6 +95,14 @@ unpack_packages() { # WORK
     busybox=$1/busybox/bin/busybox
     kver=$(basename "$(ls -d "$1"/kernel/lib/modules/*)")
     moddir=$1/kernel/lib/modules/$kver
+    if [ "$flavour" = 6.12-iommufd ]; then   # the rebuilt modules replace Debian's
+        rm -f "$moddir"/kernel/drivers/vfio/vfio.ko.xz "$moddir"/kernel/drivers/vfio/vfio_iommu_type1.ko.xz \
+            "$moddir"/kernel/drivers/vfio/pci/vfio-pci-core.ko.xz "$moddir"/kernel/drivers/vfio/pci/vfio-pci.ko.xz
+        mkdir -p "$moddir/kernel/drivers/iommu/iommufd"
+        cp "$iommufd_modules/iommufd.ko" "$moddir/kernel/drivers/iommu/iommufd/"
+        cp "$iommufd_modules/vfio.ko" "$iommufd_modules/vfio_iommu_type1.ko" "$moddir/kernel/drivers/vfio/"
+        cp "$iommufd_modules/vfio-pci-core.ko" "$iommufd_modules/vfio-pci.ko" "$moddir/kernel/drivers/vfio/pci/"
+    fi
     "$busybox" depmod -b "$1/kernel" "$kver"
 }
 initramfs_start "${modules[@]}"

@@ -39,6 +39,7 @@ from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix, even
 CONFIG = os.environ.get("E2E_CONFIG") or "6.1+qemu7.2"
 INNER_QEMU = os.environ.get("E2E_INNER_QEMU") or "qemu-system-x86_64"
 SRIOV = "sriov" in CONFIG
+IOMMUFD = "iommufd" in CONFIG   # QEMU's iommufd backend: /dev/iommu and the vfio cdev, no group
 CORRECTABLE_REACHES_HOST = "qemu10" in CONFIG   # the host's emulator is QEMU >= 8.1 (SPEC 11)
 DEVICE = "0000:01:00.0"      # the host's endpoint (nic0), bound to vfio-pci; on SR-IOV, VF 0
 PORT = "0000:00:01.0"        # the host's root port rp1 above it
@@ -293,7 +294,8 @@ class InnerQEMU:
             "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
             "-device", f"pcie-root-port,id=l2rp,chassis=1,addr={INNER_PORT_SLOT:#x}.0",
             # rombar=0: with the ROM the inner firmware runs iPXE (SPEC 10).
-            "-device", f"vfio-pci,host={DEVICE},id=hostdev0,bus=l2rp,rombar=0",
+            *(["-object", "iommufd,id=iommufd0"] if IOMMUFD else []),
+            "-device", f"vfio-pci,host={DEVICE},id=hostdev0,bus=l2rp,rombar=0" + (",iommufd=iommufd0" if IOMMUFD else ""),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-qmp", f"unix:{self.direct_path},server=on,wait=off",
             "-qtest", f"unix:{self.qtest_path},server=on,wait=off", "-qtest-log", "none",
