@@ -12,13 +12,16 @@ public struct AERChangeClassifier: Sendable {
     public let device: HostAddress
     /// The device's PF when it is an SR-IOV VF: its errors are the VF's too (same link).
     public let physicalFunction: HostAddress?
+    /// The PF's other VFs: on the same link too.
+    public let siblings: Set<HostAddress>
     /// The names each function last counted as fatal: a later non-fatal count of the same
     /// name beside other names is that status bit still set, not a new error.
     private var lastFatalNames: [HostAddress: Set<String>] = [:]
 
-    public init(device: HostAddress, physicalFunction: HostAddress? = nil) {
+    public init(device: HostAddress, physicalFunction: HostAddress? = nil, siblings: Set<HostAddress> = []) {
         self.device = device
         self.physicalFunction = physicalFunction
+        self.siblings = siblings
     }
 
     /// `changes`: each function's change, the device first. `rootPortGrowth`: the most
@@ -67,6 +70,8 @@ public struct AERChangeClassifier: Sendable {
             reporters.append(function)
             if function == physicalFunction {
                 notes.append("reported by \(function), the VF's PF")
+            } else if siblings.contains(function), let physicalFunction {
+                notes.append("reported by \(function), another VF of \(physicalFunction)")
             } else if function != device {
                 notes.append("counted at \(function), the port above")
             }
