@@ -739,24 +739,28 @@ class Run:
         check(os.path.exists(f"/dev/vfio/{functions[DEVICE]['iommu-group']}"), "no /dev/vfio node for VF 0's group")
         return f"PF {PF} igb, VF {DEVICE} vfio-pci (group {functions[DEVICE]['iommu-group']}), VF {vfs[1]} {wanted or 'no driver'}"
 
-    def sriov_pf_reported(self):
+    def sriov_pf_reported(self, reporter=None, label="PF"):
         """A non-fatal error reported by the PF (a sibling of the VF, not above it), from the
-        kernel's aer_inject: the host walks the whole link, so the VF's ERR eventfd fires."""
+        kernel's aer_inject: the host walks the whole link, so the VF's ERR eventfd fires.
+        The event must name the error and the function that reported it."""
+        reporter = reporter or PF
         check(self.broker is not None, "no broker from the previous scenario")
         client = self.broker.client
         if self.vm.status() != "running":
             client.command("cont")
         before = read_counters()
         sent = time.monotonic()
-        aer_inject(PF, uncorrectable=0x4000)
+        aer_inject(reporter, uncorrectable=0x4000)
         recovered = self.uevents.wait(sent, "SUCCESSFUL_RECOVERY", 10) or self.uevents.wait(sent, "FAILED_RECOVERY", 0.1)
-        self.measure("sriov: PF-reported CmpltTO (aer_inject): counters that moved", counter_changes(before, read_counters()))
-        self.measure("sriov: PF-reported CmpltTO: uevents", [f"{p.get('DEVPATH', '').rsplit('/', 1)[-1]} {p.get('ERROR_EVENT', p.get('ACTION'))}"
+        self.measure(f"sriov: {label}-reported CmpltTO (aer_inject): counters that moved", counter_changes(before, read_counters()))
+        self.measure(f"sriov: {label}-reported CmpltTO: uevents", [f"{p.get('DEVPATH', '').rsplit('/', 1)[-1]} {p.get('ERROR_EVENT', p.get('ACTION'))}"
                                                            for p in self.uevents.since(sent)])
         arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR"), 15, since=sent)
-        self.timing("sriov: PF-reported error -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
-        self.measure("sriov: PF-reported VFIO_PCI_ERROR", event["data"])
+        self.timing(f"sriov: {label}-reported error -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.measure(f"sriov: {label}-reported VFIO_PCI_ERROR", event["data"])
         check(event["data"].get("severity") == "non-fatal", f"severity {event['data'].get('severity')}")
+        check("CmpltTO" in event["data"].get("errors", []), f"errors {event['data'].get('errors')} lack CmpltTO")
+        check(reporter in event["data"].get("note", ""), f"the note {event['data'].get('note')!r} does not name {reporter}")
         client.poll_events(0.5)
         check(self.vm.status() == "running", "inner VM stopped by an error its PF reported")
         return f"VFIO_PCI_ERROR {event['data'].get('errors')} source {event['data'].get('source')}; note {event['data'].get('note', '')!r}"
@@ -846,7 +850,10 @@ class Run:
             if SRIOV:
                 # Last before the unbind: once aer_inject has injected, its config ops shadow the
                 # root port's AER registers and errors QEMU raises at rp1 no longer reach the kernel.
-                plan.append(("4p non-fatal reported by the PF (aer_inject) -> VFIO_PCI_ERROR, VM runs", self.sriov_pf_reported))
+                plan.append(("4p non-fatal reported by the PF (aer_inject) -> VFIO_PCI_ERROR CmpltTO naming the PF, VM runs",
+                             self.sriov_pf_reported))
+                plan.append(("4q non-fatal reported by the other VF (aer_inject) -> VFIO_PCI_ERROR naming it, VM runs",
+                             lambda: self.sriov_pf_reported(SIBLINGS[1], "other VF")))
             plan += [("5 host unbind: REQ stays with QEMU, DEVICE_DELETED, unbind completes", self.host_unbind)]
         self.control.send("plan", count=len(plan))
         self.control.log(f"configuration {CONFIG}, inner QEMU {INNER_QEMU}, kernel {os.uname().release}")
