@@ -1,7 +1,7 @@
 import ErrorEvents
 
 /// Turns what moved in the counters of a device and of the ports above it into errors of
-/// the right severity, the way the real kernel counts them (SPEC 10):
+/// the right severity, the way the real kernel counts them (SPEC 10), and of a VF's PF:
 /// - an error the port above reports moves only that port's `aer_dev_*` files;
 /// - a fatal error an endpoint reports may move no `aer_dev_*` file at all, only the root
 ///   port's `aer_rootport_total_err_fatal`;
@@ -10,12 +10,18 @@ import ErrorEvents
 /// Pure: the reads happen in `DeviceAERCounters`.
 public struct AERChangeClassifier: Sendable {
     public let device: HostAddress
+    /// The device's PF when it is an SR-IOV VF: its errors are the VF's too (same link).
+    public let physicalFunction: HostAddress?
+    /// The PF's other VFs: on the same link too.
+    public let siblings: Set<HostAddress>
     /// The names each function last counted as fatal: a later non-fatal count of the same
     /// name beside other names is that status bit still set, not a new error.
     private var lastFatalNames: [HostAddress: Set<String>] = [:]
 
-    public init(device: HostAddress) {
+    public init(device: HostAddress, physicalFunction: HostAddress? = nil, siblings: Set<HostAddress> = []) {
         self.device = device
+        self.physicalFunction = physicalFunction
+        self.siblings = siblings
     }
 
     /// `changes`: each function's change, the device first. `rootPortGrowth`: the most
@@ -62,7 +68,13 @@ public struct AERChangeClassifier: Sendable {
             for error in counted { add(error, to: &errors) }
             messages += delta.total > 0 ? delta.total : counted.reduce(0) { $0 + $1.count }
             reporters.append(function)
-            if function != device { notes.append("counted at \(function), the port above") }
+            if function == physicalFunction {
+                notes.append("reported by \(function), the VF's PF")
+            } else if siblings.contains(function), let physicalFunction {
+                notes.append("reported by \(function), another VF of \(physicalFunction)")
+            } else if function != device {
+                notes.append("counted at \(function), the port above")
+            }
         }
         guard !reporters.isEmpty else { return nil }
         return ClassifiedAERError(severity: severity, errors: errors, count: messages, reporters: reporters, notes: notes)

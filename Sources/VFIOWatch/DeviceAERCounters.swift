@@ -1,8 +1,9 @@
 import ErrorEvents
 import Logging
 
-/// The AER counters that speak for one watched device: its own, those of every port
-/// above it up to the root port, and the root port's totals (SPEC 10). Each `poll` reads
+/// The AER counters that speak for one watched device: its own, its PF's and the PF's
+/// other VFs' when it is an SR-IOV VF (they share its link), those of every port above it
+/// up to the root port, and the root port's totals (SPEC 10). Each `poll` reads
 /// them all and returns the errors since the previous poll, classified; the first read,
 /// at init, is the baseline.
 ///
@@ -11,7 +12,11 @@ public struct DeviceAERCounters: Sendable {
     public let host: HostAddress
     /// The ports above the device, nearest first.
     public let ports: [HostAddress]
-    /// The device first, then the ports.
+    /// The PF when the device is an SR-IOV VF: it shares the VF's link.
+    public let physicalFunction: HostAddress?
+    /// The PF's other VFs, as they were when the watch began.
+    public let siblingFunctions: [HostAddress]
+    /// The device first, then its PF and the PF's other VFs, then the ports.
     private var trackers: [AERCounterTracker]
     private let reader: SysfsAERReader
     var rootPortTotals: RootPortErrorTotals?
@@ -21,8 +26,14 @@ public struct DeviceAERCounters: Sendable {
         self.host = host
         self.reader = reader
         ports = PCIAncestry.portsAbove(host, sysfsRoot: reader.sysfsRoot)
-        trackers = ([host] + ports).map { AERCounterTracker(host: $0, reader: reader, logger: logger) }
-        classifier = AERChangeClassifier(device: host)
+        let physicalFunction = PCIAncestry.physicalFunction(of: host, sysfsRoot: reader.sysfsRoot)
+        self.physicalFunction = physicalFunction
+        siblingFunctions = physicalFunction.map {
+            PCIAncestry.virtualFunctions(of: $0, sysfsRoot: reader.sysfsRoot).filter { $0 != host }
+        } ?? []
+        let functions = [host] + (physicalFunction.map { [$0] } ?? []) + siblingFunctions + ports
+        trackers = functions.map { AERCounterTracker(host: $0, reader: reader, logger: logger) }
+        classifier = AERChangeClassifier(device: host, physicalFunction: physicalFunction, siblings: Set(siblingFunctions))
         for index in trackers.indices { _ = trackers[index].poll() }  // errors before attach are history
         rootPortTotals = rootPort.map { RootPortErrorTotals.read($0, reader: reader) }
     }

@@ -14,12 +14,19 @@ Control messages on ttyS1, one JSON object a line:
                    {"op": "log", "text": ...}, {"op": "done"}
 Logs land in /results (the driver's results folder): inner-qemu*.log, broker.log,
 uevents.log, measurements.json.
+
+The configuration comes from the driver through /init (E2E_CONFIG, host_e2e.py's
+CONFIGS): the inner QEMU is E2E_INNER_QEMU (default the system's 7.2); on a `qemu10`
+host (QEMU >= 8.1 as the host's emulator) correctable errors reach the host kernel and
+are part of the run; on an `sriov` host the device is VF 0 of an igb PF the host's igb
+driver owns, and the other VF is on igbvf or on no driver.
 """
 import calendar
 import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -29,8 +36,16 @@ import tty
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix, event_named  # noqa: E402
 
-DEVICE = "0000:01:00.0"      # the host's endpoint (nic0), bound to vfio-pci
+CONFIG = os.environ.get("E2E_CONFIG") or "6.1+qemu7.2"
+INNER_QEMU = os.environ.get("E2E_INNER_QEMU") or "qemu-system-x86_64"
+SRIOV = "sriov" in CONFIG
+IOMMUFD = "iommufd" in CONFIG   # QEMU's iommufd backend: /dev/iommu and the vfio cdev, no group
+CORRECTABLE_REACHES_HOST = "qemu10" in CONFIG   # the host's emulator is QEMU >= 8.1 (SPEC 11)
+DEVICE = "0000:01:00.0"      # the host's endpoint (nic0), bound to vfio-pci; on SR-IOV, VF 0
 PORT = "0000:00:01.0"        # the host's root port rp1 above it
+PF = "0000:01:00.0"          # SR-IOV: the igb PF (pf0), owned by the host's igb driver
+SIBLINGS = []                # SR-IOV: the PF and the other VF, whose counters are read too
+LINK_RESET_CHECK_MS = 1500   # the broker's periodic trace check, short so a late SBR passes several
 RUN = "/run/e2e"
 RESULTS = "/results"
 REPO = os.environ.get("E2E_REPO", os.getcwd())
@@ -57,12 +72,12 @@ class Control:
     def log(self, text):
         self.send("log", text=text)
 
-    def inject(self, target, status):
+    def inject(self, target, status, correctable=False):
         """Asks the driver to inject at the host (outer QEMU HMP); returns the
         monotonic time the request was sent and the driver's answer."""
         sent = time.monotonic()
         self.sent_wall = time.time()   # for comparing with QEMU's and the broker's own timestamps
-        self.send("inject", target=target, status=status)
+        self.send("inject", target=target, status=status, correctable=correctable)
         answer = self.channel.receive(30)
         if answer is None or not answer.get("ok"):
             raise Failure(f"injection {target} {status} failed: {answer!r}")
@@ -76,9 +91,9 @@ class QTest:
         self.sock = connect_unix(path, 30)
         self.buffer = b""
 
-    def command(self, line):
+    def command(self, line, timeout=30):
         self.sock.sendall(line.encode() + b"\n")
-        deadline = Deadline(30)
+        deadline = Deadline(timeout)
         while b"\n" not in self.buffer:
             self.sock.settimeout(max(0.01, deadline.remaining()))
             chunk = self.sock.recv(4096)
@@ -106,9 +121,9 @@ class QTest:
         name = {1: "readb", 2: "readw", 4: "readl"}[width]
         return int(self.command(f"{name} {self.address(bus, slot, offset):#x}").split()[1], 16)
 
-    def write(self, bus, slot, offset, value, width):
+    def write(self, bus, slot, offset, value, width, timeout=30):
         name = {1: "writeb", 2: "writew", 4: "writel"}[width]
-        self.command(f"{name} {self.address(bus, slot, offset):#x} {value:#x}")
+        self.command(f"{name} {self.address(bus, slot, offset):#x} {value:#x}", timeout)
 
     def capability(self, bus, slot, wanted):
         """Offset of standard capability `wanted` (0x10 = PCI Express), or None."""
@@ -175,7 +190,7 @@ def read_counters():
     """Every AER counter of the device and of the root port above it:
     {"0000:00:01.0/aer_dev_nonfatal": {"CmpltTO": 1, ...}, ...}."""
     counters = {}
-    for device in (PORT, DEVICE):
+    for device in (PORT, DEVICE, *SIBLINGS):
         folder = f"/sys/bus/pci/devices/{device}"
         for name in sorted(os.listdir(folder)):
             if not name.startswith("aer_"):
@@ -226,6 +241,42 @@ def end_process(process, timeout):
         process.wait()
 
 
+def write_sysfs(path, value):
+    with open(path, "w") as file:
+        file.write(value)
+
+
+def driver_of(address):
+    try:
+        return os.path.basename(os.readlink(f"/sys/bus/pci/devices/{address}/driver"))
+    except OSError:
+        return None
+
+
+def config_dword(address, offset=8):
+    """A config-space dword as the host kernel reads it (0xffffffff when the function is
+    gone). The default is revision + class: a VF's vendor and device ids read 0xffff by
+    the SR-IOV spec."""
+    with open(f"/sys/bus/pci/devices/{address}/config", "rb") as file:
+        file.seek(offset)
+        data = file.read(4)
+    return struct.unpack("<I", data)[0] if len(data) == 4 else None
+
+
+def aer_inject(address, uncorrectable=0, correctable=0):
+    """An error reported by the function itself, through the kernel's own aer_inject
+    module (/dev/aer_inject, struct aer_error_inj): QEMU cannot make igb or a VF send one."""
+    domain, bus, slot_function = address.split(":")
+    slot, function = slot_function.split(".")
+    record = struct.pack("<BBBxIIIIIIi", int(bus, 16), int(slot, 16), int(function, 16),
+                         uncorrectable, correctable, 0, 0, 0, 0, int(domain, 16))
+    fd = os.open("/dev/aer_inject", os.O_WRONLY)
+    try:
+        os.write(fd, record)
+    finally:
+        os.close(fd)
+
+
 class InnerQEMU:
     """A stock QEMU inside the host that owns the vfio device, paused at start."""
 
@@ -236,14 +287,15 @@ class InnerQEMU:
         self.qtest_path = f"{RUN}/{name}.qtest"
         self.log_path = f"{RESULTS}/{name}.log"
         command = [
-            "qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-S", "-m", "64",
+            INNER_QEMU, "-M", "q35", "-accel", "tcg", "-S", "-m", "64",
             "-nodefaults", "-no-user-config", "-display", "none", "-msg", "timestamp=on",
             # Native hotplug on the inner root port, so the qtest side can play the
             # guest OS that powers the slot off after a hot-unplug request.
             "-global", "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
             "-device", f"pcie-root-port,id=l2rp,chassis=1,addr={INNER_PORT_SLOT:#x}.0",
             # rombar=0: with the ROM the inner firmware runs iPXE (SPEC 10).
-            "-device", f"vfio-pci,host={DEVICE},id=hostdev0,bus=l2rp,rombar=0",
+            *(["-object", "iommufd,id=iommufd0"] if IOMMUFD else []),
+            "-device", f"vfio-pci,host={DEVICE},id=hostdev0,bus=l2rp,rombar=0" + (",iommufd=iommufd0" if IOMMUFD else ""),
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-qmp", f"unix:{self.direct_path},server=on,wait=off",
             "-qtest", f"unix:{self.qtest_path},server=on,wait=off", "-qtest-log", "none",
@@ -291,10 +343,15 @@ class Broker:
         self.log = open(f"{RESULTS}/broker.log", "a")
         self.log.write(f"--- broker start {time.monotonic():.6f}\n")
         self.log.flush()
-        command = [BROKER, "run", "--vm", f"inner={vm.qmp_path}", "--socket-dir", self.socket_dir,
-                   "--state-dir", self.state_dir, "--log-level", "debug"]
+        config = f"{RUN}/broker.toml"
+        with open(config, "w") as file:
+            file.write(f'socket-dir = "{self.socket_dir}"\nstate-dir = "{self.state_dir}"\n\n'
+                       f'[[vm]]\nname = "inner"\nqmp = "{vm.qmp_path}"\nlink-reset-check-ms = {LINK_RESET_CHECK_MS}\n')
+        command = [BROKER, "run", "--config", config, "--log-level", "debug"]
+        self.started = time.monotonic()
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.path = f"{self.socket_dir}/inner.qmp"
+        self.trace_log = f"{self.socket_dir}/inner.trace.log"
         try:
             self.client = QMPClient(self.path, "broker QMP", timeout=30)
         except Failure:
@@ -380,12 +437,18 @@ class Run:
         self.vm = InnerQEMU(name)
         self.timing("inner QEMU start -> first QMP answer", self.vm.first_answer_ms)
 
-    def host_error(self, status, target="rp1"):
+    def host_error(self, status, target="rp1", correctable=False, expect="SUCCESSFUL_RECOVERY"):
         """Injects at the host; returns (request time, counter changes) once the host
-        kernel has finished handling it (its recovery uevent)."""
+        kernel has finished handling it (its recovery uevent; a correctable error has
+        none, its counters are read after a second)."""
         before = read_counters()
-        sent, answer = self.control.inject(target, status)
-        recovered = self.uevents.wait(sent, "SUCCESSFUL_RECOVERY", 10) or self.uevents.wait(sent, "FAILED_RECOVERY", 0.1)
+        sent, answer = self.control.inject(target, status, correctable)
+        if correctable:
+            time.sleep(1.0)
+            recovered = None
+        else:
+            other = "FAILED_RECOVERY" if expect == "SUCCESSFUL_RECOVERY" else "SUCCESSFUL_RECOVERY"
+            recovered = self.uevents.wait(sent, expect, 10) or self.uevents.wait(sent, other, 0.1)
         changes = counter_changes(before, read_counters())
         return sent, answer, recovered, changes
 
@@ -422,7 +485,7 @@ class Run:
     def host_source_measurements(self):
         """What the host kernel shows for errors reported by the endpoint itself and
         for a fatal error at rp1 (QEMU's own notifier has already stopped the VM)."""
-        for target, status in (("nic0", CMPLT_TO), ("rp1", "DLP"), ("rp1", CMPLT_TO)):
+        for target, status in (() if SRIOV else (("nic0", CMPLT_TO),)) + (("rp1", "DLP"), ("rp1", CMPLT_TO)):
             sent, answer, recovered, changes = self.host_error(status, target)
             self.measure(f"host: {target} {status}: counters that moved", changes)
             self.measure(f"host: {target} {status}: uevents", [
@@ -522,6 +585,64 @@ class Run:
         check(link_reset["data"].get("action") == "stop", f"VFIO_LINK_RESET action {link_reset['data'].get('action')}")
         return f"fatal {data.get('errors')} forwarded, SBR -> VFIO_LINK_RESET stop + STOP"
 
+    def broker_correctable(self):
+        """QEMU >= 8.1 as the host's emulator: a correctable RxErr at rp1 reaches the host
+        kernel's counters (no ERR eventfd, no uevent) and becomes VFIO_PCI_ERROR."""
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        before = read_counters()
+        sent, answer = self.control.inject("rp1", "0x1", correctable=True)
+        arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="correctable"), 15, since=sent)
+        self.timing("correctable: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.measure("broker: host counters that moved (correctable RxErr at rp1)", counter_changes(before, read_counters()))
+        self.measure("broker: correctable VFIO_PCI_ERROR", event["data"])
+        data = event["data"]
+        check("RxErr" in data.get("errors", []), f"errors {data.get('errors')} lack RxErr")
+        check(self.vm.status() == "running", "inner VM not running after a correctable error")
+        return f"correctable {data.get('errors')} source {data.get('source')} action {data.get('action')}"
+
+    def guest_config_traffic(self, writes):
+        """What a running guest does all the time: harmless config writes (l2rp's Bridge
+        Control, written back unchanged), each one a pci_cfg_write trace line."""
+        value = self.vm.qtest.read(0, INNER_PORT_SLOT, 0x3E, 2)
+        for _ in range(writes):
+            self.vm.qtest.write(0, INNER_PORT_SLOT, 0x3E, value, 2)
+
+    def broker_late_reset(self):
+        """Issue 17: a flagged guest SBR well after attach, past several periodic trace
+        checks (link-reset-check-ms short), with guest config traffic before each check.
+        It must stop the VM as the early one does."""
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        if self.vm.status() != "running":
+            client.command("cont")   # the VM the early SBR stopped; the flag clears with it
+        check(self.vm.status() == "running", "inner VM not running after cont")
+        sent, answer, recovered, changes = self.host_error("DLP")
+        _, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="fatal"), 15, since=sent)
+        check(event["data"].get("link-error") is True, f"link-error {event['data'].get('link-error')}, expected true")
+        period = LINK_RESET_CHECK_MS / 1000
+        sizes = []
+        waited = time.monotonic()
+        for _ in range(3):   # three periods: at least two checks, each after traffic
+            self.guest_config_traffic(20)
+            sizes.append(os.path.getsize(self.broker.trace_log) if os.path.exists(self.broker.trace_log) else None)
+            time.sleep(period + 0.3)
+        sizes.append(os.path.getsize(self.broker.trace_log) if os.path.exists(self.broker.trace_log) else None)
+        self.measure("late SBR: trace log size after each round of traffic, and before the SBR", sizes)
+        watch = self.broker.client.command("query-broker")
+        self.measure("late SBR: query-broker before the SBR", watch)
+        since_attach = time.monotonic() - self.broker.started
+        reset = time.monotonic()
+        self.vm.secondary_bus_reset()
+        _, link_reset = client.wait_event(event_named("VFIO_LINK_RESET"), 15, since=reset)
+        stop_arrival, _ = client.wait_event(event_named("STOP"), 15, since=reset)
+        self.timing("late SBR: guest SBR -> STOP at a broker client", (stop_arrival - reset) * 1000)
+        check(link_reset["data"].get("action") == "stop", f"VFIO_LINK_RESET action {link_reset['data'].get('action')}")
+        status = self.vm.status()
+        check(status != "running", f"inner VM is {status} after the late flagged SBR")
+        return (f"SBR {since_attach:.0f} s after attach, {time.monotonic() - waited:.1f} s after the flag "
+                f"(checks every {period:.1f} s) -> VFIO_LINK_RESET stop + STOP")
+
     def broker_restart(self):
         check(self.broker is not None, "no broker from the previous scenario")
         counted = self.broker.device()["counters"]["non-fatal"]
@@ -584,19 +705,173 @@ class Run:
         check(not os.path.exists(f"/sys/bus/pci/devices/{DEVICE}/driver"), "device still bound")
         return "REQ reached QEMU, DEVICE_DELETED, unbind completed"
 
+    # --- SR-IOV: a VF beside a host-driven PF ------------------------------------
+    def sriov_setup(self):
+        """igb owns the PF; VFs without autoprobe; VF 0 to vfio-pci (the inner QEMU's),
+        VF 1 to igbvf or to no driver, as the configuration says."""
+        global DEVICE
+        deadline = Deadline(30)
+        while driver_of(PF) != "igb" and not deadline.passed():
+            time.sleep(0.1)
+        check(driver_of(PF) == "igb", f"PF {PF} driver {driver_of(PF)}, expected igb")
+        folder = f"/sys/bus/pci/devices/{PF}"
+        write_sysfs(f"{folder}/sriov_drivers_autoprobe", "0")
+        started = time.monotonic()
+        write_sysfs(f"{folder}/sriov_numvfs", "2")
+        self.timing("sriov_numvfs=2", (time.monotonic() - started) * 1000)
+        vfs = [os.path.basename(os.readlink(f"{folder}/virtfn{index}")) for index in range(2)]
+        DEVICE = vfs[0]
+        SIBLINGS[:] = [PF, vfs[1]]
+        write_sysfs(f"/sys/bus/pci/devices/{vfs[0]}/driver_override", "vfio-pci")
+        write_sysfs("/sys/bus/pci/drivers_probe", vfs[0])
+        if CONFIG.endswith("igbvf"):
+            write_sysfs(f"/sys/bus/pci/devices/{vfs[1]}/driver_override", "igbvf")
+            write_sysfs("/sys/bus/pci/drivers_probe", vfs[1])
+        functions = {address: {"driver": driver_of(address),
+                               "iommu-group": os.path.basename(os.readlink(f"/sys/bus/pci/devices/{address}/iommu_group")),
+                               "class/revision": f"{config_dword(address):#010x}",
+                               "aer files": sorted(n for n in os.listdir(f"/sys/bus/pci/devices/{address}") if n.startswith("aer_"))}
+                     for address in (PF, *vfs)}
+        self.measure("sriov: functions", functions)
+        check(driver_of(DEVICE) == "vfio-pci", f"VF {DEVICE} driver {driver_of(DEVICE)}, expected vfio-pci")
+        wanted = "igbvf" if CONFIG.endswith("igbvf") else None
+        check(driver_of(vfs[1]) == wanted, f"VF {vfs[1]} driver {driver_of(vfs[1])}, expected {wanted}")
+        check(os.path.exists(f"/dev/vfio/{functions[DEVICE]['iommu-group']}"), "no /dev/vfio node for VF 0's group")
+        return f"PF {PF} igb, VF {DEVICE} vfio-pci (group {functions[DEVICE]['iommu-group']}), VF {vfs[1]} {wanted or 'no driver'}"
+
+    def sriov_pf_reported(self, reporter=None, label="PF"):
+        """A non-fatal error reported by the PF (a sibling of the VF, not above it), from the
+        kernel's aer_inject: the host walks the whole link, so the VF's ERR eventfd fires.
+        The event must name the error and the function that reported it."""
+        reporter = reporter or PF
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        if self.vm.status() != "running":
+            client.command("cont")
+        before = read_counters()
+        sent = time.monotonic()
+        aer_inject(reporter, uncorrectable=0x4000)
+        recovered = self.uevents.wait(sent, "SUCCESSFUL_RECOVERY", 10) or self.uevents.wait(sent, "FAILED_RECOVERY", 0.1)
+        self.measure(f"sriov: {label}-reported CmpltTO (aer_inject): counters that moved", counter_changes(before, read_counters()))
+        self.measure(f"sriov: {label}-reported CmpltTO: uevents", [f"{p.get('DEVPATH', '').rsplit('/', 1)[-1]} {p.get('ERROR_EVENT', p.get('ACTION'))}"
+                                                           for p in self.uevents.since(sent)])
+        arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR"), 15, since=sent)
+        self.timing(f"sriov: {label}-reported error -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.measure(f"sriov: {label}-reported VFIO_PCI_ERROR", event["data"])
+        check(event["data"].get("severity") == "non-fatal", f"severity {event['data'].get('severity')}")
+        check("CmpltTO" in event["data"].get("errors", []), f"errors {event['data'].get('errors')} lack CmpltTO")
+        check(reporter in event["data"].get("note", ""), f"the note {event['data'].get('note')!r} does not name {reporter}")
+        client.poll_events(0.5)
+        check(self.vm.status() == "running", "inner VM stopped by an error its PF reported")
+        return f"VFIO_PCI_ERROR {event['data'].get('errors')} source {event['data'].get('source')}; note {event['data'].get('note', '')!r}"
+
+    def sriov_failed_recovery(self):
+        """The other VF on no driver: the host cannot recover the link (no error_detected
+        callback). One fatal error (a second one hangs the host's AER thread in igb_down):
+        VFIO_HOST_RECOVERY failed, host-recovery: failed, the flag set."""
+        self.start_vm("inner-qemu")
+        self.broker = Broker(self.vm)
+        self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        client = self.broker.client
+        client.command("cont")
+        sent, answer, recovered, changes = self.host_error("DLP", expect="FAILED_RECOVERY")
+        self.measure("sriov no driver: fatal DLP at rp1: counters that moved", changes)
+        self.measure("sriov no driver: uevents", [f"{p.get('DEVPATH', '').rsplit('/', 1)[-1]} {p.get('ERROR_EVENT', p.get('ACTION'))}"
+                                                  for p in self.uevents.since(sent)])
+        _, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="fatal"), 15, since=sent)
+        _, recovery = client.wait_event(event_named("VFIO_HOST_RECOVERY"), 15, since=sent)
+        self.measure("sriov no driver: VFIO_HOST_RECOVERY", recovery["data"])
+        reads = {address: f"{config_dword(address):#010x}" for address in (PF, *SIBLINGS[1:], DEVICE)}
+        self.measure("sriov no driver: class/revision dword as the host reads it after the failed recovery", reads)
+        entry = self.broker.device()
+        self.measure("sriov no driver: query-vfio-devices", entry)
+        check(any(p.get("ERROR_EVENT") == "FAILED_RECOVERY" for p in self.uevents.since(sent)), "no FAILED_RECOVERY uevent")
+        check(recovery["data"].get("result") == "failed", f"VFIO_HOST_RECOVERY result {recovery['data'].get('result')}")
+        check(entry.get("host-recovery") == "failed", f"host-recovery {entry.get('host-recovery')}, expected failed")
+        check(entry.get("link-error") is True, f"link-error {entry.get('link-error')}, expected true")
+        return f"VFIO_HOST_RECOVERY failed, host-recovery: failed, link-error true; the host reads {reads}"
+
+    def sriov_flag_stays(self):
+        """After the failed host recovery the guest's own link reset stops the VM, and a
+        cont does not clear the flag: only the operator may. The VF is gone (it reads
+        0xffffffff), so QEMU's reset of it (FLR) blocks its main loop until the kernel's
+        wait for the device gives up: the SBR write runs in a thread, with a long bound."""
+        check(self.broker is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        reset = time.monotonic()
+        written = []
+
+        def write():
+            try:
+                self.vm.qtest.write(0, INNER_PORT_SLOT, 0x3E, 0x40, 2, timeout=120)
+                written.append(time.monotonic())
+                self.vm.qtest.write(0, INNER_PORT_SLOT, 0x3E, 0x00, 2, timeout=120)
+            except Exception as error:   # reported through `written` staying empty
+                self.control.log(f"SBR write: {error}")
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        _, link_reset = client.wait_event(event_named("VFIO_LINK_RESET"), 120, since=reset)
+        self.timing("gone VF: guest SBR -> VFIO_LINK_RESET", (time.monotonic() - reset) * 1000)
+        stop_arrival, _ = client.wait_event(event_named("STOP"), 120, since=reset)
+        self.timing("gone VF: guest SBR -> STOP", (stop_arrival - reset) * 1000)
+        writer.join(120)
+        if written:
+            self.timing("gone VF: the SBR write blocked QEMU for", (written[0] - reset) * 1000)
+        check(link_reset["data"].get("action") == "stop", f"VFIO_LINK_RESET action {link_reset['data'].get('action')}")
+        reply = client.execute("cont")
+        self.measure("sriov no driver: cont after the stop", reply.get("error", {}).get("desc", "accepted"))
+        client.poll_events(1.0)
+        cleared = [event for arrival, event in client.events if arrival >= reset and event["event"] == "VFIO_LINK_ERROR_CLEARED"]
+        entry = self.broker.device()
+        self.measure("sriov no driver: query-vfio-devices after cont", entry)
+        check(not cleared, f"the flag was cleared: {cleared}")
+        check(entry.get("link-error") is True, f"link-error {entry.get('link-error')} after cont, expected true")
+        check(entry.get("host-recovery") == "failed", f"host-recovery {entry.get('host-recovery')}, expected failed")
+        return f"VFIO_LINK_RESET stop + STOP; cont {reply.get('error', {}).get('desc', 'accepted')}; flag kept"
+
     def main(self):
         self.control.send("ready", uptime=float(open("/proc/uptime").read().split()[0]))
-        self.scenario("1 control: non-fatal at rp1 stops stock QEMU (internal-error)", self.control_scenario)
-        self.scenario("2 broker takeover: non-fatal reported, VM keeps running", self.broker_non_fatal)
-        self.scenario("3 fatal: flagged, forwarded; guest SBR -> VFIO_LINK_RESET stop + STOP", self.broker_fatal)
-        self.scenario("4 broker SIGKILL + restart: takeover again, flag kept", self.broker_restart)
-        self.scenario("5 host unbind: REQ stays with QEMU, DEVICE_DELETED, unbind completes", self.host_unbind)
+        plan = []
+        if SRIOV:
+            plan.append(("0 SR-IOV: igb PF on igb, VF 0 on vfio-pci, VF 1 " + ("on igbvf" if CONFIG.endswith("igbvf") else "on no driver"),
+                         self.sriov_setup))
+        if CONFIG.endswith("nodriver"):
+            plan += [("1 fatal with the other VF on no driver: host recovery failed, flag set", self.sriov_failed_recovery),
+                     ("2 guest SBR -> stop; cont keeps the flag after the failed recovery", self.sriov_flag_stays)]
+        else:
+            plan += [("1 control: non-fatal at rp1 stops stock QEMU (internal-error)", self.control_scenario),
+                     ("2 broker takeover: non-fatal reported, VM keeps running", self.broker_non_fatal)]
+            if CORRECTABLE_REACHES_HOST:
+                plan.append(("2c correctable RxErr at rp1 -> VFIO_PCI_ERROR correctable", self.broker_correctable))
+            plan += [("3 fatal: flagged, forwarded; guest SBR -> VFIO_LINK_RESET stop + STOP", self.broker_fatal),
+                     (f"3b late flagged guest SBR past 3 trace checks ({LINK_RESET_CHECK_MS} ms) -> stop", self.broker_late_reset)]
+            plan.append(("4 broker SIGKILL + restart: takeover again, flag kept", self.broker_restart))
+            if SRIOV:
+                # Last before the unbind: once aer_inject has injected, its config ops shadow the
+                # root port's AER registers and errors QEMU raises at rp1 no longer reach the kernel.
+                plan.append(("4p non-fatal reported by the PF (aer_inject) -> VFIO_PCI_ERROR CmpltTO naming the PF, VM runs",
+                             self.sriov_pf_reported))
+                plan.append(("4q non-fatal reported by the other VF (aer_inject) -> VFIO_PCI_ERROR naming it, VM runs",
+                             lambda: self.sriov_pf_reported(SIBLINGS[1], "other VF")))
+            plan += [("5 host unbind: REQ stays with QEMU, DEVICE_DELETED, unbind completes", self.host_unbind)]
+        self.control.send("plan", count=len(plan))
+        self.control.log(f"configuration {CONFIG}, inner QEMU {INNER_QEMU}, kernel {os.uname().release}")
+        for name, body in plan:
+            self.scenario(name, body)
         with open(f"{RESULTS}/measurements.json", "w") as file:
             json.dump(self.measurements, file, indent=2)
-        for name in ("broker", "vm"):
-            thing = getattr(self, name)
-            if thing is not None:
-                thing.stop()
+        if CONFIG.endswith("nodriver"):
+            # The VF is gone: closing it makes the kernel wait ~70 s for its FLR, in the
+            # closing process. Kill both and power off without waiting for them.
+            for thing in (self.broker, self.vm):
+                if thing is not None:
+                    thing.process.kill()
+        else:
+            for name in ("broker", "vm"):
+                thing = getattr(self, name)
+                if thing is not None:
+                    thing.stop()
         self.control.send("done", passed=self.passed, failed=self.failed)
         return 0 if self.failed == 0 else 1
 

@@ -75,6 +75,67 @@ struct FakeSysfsHierarchy {
         #expect(counters.poll(notified: false).map(\.severity) == [.fatal])
     }
 
+    @Test func anErrorAVFsPFReportsIsTheVFsError() throws {
+        // Kernel 6.12, igb PF 01:00.0 with VF 01:10.0 on vfio-pci (Tests/HostE2E): a CmpltTO
+        // the PF reports (aer_inject) moves only the PF's aer_dev_nonfatal and the root port's
+        // total, and the host recovers every function on the link, the VF too.
+        let tree = try FakeSysfsHierarchy(device: "0000:01:10.0")
+        let pf = try #require(HostAddress("0000:01:00.0"))
+        let pfPath = "devices/pci0000:00/\(tree.rootPort)/\(pf)"
+        try tree.root.makeDirectory(pfPath)
+        try tree.root.symlink("bus/pci/devices/\(pf)", to: "../../../\(pfPath)")
+        try tree.root.symlink("\(tree.path(of: tree.device))/physfn", to: "../\(pf)")
+        for severity in Severity.allCases {
+            try tree.root.write("\(pfPath)/\(AERCounters.fileName(for: severity))", KernelAERFile.text(severity))
+        }
+        #expect(PCIAncestry.physicalFunction(of: tree.device, sysfsRoot: tree.root.path) == pf)
+        #expect(PCIAncestry.physicalFunction(of: pf, sysfsRoot: tree.root.path) == nil)
+        var counters = tree.counters()
+        #expect(counters.physicalFunction == pf)
+        try tree.root.write("\(pfPath)/\(AERCounters.fileName(for: .nonFatal))", KernelAERFile.text(.nonFatal, bits: [14: 1], total: 1))
+        try tree.writeTotal(.nonFatal, 1)
+        let errors = counters.poll(notified: true)
+        #expect(errors.map(\.severity) == [.nonFatal])
+        #expect(errors.first?.errors.map(\.name) == ["CmpltTO"])
+        #expect(errors.first?.reporters == [pf])
+        #expect(errors.first?.notes == ["reported by \(pf), the VF's PF"])
+        // Its baseline is kept with the others', so a restarted broker catches up on it too.
+        #expect(counters.baselineText.contains("\(pf) non-fatal CmpltTO 1"))
+    }
+
+    @Test func anErrorAnotherVFOfThePFReportsIsTheVFsError() throws {
+        // The same link: the PF 01:00.0 with VFs 01:10.0 (watched) and 01:10.2.
+        let tree = try FakeSysfsHierarchy(device: "0000:01:10.0")
+        let pf = try #require(HostAddress("0000:01:00.0"))
+        let sibling = try #require(HostAddress("0000:01:10.2"))
+        for function in [pf, sibling] {
+            let path = "devices/pci0000:00/\(tree.rootPort)/\(function)"
+            try tree.root.makeDirectory(path)
+            try tree.root.symlink("bus/pci/devices/\(function)", to: "../../../\(path)")
+            for severity in Severity.allCases {
+                try tree.root.write("\(path)/\(AERCounters.fileName(for: severity))", KernelAERFile.text(severity))
+            }
+        }
+        let pfPath = "devices/pci0000:00/\(tree.rootPort)/\(pf)"
+        try tree.root.symlink("\(tree.path(of: tree.device))/physfn", to: "../\(pf)")
+        try tree.root.symlink("\(pfPath)/virtfn0", to: "../\(tree.device)")
+        try tree.root.symlink("\(pfPath)/virtfn1", to: "../\(sibling)")
+        #expect(PCIAncestry.virtualFunctions(of: pf, sysfsRoot: tree.root.path) == [tree.device, sibling])
+        var counters = tree.counters()
+        #expect(counters.siblingFunctions == [sibling])
+        let siblingPath = "devices/pci0000:00/\(tree.rootPort)/\(sibling)"
+        try tree.root.write("\(siblingPath)/\(AERCounters.fileName(for: .nonFatal))", KernelAERFile.text(.nonFatal, bits: [14: 1], total: 1))
+        let errors = counters.poll(notified: true)
+        #expect(errors.first?.errors.map(\.name) == ["CmpltTO"])
+        #expect(errors.first?.reporters == [sibling])
+        #expect(errors.first?.notes == ["reported by \(sibling), another VF of \(pf)"])
+    }
+
+    @Test func aDeviceThatIsNoVFHasNoPhysicalFunction() throws {
+        let tree = try FakeSysfsHierarchy()
+        #expect(tree.counters().physicalFunction == nil)
+    }
+
     @Test func anEndpointFatalErrorSeenOnlyInTheRootPortTotalsIsFatal() throws {
         // SPEC 10: no aer_dev_* file moves (type=Inaccessible), only aer_rootport_total_err_fatal.
         let tree = try FakeSysfsHierarchy()

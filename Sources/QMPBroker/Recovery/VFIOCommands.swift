@@ -121,6 +121,9 @@ enum VFIOCommands {
             ("present", .bool(device.qemuType != nil || !device.placementKnown)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
+        if let physicalFunction = device.counters.physicalFunction {
+            members.append(("physical-function", .string(physicalFunction.description)))
+        }
         return .qdict(members)
     }
 }
