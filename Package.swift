@@ -57,6 +57,12 @@ let package = Package(
         .target(name: "QMPSessions", dependencies: ["QMPWire"]),
         // Guest link resets from QEMU's trace lines: parsing, SBR detection, PCI topology. No I/O.
         .target(name: "LinkResetTrace", dependencies: ["QMPWire"]),
+        // QEMU's USDT probes (dtrace builds): ELF `.note.stapsdt`, argument specs, perf
+        // samples, probe hits as trace events. No I/O.
+        .target(name: "USDTProbes", dependencies: ["LinkResetTrace"]),
+        .testTarget(name: "USDTProbesTests", dependencies: ["USDTProbes", "LinkResetTrace"]),
+        // perf_event_open(2) for uprobes, its ioctls and process_vm_readv(2) (headers only).
+        .systemLibrary(name: "CPerfEvent"),
         .target(
             name: "QMPBroker",
             dependencies: [
@@ -64,6 +70,8 @@ let package = Package(
                 "QMPWire",
                 "QMPSessions",
                 "LinkResetTrace",
+                "USDTProbes",
+                "CPerfEvent",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
