@@ -55,11 +55,11 @@ final class USDTProbeSession {
     private static func readWholeFile(_ path: String) throws(Failure) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw .system("open(\(path))", errno: errno) }
-        defer { close(fd) }
+        defer { Glibc.close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             guard count >= 0 else { throw .system("read(\(path))", errno: errno) }
             if count == 0 { return bytes }
             bytes += chunk[..<count]

@@ -10,7 +10,8 @@ enum VFIOCommands {
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
                 let watching = vm.guestResets?.watch.isIntact ?? false
-                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
+                let source = vm.guestResets?.source ?? .none
+                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching, source: source) })
             }
         }
         commands.register("vfio-device-add") { request, vm, _, completion in
@@ -101,7 +102,7 @@ enum VFIOCommands {
 
     /// One entry of `query-vfio-devices`, in the schema's member order.
     /// `linkResetWatch`: whether a guest reset of this device's link would be seen now.
-    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool) -> JSON {
+    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool, source: LinkResetSource = .none) -> JSON {
         let counters = device.machine.counters
         var members: [(String, JSON)] = [
             ("id", .string(device.id)), ("host", .string(device.host.description)),
@@ -116,6 +117,7 @@ enum VFIOCommands {
             ("error-trigger", .string(device.triggerMode.rawValue)),
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
             ("link-reset-watch", .bool(linkResetWatch)),
+            ("link-reset-source", .string(source.rawValue)),
             ("present", .bool(device.qemuType != nil || !device.placementKnown)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
