@@ -10,8 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-// A uprobe perf event on one thread (and the threads it creates later: inherit) of `pid`,
-// sampling the user registers in `regs_mask` at every hit. `config` carries the
+// A uprobe perf event on one thread, sampling the user registers in `regs_mask` at every
+// hit. Not `inherit`: the kernel refuses to mmap an inherited per-thread event (EINVAL). `config` carries the
 // semaphore's ref_ctr_offset at the bit the uprobe PMU's format names; `path` must stay
 // alive for the call only (the kernel resolves it at open).
 static inline int cperf_uprobe_open(uint32_t pmu_type, const char *path, uint64_t file_offset, uint64_t config,
@@ -27,7 +27,6 @@ static inline int cperf_uprobe_open(uint32_t pmu_type, const char *path, uint64_
     attr.sample_type = sample_type;
     attr.sample_regs_user = regs_mask;
     attr.wakeup_events = 1;
-    attr.inherit = 1;
     attr.sample_id_all = 1;
     return (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }

@@ -160,6 +160,11 @@ final class USDTGuestResetSource {
 
     private func tick() {
         guard isActive, !canaryInFlight else { return }
+        do {
+            try session?.coverNewThreads()
+        } catch {
+            logger.error("cannot arm QEMU's USDT probes on its new threads", metadata: ["reason": "\(error)"])
+        }
         sendCanary { [weak self] arrived in
             guard let self, isActive else { return }
             if arrived {

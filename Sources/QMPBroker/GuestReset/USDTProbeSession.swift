@@ -8,9 +8,11 @@ import USDTProbes
 /// `perf_event_open` per thread of the process and per probe site, each sampling the user
 /// registers the probe's arguments live in; the semaphore goes in as `ref_ctr_offset`, so
 /// the kernel raises it and QEMU computes the arguments. A thread's events share one
-/// ring buffer (`PERF_EVENT_IOC_SET_OUTPUT`), whose descriptor sits on the VM's loop;
-/// threads created later are covered by `inherit`. Strings and memory operands are read
-/// with `process_vm_readv`. No BPF.
+/// ring buffer (`PERF_EVENT_IOC_SET_OUTPUT`), whose descriptor sits on the VM's loop.
+/// A ring cannot be mapped for an `inherit` event, so threads started later are armed by
+/// `coverNewThreads()` (at every check; QEMU's vCPU threads exist before its monitor
+/// answers, and the monitor and resets run in the main thread). Strings and memory
+/// operands are read with `process_vm_readv`. No BPF.
 ///
 /// Loop-confined. Closing the descriptors (here, or by the broker dying) disarms the
 /// probes and lowers the semaphores again.
@@ -177,8 +179,18 @@ final class USDTProbeSession {
         return threads
     }
 
-    /// Threads that start while arming are caught by listing again (inherit covers only
-    /// threads created after their creator was armed).
+    /// Arms threads started since, and lets go of the rings of threads that ended.
+    func coverNewThreads() throws(Failure) {
+        let alive = Set(threads())
+        for (tid, ring) in rings where !alive.contains(tid) {
+            drain()
+            ring.close()
+            rings[tid] = nil
+        }
+        try armAllThreads()
+    }
+
+    /// Threads that start while arming are caught by listing again.
     private func armAllThreads() throws(Failure) {
         for _ in 0..<4 {
             let missing = threads().filter { rings[$0] == nil }
