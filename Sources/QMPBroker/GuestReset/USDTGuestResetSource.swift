@@ -103,14 +103,13 @@ final class USDTGuestResetSource {
     func topologyRead() {
         guard awaitingTopology, isActive else { return }
         awaitingTopology = false
+        let pending = early
+        early = []
+        pending.forEach(onEvent)
+        startTicking()
         sendCanary { [weak self] arrived in
             guard let self, isActive else { return }
-            guard arrived else { return apply(watch.attachFailed(Self.canaryMissed)) }
-            apply(watch.attached())
-            let pending = early
-            early = []
-            pending.forEach(onEvent)
-            startTicking()
+            apply(arrived ? watch.attached() : watch.attachFailed(Self.canaryMissed))
         }
     }
 
@@ -141,9 +140,10 @@ final class USDTGuestResetSource {
         case .qmpCommandInBand:
             canaryHits += 1
         case .trace(let event):
+            // Judged even while a canary is missing: a hit that arrives is still true.
             if awaitingTopology {
                 if early.count < 65_536 { early.append(event) }
-            } else if watch.isIntact {
+            } else {
                 onEvent(event)
             }
         }

@@ -137,7 +137,9 @@ final class USDTProbeSession {
         }
     }
 
-    deinit { precondition(rings.isEmpty, "USDTProbeSession dropped without close()") }
+    // The rings' handlers hold this session unowned: never leave them registered. The
+    // last reference drops on the VM's loop (the monitor lives there).
+    deinit { close() }
 
     /// Disarms everything. Idempotent.
     func close() {
