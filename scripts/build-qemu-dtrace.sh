@@ -79,7 +79,12 @@ started=$(date +%s)
     || die "build failed: $(tail -30 "$work/build.log")"
 log "built in $(( $(date +%s) - started )) s"
 binary=$source_tree/build-dtrace/qemu-system-x86_64
-readelf -n "$binary" | grep -q 'Name: pci_cfg_write' || die "$binary has no pci_cfg_write USDT probe"
+# Through a file: `readelf | grep -q` fails under pipefail when grep stops reading early.
+readelf -n "$binary" >"$work/notes.txt"
+for probe in pci_cfg_write monitor_qmp_cmd_in_band resettable_phase_enter_begin resettable_phase_exit_end; do
+    grep -q "Name: $probe\$" "$work/notes.txt" || die "$binary has no $probe USDT probe"
+done
+log "$(grep -c 'Provider: qemu' "$work/notes.txt") USDT probes in .note.stapsdt"
 
 rm -rf "$root.part"
 mkdir -p "$root.part/bin"
