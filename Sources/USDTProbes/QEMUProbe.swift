@@ -16,22 +16,24 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
     case resetEnterBegin = "resettable_phase_enter_begin"
     /// `(void *obj, const char *objtype, unsigned count)`
     case resetExitEnd = "resettable_phase_exit_end"
-    /// `(const char *id)`: the id of every in-band QMP command QEMU dispatches; the canary.
-    case qmpCommandInBand = "monitor_qmp_cmd_in_band"
+    /// `(void *mon, const char *req)`: every QMP request QEMU reads; the canary.
+    /// Not `monitor_qmp_cmd_in_band`: QEMU 7.2 guards that one with
+    /// `trace_event_get_state` (its own switch, which a dtrace build never turns on), while
+    /// `handle_qmp_command` is guarded with `trace_event_get_state_backends`, which the
+    /// probe's semaphore turns on (monitor/qmp.c).
+    case qmpRequest = "handle_qmp_command"
 
     public static let provider = "qemu"
 
     /// Probes the watch cannot do without (a system reset's bracket and the vfio ones are
     /// in every QEMU build with the PCI and vfio code, the canary proves the path).
-    public static let required: [QEMUProbe] = [.pciConfigWrite, .resetEnterBegin, .resetExitEnd, .qmpCommandInBand]
+    public static let required: [QEMUProbe] = [.pciConfigWrite, .resetEnterBegin, .resetExitEnd, .qmpRequest]
 
     /// How many arguments the handler reads: fewer in the note means another QEMU.
     var minimumArgumentCount: Int {
         switch self {
         case .pciConfigWrite: 6
-        case .vfioHotReset, .vfioHotResetResult, .resetEnterBegin: 2
-        case .resetExitEnd: 2
-        case .qmpCommandInBand: 1
+        case .vfioHotReset, .vfioHotResetResult, .resetEnterBegin, .resetExitEnd, .qmpRequest: 2
         }
     }
 
@@ -60,18 +62,19 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
             // Only the main system bus's bracket is a system reset (as the log parser).
             guard string(values[1]) == "System" else { return nil }
             return .trace(.systemReset(self == .resetEnterBegin ? .begin : .end))
-        case .qmpCommandInBand:
-            // `id` is the command's id as JSON text; QEMU passes NULL for a command without one.
-            guard values[0] != 0 else { return .qmpCommandInBand(id: nil) }
-            return .qmpCommandInBand(id: string(values[0]))
+        case .qmpRequest:
+            // Only the monitor: the request's JSON (`8@(%rax)`) is freed as soon as the
+            // probe returns, so reading it later from the process yields garbage (seen on
+            // the dtrace build); a perf sample carries registers, not memory.
+            return .qmpRequest(monitor: values[0])
         }
     }
 }
 
 public enum QEMUProbeHit: Equatable, Sendable {
     case trace(QEMUTraceLine.Event)
-    /// QEMU dispatched an in-band QMP command with this id (its JSON text), nil for none.
-    case qmpCommandInBand(id: String?)
+    /// QEMU read a QMP request on the monitor at this address.
+    case qmpRequest(monitor: Int64)
 }
 
 /// The probes of one QEMU binary that the broker would arm, or why it cannot.

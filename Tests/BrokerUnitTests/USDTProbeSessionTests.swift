@@ -32,7 +32,7 @@ struct USDTProbeSessionTests {
         while hits.list.withLock({ $0.count }) < 4, !deadline.passed { usleep(10_000) }
         let config = PCIConfigAccess(model: "pcie-root-port", address: GuestPCIAddress(bus: 0, slot: 0x1c, function: 0),
                                      offset: 0x3e, value: 0x40)
-        #expect(hits.list.withLock { $0 } == [.trace(.configWrite(config)), .qmpCommandInBand(id: "\"canary-7\""),
+        #expect(hits.list.withLock { $0 } == [.trace(.configWrite(config)), .qmpRequest(monitor: 0x5678),
                                          .trace(.systemReset(.begin)), .trace(.systemReset(.end))])
         #expect(fake.output().contains("semaphore 1"), "the kernel raised the semaphore: \(fake.output())")
     }

@@ -1,7 +1,7 @@
 // A stand-in VMM with QEMU's USDT probes (provider qemu, semaphores as a dtrace build has
 // them) for USDTProbeSessionTests. A worker thread, started before any probe is armed,
 // reads commands from the FIFO named by argv[1]: `w` fires pci_cfg_write, `c`
-// monitor_qmp_cmd_in_band, `r` the System reset bracket, `s` prints the semaphore.
+// handle_qmp_command, `r` the System reset bracket, `s` prints the semaphore.
 #define _SDT_HAS_SEMAPHORES 1
 #include <sys/sdt.h>
 #include <pthread.h>
@@ -10,14 +10,14 @@
 #include <fcntl.h>
 
 __extension__ unsigned short qemu_pci_cfg_write_semaphore __attribute__((unused)) __attribute__((section(".probes")));
-__extension__ unsigned short qemu_monitor_qmp_cmd_in_band_semaphore __attribute__((unused)) __attribute__((section(".probes")));
+__extension__ unsigned short qemu_handle_qmp_command_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 __extension__ unsigned short qemu_resettable_phase_enter_begin_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 __extension__ unsigned short qemu_resettable_phase_exit_end_semaphore __attribute__((unused)) __attribute__((section(".probes")));
 
 static const char *fifo;
 static volatile const char *model = "pcie-root-port";
 static volatile const char *system_type = "System";
-static volatile const char *command_id = "\"canary-7\"";
+static volatile const char *request = "{\"execute\": \"query-status\"}";
 
 static void *worker(void *unused) {
     (void)unused;
@@ -30,7 +30,7 @@ static void *worker(void *unused) {
                 STAP_PROBE6(qemu, pci_cfg_write, model, (unsigned)0, (unsigned)0x1c, (unsigned)0, (unsigned)0x3e, (unsigned)0x40);
             break;
         case 'c':
-            if (qemu_monitor_qmp_cmd_in_band_semaphore) STAP_PROBE1(qemu, monitor_qmp_cmd_in_band, command_id);
+            if (qemu_handle_qmp_command_semaphore) STAP_PROBE2(qemu, handle_qmp_command, (void *)0x5678, request);
             break;
         case 'r':
             if (qemu_resettable_phase_enter_begin_semaphore)

@@ -1,10 +1,11 @@
 import LinkResetTrace
+import Synchronization
 import Testing
 @testable import USDTProbes
 
 @Suite struct QEMUProbeTests {
     private let strings: [Int64: String] = [0x100: "pcie-root-port", 0x200: "0000:3b:00.0", 0x300: "one", 0x400: "System",
-                                            0x500: "PCIE", 0x600: "Success", 0x700: "\"canary-1\""]
+                                            0x500: "PCIE", 0x600: "Success", 0x700: "{\"execute\": \"qom-list-types\", \"arguments\": {\"implements\": \"qmp-broker-canary-3\"}}"]
 
     private func hit(_ probe: QEMUProbe, _ values: [Int64]) -> QEMUProbeHit? {
         probe.hit(values: values) { strings[$0] }
@@ -34,8 +35,9 @@ import Testing
         #expect(hit(.resetEnterBegin, [0xdead, 0x500, 0, 0]) == nil)
     }
 
-    @Test func theCanaryCarriesTheCommandID() {
-        #expect(hit(.qmpCommandInBand, [0x700]) == .qmpCommandInBand(id: "\"canary-1\""))
-        #expect(hit(.qmpCommandInBand, [0]) == .qmpCommandInBand(id: nil))
+    @Test func theCanaryNamesTheMonitorAndReadsNoMemory() {
+        let read = Mutex(0)
+        #expect(QEMUProbe.qmpRequest.hit(values: [0xdead, 0x700]) { _ in read.withLock { $0 += 1 }; return nil } == .qmpRequest(monitor: 0xdead))
+        #expect(read.withLock { $0 } == 0)
     }
 }

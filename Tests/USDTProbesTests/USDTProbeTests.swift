@@ -9,7 +9,7 @@ private let qemuLike = SyntheticELF(
     notes: [
         .init(name: "pci_cfg_write", address: 0x4_5678, base: 0x9_0000, semaphore: 0x30_1010,
               arguments: "8@%rcx 4@%eax 4@%edx 4@%r11d 4@%ebx 4@%esi"),
-        .init(name: "monitor_qmp_cmd_in_band", address: 0x5_0000, base: 0x9_0000, semaphore: 0x30_1012, arguments: "8@(%rax)"),
+        .init(name: "handle_qmp_command", address: 0x5_0000, base: 0x9_0000, semaphore: 0x30_1012, arguments: "8@%rbx 8@(%rax)"),
         .init(name: "resettable_phase_enter_begin", address: 0x5_1000, base: 0x9_0000, semaphore: 0x30_1014,
               arguments: "8@%rbx 8@%rax -4@%edx -4@-8(%rbp)"),
         .init(name: "resettable_phase_exit_end", address: 0x5_2000, base: 0x9_0000, semaphore: 0x30_1016, arguments: "8@%rbx 8@%rax 4@%edx"),

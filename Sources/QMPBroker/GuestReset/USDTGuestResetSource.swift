@@ -18,9 +18,12 @@ enum LinkResetSource: String, Sendable {
 /// (`/proc/PID/exe`) carries QEMU's USDT probes, arm them (`USDTProbeSession`) instead of
 /// pointing QEMU's log at a file. Probes need no `logfile`, no trace events switched on and
 /// no trace guard, and no client can switch them off. The watch proves itself as the log
-/// path's canary does: at attach and every check a QMP command goes to the VMM, and its
-/// `monitor_qmp_cmd_in_band` hit must be in the ring by the time its reply is back (the
-/// probe fires before QEMU runs the command).
+/// path's canary does: at attach and every check a QMP command goes to the VMM, and a
+/// `handle_qmp_command` hit must be in the ring by the time its reply is back (the probe
+/// fires when QEMU reads the request, before it runs it). The hit cannot carry the
+/// command's id: QEMU frees the request's text as the probe returns, and a perf sample
+/// holds registers, not memory, so another client's command in the same window counts too
+/// (it proves the same probes work).
 ///
 /// Decoded hits go back to the monitor as the same `QEMUTraceLine.Event`s the log yields.
 /// Loop-confined.
@@ -37,8 +40,9 @@ final class USDTGuestResetSource {
     /// Hits that came before the topology was known: judged once it is.
     private var early: [QEMUTraceLine.Event] = []
     private var awaitingTopology = false
-    private var canaryHits = 0
     private var canaryInFlight = false
+    /// Whether a `handle_qmp_command` hit arrived while the canary was in flight.
+    private var canarySeen = false
 
     /// A trace event to judge (the monitor's `handle`).
     var onEvent: (QEMUTraceLine.Event) -> Void = { _ in }
@@ -137,8 +141,8 @@ final class USDTGuestResetSource {
 
     private func received(_ hit: QEMUProbeHit) {
         switch hit {
-        case .qmpCommandInBand:
-            canaryHits += 1
+        case .qmpRequest:
+            if canaryInFlight { canarySeen = true }
         case .trace(let event):
             // Judged even while a canary is missing: a hit that arrives is still true.
             if awaitingTopology {
@@ -151,7 +155,7 @@ final class USDTGuestResetSource {
 
     // MARK: the canary
 
-    static let canaryMissed = "USDT canary: no monitor_qmp_cmd_in_band hit for the broker's query-status"
+    static let canaryMissed = "USDT canary: the broker's QMP command never hit QEMU's handle_qmp_command probe"
 
     private func startTicking() {
         guard !timer.isArmed else { return }
@@ -175,17 +179,24 @@ final class USDTGuestResetSource {
         }
     }
 
-    /// Sends `query-status`, and answers whether its probe hit was in the ring by the reply.
+    /// Sends `query-status` and answers whether a `handle_qmp_command` hit was in the ring
+    /// by its reply.
     private func sendCanary(_ judged: @escaping (Bool) -> Void) {
-        canaryInFlight = true
         session?.drain()
-        let before = canaryHits
+        canaryInFlight = true
+        canarySeen = false
         commands.execute("query-status", for: .linkResetWatch(exchange: 0)) { [weak self] result in
             guard let self else { return }
-            canaryInFlight = false
-            guard case .reply = result else { return }  // the VMM is going: upstreamLost follows
+            guard case .reply = result else {  // the VMM is going: upstreamLost follows
+                canaryInFlight = false
+                return
+            }
             session?.drain()
-            judged(canaryHits > before)
+            canaryInFlight = false
+            if !canarySeen {
+                logger.debug("USDT canary missed", metadata: ["hits": "\(session?.hitCount ?? 0)", "threads": "\(session?.threadCount ?? 0)"])
+            }
+            judged(canarySeen)
         }
     }
 

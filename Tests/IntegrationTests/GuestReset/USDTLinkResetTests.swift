@@ -119,7 +119,12 @@ extension GuestReset {
             var client = try QMPClient(path: socket)
             try client.negotiate()
             _ = try client.execute("cont")
-            try client.waitForLinkResetWatch()
+            do {
+                try client.waitForLinkResetWatch()
+            } catch {
+                Issue.record("\(error): \(directory.read("broker.log"))")
+                throw error
+            }
             let fd = makeEventFD()
             defer { close(fd) }
             let copy = dup(fd)
