@@ -22,14 +22,13 @@ func measureUSDT(directory: String, logger: Logger, trials: Int) throws -> USDTF
     let monitor = "\(directory)/usdt-qemu.qmp", qtestSocket = "\(directory)/usdt-qtest.sock"
     var commandLine = QEMUCommandLine(qmpSocket: monitor, qtestSocket: qtestSocket)
     commandLine.binary = path
-    commandLine.paused = false
     commandLine.extra += ["-qtest-log", "none"]
     let qemu = try ChildProcess(commandLine.arguments, outputPath: "\(directory)/usdt-qemu.log")
     defer { qemu.kill(signal: SIGKILL) }
     try waitForSocket(monitor)
     try waitForSocket(qtestSocket)
     let qtest = try QTestConnection(path: qtestSocket)
-    try qtest.enableECAM()
+    try qtest.enableECAM()  // while paused: the firmware does not race the guest-side writes
     // A harmless write: the root port's Bridge Control with SBR clear.
     let write = { try qtest.ecamWrite(bus: 0, slot: 0x1C, function: 0, offset: 0x3E, value: 0, width: 2) }
     for _ in 0..<200 { try write() }
@@ -49,6 +48,8 @@ func measureUSDT(directory: String, logger: Logger, trials: Int) throws -> USDTF
     for _ in 0..<200 { try write() }
     figures.writeArmed = try (0..<trials).map { _ in try Clock.microseconds { try write() } }
 
+    _ = try watcher.execute("cont")
+    _ = try watcher.nextEvent("RESUME", timeout: 5)
     let fatalFD = try EventFD.makeEventFD()
     defer { close(fatalFD) }
     _ = try watcher.execute("vfio-eventfd-add", arguments: .object(["device": .string("dev0"), "severity": .string("fatal")]),
