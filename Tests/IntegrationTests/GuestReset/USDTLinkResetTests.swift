@@ -151,3 +151,16 @@ extension GuestReset {
         }
     }
 }
+
+extension GuestReset {
+    /// Debian's own QEMU has no USDT notes: the trace log watches, and the broker says why.
+    @Suite struct LinkResetSourceOnStockQEMUTests {
+        @Test func theStockBinaryIsWatchedThroughTheTraceLog() throws {
+            let rig = try RecoveryRig()
+            let vm = try #require(try rig.client.execute("query-broker")["return"]?["vms"]?[0])
+            #expect(vm["link-reset-source"]?.string == "trace-log")
+            #expect(vm["link-reset-usdt-unavailable"]?.string?.contains("no USDT probes") == true, "\(vm)")
+            #expect(try rig.device()?["link-reset-source"]?.string == "trace-log")
+        }
+    }
+}
