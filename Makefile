@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: qemu-dtrace setup build demo test install-check unit integration e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
+.PHONY: qemu-dtrace qemu10 setup build demo test install-check unit integration e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -22,7 +22,7 @@ demo: build
 # `make install` into a scratch PREFIX and its files checked (install-check: a release
 # build, about 3 minutes from scratch on 2 cores; SwiftPM's lock on .build keeps it
 # from overlapping swift test).
-test: build guest host qemu-dtrace
+test: build guest host qemu10 qemu-dtrace
 	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	scripts/check-install.sh 2>&1 | tee .build/install-check.log; install=$${PIPESTATUS[0]}; \
 	Tests/HostE2E/host_e2e.py 2>&1 | tee .build/host-e2e.log; host=$${PIPESTATUS[0]}; \
@@ -32,6 +32,11 @@ test: build guest host qemu-dtrace
 # loads it (man -l, bash/zsh/fish, systemd-analyze verify, promtool check rules).
 install-check: setup
 	scripts/check-install.sh
+
+# Debian stable's QEMU 10.0 beside the system's 7.2, for the tests that run on both
+# (bookworm-backports' debs unpacked into $(QMP_BROKER_CACHE), outside the clone).
+qemu10: setup
+	scripts/fetch-qemu10.sh >/dev/null
 
 # Debian's QEMU 7.2 source built with the dtrace trace backend only (USDT probes, no log
 # backend), cached outside the clone; built once (15-30 min), for the guest-reset tests.

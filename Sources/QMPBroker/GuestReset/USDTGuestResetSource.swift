@@ -67,8 +67,8 @@ final class USDTGuestResetSource {
     /// `unavailableReason`) when the log path must watch instead.
     func attach() -> Bool {
         stop()
-        guard let pid = commands.peerPID() else {
-            unavailableReason = "the VMM's pid is unknown (no SO_PEERCRED)"
+        guard let pid = commands.vmmPID() else {
+            unavailableReason = "the VMM's pid is unknown"
             return false
         }
         let found: (path: String, sites: QEMUProbeSites)

@@ -13,7 +13,22 @@ extension VFIORecovery {
         if !device.triggerModeConfigured {
             device.triggerMode = device.qemuType == VFIODiscovery.vfioPCIType ? .takeover : .eventfd
         }
-        if device.triggerMode == .takeover && device.trigger == nil { takeTriggerOver(device) }
+        if device.triggerMode == .takeover && device.trigger == nil { takeTriggerOverSayingSo(device) }
+    }
+
+    /// Takes the trigger over of a device QEMU has realized: the log says that it is not
+    /// protected until then, and how long the takeover took, so that the window is
+    /// visible (and measurable) in the log.
+    func takeTriggerOverSayingSo(_ device: WatchedDevice) {
+        logger.notice("device not yet protected: QEMU's own error handler stops the VM until the broker takes the trigger over",
+                      metadata: deviceMetadata(device))
+        let started = Deadline.now()
+        takeTriggerOver(device)
+        if device.triggerWatcher != nil {
+            let milliseconds = ((Deadline.now() - started) * 10_000).rounded() / 10
+            logger.notice("device protected: the broker holds its error trigger", metadata: deviceMetadata(device).merging(
+                ["takeover-ms": "\(milliseconds)"], uniquingKeysWith: { $1 }))
+        }
     }
 
     /// Takes the trigger over (again): at attach, after `device_add`, after a restart.
@@ -22,7 +37,7 @@ extension VFIORecovery {
     @discardableResult
     func takeTriggerOver(_ device: WatchedDevice) -> VFIOTakeoverError? {
         releaseTrigger(of: device)
-        guard let pid = vmmPID() else {
+        guard let pid = commands.vmmPID() else {
             device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: "the VMM's process is not known (not attached)")
             return nil
         }
@@ -61,23 +76,6 @@ extension VFIORecovery {
                          metadata: ["device": "\(device.id)", "host": "\(device.host)", "reason": "\(error.description)"])
             return error
         }
-    }
-
-    /// The VMM's process: from the configured pid file (when the QMP socket was created by
-    /// another process, as a launcher that passes QEMU a listening socket does), else the
-    /// SO_PEERCRED of the upstream socket (the process that listened on it).
-    private func vmmPID() -> pid_t? {
-        if let file = vmmPIDFile {
-            let fd = open(file, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            var bytes = [UInt8](repeating: 0, count: 32)
-            let count = read(fd, &bytes, bytes.count)
-            guard count > 0, let pid = pid_t(String(decoding: bytes[..<count], as: UTF8.self).filter(\.isNumber)), pid > 0
-            else { return nil }
-            return pid
-        }
-        return commands.peerPID()
     }
 
     /// Disarms ERR and closes the broker's handle, which otherwise keeps the device open in

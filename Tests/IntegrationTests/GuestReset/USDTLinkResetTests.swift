@@ -23,6 +23,8 @@ enum DtraceQEMU {
         return found.sorted().last
     }()
 
+    static var build: QEMUBuild { QEMUBuild(name: "7.2 dtrace", binary: binary!) }
+
     static let missing = "no dtrace-only QEMU in the cache: run `make qemu-dtrace` (scripts/build-qemu-dtrace.sh)"
 }
 
@@ -34,7 +36,7 @@ extension GuestReset {
     @Suite(.serialized, .enabled(if: DtraceQEMU.binary != nil, Comment(rawValue: DtraceQEMU.missing)))
     struct USDTLinkResetTests {
         private func rig(checkMilliseconds: Int? = nil) throws -> RecoveryRig {
-            try RecoveryRig(qemuBinary: DtraceQEMU.binary!, checkMilliseconds: checkMilliseconds)
+            try RecoveryRig(build: DtraceQEMU.build, checkMilliseconds: checkMilliseconds ?? 2000)
         }
 
         private func source(_ rig: RecoveryRig) throws -> (broker: String?, device: String?) {
@@ -92,10 +94,9 @@ extension GuestReset {
         @Test func aBrokerKilledAndRestartedKeepsWatching() throws {
             let directory = try TemporaryDirectory()
             let qtestPath = directory.file("qtest.sock")
-            let qemu = try QEMUInstance(in: directory) {
+            let qemu = try QEMUInstance(in: directory, build: DtraceQEMU.build) {
                 $0.qtestSocket = qtestPath
                 $0.extra += ["-qtest-log", "none"]
-                $0.binary = DtraceQEMU.binary!
             }
             let qtest = try QTestConnection(path: qtestPath)
             try qtest.enableECAM()

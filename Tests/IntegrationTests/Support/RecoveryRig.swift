@@ -21,18 +21,16 @@ final class RecoveryRig {
 
     static let rootPortSlot: UInt8 = 0x1C
 
-    /// `qemuBinary`: another QEMU than the system's (the dtrace build); `checkMilliseconds`:
-    /// the link-reset watch's periodic check.
-    private let checkMilliseconds: Int?
+    /// How often the broker re-checks the watch (`link-reset-check-ms`).
+    let checkMilliseconds: Int
 
     init(policy: String = "forward", autoCont: Bool = false, running: Bool = true, directMonitor: Bool = false,
-         qemuBinary: String? = nil, checkMilliseconds: Int? = nil) throws {
-        let qtestPath = directory.file("qtest.sock")
+         build: QEMUBuild = .debian7_2, checkMilliseconds: Int = 2000) throws {
         self.checkMilliseconds = checkMilliseconds
-        qemu = try QEMUInstance(in: directory, directMonitor: directMonitor) {
+        let qtestPath = directory.file("qtest.sock")
+        qemu = try QEMUInstance(in: directory, build: build, directMonitor: directMonitor) {
             $0.qtestSocket = qtestPath
             $0.extra += ["-qtest-log", "none"]
-            if let qemuBinary { $0.binary = qemuBinary }
         }
         qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()  // while paused: guest-side writes then never race the firmware
@@ -49,7 +47,7 @@ final class RecoveryRig {
         let host = sysfs.host
         let checkMilliseconds = checkMilliseconds
         broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory, stateDirectory: directory.path) {
-            if let checkMilliseconds { $0.linkResetCheckMilliseconds = checkMilliseconds }
+            $0.linkResetCheckMilliseconds = checkMilliseconds
             $0.recovery.sysfsRoot = root
             $0.recovery.pollMilliseconds = 0
             var device = VFIORecoverySettings.DeviceConfiguration(id: "dev0", host: host)
