@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: qemu10 setup build demo test install-check unit integration e2e libvirt-e2e guest host host-e2e host-e2e-iommufd sanitize bench fuzz fuzz-diff fuzz-regress clean install
+.PHONY: qemu-dtrace qemu10 setup build demo test install-check unit integration e2e libvirt-e2e guest host host-e2e host-e2e-iommufd sanitize bench fuzz fuzz-diff fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -23,7 +23,7 @@ demo: build
 # `make install` into a scratch PREFIX and its files checked (install-check: a release
 # build, about 3 minutes from scratch on 2 cores; SwiftPM's lock on .build keeps it
 # from overlapping swift test).
-test: build guest host qemu10
+test: build guest host qemu10 qemu-dtrace
 	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	scripts/check-install.sh 2>&1 | tee .build/install-check.log; install=$${PIPESTATUS[0]}; \
 	Tests/HostE2E/host_e2e.py 2>&1 | tee .build/host-e2e.log; host=$${PIPESTATUS[0]}; \
@@ -39,6 +39,11 @@ install-check: setup
 # (bookworm-backports' debs unpacked into $(QMP_BROKER_CACHE), outside the clone).
 qemu10: setup
 	scripts/fetch-qemu10.sh >/dev/null
+
+# Debian's QEMU 7.2 source built with the dtrace trace backend only (USDT probes, no log
+# backend), cached outside the clone; built once (15-30 min), for the guest-reset tests.
+qemu-dtrace: setup
+	scripts/build-qemu-dtrace.sh
 
 # The tiny guest: Debian's kernel and busybox-static, downloaded with apt-get once.
 guest: setup

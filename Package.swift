@@ -61,6 +61,12 @@ let package = Package(
         .target(name: "QMPSessions", dependencies: ["QMPWire"]),
         // Guest link resets from QEMU's trace lines: parsing, SBR detection, PCI topology. No I/O.
         .target(name: "LinkResetTrace", dependencies: ["QMPWire"]),
+        // QEMU's USDT probes (dtrace builds): ELF `.note.stapsdt`, argument specs, perf
+        // samples, probe hits as trace events. No I/O.
+        .target(name: "USDTProbes", dependencies: ["LinkResetTrace"]),
+        .testTarget(name: "USDTProbesTests", dependencies: ["USDTProbes", "LinkResetTrace"]),
+        // perf_event_open(2) for uprobes, its ioctls and process_vm_readv(2) (headers only).
+        .systemLibrary(name: "CPerfEvent"),
         .target(
             name: "QMPBroker",
             dependencies: [
@@ -68,6 +74,8 @@ let package = Package(
                 "QMPWire",
                 "QMPSessions",
                 "LinkResetTrace",
+                "USDTProbes",
+                "CPerfEvent",
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
@@ -122,7 +130,7 @@ let package = Package(
         ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
-        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch", "KernelTracepoint",
+        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch", "KernelTracepoint", "USDTProbes", "EventLoop",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),

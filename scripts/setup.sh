@@ -5,7 +5,8 @@
 # the completions and alert rules with. Run as root (or with sudo available).
 set -euo pipefail
 
-apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio zsh fish)
+apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio zsh fish
+              systemtap-sdt-dev gcc)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

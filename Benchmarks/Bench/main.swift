@@ -74,6 +74,23 @@ func progress(_ text: String) {
     let linkResetToStop = Percentiles(stops.linkResetToStop)
     table.add(BenchRow(name: "  of which VFIO_LINK_RESET → STOP p50 (event stamps)", value: linkResetToStop.p50, unit: "µs",
                        baselineName: "qtest round trip", baseline: Percentiles(stops.qtestRoundTrip).p50))
+
+    progress("USDT source against the dtrace-only QEMU build")
+    if let usdt = try measureUSDT(directory: directory, logger: logger, trials: 1000) {
+        let traceLog = Percentiles(stops.sbrStop)
+        table.section("the USDT source on the dtrace-only QEMU (source: \(usdt.source)); trace-log figures from Debian's binary above")
+        let (stop, unarmed, armed) = (Percentiles(usdt.sbrStop), Percentiles(usdt.writeUnarmed), Percentiles(usdt.writeArmed))
+        table.add(BenchRow(name: "guest SBR (qtest) → QEMU's STOP, usdt p50", value: stop.p50, unit: "µs",
+                           baselineName: "trace-log", baseline: traceLog.p50))
+        table.add(BenchRow(name: "guest SBR (qtest) → QEMU's STOP, usdt p99", value: stop.p99, unit: "µs",
+                           baselineName: "trace-log", baseline: traceLog.p99))
+        table.add(BenchRow(name: "guest config write (qtest), uprobe armed p50", value: armed.p50, unit: "µs",
+                           baselineName: "same QEMU, not armed", baseline: unarmed.p50))
+        table.add(BenchRow(name: "guest config write (qtest), uprobe armed p99", value: armed.p99, unit: "µs",
+                           baselineName: "same QEMU, not armed", baseline: unarmed.p99))
+    } else {
+        notes.append("USDT rows skipped: no dtrace-only QEMU in the cache (make qemu-dtrace)")
+    }
 }
 
 // MARK: one event to 100 clients

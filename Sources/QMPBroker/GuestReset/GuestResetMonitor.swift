@@ -55,6 +55,8 @@ final class GuestResetMonitor {
     /// QEMU's own stderr: lines the broker did not ask for go on there (`VMMStderr`).
     private let vmmStderr: VMMStderr
     private var passThrough: TraceLinePassThrough?
+    /// QEMU's USDT probes, preferred over the log when the VMM's binary has them.
+    private let usdt: USDTGuestResetSource
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
@@ -71,28 +73,39 @@ final class GuestResetMonitor {
         self.access = access
         reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
         vmmStderr = VMMStderr(logger: logger)
+        usdt = USDTGuestResetSource(loop: loop, commands: commands, checkMilliseconds: checkMilliseconds, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
         reader.onLine = { [weak self] line in self?.passOn(line) }
+        wireUSDT()
     }
 
     // MARK: attach and detach
 
     /// Whether guest link resets are seen now, and what was announced.
-    var watch: LinkResetWatch { attachment.watch }
+    var watch: LinkResetWatch { usdt.isActive ? usdt.watch : attachment.watch }
 
-    /// The VMM is (again) ready: follow the log file and switch tracing on.
-    func attach() { apply(attachment.attach()) }
+    /// The VMM is (again) ready: arm its USDT probes, or else follow the log file and
+    /// switch tracing on.
+    func attach() {
+        let armed = usdt.attach()
+        publishUSDT()
+        if !armed { apply(attachment.attach()) }
+    }
 
     /// Switches off what the attach switched on and gives QEMU's log back, each command
     /// answered, then calls `finished`; stops following at once. The VMM may be gone: then
     /// `finished` comes when its link fails what is pending.
     func detach(then finished: @escaping () -> Void = {}) {
         detachFinished = finished
+        usdt.detach()
         apply(attachment.detach())
     }
 
     /// The VMM went away: its log target went with it.
-    func upstreamLost() { apply(attachment.upstreamLost()) }
+    func upstreamLost() {
+        usdt.upstreamLost()
+        apply(attachment.upstreamLost())
+    }
 
     /// Checks that QEMU still traces into the broker's file (after a client command that
     /// could have changed it).
@@ -208,7 +221,7 @@ final class GuestResetMonitor {
 
     // MARK: what the trace says
 
-    private func handle(_ event: QEMUTraceLine.Event, late: Bool) {
+    func handle(_ event: QEMUTraceLine.Event, late: Bool) {
         if case .configWrite(let access) = event { configWrite(access, late: late) }
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
@@ -259,5 +272,49 @@ final class GuestResetMonitor {
             bridgesViaQOM[device] = [bridge.address] + topology.bridges(above: bridgeID).map(\.address)
         }
         apply(attachment.topologyRead(vmmReady: vmmReady))
+        usdt.topologyRead()
+    }
+}
+
+// MARK: the USDT seam (issue 18)
+
+extension GuestResetMonitor {
+    private func wireUSDT() {
+        usdt.onEvent = { [unowned self] event in handle(event, late: false) }
+        usdt.onTopologyWanted = { [unowned self] in refreshTopology() }
+        usdt.onPublish = { [unowned self] intact, reason in publish(intact: intact, reason: reason) }
+        usdt.onAnnounce = { [unowned self] active, reason in announce(active: active, reason: reason) }
+    }
+
+    /// Which source watches, and why USDT does not where it does not.
+    var source: LinkResetSource {
+        guard watch.isIntact else { return .none }
+        return usdt.isActive ? .usdt : .traceLog
+    }
+
+    /// Whether the probes watch, and why not; `query-broker` derives `link-reset-source`.
+    private func publishUSDT() {
+        board.update(vmName) {
+            $0.linkResetUSDT = usdt.isActive
+            $0.linkResetUSDTUnavailable = usdt.unavailableReason
+        }
+    }
+
+    private func publish(intact: Bool, reason: String?) {
+        board.update(vmName) {
+            $0.linkResetWatch = intact
+            $0.linkResetWatchReason = reason
+        }
+        publishUSDT()
+    }
+
+    private func announce(active: Bool, reason: String) {
+        if active {
+            logger.info("watching for guest link resets", metadata: ["source": "usdt"])
+        } else {
+            logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
+        }
+        events.emit("BROKER_LINK_RESET_WATCH",
+                    data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason))
     }
 }

@@ -11,7 +11,10 @@ enum VFIOCommands {
                 try arguments.finish()
                 let watching = vm.guestResets?.watch.isIntact ?? false
                 let tracepoint = vm.recovery.hearsAERTracepoint
-                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching, aerTracepoint: tracepoint) })
+                let source = vm.guestResets?.source ?? .none
+                return .array(vm.recovery.orderedDevices.map {
+                    deviceInfo($0, linkResetWatch: watching, aerTracepoint: tracepoint, source: source)
+                })
             }
         }
         commands.register("vfio-device-add") { request, vm, _, completion in
@@ -103,7 +106,8 @@ enum VFIOCommands {
     /// One entry of `query-vfio-devices`, in the schema's member order.
     /// `linkResetWatch`: whether a guest reset of this device's link would be seen now;
     /// `aerTracepoint`: whether the process hears `ras:aer_event`.
-    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool, aerTracepoint: Bool = false) -> JSON {
+    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool, aerTracepoint: Bool = false,
+                           source: LinkResetSource = .none) -> JSON {
         let counters = device.machine.counters
         var members: [(String, JSON)] = [
             ("id", .string(device.id)), ("host", .string(device.host.description)),
@@ -118,6 +122,7 @@ enum VFIOCommands {
             ("error-trigger", .string(device.errorTriggerState)),
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
             ("link-reset-watch", .bool(linkResetWatch)),
+            ("link-reset-source", .string(source.rawValue)),
             ("present", .bool(device.qemuType != nil || !device.placementKnown)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }

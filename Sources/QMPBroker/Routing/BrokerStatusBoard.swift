@@ -12,6 +12,12 @@ public final class BrokerStatusBoard: Sendable {
         public var linkResetWatch: Bool = false
         /// Why the watch is not intact; nil while it is.
         public var linkResetWatchReason: String?
+        /// Whether QEMU's USDT probes are armed (else the trace log is the channel).
+        public var linkResetUSDT = false
+        /// `usdt`, `trace-log` or `none`: which channel shows guest link resets now.
+        public var linkResetSource: String { linkResetWatch ? (linkResetUSDT ? "usdt" : "trace-log") : "none" }
+        /// Why QEMU's USDT probes are not used (no probes in the binary, perf refused).
+        public var linkResetUSDTUnavailable: String?
     }
 
     private let statuses = Mutex<[String: VMStatus]>([:])

@@ -52,6 +52,8 @@ final class LocalCommands {
                 ("link-reset-watch", .bool(status.linkResetWatch)),
             ]
             if let reason = status.linkResetWatchReason { members.append(("link-reset-watch-reason", .string(reason))) }
+            members.append(("link-reset-source", .string(status.linkResetSource)))
+            if let reason = status.linkResetUSDTUnavailable { members.append(("link-reset-usdt-unavailable", .string(reason))) }
             return JSON.qdict(members)
         })
         return .qdict(["version": .string(BrokerVersion.string), "vms": vms])

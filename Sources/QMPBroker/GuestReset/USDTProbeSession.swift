@@ -1,0 +1,348 @@
+import CPerfEvent
+import EventLoop
+import Glibc
+import LinkResetTrace
+import USDTProbes
+
+/// QEMU's USDT probes armed on one running VMM with the kernel's uprobe PMU: a
+/// `perf_event_open` per thread of the process and per probe site, each sampling the user
+/// registers the probe's arguments live in; the semaphore goes in as `ref_ctr_offset`, so
+/// the kernel raises it and QEMU computes the arguments. A thread's events share one
+/// ring buffer (`PERF_EVENT_IOC_SET_OUTPUT`), whose descriptor sits on the VM's loop.
+/// A ring cannot be mapped for an `inherit` event, so threads started later are armed by
+/// `coverNewThreads()` (at every check; QEMU's vCPU threads exist before its monitor
+/// answers, and the monitor and resets run in the main thread). Strings and memory
+/// operands are read with `process_vm_readv`. No BPF.
+///
+/// Loop-confined. Closing the descriptors (here, or by the broker dying) disarms the
+/// probes and lowers the semaphores again.
+final class USDTProbeSession {
+    enum Failure: Error, CustomStringConvertible {
+        case unusable(QEMUProbeSites.Unusable)
+        case system(String, errno: Int32)
+
+        var description: String {
+            switch self {
+            case .unusable(let reason): "\(reason)"
+            case .system(let operation, let errno): "\(operation): \(String(cString: strerror(errno)))"
+            }
+        }
+    }
+
+    /// The binary's probes, read from `/proc/PID/exe`: nil and why when it has none usable.
+    static func sites(pid: pid_t) -> (path: String, sites: QEMUProbeSites)? {
+        (try? readSites(pid: pid))
+    }
+
+    static func readSites(pid: pid_t) throws(Failure) -> (path: String, sites: QEMUProbeSites) {
+        let link = "/proc/\(pid)/exe"
+        // The kernel resolves config1's path at open: give it the binary through the VMM's
+        // own /proc link, valid even when the file was replaced or lives in another mount
+        // namespace (libvirt's private /dev does not matter here, /proc is shared).
+        let bytes = try readWholeFile(link)
+        let image: ELFImage
+        do {
+            image = try ELFImage(bytes: bytes)
+        } catch {
+            throw .unusable(.bad("\(error)"))
+        }
+        do {
+            return (link, try QEMUProbeSites(image: image))
+        } catch {
+            throw .unusable(error)
+        }
+    }
+
+    /// A whole file (sysfs files report a size of 4096 and end early: read to EOF).
+    private static func readWholeFile(_ path: String) throws(Failure) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .system("open(\(path))", errno: errno) }
+        defer { Glibc.close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            guard count >= 0 else { throw .system("read(\(path))", errno: errno) }
+            if count == 0 { return bytes }
+            bytes += chunk[..<count]
+        }
+    }
+
+    private static func trimmed(_ bytes: [UInt8]) -> Substring {
+        String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == " " }).first ?? ""
+    }
+
+    /// One thread's ring: the first of its events, which the others write into.
+    private final class Ring {
+        let descriptor: WatchedDescriptor
+        let page: UnsafeMutableRawPointer
+        let mappedLength: Int
+        var otherEvents: [Int32] = []
+
+        init(descriptor: WatchedDescriptor, page: UnsafeMutableRawPointer, mappedLength: Int) {
+            self.descriptor = descriptor
+            self.page = page
+            self.mappedLength = mappedLength
+        }
+
+        func close() {
+            for fd in otherEvents { Glibc.close(fd) }
+            otherEvents = []
+            munmap(page, mappedLength)
+            descriptor.close()
+        }
+    }
+
+    private struct ArmedSite {
+        let probe: QEMUProbe
+        let site: USDTProbeSite
+    }
+
+    let pid: pid_t
+    let binaryPath: String
+    let sites: QEMUProbeSites
+    private let loop: EventLoop
+    private var rings: [pid_t: Ring] = [:]
+    private var armedByEventID: [UInt64: ArmedSite] = [:]
+    private let registerMask: UInt64
+    private let referenceCounterShift: UInt64
+    private let pmuType: UInt32
+    /// Data pages per ring (a power of two): room for bursts of config writes at boot.
+    private static let dataPages = 16
+    /// Each hit, in the order the kernel recorded them (by time across threads).
+    var onHit: (QEMUProbeHit) -> Void = { _ in }
+    /// Samples the kernel dropped because a ring was full: a reset may have been missed.
+    var onLost: (UInt64) -> Void = { _ in }
+    private(set) var hitCount = 0
+
+    /// Arms every site on every thread of `pid`. Throws when the PMU is missing or the
+    /// kernel refuses (no CAP_PERFMON / ptrace rights over the VMM).
+    init(pid: pid_t, binaryPath: String, sites: QEMUProbeSites, loop: EventLoop) throws(Failure) {
+        self.pid = pid
+        self.binaryPath = binaryPath
+        self.sites = sites
+        self.loop = loop
+        pmuType = try Self.uprobePMUType()
+        referenceCounterShift = try Self.referenceCounterShift()
+        var mask: UInt64 = 0
+        for site in sites.sites.values.joined() {
+            for argument in site.arguments { if let register = argument.register { mask |= register.perfMask } }
+        }
+        registerMask = mask
+        do {
+            try armAllThreads()
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    // The rings' handlers hold this session unowned: never leave them registered. The
+    // last reference drops on the VM's loop (the monitor lives there).
+    deinit { close() }
+
+    /// Disarms everything. Idempotent.
+    func close() {
+        for ring in rings.values { ring.close() }
+        rings = [:]
+        armedByEventID = [:]
+    }
+
+    var isArmed: Bool { !rings.isEmpty }
+    var threadCount: Int { rings.count }
+
+    // MARK: arming
+
+    private static func uprobePMUType() throws(Failure) -> UInt32 {
+        guard let text = try? readWholeFile("/sys/bus/event_source/devices/uprobe/type"),
+              let type = UInt32(trimmed(text))
+        else { throw .system("the kernel's uprobe PMU (/sys/bus/event_source/devices/uprobe)", errno: ENOENT) }
+        return type
+    }
+
+    /// The bit where `ref_ctr_offset` goes in `config` (`config:32-63` on Linux ≥ 4.20).
+    private static func referenceCounterShift() throws(Failure) -> UInt64 {
+        let path = "/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset"
+        guard let text = try? readWholeFile(path),
+              let range = trimmed(text).split(separator: ":").last,
+              let low = range.split(separator: "-").first.flatMap({ UInt64($0) })
+        else { throw .system("the uprobe PMU's ref_ctr_offset format (\(path))", errno: ENOENT) }
+        return low
+    }
+
+    private func threads() -> [pid_t] {
+        guard let directory = opendir("/proc/\(pid)/task") else { return [] }
+        defer { closedir(directory) }
+        var threads: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let tid = pid_t(name) { threads.append(tid) }
+        }
+        return threads
+    }
+
+    /// Arms threads started since, and lets go of the rings of threads that ended.
+    func coverNewThreads() throws(Failure) {
+        let alive = Set(threads())
+        for (tid, ring) in rings where !alive.contains(tid) {
+            drain()
+            ring.close()
+            rings[tid] = nil
+        }
+        try armAllThreads()
+    }
+
+    /// Threads that start while arming are caught by listing again.
+    private func armAllThreads() throws(Failure) {
+        for _ in 0..<4 {
+            let missing = threads().filter { rings[$0] == nil }
+            if missing.isEmpty { break }
+            for tid in missing { try arm(thread: tid) }
+        }
+        guard !rings.isEmpty else { throw .system("listing /proc/\(pid)/task", errno: ESRCH) }
+    }
+
+    private func arm(thread tid: pid_t) throws(Failure) {
+        var ring: Ring?
+        for (probe, probeSites) in sites.sites {
+            for site in probeSites {
+                let config = (site.semaphoreFileOffset ?? 0) << referenceCounterShift
+                let fd = binaryPath.withCString {
+                    cperf_uprobe_open(pmuType, $0, site.fileOffset, config, tid, PerfSampleRecord.sampleType, registerMask)
+                }
+                guard fd >= 0 else {
+                    let error = errno
+                    ring?.close()
+                    // The thread ended meanwhile: nothing to watch on it.
+                    if error == ESRCH { return }
+                    throw .system("perf_event_open(uprobe \(probe.rawValue) at \(binaryPath)+0x\(String(site.fileOffset, radix: 16)), thread \(tid))",
+                                  errno: error)
+                }
+                var id: UInt64 = 0
+                guard cperf_event_id(fd, &id) == 0 else {
+                    let error = errno
+                    Glibc.close(fd)
+                    ring?.close()
+                    throw .system("PERF_EVENT_IOC_ID", errno: error)
+                }
+                if let ring {
+                    ring.otherEvents.append(fd)
+                    guard cperf_set_output(fd, ring.descriptor.fd) == 0 else {
+                        let error = errno
+                        ring.close()
+                        throw .system("PERF_EVENT_IOC_SET_OUTPUT", errno: error)
+                    }
+                } else {
+                    ring = try makeRing(owner: fd)
+                }
+                armedByEventID[id] = ArmedSite(probe: probe, site: site)
+            }
+        }
+        rings[tid] = ring
+    }
+
+    private func makeRing(owner fd: Int32) throws(Failure) -> Ring {
+        let length = (1 + Self.dataPages) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let page = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), page != MAP_FAILED else {
+            let error = errno
+            Glibc.close(fd)
+            throw .system("mmap(perf ring)", errno: error)
+        }
+        let descriptor = WatchedDescriptor(adopting: fd, loop: loop)
+        let ring = Ring(descriptor: descriptor, page: page, mappedLength: length)
+        descriptor.onReady = { [unowned self] _ in drain() }
+        do {
+            try descriptor.setInterest(.read)
+        } catch {
+            ring.close()
+            throw .system("epoll_ctl(perf ring)", errno: error.errno)
+        }
+        return ring
+    }
+
+    // MARK: reading
+
+    /// Reads every ring to its head and hands the hits on in time order. Also called before
+    /// a canary is judged: a hit is in its ring before QEMU even runs the command.
+    func drain() {
+        var samples: [PerfSampleRecord.Sample] = []
+        for ring in rings.values {
+            for record in read(ring) {
+                switch record {
+                case .sample(let sample): samples.append(sample)
+                case .lost(let count): onLost(count)
+                case .other: break
+                }
+            }
+        }
+        samples.sort { $0.time < $1.time }
+        for sample in samples {
+            guard let armed = armedByEventID[sample.eventID] else { continue }
+            let values = armed.site.arguments.map {
+                $0.resolve(registers: sample.registers, readMemory: readWord) ?? 0
+            }
+            hitCount += 1
+            if let hit = armed.probe.hit(values: values, string: readString) { onHit(hit) }
+        }
+    }
+
+    private func read(_ ring: Ring) -> [PerfSampleRecord] {
+        let page = ring.page.assumingMemoryBound(to: perf_event_mmap_page.self)
+        let dataOffset = Int(cperf_ring_data_offset(page)), dataSize = Int(cperf_ring_data_size(page))
+        guard dataSize > 0 else { return [] }
+        let data = ring.page + dataOffset
+        let head = cperf_ring_head(page)
+        var tail = page.pointee.data_tail
+        var records: [PerfSampleRecord] = []
+        while tail < head {
+            let headerBytes = copy(from: data, size: dataSize, at: tail, count: 8)
+            guard let size = PerfSampleRecord.size(ofRecordAt: headerBytes[...]), size >= 8, tail + UInt64(size) <= head else { break }
+            let bytes = copy(from: data, size: dataSize, at: tail, count: size)
+            if let record = PerfSampleRecord.decode(bytes[...], registerMask: registerMask) { records.append(record) }
+            tail += UInt64(size)
+        }
+        cperf_ring_set_tail(page, tail)
+        return records
+    }
+
+    /// `count` bytes of the ring at the running position `position`, across the wrap.
+    private func copy(from data: UnsafeMutableRawPointer, size: Int, at position: UInt64, count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let start = Int(position % UInt64(size))
+        let first = min(count, size - start)
+        bytes.withUnsafeMutableBytes { buffer in
+            buffer.baseAddress!.copyMemory(from: data + start, byteCount: first)
+            if first < count { (buffer.baseAddress! + first).copyMemory(from: data, byteCount: count - first) }
+        }
+        return bytes
+    }
+
+    // MARK: the VMM's memory
+
+    private func readWord(_ address: UInt64, _ size: Int) -> UInt64? {
+        var word: UInt64 = 0
+        let count = withUnsafeMutableBytes(of: &word) { cperf_read_process_memory(pid, address, $0.baseAddress, size) }
+        return count == size ? word : nil
+    }
+
+    /// The NUL-terminated string at `address`, read a page piece at a time (a string may
+    /// end just before an unmapped page), at most 256 bytes.
+    private func readString(_ address: Int64) -> String? {
+        guard address != 0 else { return nil }
+        var bytes: [UInt8] = []
+        var at = UInt64(bitPattern: address)
+        while bytes.count < 256 {
+            let toPageEnd = 4096 - Int(at % 4096)
+            var chunk = [UInt8](repeating: 0, count: min(toPageEnd, 64))
+            let count = chunk.withUnsafeMutableBytes { cperf_read_process_memory(pid, at, $0.baseAddress, $0.count) }
+            guard count > 0 else { return nil }
+            if let end = chunk[..<count].firstIndex(of: 0) {
+                bytes += chunk[..<end]
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes += chunk[..<count]
+            at += UInt64(count)
+        }
+        return nil
+    }
+}

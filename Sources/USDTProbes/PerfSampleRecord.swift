@@ -1,0 +1,64 @@
+/// A record from a perf event's ring buffer, for events opened with
+/// `sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+/// PERF_SAMPLE_REGS_USER` (the layout of `PERF_RECORD_SAMPLE` in <linux/perf_event.h>:
+/// the fields in that bit order, then `abi` and one u64 per bit of `sample_regs_user`,
+/// lowest bit first). Only samples and lost-record notices matter here.
+public enum PerfSampleRecord: Equatable, Sendable {
+    public struct Sample: Equatable, Sendable {
+        /// The event's id (`PERF_EVENT_IOC_ID`): which probe fired when several share a ring.
+        public let eventID: UInt64
+        public let pid: Int32
+        public let threadID: Int32
+        /// `local_clock()` nanoseconds: orders samples from different rings.
+        public let time: UInt64
+        /// The sampled user registers, by `perf_event_x86_regs` number; empty when the
+        /// kernel could not take them (`abi` 0, e.g. a kernel thread).
+        public let registers: [Int: UInt64]
+    }
+
+    case sample(Sample)
+    /// `PERF_RECORD_LOST`: the ring was full and the kernel dropped this many samples.
+    case lost(count: UInt64)
+    /// Any other record type (none is expected for these events).
+    case other(type: UInt32)
+
+    public static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 12  // IDENTIFIER, TID, TIME, REGS_USER
+    static let recordLost: UInt32 = 2
+    static let recordSample: UInt32 = 9
+
+    /// The size of the record starting at `bytes`' first index (its header's `size`), or
+    /// nil when fewer than 8 bytes are there.
+    public static func size(ofRecordAt bytes: ArraySlice<UInt8>) -> Int? {
+        guard bytes.count >= 8 else { return nil }
+        return Int(LittleEndianBytes(bytes).u16(at: 6))
+    }
+
+    /// Decodes one whole record; `registerMask` is the `sample_regs_user` it was opened with.
+    public static func decode(_ bytes: ArraySlice<UInt8>, registerMask: UInt64) -> PerfSampleRecord? {
+        let reader = LittleEndianBytes(bytes)
+        guard bytes.count >= 8 else { return nil }
+        let type = reader.u32(at: 0), size = Int(reader.u16(at: 6))
+        guard size <= bytes.count else { return nil }
+        switch type {
+        case recordSample:
+            guard size >= 8 + 8 + 8 + 8 + 8 else { return nil }
+            let abi = reader.u64(at: 32)
+            var registers: [Int: UInt64] = [:]
+            if abi != 0 {
+                var at = 40
+                for bit in 0..<64 where registerMask & (1 << UInt64(bit)) != 0 {
+                    guard at + 8 <= size else { return nil }
+                    registers[bit] = reader.u64(at: at)
+                    at += 8
+                }
+            }
+            return .sample(Sample(eventID: reader.u64(at: 8), pid: Int32(bitPattern: reader.u32(at: 16)),
+                                  threadID: Int32(bitPattern: reader.u32(at: 20)), time: reader.u64(at: 24),
+                                  registers: registers))
+        case recordLost:
+            return .lost(count: reader.u64(at: 16))
+        default:
+            return .other(type: type)
+        }
+    }
+}
