@@ -6,10 +6,11 @@ import QMPWire
 /// state (`LinkResetWatch`) says whether resets are seen and what was announced.
 ///
 /// Attaching is a script of one command at a time: the state queries (what the VMM had
-/// on), then the canary (is QEMU already writing into the broker's file? a restarted
-/// broker finds it is), then `logfile` only when it is not, and the event switches (each
-/// reply checked), then the canary again after a `logfile`, a check that the file at the
-/// path is still the broker's, and the topology. Checking is the state queries plus the
+/// on), then whether QEMU already writes into the broker's file (a restarted broker finds
+/// it does: QEMU holds it open, or, where that cannot be read, a canary arrives), then
+/// `logfile` only when it does not, and the event switches (each reply checked), then the
+/// canary that proves the lines arrive, a check that the file at the path is still the
+/// broker's, and the topology. Checking is the state queries plus the
 /// canary: no `logfile`, which QEMU ≥ 8 answers by truncating the file. At most one
 /// script runs; each carries an exchange number so a reply from an abandoned one is ignored.
 public struct TraceAttachment {
@@ -28,6 +29,9 @@ public struct TraceAttachment {
         case logReopened
         /// The detach asked for is done: every command answered (or the VMM gone).
         case detachFinished
+        /// Whether the VMM holds the trace log open (its `/proc/PID/fd`); answer
+        /// `logHolderChecked(holdsIt:)`, nil when that cannot be read.
+        case checkLogHolder
         /// Open (follow) the trace log; answer `logOpened()` or `logOpenFailed(_:)`.
         case openLog
         /// Whether the path still names the file the broker reads; answer `logChecked(stillOurs:)`.
@@ -60,6 +64,8 @@ public struct TraceAttachment {
         case running(Script)
         /// The canary command was answered: is its line in the file?
         case checkingCanary(Script)
+        /// Does the VMM hold the file open already?
+        case checkingLogHolder
         /// Attach commands done: is QEMU writing into the broker's file?
         case confirmingLog
         /// A check was asked for: is the file still the broker's?
@@ -69,7 +75,8 @@ public struct TraceAttachment {
     private struct Script: Equatable {
         enum Kind: Equatable {
             case stateQueries
-            /// The canary alone, before `logfile`: does QEMU already write into the file?
+            /// The canary alone, before `logfile`, where the VMM's descriptors cannot be read:
+            /// does QEMU already write into the file?
             case probe
             case attachCommands(pointLog: Bool)
             case verify
@@ -107,6 +114,8 @@ public struct TraceAttachment {
     private var attachAwaitsTopology = false
     /// Whether this VMM was sent the attach commands: only then has detaching anything to undo.
     private var changedVMM = false
+    /// The last attach skipped `logfile` and its canary did not arrive: the next one sends it.
+    private var pointLogNextTime = false
 
     public init(logPath: String) {
         self.logPath = logPath
@@ -202,9 +211,28 @@ public struct TraceAttachment {
                 return watchDid(watch.logReplaced())
             }
             return start(.verify)
-        case .idle, .openingLog, .running, .checkingCanary:
+        case .idle, .openingLog, .running, .checkingCanary, .checkingLogHolder:
             return []
         }
+    }
+
+    /// Whether the VMM holds the trace log open: it does when it already logs there (a
+    /// restarted broker's VMM), and then pointing it at the file again would only truncate
+    /// it (QEMU ≥ 8). nil: its descriptors cannot be read, so a canary asks instead.
+    public mutating func logHolderChecked(holdsIt: Bool?) -> [Action] {
+        guard phase == .checkingLogHolder else { return [] }
+        phase = .idle
+        guard let holdsIt else { return start(.probe) }
+        return attachCommands(alreadyLogging: holdsIt)
+    }
+
+    private mutating func attachCommands(alreadyLogging: Bool) -> [Action] {
+        // At a first attach, QEMU already logging here means a previous broker attached:
+        // the watched events on are its own, not the VMM's.
+        if alreadyLogging && !changedVMM { previouslyEnabled.subtract(LinkResetTracing.traceEvents) }
+        let pointLog = !alreadyLogging || pointLogNextTime
+        pointLogNextTime = false
+        return start(.attachCommands(pointLog: pointLog))
     }
 
     /// Asks QEMU whether the watched events are still on (after a client command that
@@ -280,16 +308,18 @@ public struct TraceAttachment {
         let commands: [TracingCommand] = switch kind {
         case .stateQueries: LinkResetTracing.stateQueries
         case .probe: canary
-        // After a `logfile`, the canary proves QEMU opened the file and writes into it.
-        case .attachCommands(let pointLog): LinkResetTracing.attachCommands(logPath: logPath, pointLog: pointLog)
-            + (pointLog ? canary : [])
+        // The canary proves QEMU writes into the file, with or without a `logfile` now.
+        case .attachCommands(let pointLog): LinkResetTracing.attachCommands(logPath: logPath, pointLog: pointLog) + canary
         case .verify: LinkResetTracing.checkQueries + canary
         case .detach: LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled,
                                                       restoreLogTo: LinkResetTracing.vmmStderr)
         case .restoreLog: [TracingCommand.setLogFile(path: LinkResetTracing.vmmStderr)]
         }
         if case .attachCommands = kind { changedVMM = true }
-        let hasCanary = kind == .probe || kind == .verify || kind == .attachCommands(pointLog: true)
+        let hasCanary = switch kind {
+        case .probe, .verify, .attachCommands: true
+        case .stateQueries, .detach, .restoreLog: false
+        }
         let script = Script(kind: kind, commands: commands, exchange: exchange,
                             canaryIndex: hasCanary ? commands.count - 1 : nil)
         return proceed(script)
@@ -301,13 +331,10 @@ public struct TraceAttachment {
         case .stateQueries:
             // What the VMM had on before the broker touched it; a re-attach finds the broker's own.
             if !changedVMM { previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: script.replies) }
-            return start(.probe)
+            phase = .checkingLogHolder
+            return [.checkLogHolder]
         case .probe:
-            // QEMU already writes here (a restarted broker, a re-attach after a check):
-            // pointing it at the file again would truncate it on QEMU ≥ 8. At a first attach
-            // that means a previous broker attached, so the watched events on are its own.
-            if script.canarySeen == true && !changedVMM { previouslyEnabled.subtract(LinkResetTracing.traceEvents) }
-            return start(.attachCommands(pointLog: script.canarySeen != true))
+            return attachCommands(alreadyLogging: script.canarySeen == true)
         case .attachCommands(let pointLog):
             guard script.replies.count == script.commands.count else {
                 let actions = watchDid(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
@@ -315,7 +342,8 @@ public struct TraceAttachment {
                 if failure != nil, case .setLogFile? = script.next { return actions + start(.restoreLog) }
                 return actions
             }
-            if pointLog && script.canarySeen != true {
+            if script.canarySeen != true {
+                pointLogNextTime = !pointLog
                 return watchDid(watch.attachFailed(Self.canaryMissing(logPath)))
             }
             phase = .confirmingLog

@@ -135,6 +135,11 @@ final class GuestResetMonitor {
                 apply(attachment.canaryChecked(seen: seen))
             case .logReopened:
                 reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
+            case .checkLogHolder:
+                let holds = reader.fileIdentity.flatMap { identity in
+                    commands.vmmPID().flatMap { VMMProcess.holdsFile($0, device: identity.device, inode: identity.inode) }
+                }
+                apply(attachment.logHolderChecked(holdsIt: holds))
             case .detachFinished:
                 let finished = detachFinished
                 detachFinished = nil

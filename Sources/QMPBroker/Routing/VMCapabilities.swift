@@ -45,6 +45,25 @@ enum VMMProcess {
         return pid
     }
 
+    /// Whether the process has the file `device`/`inode` open; nil when its descriptors
+    /// cannot be read (no ptrace-read rights, or the process is gone), or it is the broker's
+    /// own process (an in-process peer), whose descriptors include the broker's reader.
+    static func holdsFile(_ pid: pid_t, device: UInt64, inode: UInt64) -> Bool? {
+        guard pid != getpid() else { return nil }
+        let directory = "/proc/\(pid)/fd"
+        guard let handle = opendir(directory) else { return nil }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.first?.isNumber == true else { continue }
+            var status = stat()
+            if stat("\(directory)/\(name)", &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode {
+                return true
+            }
+        }
+        return false
+    }
+
     /// The process's effective uid and gid (the second field of `Uid:` and `Gid:` in
     /// `/proc/PID/status`; `/proc/PID` itself is root's when the process is not dumpable).
     static func owner(of pid: pid_t) -> (uid: uid_t, gid: gid_t)? {

@@ -8,7 +8,7 @@ extension GuestReset {
     /// the actions it must produce.
     @Suite struct TraceAttachmentTests {
         enum Input: CustomStringConvertible {
-            case attach, logOpened, logOpenFailed(String), answered(Int, String?), logChecked(Bool), canary(seen: Bool)
+            case attach, logOpened, logOpenFailed(String), answered(Int, String?), logChecked(Bool), canary(seen: Bool), holder(Bool?)
             case verify, tick, refresh, systemReset, topologyRead, topologyFailedByALostVMM, upstreamLost, detach
 
             var description: String {
@@ -19,6 +19,7 @@ extension GuestReset {
                 case .answered(let exchange, let reply): "answered(\(exchange), \(reply ?? "nil"))"
                 case .logChecked(let ours): "logChecked(\(ours))"
                 case .canary(let seen): "canaryChecked(seen: \(seen))"
+                case .holder(let holds): "logHolderChecked(holdsIt: \(holds.map(String.init) ?? "nil"))"
                 case .verify: "verify"
                 case .tick: "tick"
                 case .refresh: "refresh"
@@ -55,6 +56,7 @@ extension GuestReset {
                 attachment.answered(exchange: exchange, reply: reply.flatMap { try? JSON.parse(Array($0.utf8)[...]) })
             case .logChecked(let ours): attachment.logChecked(stillOurs: ours)
             case .canary(let seen): attachment.canaryChecked(seen: seen)
+            case .holder(let holds): attachment.logHolderChecked(holdsIt: holds)
             case .verify: attachment.verify()
             case .tick: attachment.tick()
             case .refresh: attachment.refreshTopology()
@@ -111,12 +113,12 @@ extension GuestReset {
         }
 
         /// The queries `queries` of exchange `exchange`, answered as `states` says; the last
-        /// answer is followed by `next` (by default the canary probe of the next exchange).
+        /// answer is followed by `next` (by default the look at the VMM's descriptors).
         static func stateQueries(_ exchange: Int, _ states: [String: String] = [:], queries: [String] = attachQueries,
                                  then next: Action? = nil) -> [Step] {
             queries.indices.map { index in
                 let following: Action = index + 1 < queries.count ? .send(get(queries[index + 1]), exchange: exchange)
-                    : next ?? .send(enable(canaryEvent), exchange: exchange + 1)
+                    : next ?? .checkLogHolder
                 return Step(.answered(exchange, reply(queries[index], states)), [following])
             }
         }
@@ -129,22 +131,24 @@ extension GuestReset {
              Step(.canary(seen: seen), next)]
         }
 
-        /// The probe of exchange `exchange`: QEMU's lines do (`seen`) or do not reach the file
-        /// yet, so the attach commands that follow do or do not start with `logfile`.
+        /// The VMM's descriptors cannot be read, so the probe of exchange `exchange` asks:
+        /// QEMU's lines do (`seen`) or do not reach the file yet, so the attach commands that
+        /// follow do or do not start with `logfile`.
         static func probe(_ exchange: Int, seen: Bool) -> [Step] {
-            canary(exchange, seen: seen, then: [.send(seen ? enable(events[0]) : logFile, exchange: exchange + 1)])
+            [Step(.holder(nil), [.send(enable(canaryEvent), exchange: exchange)])]
+                + canary(exchange, seen: seen, then: [.send(seen ? enable(events[0]) : logFile, exchange: exchange + 1)])
         }
 
         /// `logfile` (when `pointLog`) then every switch of exchange `exchange`, all accepted;
-        /// after a `logfile` the canary proves it; then the file is checked.
+        /// the canary proves QEMU's lines arrive; then the file is checked.
         static func attachCommands(_ exchange: Int, pointLog: Bool = true) -> [Step] {
             (pointLog ? [Step(.answered(exchange, logfileOK), [.logReopened, .send(enable(events[0]), exchange: exchange)])] : [])
                 + events.indices.map { index in
                     let next: Action = index + 1 < events.count ? .send(enable(events[index + 1]), exchange: exchange)
-                        : pointLog ? .send(enable(canaryEvent), exchange: exchange) : .checkLog
+                        : .send(enable(canaryEvent), exchange: exchange)
                     return Step(.answered(exchange, ok), [next])
                 }
-                + (pointLog ? canary(exchange, seen: true, then: [.checkLog]) : [])
+                + canary(exchange, seen: true, then: [.checkLog])
         }
 
         static let attachToIntact: [Step] = [
@@ -220,7 +224,8 @@ extension GuestReset {
                 Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
                 Step(.answered(1, Self.reply(Self.attachQueries[0], [:])), [.send(Self.get(Self.attachQueries[1]), exchange: 1)]),
                 // The link fails what is pending, then reports the loss.
-                Step(.answered(1, nil), [.send(Self.enable(Self.canaryEvent), exchange: 2)]),
+                Step(.answered(1, nil), [.checkLogHolder]),
+                Step(.holder(nil), [.send(Self.enable(Self.canaryEvent), exchange: 2)]),
                 Step(.answered(2, nil), [.send(Self.logFile, exchange: 3)]),
                 Step(.answered(3, nil), Self.broken("the VMM did not answer the tracing commands")),
                 Step(.upstreamLost, [.publish(intact: false, reason: "VMM disconnected"), .stopFollowing]),
@@ -292,9 +297,7 @@ extension GuestReset {
             ] + Self.stateQueries(1, states))
             #expect(attachment.previouslyEnabled.isSuperset(of: Self.events))
             // QEMU already writes into the broker's file: a previous broker switched those on.
-            _ = Self.feed(&attachment, .answered(2, Self.ok))
-            _ = Self.feed(&attachment, .answered(2, Self.ok))
-            _ = Self.feed(&attachment, .canary(seen: true))
+            Self.expectTranscript(&attachment, [Step(.holder(true), [.send(Self.enable(Self.events[0]), exchange: 2)])])
             #expect(attachment.previouslyEnabled == [Self.canaryEvent])
         }
 
@@ -307,6 +310,41 @@ extension GuestReset {
                 "trace events disabled in QEMU: pci_cfg_write") + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)]))
             Self.expectTranscript(&attachment, Self.stateQueries(5, Self.allEnabled))
             #expect(attachment.previouslyEnabled == ["vfio_pci_hot_reset"])
+        }
+
+        @Test func aVMMThatHoldsTheFileIsNotPointedAtItAgainAndOneThatDoesNotIs() {
+            var holding = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&holding, [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1) + [Step(.holder(true), [.send(Self.enable(Self.events[0]), exchange: 2)])]
+                + Self.attachCommands(2, pointLog: false) + [
+                    Step(.logChecked(true), [.readTopology]),
+                    Step(.topologyRead, [Self.intact, Self.on, .startFollowing]),
+                ])
+            var other = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&other, [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1) + [Step(.holder(false), [.send(Self.logFile, exchange: 2)])] + Self.attachCommands(2))
+        }
+
+        /// QEMU closes a log it leaves through RCU, a moment later: it may still hold the file
+        /// while writing elsewhere. The canary says so, and the next attach sends `logfile`.
+        @Test func aHolderWhoseCanaryDoesNotArriveIsPointedAtTheFileNextTime() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"
+            var steps: [Step] = [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1) + [Step(.holder(true), [.send(Self.enable(Self.events[0]), exchange: 2)])]
+                + Self.attachCommands(2, pointLog: false).dropLast()
+            steps += [
+                Step(.canary(seen: false), Self.broken(reason)),
+                Step(.tick, [.publish(intact: false, reason: reason), .note(.reattaching), Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 3)]),
+            ] + Self.stateQueries(3) + [Step(.holder(true), [.send(Self.logFile, exchange: 4)])]
+            Self.expectTranscript(&attachment, steps)
         }
 
         @Test func anAttachWhoseCanaryDoesNotArriveAfterLogfileBreaksTheWatch() {
