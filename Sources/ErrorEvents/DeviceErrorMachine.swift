@@ -327,6 +327,11 @@ public struct DeviceErrorMachine: Sendable {
         return [.emitHostRecovery(HostRecoveryEvent(result: .failed, linkError: linkError))]
     }
 
+    /// Whether a `cont` must be refused: the host failed to recover the flagged device, so it
+    /// is gone (an SR-IOV VF whose PF lost VF Enable reads all ones) and a resumed guest
+    /// would run on it. The operator's way out is removing the device, or clearing the flag.
+    public var forbidsResume: Bool { linkError && hostRecovery == .failed }
+
     /// `vfio-link-error-clear`. Without a flag there is nothing to announce.
     public mutating func operatorClear() -> DeviceActions {
         clear(reason: .operator)

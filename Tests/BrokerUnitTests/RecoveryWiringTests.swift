@@ -30,6 +30,27 @@ import Testing
         #expect(try recovery.vmActionsBeforeSync(since: mark) == ["stop"])
     }
 
+    /// The host failed to recover a flagged device (an SR-IOV VF left reading all ones): a
+    /// client's `cont` is refused, not forwarded, until the flag is cleared.
+    @Test func aContIsRefusedWhileAFlaggedDeviceFailedHostRecovery() throws {
+        let recovery = try ScriptedRecovery(policy: "stop")
+        try recovery.hostFatalError()
+        #expect(try recovery.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
+        recovery.rig.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: recovery.sysfs.host, event: "FAILED_RECOVERY", online: false))
+        #expect(try recovery.nextEvent("VFIO_HOST_RECOVERY")?["data"]?["result"]?.string == "failed")
+        let mark = recovery.vmm.commands.count
+        try recovery.client.send(#"{"execute": "cont", "id": "c1"}"#)
+        let refused = try #require(try recovery.client.nextReply().flatMap { try? JSON.parse($0) })
+        #expect(refused["error"]?["class"]?.string == "GenericError")
+        #expect(refused["error"]?["desc"]?.string?.hasPrefix("Device 'dev0'") == true, "\(refused)")
+        #expect(refused["id"]?.string == "c1")
+        #expect(recovery.vmm.commands.dropFirst(mark).contains { $0.name == "cont" } == false)
+
+        #expect(try recovery.client.execute("vfio-link-error-clear", arguments: #"{"device": "dev0"}"#) != nil)
+        try recovery.client.send(#"{"execute": "cont", "id": "c2"}"#)
+        #expect(try recovery.client.nextReply() == #"{"return": {}, "id": "c2"}"#)
+    }
+
     @Test func aVMPausedBySomeoneElseIsNotStoppedAgainUntilItRuns() throws {
         let recovery = try ScriptedRecovery(policy: "stop")
         recovery.vmm.emit("STOP")

@@ -123,7 +123,7 @@ enum VFIOCommands {
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
             ("link-reset-watch", .bool(linkResetWatch)),
             ("link-reset-source", .string(source.rawValue)),
-            ("present", .bool(device.qemuType != nil || !device.placementKnown)),
+            ("present", .bool(device.isPresent)),
         ]
         if let error = device.triggerStatus.error { members.append(("error-trigger-error", .string(error))) }
         if let physicalFunction = device.counters.physicalFunction {

@@ -167,6 +167,13 @@ final class VFIORecovery {
 
     var orderedDevices: [WatchedDevice] { order.compactMap { devices[$0] } }
 
+    /// Why a client's `cont` must not reach the VMM, or nil (`DeviceErrorMachine.forbidsResume`).
+    var resumeRefusal: QMPError? {
+        guard let device = orderedDevices.first(where: { $0.isPresent && $0.machine.forbidsResume }) else { return nil }
+        return QMPError("Device '\(device.id)' (\(device.host)) failed host recovery and is gone: "
+            + "the guest cannot resume on it; remove it (device_del) or clear its flag (vfio-link-error-clear)")
+    }
+
     // MARK: VM and operator inputs
 
     /// The VMM's STOP, RESUME and RESET events, and the run state learnt at attach.

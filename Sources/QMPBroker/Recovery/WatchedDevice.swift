@@ -23,6 +23,8 @@ final class WatchedDevice {
     }
     /// Whether QOM has been asked where the device is (at attach).
     var placementKnown = false
+    /// Whether QEMU has the device, as far as the broker knows (until asked, it assumes so).
+    var isPresent: Bool { qemuType != nil || !placementKnown }
     /// `inject-at` as given (config, command, or restored from the state file): then it
     /// is kept, never chosen from the placement.
     let injectAt: String?

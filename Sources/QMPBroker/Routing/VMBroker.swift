@@ -399,6 +399,12 @@ public actor VMBroker {
                 break
             }
         }
+        if request.command == "cont", let refusal = recovery.resumeRefusal {
+            logger.error("refused a client's cont: a flagged device failed host recovery",
+                         metadata: ["client": "\(client.id)", "reason": "\(refusal.desc)"])
+            fds.forEach { _ = close($0) }
+            return client.finish(request.errorReply(refusal).wireMessage(), slot: slot)
+        }
         if request.command == "device_add" {
             followUps.insert(.rediscover, at: 0)
             if let added = VFIODiscovery.addedVFIODevice(request.arguments) {
