@@ -12,6 +12,9 @@ public final class BrokerStatusBoard: Sendable {
         public var linkResetWatch: Bool = false
         /// Why the watch is not intact; nil while it is.
         public var linkResetWatchReason: String?
+        /// What the intact watch reads QEMU through (the metrics' `source` label); nil means
+        /// the trace log, the only way there is without USDT probes.
+        public var linkResetWatchSource: String?
     }
 
     private let statuses = Mutex<[String: VMStatus]>([:])
@@ -27,6 +30,8 @@ public final class BrokerStatusBoard: Sendable {
     }
 
     func remove(_ name: String) { _ = statuses.withLock { $0.removeValue(forKey: name) } }
+
+    func status(of name: String) -> VMStatus? { statuses.withLock { $0[name] } }
 
     public var snapshot: [VMStatus] { statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
 }
