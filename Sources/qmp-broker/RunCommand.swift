@@ -74,8 +74,8 @@ struct RunCommand: AsyncParsableCommand {
             factory.durationHistogramBuckets[BrokerMetrics.commandDuration] = BrokerMetrics.commandDurationBuckets
             MetricsSystem.bootstrap(factory)
             // An info metric (value 1) names the version; `up` says the process serves scrapes.
-            Gauge(label: "qmp_broker_build_info", dimensions: [("version", BrokerVersion.string)]).record(1)
-            Gauge(label: "qmp_broker_up").record(1)
+            Metrics.Gauge(label: "qmp_broker_build_info", dimensions: [("version", BrokerVersion.string)]).record(1)
+            Metrics.Gauge(label: "qmp_broker_up").record(1)
             do {
                 metrics = try MetricsEndpoint(listen: metricsListen, registry: registry)
             } catch {

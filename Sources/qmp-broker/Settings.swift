@@ -261,7 +261,7 @@ struct SettingsCheck {
     /// nothing would ever be heard on it.
     mutating func inheritedDescriptors(_ arguments: [String]) {
         for text in arguments {
-            guard let (_, inherited) = Self.parseEventFD(text) else { continue }  // reported with the syntax
+            guard let inherited = Self.parseEventFD(text)?.eventFD else { continue }  // reported with the syntax
             switch InheritedDescriptor.kind(of: inherited.fd) {
             case .eventFD:
                 break

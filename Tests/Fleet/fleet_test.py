@@ -6,7 +6,10 @@ trace log only when the broker hands the file to that user (`trace-log-owner`):
   1. both brokers protect their VM: no alert;
   2. broker b restarts without trace-log-owner: QEMU refuses the log, the link-reset watch
      breaks, and QMPBrokerVMUnprotected fires for vmb (read from /api/v1/alerts);
-  3. broker b restarts with trace-log-owner again: the alert resolves.
+  3. broker b restarts with trace-log-owner again: protected, no alert;
+  4. broker a, running throughout, has dev0 re-added with a takeover that cannot work (no
+     vfio device in a TCG QEMU): the alert fires for vma; dev0 gets an eventfd again over
+     QMP (SCM_RIGHTS): it resolves.
 Loopback only. Prints one line per check and "fleet: N passed, M failed".
 """
 import json
@@ -155,6 +158,37 @@ class Fleet:
                 process.kill()
 
 
+class QMPClient:
+    """Just enough QMP for the broker's own commands (descriptors by SCM_RIGHTS)."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.sock.settimeout(30)
+        self.buffer = b""
+        self.message()  # greeting
+        self.execute("qmp_capabilities")
+
+    def message(self):
+        while b"\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("broker closed the connection")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def execute(self, command, fds=(), **arguments):
+        request = json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n"
+        socket.send_fds(self.sock, [request], list(fds)) if fds else self.sock.sendall(request)
+        while True:
+            reply = self.message()
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise RuntimeError(f"{command}: {reply['error']}")
+
+
 def unprotected_alert(fleet, vm, state):
     return [a for a in fleet.alerts("QMPBrokerVMUnprotected") if a["labels"].get("vm") == vm and a["state"] == state]
 
@@ -216,16 +250,46 @@ def main():
         check("broker b logged why (guest link resets are not watched)",
               "guest link resets are not watched" in log_b, log_b[-2000:])
 
-        # 3. Protection back: the alert resolves.
+        # 3. Protection back. The restart itself drops the alert (the old broker's series go
+        # stale), so what counts is the new broker's own scrape saying 0 with no alert.
         fleet.stop_broker("vmb")
         restored_at = time.monotonic()
         fleet.start_broker("vmb", qmp_b, dir_b, port_b, owner=NOBODY)
-        resolved = wait_for("resolved", lambda: fleet.alerts("QMPBrokerVMUnprotected") == [] or None, 60)
+        resolved = wait_for("resolved", lambda: fleet.value('qmp_broker_devices_unprotected{vm="vmb"} == 0')
+                            and fleet.alerts("QMPBrokerVMUnprotected") == [], 60)
         resolved_after = time.monotonic() - restored_at
-        check(f"QMPBrokerVMUnprotected resolves once vmb is protected again ({resolved_after:.1f} s)",
+        check(f"vmb protected again and no alert ({resolved_after:.1f} s after the restart)",
               resolved is not None, f"{fleet.alerts('QMPBrokerVMUnprotected')}")
         check("vmb's watch is intact again",
               list((fleet.value('qmp_broker_link_reset_watch{vm="vmb",source="trace-log"}') or {}).values()) == [1.0])
+
+        # 4. With broker a running throughout: dev0 re-added with a takeover that cannot work
+        # (the QEMU has no vfio device), then given an eventfd again over QMP.
+        client = QMPClient(os.path.join(dir_a, "vma.qmp"))
+        client.execute("vfio-device-del", id="dev0")
+        client.execute("vfio-device-add", id="dev0", host="0000:3b:00.0", **{"error-trigger": "takeover"})
+        broken_at = time.monotonic()
+        devices = client.execute("query-vfio-devices")
+        check("vma's dev0: takeover refused, query-vfio-devices says why",
+              "error-trigger-error" in devices[0], f"{devices}")
+        firing = wait_for("firing", lambda: unprotected_alert(fleet, "vma", "firing"), 60)
+        firing_after = time.monotonic() - broken_at
+        trigger = fleet.value('qmp_broker_error_trigger_active{vm="vma",source="none"}') or {}
+        check(f"QMPBrokerVMUnprotected fires for vma while its broker runs ({firing_after:.1f} s)",
+              firing is not None and list(trigger.values()) == [0.0], f"{trigger} {fleet.api('alerts')}")
+        client.execute("vfio-device-del", id="dev0")
+        client.execute("vfio-device-add", id="dev0", host="0000:3b:00.0", **{"error-trigger": "eventfd"})
+        eventfd = os.eventfd(0)
+        client.execute("vfio-eventfd-add", fds=[eventfd], device="dev0", severity="any")
+        os.close(eventfd)
+        restored_at = time.monotonic()
+        resolved = wait_for("resolved", lambda: fleet.alerts("QMPBrokerVMUnprotected") == [] or None, 60)
+        resolved_after = time.monotonic() - restored_at
+        check(f"QMPBrokerVMUnprotected resolves once vma's dev0 has its eventfd again ({resolved_after:.1f} s)",
+              resolved is not None and fleet.value('qmp_broker_devices_unprotected{vm="vma"} == 0'),
+              f"{fleet.alerts('QMPBrokerVMUnprotected')}")
+        check("broker a ran throughout (one upstream connect)",
+              list((fleet.value('qmp_broker_upstream_connects_total{vm="vma"}') or {}).values()) == [1.0])
     finally:
         fleet.stop()
         if results["failed"] == 0:
