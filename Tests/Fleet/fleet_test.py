@@ -9,7 +9,8 @@ trace log only when the broker hands the file to that user (`trace-log-owner`):
   3. broker b restarts with trace-log-owner again: protected, no alert;
   4. broker a, running throughout, has dev0 re-added with a takeover that cannot work (no
      vfio device in a TCG QEMU): the alert fires for vma; dev0 gets an eventfd again over
-     QMP (SCM_RIGHTS): it resolves.
+     QMP (SCM_RIGHTS): it resolves;
+  5. broker b stops: QMPBrokerDown fires for its target.
 Loopback only. Prints one line per check and "fleet: N passed, M failed".
 """
 import json
@@ -269,9 +270,11 @@ def main():
         client.execute("vfio-device-del", id="dev0")
         client.execute("vfio-device-add", id="dev0", host="0000:3b:00.0", **{"error-trigger": "takeover"})
         broken_at = time.monotonic()
-        devices = client.execute("query-vfio-devices")
-        check("vma's dev0: takeover refused, query-vfio-devices says why",
-              "error-trigger-error" in devices[0], f"{devices}")
+        # The takeover is tried once QOM has placed the device: an exchange with QEMU later.
+        devices = wait_for("refused", lambda: [d for d in client.execute("query-vfio-devices")
+                                               if "error-trigger-error" in d], 20)
+        check("vma's dev0: takeover refused, query-vfio-devices says why", devices is not None,
+              f"{client.execute('query-vfio-devices')}")
         firing = wait_for("firing", lambda: unprotected_alert(fleet, "vma", "firing"), 60)
         firing_after = time.monotonic() - broken_at
         trigger = fleet.value('qmp_broker_error_trigger_active{vm="vma",source="none"}') or {}
@@ -290,6 +293,15 @@ def main():
               f"{fleet.alerts('QMPBrokerVMUnprotected')}")
         check("broker a ran throughout (one upstream connect)",
               list((fleet.value('qmp_broker_upstream_connects_total{vm="vma"}') or {}).values()) == [1.0])
+
+        # 5. A broker that is down protects nothing, and its series go stale: QMPBrokerDown.
+        fleet.stop_broker("vmb")
+        down_at = time.monotonic()
+        down = wait_for("down", lambda: [a for a in fleet.alerts("QMPBrokerDown")
+                                         if a["labels"].get("instance") == f"127.0.0.1:{port_b}"
+                                         and a["state"] == "firing"], 60)
+        check(f"QMPBrokerDown fires for broker b once it is gone ({time.monotonic() - down_at:.1f} s)",
+              down is not None and len(fleet.alerts("QMPBrokerDown")) == 1, f"{fleet.api('alerts')}")
     finally:
         fleet.stop()
         if results["failed"] == 0:
