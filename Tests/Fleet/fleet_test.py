@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """A real fleet (issue 20): Debian's Prometheus scrapes two `qmp-broker run` processes,
 each in front of a real qemu-system-x86_64, with contrib's alert rules loaded (their `for:`
-shortened to seconds). VM "vmb"'s QEMU runs as nobody (-runas), so it can open the broker's
-trace log only when the broker hands the file to that user (`trace-log-owner`):
+shortened to seconds). VM "vmb"'s QEMU runs as nobody (-runas), so it opens the broker's
+trace log only through a directory nobody may enter:
   1. both brokers protect their VM: no alert;
-  2. broker b restarts without trace-log-owner: QEMU refuses the log, the link-reset watch
-     breaks, and QMPBrokerVMUnprotected fires for vmb (read from /api/v1/alerts);
-  3. broker b restarts with trace-log-owner again: protected, no alert;
+  2. broker b restarts while its directory is 0700: QEMU refuses the logfile, the link-reset
+     watch breaks, and QMPBrokerVMUnprotected fires for vmb (read from /api/v1/alerts);
+  3. the directory is 0755 again: broker b's next check re-attaches and the alert resolves;
   4. broker a, running throughout, has dev0 re-added with a takeover that cannot work (no
      vfio device in a TCG QEMU): the alert fires for vma; dev0 gets an eventfd again over
      QMP (SCM_RIGHTS): it resolves;
@@ -231,10 +231,12 @@ def main():
         check("no QMPBrokerVMUnprotected while protected", fleet.alerts("QMPBrokerVMUnprotected") == [],
               f"{fleet.alerts('QMPBrokerVMUnprotected')}")
 
-        # 2. Broker b without trace-log-owner: QEMU (nobody) cannot open the root-owned 0600 log.
+        # 2. Broker b restarts while its directory is closed to QEMU (nobody): QEMU cannot
+        # reach the trace log, whoever owns the file, and refuses the broker's logfile.
         fleet.stop_broker("vmb")
+        os.chmod(dir_b, 0o700)
         broken_at = time.monotonic()
-        fleet.start_broker("vmb", qmp_b, dir_b, port_b, owner=None)
+        fleet.start_broker("vmb", qmp_b, dir_b, port_b, owner=NOBODY)
         pending = wait_for("pending", lambda: unprotected_alert(fleet, "vmb", "pending")
                            or unprotected_alert(fleet, "vmb", "firing"), 60)
         pending_after = time.monotonic() - broken_at
@@ -256,16 +258,17 @@ def main():
         check("broker b logged why (guest link resets are not watched)",
               "guest link resets are not watched" in log_b, log_b[-2000:])
 
-        # 3. Protection back. The restart itself drops the alert (the old broker's series go
-        # stale), so what counts is the new broker's own scrape saying 0 with no alert.
-        fleet.stop_broker("vmb")
+        # 3. The directory opened again: the running broker's next check re-attaches, and the
+        # alert resolves with the same broker process (no restart, no stale series).
+        os.chmod(dir_b, 0o755)
         restored_at = time.monotonic()
-        fleet.start_broker("vmb", qmp_b, dir_b, port_b, owner=NOBODY)
         resolved = wait_for("resolved", lambda: fleet.value('qmp_broker_devices_unprotected{vm="vmb"} == 0')
                             and fleet.alerts("QMPBrokerVMUnprotected") == [], 60)
         resolved_after = time.monotonic() - restored_at
-        check(f"vmb protected again and no alert ({resolved_after:.1f} s after the restart)",
+        check(f"QMPBrokerVMUnprotected resolves for vmb once QEMU can reach the log ({resolved_after:.1f} s)",
               resolved is not None, f"{fleet.alerts('QMPBrokerVMUnprotected')}")
+        check("broker b ran through the fix (one upstream connect)",
+              list((fleet.value('qmp_broker_upstream_connects_total{vm="vmb"}') or {}).values()) == [1.0])
         intact = wait_for("intact", lambda: list((fleet.value('qmp_broker_link_reset_watch{vm="vmb"}') or {}).values())
                           == [1.0], 20)
         check("vmb's watch is intact again (source trace-log, 1)", intact is not None
