@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: setup build demo test install-check release-static package-check fleet-check unit integration e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
+.PHONY: qemu10 setup build demo test install-check release-static package-check fleet-check unit integration e2e guest host host-e2e sanitize bench fuzz fuzz-diff fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -22,7 +22,7 @@ demo: build
 # `make install` into a scratch PREFIX and its files checked (install-check: a release
 # build, about 3 minutes from scratch on 2 cores; SwiftPM's lock on .build keeps it
 # from overlapping swift test).
-test: build guest host
+test: build guest host qemu10
 	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	scripts/check-install.sh 2>&1 | tee .build/install-check.log; install=$${PIPESTATUS[0]}; \
 	scripts/check-package.sh 2>&1 | tee .build/package-check.log; package=$${PIPESTATUS[0]}; \
@@ -45,6 +45,11 @@ package-check: setup
 # fires when one VM loses its link-reset watch and resolves when it is back.
 fleet-check: build
 	Tests/Fleet/fleet_test.py
+
+# Debian stable's QEMU 10.0 beside the system's 7.2, for the tests that run on both
+# (bookworm-backports' debs unpacked into $(QMP_BROKER_CACHE), outside the clone).
+qemu10: setup
+	scripts/fetch-qemu10.sh >/dev/null
 
 # The tiny guest: Debian's kernel and busybox-static, downloaded with apt-get once.
 guest: setup

@@ -2,10 +2,10 @@ import Glibc
 
 /// A POSIX semaphore, for the few places where a thread outside the loop waits for it
 /// (setup, teardown). `@unchecked Sendable`: sem_t is made for use from several threads.
-final class Semaphore: @unchecked Sendable {
+package final class Semaphore: @unchecked Sendable {
     private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 
-    init(value: UInt32 = 0) {
+    package init(value: UInt32 = 0) {
         sem_init(semaphore, 0, value)
     }
 
@@ -14,9 +14,9 @@ final class Semaphore: @unchecked Sendable {
         semaphore.deallocate()
     }
 
-    func signal() { sem_post(semaphore) }
+    package func signal() { sem_post(semaphore) }
 
-    func wait() {
+    package func wait() {
         while sem_wait(semaphore) != 0 && errno == EINTR {}
     }
 }

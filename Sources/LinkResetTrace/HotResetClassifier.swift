@@ -37,7 +37,7 @@ public struct HotResetClassifier: Sendable {
             return .systemReset(host: host)
         case .vfioHotReset(let host, .one):
             return insideSystemReset ? .systemReset(host: host) : .guestHotReset(host: host)
-        case .configWrite, .configRead, .vfioHotResetResult:
+        case .configWrite, .configRead, .vfioHotResetResult, .qmpCommandInBand:
             break
         }
         return nil

@@ -49,20 +49,48 @@ public enum LinkResetTracing {
         "resettable_phase_exit_end",
     ]
 
-    /// Sent first at attach: which events the VMM already has on (to leave them on at detach).
-    public static var stateQueries: [TracingCommand] { traceEvents.map { .getTraceEventState(name: $0) } }
+    /// The canary that proves the watch: QEMU traces every in-band QMP command with its id
+    /// (`monitor_qmp_cmd_in_band`, emitted before the command runs, flushed at once). The
+    /// broker switches it on, sends one command, and expects that command's id in the file
+    /// by the time the reply arrives; it is on only for that.
+    public static let canaryEvent = "monitor_qmp_cmd_in_band"
 
-    /// Sent after `stateQueries`, in order; stop at the first failed `check(reply:)`.
-    public static func attachCommands(logPath: String) -> [TracingCommand] {
-        [.setLogFile(path: logPath)] + traceEvents.map { .setTraceEventState(name: $0, enable: true) }
+    /// The watched events as three `trace-event-get-state` patterns (QEMU matches them with
+    /// `g_pattern_match_simple`), so a check asks three questions, not five.
+    static let watchedPatterns = ["pci_cfg_write", "vfio_pci_hot_reset*", "resettable_phase_e*"]
+
+    /// Sent first at attach: which events the VMM has on, the canary's too (to leave them as
+    /// they were at detach).
+    public static var stateQueries: [TracingCommand] { (watchedPatterns + [canaryEvent]).map { .getTraceEventState(name: $0) } }
+
+    /// Sent at every check: whether a watched event was switched off behind the broker's back.
+    public static var checkQueries: [TracingCommand] { watchedPatterns.map { .getTraceEventState(name: $0) } }
+
+    /// The canary pair: switch the event on, then set it back to how the VMM had it. The
+    /// second command runs with the event on, so its id is traced: it is the canary.
+    public static func canaryCommands(previouslyEnabled: Set<String>) -> [TracingCommand] {
+        [.setTraceEventState(name: canaryEvent, enable: true),
+         .setTraceEventState(name: canaryEvent, enable: previouslyEnabled.contains(canaryEvent))]
+    }
+
+    /// Sent after the state queries, in order; stop at the first failed `check(reply:)`.
+    /// `logfile` only when QEMU is not already writing into the file: QEMU ≥ 8 truncates a
+    /// file it reopens (`fopen(filename, "w")` in `qemu_set_log_internal`), 7.2 appended.
+    public static func attachCommands(logPath: String, pointLog: Bool) -> [TracingCommand] {
+        (pointLog ? [.setLogFile(path: logPath)] : []) + traceEvents.map { .setTraceEventState(name: $0, enable: true) }
     }
 
     /// Undoes `attachCommands`: disables the events the VMM did not have on, then gives the
-    /// log back (`restoreLogTo`: the VMM's `-D` path, or `/dev/stderr` when it had none).
+    /// log back (`restoreLogTo`: the VMM's `-D` path, or its own stderr when it had none).
     public static func detachCommands(previouslyEnabled: Set<String>, restoreLogTo: String) -> [TracingCommand] {
         traceEvents.filter { !previouslyEnabled.contains($0) }.map { .setTraceEventState(name: $0, enable: false) }
             + [.setLogFile(path: restoreLogTo)]
     }
+
+    /// Where QEMU's log goes back to when the broker lets go and the VMM had no `-D`: its own
+    /// fd 2, named through procfs. `/dev/stderr` does not exist inside libvirt's private
+    /// `/dev`; `/proc/self/fd/2` resolves in QEMU's own process in any mount namespace.
+    public static let vmmStderr = "/proc/self/fd/2"
 
     /// The events enabled before attach, from the replies to `stateQueries`.
     public static func previouslyEnabled(fromReplies replies: [JSON]) -> Set<String> {

@@ -69,6 +69,13 @@ public struct LinkResetWatch: Equatable, Sendable {
         return breaks("trace events disabled in QEMU: \(disabled.joined(separator: ", "))") + [.reassert]
     }
 
+    /// The canary did not arrive: whatever the cause (QEMU logs elsewhere, or nowhere; the
+    /// file was replaced), QEMU's lines do not reach the broker, so it attaches again.
+    public mutating func linesStopped(_ reason: String) -> [Action] {
+        guard isIntact else { return [] }
+        return breaks(reason) + [.reattach]
+    }
+
     /// The path no longer names the file the broker reads (removed, renamed, replaced).
     /// QEMU's `logfile` with the same path reopens it (measured on 7.2.22), so attaching
     /// again puts QEMU back on a file the broker owns.

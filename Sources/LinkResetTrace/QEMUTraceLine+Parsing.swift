@@ -14,7 +14,11 @@ extension QEMUTraceLine {
     /// returns. Foreign lines are rejected at their first token, mostly by its length.
     public static func parse(_ line: UnsafeBufferPointer<UInt8>) -> QEMUTraceLine? {
         guard let base = line.baseAddress else { return nil }
-        var cursor = TraceCursor(TraceBytes(base: base, start: 0, end: line.count))
+        // QEMU ≥ 8 opens its log without O_APPEND: after someone else truncates the file, its
+        // next line lands at the old offset behind a run of NUL bytes. The line still counts.
+        var start = 0
+        while start < line.count && base[start] == 0 { start += 1 }
+        var cursor = TraceCursor(TraceBytes(base: base, start: start, end: line.count))
         // Tolerate up to two leading tokens that are not the event (a wall-clock stamp that
         // newer QEMUs put in front of every qemu_log line), but only if they start with a digit.
         for _ in 0..<3 {
@@ -66,6 +70,7 @@ extension QEMUTraceLine {
         case .hotResetResult: parseHotResetResult(rest)
         case .resetEnterBegin: isSystemBus(rest) ? .systemReset(.begin) : nil
         case .resetExitEnd: isSystemBus(rest) ? .systemReset(.end) : nil
+        case .qmpCommandInBand: rest.isEmpty ? nil : .qmpCommandInBand(id: rest.string)
         }
     }
 
@@ -124,7 +129,7 @@ extension QEMUTraceLine {
 /// The trace event names the parser knows, matched on bytes: by length first, so most
 /// foreign tokens are rejected without comparing a byte.
 private enum EventName {
-    case configWrite, configRead, hotReset, hotResetResult, resetEnterBegin, resetExitEnd
+    case configWrite, configRead, hotReset, hotResetResult, resetEnterBegin, resetExitEnd, qmpCommandInBand
 
     init?(_ token: TraceBytes) {
         switch token.count {
@@ -134,6 +139,7 @@ private enum EventName {
         case 25 where token.equals("vfio_pci_hot_reset_result"): self = .hotResetResult
         case 28 where token.equals("resettable_phase_enter_begin"): self = .resetEnterBegin
         case 25 where token.equals("resettable_phase_exit_end"): self = .resetExitEnd
+        case 23 where token.equals("monitor_qmp_cmd_in_band"): self = .qmpCommandInBand
         default: return nil
         }
     }

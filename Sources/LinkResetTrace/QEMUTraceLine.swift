@@ -11,6 +11,7 @@
 ///     vfio_pci_hot_reset_result 0000:3b:00.0 hot reset: Success
 ///     resettable_phase_enter_begin obj=0x56208b166100(System) count=0 type=0
 ///     resettable_phase_exit_end obj=0x56208b166100(System) count=0
+///     monitor_qmp_cmd_in_band 17
 ///
 /// The same target also receives non-trace `qemu_log` output (`-d guest_errors`, ...);
 /// such lines, other trace events, and anything malformed parse to nil.
@@ -42,6 +43,10 @@ public struct QEMUTraceLine: Equatable, Sendable {
         /// `System` (the main system bus): the bracket around every device reset that a
         /// system reset (guest reboot, QMP `system_reset`) performs.
         case systemReset(SystemResetPhase)
+        /// `monitor_qmp_cmd_in_band` (`%s`): QEMU dispatches an in-band QMP command; the
+        /// argument is the command's `id` as JSON (empty without one). The broker's canary:
+        /// it switches the event on, sends a command, and looks for that command's id.
+        case qmpCommandInBand(id: String)
     }
 
     public let origin: Origin?

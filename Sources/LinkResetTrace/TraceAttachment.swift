@@ -6,14 +6,28 @@ import QMPWire
 /// state (`LinkResetWatch`) says whether resets are seen and what was announced.
 ///
 /// Attaching is a script of one command at a time: the state queries (what the VMM had
-/// on), then `logfile` and the event switches (each reply checked), then a check that
-/// the file at the path is still the broker's, then the topology. Checking is the state
-/// queries plus `logfile` again. At most one script runs; each carries an exchange number
-/// so a reply from an abandoned one is ignored.
+/// on), then the canary (is QEMU already writing into the broker's file? a restarted
+/// broker finds it is), then `logfile` only when it is not, and the event switches (each
+/// reply checked), then the canary again after a `logfile`, a check that the file at the
+/// path is still the broker's, and the topology. Checking is the state queries plus the
+/// canary: no `logfile`, which QEMU ≥ 8 answers by truncating the file. At most one
+/// script runs; each carries an exchange number so a reply from an abandoned one is ignored.
 public struct TraceAttachment {
     public enum Action: Equatable, Sendable {
         /// Send one command; its reply comes back as `answered(exchange:reply:)`.
         case send(TracingCommand, exchange: Int)
+        /// Send the canary command: note its id and where the trace log ends now. Its reply
+        /// comes back as `answered(exchange:reply:)`, then `checkCanary` asks whether QEMU
+        /// traced it into the file.
+        case sendCanary(TracingCommand, exchange: Int)
+        /// Whether the canary's line (`monitor_qmp_cmd_in_band <its id>`) is in the file
+        /// since it was sent; answer `canaryChecked(seen:)`.
+        case checkCanary
+        /// QEMU answered `logfile`: it reopened the file, and QEMU ≥ 8 truncated it. The
+        /// reader starts again from the top if the file is now shorter than before.
+        case logReopened
+        /// The detach asked for is done: every command answered (or the VMM gone).
+        case detachFinished
         /// Open (follow) the trace log; answer `logOpened()` or `logOpenFailed(_:)`.
         case openLog
         /// Whether the path still names the file the broker reads; answer `logChecked(stillOurs:)`.
@@ -44,6 +58,8 @@ public struct TraceAttachment {
         case idle
         case openingLog
         case running(Script)
+        /// The canary command was answered: is its line in the file?
+        case checkingCanary(Script)
         /// Attach commands done: is QEMU writing into the broker's file?
         case confirmingLog
         /// A check was asked for: is the file still the broker's?
@@ -53,20 +69,29 @@ public struct TraceAttachment {
     private struct Script: Equatable {
         enum Kind: Equatable {
             case stateQueries
-            case attachCommands
+            /// The canary alone, before `logfile`: does QEMU already write into the file?
+            case probe
+            case attachCommands(pointLog: Bool)
             case verify
             /// Undoing the attach, best effort: replies are not judged.
             case detach
+            /// A refused `logfile` left QEMU logging nowhere: its stderr back, at once.
+            case restoreLog
         }
 
         let kind: Kind
         let commands: [TracingCommand]
         let exchange: Int
+        /// Which command is the canary (the last of the canary pair), if the script has one.
+        let canaryIndex: Int?
         var replies: [JSON] = []
+        /// Whether the canary's line arrived; nil until it was looked for.
+        var canarySeen: Bool?
 
         var next: TracingCommand? { replies.count < commands.count ? commands[replies.count] : nil }
+        var nextIsCanary: Bool { replies.count == canaryIndex }
         /// Attach commands stop at the first refusal; queries take what they get.
-        var checked: Bool { kind == .attachCommands }
+        var checked: Bool { if case .attachCommands = kind { true } else { false } }
     }
 
     public let logPath: String
@@ -80,6 +105,8 @@ public struct TraceAttachment {
     private var refreshAgain = false
     /// The attach ends once the topology being read now is in.
     private var attachAwaitsTopology = false
+    /// Whether this VMM was sent the attach commands: only then has detaching anything to undo.
+    private var changedVMM = false
 
     public init(logPath: String) {
         self.logPath = logPath
@@ -121,15 +148,40 @@ public struct TraceAttachment {
     public mutating func answered(exchange: Int, reply: JSON?) -> [Action] {
         guard case .running(var script) = phase, script.exchange == exchange, let command = script.next else { return [] }
         guard let reply else { return finish(script, failure: nil) }
-        if script.checked, let failure = command.check(reply: reply) {
+        let failure = command.check(reply: reply)
+        if script.checked, let failure {
             // The reason reaches the watch, which announces (and logs) it once.
             return [.note(.refused(command: command.name, reason: "\(failure)"))]
                 + finish(script, failure: "QEMU refused \(command.name): \(failure)")
         }
+        let wasCanary = script.nextIsCanary
         script.replies.append(reply)
+        var actions: [Action] = []
+        if case .setLogFile = command, failure == nil { actions.append(.logReopened) }
+        if wasCanary {
+            // A refused canary (no such event: a QEMU without the log backend) proves nothing.
+            guard failure == nil else {
+                script.canarySeen = false
+                return actions + proceed(script)
+            }
+            phase = .checkingCanary(script)
+            return actions + [.checkCanary]
+        }
+        return actions + proceed(script)
+    }
+
+    /// What the canary's line said: `seen` when it was in the file by the time its reply came.
+    public mutating func canaryChecked(seen: Bool) -> [Action] {
+        guard case .checkingCanary(var script) = phase else { return [] }
+        script.canarySeen = seen
+        return proceed(script)
+    }
+
+    /// The script's next command, or its end.
+    private mutating func proceed(_ script: Script) -> [Action] {
         guard let next = script.next else { return finish(script, failure: nil) }
         phase = .running(script)
-        return [.send(next, exchange: exchange)]
+        return [script.nextIsCanary ? .sendCanary(next, exchange: script.exchange) : .send(next, exchange: script.exchange)]
     }
 
     public mutating func logChecked(stillOurs: Bool) -> [Action] {
@@ -150,16 +202,17 @@ public struct TraceAttachment {
                 return watchDid(watch.logReplaced())
             }
             return start(.verify)
-        case .idle, .openingLog, .running:
+        case .idle, .openingLog, .running, .checkingCanary:
             return []
         }
     }
 
     /// Asks QEMU whether the watched events are still on (after a client command that
-    /// could have changed them, and periodically); re-asserts them when not. QEMU cannot
-    /// be asked where its log goes, so `logfile` is sent again too: a redirect made behind
-    /// the broker's back (QEMU's own monitor) lasts at most one check. Checks never pile
-    /// up behind a VMM that is slow to answer.
+    /// could have changed them, and periodically), re-asserting them when not, and proves
+    /// that trace lines still reach the broker's file with the canary: a redirect made
+    /// behind the broker's back (QEMU's own monitor), a file truncated or replaced, a QEMU
+    /// that stopped logging, each shows as a canary that does not arrive, and the watch is
+    /// broken and attached again. Checks never pile up behind a VMM that is slow to answer.
     public mutating func verify() -> [Action] {
         guard watch.isIntact, vmmReady, phase == .idle else { return [] }
         phase = .checkingLogBeforeVerify
@@ -204,15 +257,18 @@ public struct TraceAttachment {
     /// The VMM went away: its log target went with it.
     public mutating func upstreamLost() -> [Action] {
         vmmReady = false
+        changedVMM = false
         phase = .idle
         return watchDid(watch.detached("VMM disconnected")) + [.stopFollowing]
     }
 
-    /// The broker is stopping: give QEMU's log back (to `/dev/stderr`: the broker cannot
-    /// learn a VMM's `-D`) and stop following. Best effort: the VMM may already be gone.
+    /// The broker is stopping: switch off what it switched on and give QEMU's log back (to
+    /// its stderr: the broker cannot learn a VMM's `-D`), one command at a time, each
+    /// answered; `detachFinished` says when. Stops following at once.
     public mutating func detach() -> [Action] {
         phase = .idle
-        let actions = watch.isIntact && vmmReady ? start(.detach) : []
+        let actions = changedVMM && vmmReady ? start(.detach) : [.detachFinished]
+        changedVMM = false
         return actions + watchDid(watch.detached("broker stopping")) + [.stopFollowing]
     }
 
@@ -220,16 +276,23 @@ public struct TraceAttachment {
 
     private mutating func start(_ kind: Script.Kind) -> [Action] {
         exchange += 1
+        let canary = LinkResetTracing.canaryCommands(previouslyEnabled: previouslyEnabled)
         let commands: [TracingCommand] = switch kind {
         case .stateQueries: LinkResetTracing.stateQueries
-        case .attachCommands: LinkResetTracing.attachCommands(logPath: logPath)
-        case .verify: LinkResetTracing.stateQueries + [TracingCommand.setLogFile(path: logPath)]
-        case .detach: LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled, restoreLogTo: "/dev/stderr")
+        case .probe: canary
+        // After a `logfile`, the canary proves QEMU opened the file and writes into it.
+        case .attachCommands(let pointLog): LinkResetTracing.attachCommands(logPath: logPath, pointLog: pointLog)
+            + (pointLog ? canary : [])
+        case .verify: LinkResetTracing.checkQueries + canary
+        case .detach: LinkResetTracing.detachCommands(previouslyEnabled: previouslyEnabled,
+                                                      restoreLogTo: LinkResetTracing.vmmStderr)
+        case .restoreLog: [TracingCommand.setLogFile(path: LinkResetTracing.vmmStderr)]
         }
-        let script = Script(kind: kind, commands: commands, exchange: exchange)
-        guard let first = script.next else { return finish(script, failure: nil) }
-        phase = .running(script)
-        return [.send(first, exchange: exchange)]
+        if case .attachCommands = kind { changedVMM = true }
+        let hasCanary = kind == .probe || kind == .verify || kind == .attachCommands(pointLog: true)
+        let script = Script(kind: kind, commands: commands, exchange: exchange,
+                            canaryIndex: hasCanary ? commands.count - 1 : nil)
+        return proceed(script)
     }
 
     private mutating func finish(_ script: Script, failure: String?) -> [Action] {
@@ -237,24 +300,41 @@ public struct TraceAttachment {
         switch script.kind {
         case .stateQueries:
             previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: script.replies)
-            return start(.attachCommands)
-        case .attachCommands:
+            return start(.probe)
+        case .probe:
+            // QEMU already writes here (a restarted broker, a re-attach after a check):
+            // pointing it at the file again would truncate it on QEMU ≥ 8.
+            return start(.attachCommands(pointLog: script.canarySeen != true))
+        case .attachCommands(let pointLog):
             guard script.replies.count == script.commands.count else {
-                return watchDid(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                let actions = watchDid(watch.attachFailed(failure ?? "the VMM did not answer the tracing commands"))
+                // QEMU closed its old log before it failed to open ours: it logs nowhere now.
+                if failure != nil, case .setLogFile? = script.next { return actions + start(.restoreLog) }
+                return actions
+            }
+            if pointLog && script.canarySeen != true {
+                return watchDid(watch.attachFailed(Self.canaryMissing(logPath)))
             }
             phase = .confirmingLog
             return [.checkLog]
         case .verify:
-            guard script.replies.count == script.commands.count, let last = script.replies.last,
-                  let logFile = script.commands.last else { return [] }
-            if let failure = logFile.check(reply: last) { return watchDid(watch.attachFailed("\(failure)")) }
+            guard script.replies.count == script.commands.count else { return [] }
             var states: [String: Bool] = [:]
-            for reply in script.replies.dropLast() { states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 } }
+            for reply in script.replies.prefix(LinkResetTracing.checkQueries.count) {
+                states.merge(TracingCommand.traceEventStates(fromReply: reply)) { $1 }
+            }
             let disabled = LinkResetTracing.traceEvents.filter { states[$0] == false }
-            return watchDid(watch.verified(disabled: disabled))
+            if !disabled.isEmpty { return watchDid(watch.verified(disabled: disabled)) }
+            return watchDid(script.canarySeen == true ? [] : watch.linesStopped(Self.canaryMissing(logPath)))
         case .detach:
+            return [.detachFinished]
+        case .restoreLog:
             return []
         }
+    }
+
+    private static func canaryMissing(_ logPath: String) -> String {
+        "QEMU's trace lines do not reach \(logPath): the canary (\(LinkResetTracing.canaryEvent)) did not arrive"
     }
 
     /// What the watch's own actions mean here, after publishing its state.

@@ -1,3 +1,4 @@
+import BrokerTesting
 import Glibc
 import QMPBroker
 import QMPWire
@@ -11,22 +12,8 @@ import Testing
         try client.execute("human-monitor-command", arguments: .object(["command-line": .string(line)]))
     }
 
-    /// The next `BROKER_LINK_RESET_WATCH` saying `active` (the attach's own comes first).
-    private func nextWatchEvent(_ client: QMPClient, active: Bool) throws -> JSON? {
-        let deadline = Deadline(after: 10)
-        while !deadline.passed {
-            guard let event = try client.nextEvent("BROKER_LINK_RESET_WATCH", timeout: 10) else { return nil }
-            if event["data"]?["active"]?.bool == active { return event }
-        }
-        return nil
-    }
-
-    private func watchIsOn(_ client: QMPClient) throws -> Bool? {
-        try client.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool
-    }
-
-    @Test func commandsThatWouldEndTheWatchAreRefusedAndTheFlaggedResetStillStops() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func commandsThatWouldEndTheWatchAreRefusedAndTheFlaggedResetStillStops(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         let client = rig.client!
         let refusals = [
             try client.execute("trace-event-set-state", arguments: .object([
@@ -45,7 +32,7 @@ import Testing
         let state = try client.execute("trace-event-get-state", arguments: .object(["name": .string("pci_cfg_write")]))
         #expect(state["return"]?[0]?["state"]?.string == "enabled")
         #expect(access(rig.directory.file("elsewhere.log"), F_OK) != 0)
-        #expect(try watchIsOn(client) == true)
+        #expect(try rig.watchIsOn(client) == true)
         // Harmless neighbours still go through.
         #expect(try hmp(client, "log none")["return"]?.string == "")
         #expect(try client.execute("trace-event-set-state", arguments: .object([
@@ -58,8 +45,8 @@ import Testing
         #expect(try client.nextEvent("STOP") != nil)
     }
 
-    @Test func aDisabledEventIsAnnouncedShownAndReasserted() throws {
-        let rig = try RecoveryRig(directMonitor: true)
+    @Test(arguments: QEMUBuild.all) func aDisabledEventIsAnnouncedShownAndReasserted(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(directMonitor: true, build: build)
         let client = rig.client!
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
@@ -71,9 +58,9 @@ import Testing
             "name": .string("pci_cfg_write"), "enable": .bool(false)]))["return"] != nil)
         // A forwarded trace command makes the broker look at once; the periodic check would too.
         _ = try client.execute("trace-event-set-state", arguments: .object(["name": .string("pci_cfg_read"), "enable": .bool(true)]))
-        let lost = try #require(try nextWatchEvent(client, active: false))
+        let lost = try #require(try rig.nextWatchEvent(client, active: false))
         #expect(lost["data"]?["reason"]?.string == "trace events disabled in QEMU: pci_cfg_write")
-        let back = try #require(try nextWatchEvent(client, active: true))
+        let back = try #require(try rig.nextWatchEvent(client, active: true))
         #expect(back["data"]?["reason"]?.string == "attached")
         let state = try direct.execute("trace-event-get-state", arguments: .object(["name": .string("pci_cfg_write")]))
         #expect(state["return"]?[0]?["state"]?.string == "enabled")
@@ -83,15 +70,15 @@ import Testing
         #expect(try client.nextEvent("STOP") != nil)
     }
 
-    @Test func aVMMThatGoesAwayIsAnnouncedAndShownPerDevice() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func aVMMThatGoesAwayIsAnnouncedAndShownPerDevice(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         let client = rig.client!
         // A plain client reads EOF when the VMM goes, as from QEMU; this one asks to stay.
         #expect(try client.execute("broker-stay-connected")["return"] != nil)
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
         rig.qemu.kill()
-        let lost = try #require(try nextWatchEvent(client, active: false))
+        let lost = try #require(try rig.nextWatchEvent(client, active: false))
         #expect(lost["data"]?["reason"]?.string == "VMM disconnected")
         let device = try rig.device()
         #expect(device?["link-error"]?.bool == true)
@@ -103,24 +90,24 @@ import Testing
 
     /// The trace log renamed away (or replaced) under the running broker: announced,
     /// opened afresh, QEMU put back on it, and the flagged reset still stops the VM.
-    @Test func aReplacedTraceLogIsAnnouncedAndReattached() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func aReplacedTraceLogIsAnnouncedAndReattached(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         let client = rig.client!
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
         let path = rig.directory.file("vm1.trace.log")
         #expect(rename(path, rig.directory.file("moved.trace.log")) == 0)
-        let lost = try #require(try nextWatchEvent(client, active: false))
+        let lost = try #require(try rig.nextWatchEvent(client, active: false))
         #expect(lost["data"]?["reason"]?.string == "the trace log was removed or replaced")
-        #expect(try nextWatchEvent(client, active: true) != nil)
+        #expect(try rig.nextWatchEvent(client, active: true) != nil)
         try rig.guestLinkReset()
         #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
         #expect(try client.nextEvent("STOP") != nil)
     }
 
     /// QEMU's own monitor moves the log elsewhere: the next check puts it back.
-    @Test func aLogRedirectBehindTheBrokersBackLastsOneCheck() throws {
-        let rig = try RecoveryRig(directMonitor: true)
+    @Test(arguments: QEMUBuild.all) func aLogRedirectBehindTheBrokersBackLastsOneCheck(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(directMonitor: true, build: build)
         let client = rig.client!
         rig.hostFatalError()
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)

@@ -7,8 +7,8 @@ import Testing
 /// Points 3–5 of the recovery design against a real QEMU 7.2: forwarding to the guest,
 /// the link-error flag, and stopping the VM when the guest resets a flagged link.
 @Suite(.serialized) struct RecoveryTests {
-    @Test func fatalErrorThenLinkResetStopsTheVM() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func fatalErrorThenLinkResetStopsTheVM(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.hostFatalError()
         let error = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
         #expect(error["data"]?["severity"]?.string == "fatal")
@@ -27,8 +27,8 @@ import Testing
         #expect(try rig.device()?["state"]?.string == "stopped")
     }
 
-    @Test func nonFatalErrorOrNoErrorThenLinkResetDoesNotStop() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func nonFatalErrorOrNoErrorThenLinkResetDoesNotStop(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         try rig.guestLinkReset()
         #expect(try rig.client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "none")
         rig.hostNonFatalError()
@@ -41,8 +41,8 @@ import Testing
         #expect(try rig.status() == "running")
     }
 
-    @Test func systemResetWithTheFlagSetIsNotALinkReset() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func systemResetWithTheFlagSetIsNotALinkReset(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.hostFatalError()
         _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
         _ = try rig.client.execute("system_reset")
@@ -55,8 +55,8 @@ import Testing
         #expect(try rig.device()?["link-error"]?.bool == true)  // the host link is still suspect
     }
 
-    @Test func policyStopStopsAtOnceAndInjectsNothing() throws {
-        let rig = try RecoveryRig(policy: "stop")
+    @Test(arguments: QEMUBuild.all) func policyStopStopsAtOnceAndInjectsNothing(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(policy: "stop", build: build)
         rig.hostFatalError()
         let error = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
         #expect(error["data"]?["action"]?.string == "stop")
@@ -64,8 +64,8 @@ import Testing
         #expect(try rig.aerStatus().uncorrectable == 0)
     }
 
-    @Test func policyReportOnlyReports() throws {
-        let rig = try RecoveryRig(policy: "report")
+    @Test(arguments: QEMUBuild.all) func policyReportOnlyReports(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(policy: "report", build: build)
         rig.hostFatalError()
         #expect(try rig.client.nextEvent("VFIO_PCI_ERROR")?["data"]?["action"]?.string == "none")
         try rig.guestLinkReset()
@@ -75,8 +75,8 @@ import Testing
         #expect(status.uncorrectable == 0 && status.correctable == 0)
     }
 
-    @Test func forwardedErrorsShowInTheGuestVisibleAERStatus() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func forwardedErrorsShowInTheGuestVisibleAERStatus(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.sysfs.set(correctable: ["RxErr": 1], nonFatal: [:], fatal: [:])
         try rig.client.send(#"{"execute":"query-status"}"#)  // keep the pipeline busy: ordering must not matter
         _ = try rig.client.nextReply()
@@ -94,8 +94,8 @@ import Testing
         #expect(status.uncorrectable & (1 << 4) != 0, "DLP (bit 4) in Uncorrectable Error Status")
     }
 
-    @Test func autoContAfterHostRecoveryUnlessSomeoneResumedFirst() throws {
-        let rig = try RecoveryRig(autoCont: true)
+    @Test(arguments: QEMUBuild.all) func autoContAfterHostRecoveryUnlessSomeoneResumedFirst(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(autoCont: true, build: build)
         rig.hostFatalError()
         _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
         try rig.guestLinkReset()
@@ -128,9 +128,9 @@ import Testing
         #expect(try rig.status() == "paused")
     }
 
-    @Test func beginRecoveryUEventIsAnErrorNotificationOfItsOwn() throws {
+    @Test(arguments: QEMUBuild.all) func beginRecoveryUEventIsAnErrorNotificationOfItsOwn(_ build: QEMUBuild) throws {
         // No eventfd fires (none handed over, none taken over): the AER core's uevent is the news.
-        let rig = try RecoveryRig()
+        let rig = try RecoveryRig(build: build)
         rig.sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
         rig.broker!.broker.deliverUEvent(RecoveryDemo.recoveryUEvent(host: rig.sysfs.host, event: "BEGIN_RECOVERY", online: false))
         let event = try #require(try rig.client.nextEvent("VFIO_PCI_ERROR"))
@@ -143,8 +143,8 @@ import Testing
         #expect(try rig.device()?["link-error"]?.bool == true)
     }
 
-    @Test func everyActionIsInTheHistoryWithItsCause() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func everyActionIsInTheHistoryWithItsCause(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.hostFatalError()
         _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
         try rig.guestLinkReset()
@@ -172,8 +172,8 @@ import Testing
         #expect(clears.contains { $0.hasPrefix("operator uid=\(getuid()) pid=\(getpid())") }, "\(clears)")
     }
 
-    @Test func operatorClearEmitsClearedAndDisarmsTheStop() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func operatorClearEmitsClearedAndDisarmsTheStop(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.hostFatalError()
         _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
         #expect(try rig.client.execute("vfio-link-error-clear", arguments: .object(["device": .string("dev0")]))["return"] != nil)
@@ -183,8 +183,8 @@ import Testing
         #expect(try rig.status() == "running")
     }
 
-    @Test func theFlagSurvivesABrokerRestart() throws {
-        let rig = try RecoveryRig()
+    @Test(arguments: QEMUBuild.all) func theFlagSurvivesABrokerRestart(_ build: QEMUBuild) throws {
+        let rig = try RecoveryRig(build: build)
         rig.hostFatalError()
         _ = try rig.client.nextEvent("VFIO_PCI_ERROR")
         rig.client = nil

@@ -34,6 +34,8 @@ final class GuestResetMonitor {
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
+    /// The trace log's owner and mode as configured (the VMM's own owner by default).
+    private let access: TraceLogAccess
     private let verifyTimer: LoopTimer
     private var detector = SecondaryBusResetDetector()
     private var classifier = HotResetClassifier()
@@ -46,6 +48,12 @@ final class GuestResetMonitor {
     /// How often QEMU's trace state is re-checked when no client command gave cause, and
     /// a broken watch tried again.
     private let checkMilliseconds: Int
+    /// The canary in flight: the broker id it was sent with, and how long the file was then.
+    private var canary: (id: Int64, since: Int64)?
+    /// The file's size when `logfile` was sent, to tell a truncating reopen (QEMU ≥ 8).
+    private var sizeBeforeLogFile: Int64 = 0
+    /// Who waits for the detach under way.
+    private var detachFinished: (() -> Void)?
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
@@ -59,7 +67,8 @@ final class GuestResetMonitor {
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)
-        reader = TraceLogReader(path: logPath, vm: vmName, access: access, store: store, loop: loop, logger: logger)
+        self.access = access
+        reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
         reader.onAppended = { [weak self] in self?.readAppended() }
     }
 
@@ -71,8 +80,13 @@ final class GuestResetMonitor {
     /// The VMM is (again) ready: follow the log file and switch tracing on.
     func attach() { apply(attachment.attach()) }
 
-    /// Gives QEMU's log back and stops following. Best effort: the VMM may already be gone.
-    func detach() { apply(attachment.detach()) }
+    /// Switches off what the attach switched on and gives QEMU's log back, each command
+    /// answered, then calls `finished`; stops following at once. The VMM may be gone: then
+    /// `finished` comes when its link fails what is pending.
+    func detach(then finished: @escaping () -> Void = {}) {
+        detachFinished = finished
+        apply(attachment.detach())
+    }
 
     /// The VMM went away: its log target went with it.
     func upstreamLost() { apply(attachment.upstreamLost()) }
@@ -92,10 +106,26 @@ final class GuestResetMonitor {
         for action in actions {
             switch action {
             case .send(let command, let exchange):
+                if case .setLogFile = command { sizeBeforeLogFile = reader.currentSize ?? 0 }
                 commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+            case .sendCanary(let command, let exchange):
+                let since = reader.currentSize ?? 0
+                canary = nil
+                let id = commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+                if let id { canary = (id, since) }
+            case .checkCanary:
+                let seen = canary.map { reader.hasCanary(id: String($0.id), since: $0.since) } ?? false
+                canary = nil
+                apply(attachment.canaryChecked(seen: seen))
+            case .logReopened:
+                reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
+            case .detachFinished:
+                let finished = detachFinished
+                detachFinished = nil
+                finished?()
             case .openLog:
                 do throws(TraceLogFile.Failure) {
-                    try reader.open()
+                    try reader.open(access: access.resolved(forVMM: commands.vmmPID()))
                     apply(attachment.logOpened())
                 } catch {
                     apply(attachment.logOpenFailed("\(error)"))

@@ -1,7 +1,9 @@
 import Glibc
 
-/// QEMU opens the trace log itself: a VMM running as another user needs the file to be
-/// its own (`trace-log-owner`) or open to its group (`trace-log-mode`).
+/// QEMU opens the trace log itself: a VMM running as another user (libvirt's QEMU runs as
+/// `libvirt-qemu`) needs the file to be its own. By default it is given to the VMM's own
+/// uid and gid, learnt from its process; `trace-log-owner` overrides that, and
+/// `trace-log-mode` can open it to a group.
 struct TraceLogAccess: Sendable {
     let owner: VMConfiguration.FileOwner?
     let mode: UInt32
@@ -13,6 +15,12 @@ struct TraceLogAccess: Sendable {
 
     init(_ configuration: VMConfiguration) {
         self.init(owner: configuration.traceLogOwner, mode: configuration.traceLogMode)
+    }
+
+    /// With no configured owner, the VMM's own (when it runs as another user than the broker).
+    func resolved(forVMM pid: pid_t?) -> TraceLogAccess {
+        guard owner == nil, let pid, let vmm = VMMProcess.owner(of: pid), vmm.uid != geteuid() else { return self }
+        return TraceLogAccess(owner: VMConfiguration.FileOwner(uid: vmm.uid, gid: vmm.gid), mode: mode)
     }
 
     /// Whether a file owned by `uid` may be the broker's trace log: its own, or the

@@ -7,11 +7,11 @@ import Logging
 /// Follows the broker's trace log (inotify on the VM's loop) from where the last run
 /// stopped reading it: the read position is kept in the state file per VM, tied to the
 /// file's inode, so lines QEMU wrote while no broker ran are still read, and known to be
-/// late.
+/// late. A file shorter than the read position started again (QEMU ≥ 8 truncates the file
+/// when it reopens it; an operator may truncate it): reading goes on from its top.
 final class TraceLogReader {
     private let path: String
     private let vm: String
-    private let access: TraceLogAccess
     private let store: StateStore?
     private let loop: EventLoop
     private let logger: Logger
@@ -25,10 +25,9 @@ final class TraceLogReader {
     /// Called on the loop when QEMU appended to the file.
     var onAppended: (() -> Void)?
 
-    init(path: String, vm: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop, logger: Logger) {
+    init(path: String, vm: String, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.path = path
         self.vm = vm
-        self.access = access
         self.store = store
         self.loop = loop
         self.logger = logger
@@ -39,7 +38,7 @@ final class TraceLogReader {
 
     /// Opens the file safely (`TraceLogFile`) and resumes where the last run stopped when
     /// it is the same file; lines up to its current end then count as seen late.
-    func open() throws(TraceLogFile.Failure) {
+    func open(access: TraceLogAccess) throws(TraceLogFile.Failure) {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
@@ -81,6 +80,10 @@ final class TraceLogReader {
                 let late = readOffset < lateUntil
                 let wanted = late ? min(chunk.count, Int(lateUntil - readOffset)) : chunk.count
                 let count = Glibc.read(fd, chunk.baseAddress, wanted)
+                if count == 0, let size = currentSize, size < readOffset {
+                    startAgain(reason: "the trace log is shorter than what was read (\(size) < \(readOffset) bytes)")
+                    continue
+                }
                 guard count > 0 else { break }
                 readOffset += Int64(count)
                 splitter.feed(UnsafeRawBufferPointer(rebasing: chunk[..<count])) { line in
@@ -90,6 +93,55 @@ final class TraceLogReader {
         }
         if readOffset != before { savePosition() }
     }
+
+    /// The file's size now, nil when no file is open.
+    var currentSize: Int64? {
+        guard let fd = file?.fd else { return nil }
+        var status = stat()
+        return fstat(fd, &status) == 0 ? Int64(status.st_size) : nil
+    }
+
+    /// QEMU answered `logfile` for this path: it reopened the file, and QEMU ≥ 8 truncated
+    /// it (`fopen(filename, "w")`). Seen as a file now shorter than before the command, it
+    /// is read again from the top: what QEMU wrote since is new, not late.
+    func reopenedByQEMU(sizeBefore: Int64) {
+        guard let size = currentSize, size < sizeBefore else { return }
+        startAgain(reason: "QEMU truncated the trace log when it reopened it (\(sizeBefore) → \(size) bytes)")
+    }
+
+    private func startAgain(reason: String) {
+        guard let fd = file?.fd else { return }
+        logger.notice("reading the trace log from its start", metadata: ["reason": "\(reason)"])
+        readOffset = Int64(lseek(fd, 0, SEEK_SET))
+        lateUntil = 0
+        splitter.reset()
+        savePosition()
+    }
+
+    /// Whether QEMU traced the in-band command `id` (`monitor_qmp_cmd_in_band`) into the
+    /// file since it was `offset` long; read with `pread`, so the following position is left
+    /// alone, and bounded (the canary's reply comes milliseconds after its line).
+    func hasCanary(id: String, since offset: Int64) -> Bool {
+        guard let fd = file?.fd, let size = currentSize else { return false }
+        var position = size < offset ? 0 : offset  // started again meanwhile: all of it is new
+        let end = min(size, position + Self.canaryScanLimit)
+        var splitter = TraceLogLineSplitter()
+        var found = false
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while position < end, !found {
+            let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, Int(end - position)), off_t(position)) }
+            guard count > 0 else { break }
+            position += Int64(count)
+            chunk.withUnsafeBytes { bytes in
+                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
+                    if !found, case .qmpCommandInBand(id)? = QEMUTraceLine.parse(line)?.event { found = true }
+                }
+            }
+        }
+        return found
+    }
+
+    static let canaryScanLimit: Int64 = 4 << 20
 
     /// After the lines were acted on: a broker killed now resumes after them.
     func savePosition() {
@@ -103,14 +155,15 @@ final class TraceLogReader {
         }
     }
 
-    /// The stored position when it belongs to this very file and still fits in it.
+    /// The stored position when it belongs to this very file; 0 when the file is now shorter
+    /// (it was truncated while the broker was away, and what is in it came after).
     private func resumeOffset(for file: TraceLogFile) -> Int64? {
         guard let store else { return nil }
         do {
             guard let position = try store.traceLogPosition(vm: vm),
-                  position.fileDevice == file.identity.device, position.fileInode == file.identity.inode,
-                  position.offset <= file.sizeAtOpen else { return nil }
-            return position.offset
+                  position.fileDevice == file.identity.device, position.fileInode == file.identity.inode
+            else { return nil }
+            return position.offset <= file.sizeAtOpen ? position.offset : 0
         } catch {
             logger.error("cannot read the trace log position", metadata: ["reason": "\(error)"])
             return nil

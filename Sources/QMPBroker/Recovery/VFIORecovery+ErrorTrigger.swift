@@ -23,7 +23,7 @@ extension VFIORecovery {
     func takeTriggerOver(_ device: WatchedDevice) -> VFIOTakeoverError? {
         defer { protectionChanged() }
         releaseTrigger(of: device)
-        guard let pid = vmmPID() else {
+        guard let pid = commands.vmmPID() else {
             device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: "the VMM's process is not known (not attached)")
             return nil
         }
@@ -62,23 +62,6 @@ extension VFIORecovery {
                          metadata: ["device": "\(device.id)", "host": "\(device.host)", "reason": "\(error.description)"])
             return error
         }
-    }
-
-    /// The VMM's process: from the configured pid file (when the QMP socket was created by
-    /// another process, as a launcher that passes QEMU a listening socket does), else the
-    /// SO_PEERCRED of the upstream socket (the process that listened on it).
-    private func vmmPID() -> pid_t? {
-        if let file = vmmPIDFile {
-            let fd = open(file, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
-            defer { close(fd) }
-            var bytes = [UInt8](repeating: 0, count: 32)
-            let count = read(fd, &bytes, bytes.count)
-            guard count > 0, let pid = pid_t(String(decoding: bytes[..<count], as: UTF8.self).filter(\.isNumber)), pid > 0
-            else { return nil }
-            return pid
-        }
-        return commands.peerPID()
     }
 
     /// Disarms ERR and closes the broker's handle, which otherwise keeps the device open in

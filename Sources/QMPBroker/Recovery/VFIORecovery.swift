@@ -28,7 +28,6 @@ final class VFIORecovery {
     /// Asks the VM to learn where a device (by id) sits (`VMBroker.learnPlacement`).
     var placementWanted: (String) -> Void = { _ in }
     /// The VMM's pid file, when the process on the QMP socket is not the VMM.
-    let vmmPIDFile: String?
     let logger: Logger
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
@@ -44,13 +43,12 @@ final class VFIORecovery {
     var stateDurable = true
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
-         commands: CommandSink, vmmPIDFile: String?, logger: Logger) {
+         commands: CommandSink, logger: Logger) {
         self.vmName = vmName
         self.loop = loop
         self.pollTimer = LoopTimer(loop: loop)
         self.settings = settings
         self.commands = commands
-        self.vmmPIDFile = vmmPIDFile
         self.store = store
         self.logger = logger
     }

@@ -60,7 +60,11 @@ public final class Broker: Sendable {
 
     public func stop() {
         uevents.cancel()
-        for vm in vms { vm.stop() }
+        // Every VM detaches at once; each waits for its own VMM's answers, at most a bound.
+        let stopped = Semaphore()
+        let stopping = vms
+        for vm in stopping { vm.beginStop { stopped.signal() } }
+        for _ in stopping { stopped.wait() }
         // History rows still queued for the writer land before a clean exit.
         store?.waitForHistoryWrites()
     }

@@ -108,6 +108,9 @@ public actor VMBroker {
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
+    /// Bounds the wait for the VMM's answers to the detach at stop, and who waits for the stop.
+    private let detachDeadline: LoopTimer
+    private var stopFinished: (@Sendable () -> Void)?
     /// Every event sent to this VM's clients, numbered; the recent ones kept for replay.
     private(set) var events: EventRing
 
@@ -125,6 +128,7 @@ public actor VMBroker {
             handshakeTimeoutMilliseconds: configuration.handshakeTimeoutMilliseconds,
             commandTimeoutMilliseconds: configuration.commandTimeoutMilliseconds)
         self.events = EventRing(capacity: configuration.eventRingSize)
+        self.detachDeadline = LoopTimer(loop: loop)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
         // The parts get capabilities, not the VM: commands to the VMM here; what needs the
@@ -134,12 +138,13 @@ public actor VMBroker {
                 // The broker's own stops and conts are what the stopped-VM alert counts.
                 if case .stopVM = purpose { metrics.brokerStop() }
                 if case .contVM = purpose { metrics.brokerCont() }
-                upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
+                return upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
             },
-            isReady: { [upstream] in upstream.isReady }, peerPID: { [upstream] in upstream.peerPID })
+            isReady: { [upstream] in upstream.isReady },
+            vmmPID: { [upstream, pidFile = configuration.vmmPIDFile] in VMMProcess.pid(pidFile: pidFile, peer: upstream.peerPID) })
         let recovery = VFIORecovery(
             vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
-            commands: commands, vmmPIDFile: configuration.vmmPIDFile, logger: logger)
+            commands: commands, logger: logger)
         self.recovery = recovery
         VFIOCommands.register(in: localCommands)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
@@ -206,10 +211,22 @@ public actor VMBroker {
         }
     }
 
-    /// Stops accepting, closes every client and the upstream link. From any thread but the loop.
+    /// Stops accepting, closes every client, undoes the tracing attach (each command
+    /// answered, within `detachTimeoutMilliseconds`), then closes the upstream link. From
+    /// any thread but the VM's loop: it waits.
     public nonisolated func stop() {
-        loop.runAndWait { [self] in assumeIsolated { $0.stopOnLoop() } }
+        let stopped = Semaphore()
+        beginStop { stopped.signal() }
+        stopped.wait()
     }
+
+    /// `stop` without waiting: `finished` runs on the loop once the VM has let go of everything.
+    nonisolated func beginStop(_ finished: @escaping @Sendable () -> Void) {
+        loop.execute { [self] in assumeIsolated { $0.stopOnLoop(then: finished) } }
+    }
+
+    /// How long a stopping VM waits for the VMM to answer the detach commands.
+    static let detachTimeoutMilliseconds = 2000
 
     /// A kernel uevent, from the process's one netlink socket (or a drill), for this VM's devices.
     nonisolated func deliver(_ event: UEvent) {
@@ -221,6 +238,31 @@ public actor VMBroker {
         loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
     }
 
+    private func stopOnLoop(then finished: @escaping @Sendable () -> Void) {
+        listeners.forEach { $0.close() }
+        listeners = []
+        for client in clients.values { client.connection.close() }
+        clients = [:]
+        guard let guestResets, upstream.isReady, stopFinished == nil else {
+            stopOnLoop()
+            return finished()
+        }
+        // The VMM answers the detach before its socket closes; one that does not, in time,
+        // is let go of anyway.
+        stopFinished = finished
+        detachDeadline.arm(afterMilliseconds: Self.detachTimeoutMilliseconds) { self.detachEnded() }
+        guestResets.detach { self.detachEnded() }
+    }
+
+    private func detachEnded() {
+        guard let finished = stopFinished else { return }
+        stopFinished = nil
+        detachDeadline.cancel()
+        stopOnLoop()
+        finished()
+    }
+
+    /// Lets go of everything at once (a failed start, or after the detach).
     private func stopOnLoop() {
         listeners.forEach { $0.close() }
         listeners = []

@@ -90,11 +90,13 @@ final class UpstreamLink {
     /// Sends a command with a broker id in place of the client's; the outcome goes to
     /// `continuation`, or to `onReply` when there is none. `message` is owned by the
     /// caller and modified (its `id`).
-    func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) {
+    @discardableResult
+    func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) -> Int64? {
         let entry = PendingCommands<ReplyHandler>.Entry(command: command, continuation: continuation)
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
-            return deliver(.failed(QMPError("VMM '\(vmName)' is not connected")), to: entry)
+            deliver(.failed(QMPError("VMM '\(vmName)' is not connected")), to: entry)
+            return nil
         }
         var command = command
         command.deadline = Self.now() + UInt64(commandTimeoutMilliseconds)
@@ -102,6 +104,7 @@ final class UpstreamLink {
         message["id"] = .integer(id)
         connection.send(message.wireMessage(), fds: fds)
         if !commandTimer.isArmed { armCommandTimer() }
+        return id
     }
 
     /// Monotonic milliseconds.
@@ -129,12 +132,13 @@ final class UpstreamLink {
     }
 
     /// A command the broker itself issues (`stop`, `cont`, `query-pci`, HMP), for `purpose`.
+    @discardableResult
     func execute(_ command: String, arguments: JSON? = nil, for purpose: BrokerPurpose,
-                 then continuation: ReplyHandler? = nil) {
+                 then continuation: ReplyHandler? = nil) -> Int64? {
         // Internal commands need no client id; whoever handles the reply parses what it needs.
         let message = JSON.object(["execute": .string(command)])
         if let arguments { message["arguments"] = arguments }
-        send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
+        return send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
     }
 
     private func deliver(_ reply: UpstreamReply, to entry: PendingCommands<ReplyHandler>.Entry) {

@@ -6,7 +6,7 @@ import QMPWire
 import Testing
 
 extension GuestReset {
-    /// A real QEMU 7.2: tracing turned on over QMP into a broker-owned regular file, guest
+    /// A real QEMU, 7.2 and 10.0: tracing turned on over QMP into a broker-owned regular file, guest
     /// config writes through qtest, and the pure pieces fed with what QEMU wrote.
     @Suite(.serialized) struct LinkResetObservationTests {
         let rp0 = GuestPCIAddress(bus: 0, slot: 0x1C, function: 0)
@@ -22,9 +22,9 @@ extension GuestReset {
             let logPath: String
             let previouslyEnabled: Set<String>
 
-            init() throws {
+            init(_ build: QEMUBuild) throws {
                 let qtestPath = directory.file("qtest.sock")
-                qemu = try QEMUInstance(in: directory) { commandLine in
+                qemu = try QEMUInstance(in: directory, build: build) { commandLine in
                     commandLine.qtestSocket = qtestPath
                     commandLine.extra += ["-qtest-log", "none"]
                 }
@@ -45,7 +45,7 @@ extension GuestReset {
                     replies.append(reply)
                 }
                 previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: replies)
-                for command in LinkResetTracing.attachCommands(logPath: logPath) {
+                for command in LinkResetTracing.attachCommands(logPath: logPath, pointLog: true) {
                     if let failure = command.check(reply: try qmp.execute(command.name, arguments: command.arguments)) {
                         throw failure
                     }
@@ -55,8 +55,8 @@ extension GuestReset {
             func topology() throws -> PCITopology { try PCITopology(queryPCI: qmp.execute("query-pci")) }
         }
 
-        @Test func secondaryBusResetAboveDev0IsDetected() throws {
-            let vm = try Attached()
+        @Test(arguments: QEMUBuild.all) func secondaryBusResetAboveDev0IsDetected(_ build: QEMUBuild) throws {
+            let vm = try Attached(build)
             #expect(vm.previouslyEnabled.isEmpty)
 
             // Under -S no firmware ran: rp0's secondary bus is 0 and query-pci hides dev0.
@@ -91,8 +91,8 @@ extension GuestReset {
             #expect(vm.qmp.events.isEmpty)
         }
 
-        @Test func latencyFromGuestWriteToParsedLine() throws {
-            let vm = try Attached()
+        @Test(arguments: QEMUBuild.all) func latencyFromGuestWriteToParsedLine(_ build: QEMUBuild) throws {
+            let vm = try Attached(build)
             var detector = SecondaryBusResetDetector()
             try vm.qtest.command("outl 0xcf8 0x8000e03c")
             var latencies: [Double] = []
@@ -113,8 +113,8 @@ extension GuestReset {
             #expect(worst < 1e6)
         }
 
-        @Test func systemResetIsBracketedInTheStreamBeforeTheResetEvent() throws {
-            let vm = try Attached()
+        @Test(arguments: QEMUBuild.all) func systemResetIsBracketedInTheStreamBeforeTheResetEvent(_ build: QEMUBuild) throws {
+            let vm = try Attached(build)
             var classifier = HotResetClassifier()
             #expect(try vm.qmp.execute("system_reset")["return"] != nil)
             let begin = try #require(vm.follower.next(timeout: 5, where: { $0 == .systemReset(.begin) }), "\(vm.follower.rawLines.suffix(5))")
@@ -129,8 +129,8 @@ extension GuestReset {
             #expect(reset["data"]?["reason"]?.string == "host-qmp-system-reset")
         }
 
-        @Test func detachStopsTracingAndGivesTheLogBack() throws {
-            let vm = try Attached()
+        @Test(arguments: QEMUBuild.all) func detachStopsTracingAndGivesTheLogBack(_ build: QEMUBuild) throws {
+            let vm = try Attached(build)
             for command in LinkResetTracing.detachCommands(previouslyEnabled: vm.previouslyEnabled, restoreLogTo: "/dev/stderr") {
                 let reply = try vm.qmp.execute(command.name, arguments: command.arguments)
                 #expect(command.check(reply: reply) == nil, "\(command): \(reply)")

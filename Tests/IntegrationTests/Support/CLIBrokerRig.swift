@@ -16,9 +16,13 @@ final class CLIBrokerRig {
     var socket: String { directory.file("vm1.qmp") }
     var logPath: String { directory.file("broker.log") }
 
-    init(stateDirectory: String? = nil) throws {
+    init(stateDirectory: String? = nil, build: QEMUBuild = .debian7_2, directMonitor: Bool = false,
+         qemuArguments: [String] = []) throws {
         let qtestPath = directory.file("qtest.sock")
-        qemu = try QEMUInstance(in: directory) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        qemu = try QEMUInstance(in: directory, build: build, directMonitor: directMonitor) {
+            $0.qtestSocket = qtestPath
+            $0.extra += ["-qtest-log", "none"] + qemuArguments
+        }
         qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()
         sysfs = FakeSysfsTree(in: directory)
@@ -39,20 +43,24 @@ final class CLIBrokerRig {
     /// Starts the broker and returns a negotiated client once it watches for link resets.
     @discardableResult
     func start(_ extraArguments: [String] = []) throws -> QMPClient {
+        let client = try startWithoutWatch(extraArguments)
+        try client.waitForLinkResetWatch(timeout: 30)  // generous: 2 shared cores under load
+        return client
+    }
+
+    /// Starts the broker and returns a negotiated client without waiting for the watch.
+    func startWithoutWatch(_ extraArguments: [String] = []) throws -> QMPClient {
         broker = try BrokerProcess(arguments: ["run", "--config", directory.file("broker.toml")] + extraArguments,
                                    logPath: logPath)
         let deadline = Deadline(after: 10)
-        var client: QMPClient?
-        while client == nil {
-            client = try? QMPClient(path: socket)
-            if client == nil {
-                guard !deadline.passed else { throw QMPClient.Failure("broker socket never appeared: \(log)") }
-                usleep(5_000)
+        while true {
+            if let client = try? QMPClient(path: socket) {
+                try client.negotiate()
+                return client
             }
+            guard !deadline.passed else { throw QMPClient.Failure("broker socket never appeared: \(log)") }
+            usleep(5_000)
         }
-        try client!.negotiate()
-        try client!.waitForLinkResetWatch(timeout: 30)  // generous: 2 shared cores under load
-        return client!
     }
 
     func kill() {

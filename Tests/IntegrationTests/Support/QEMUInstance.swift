@@ -11,12 +11,16 @@ final class QEMUInstance {
     let process: ChildProcess
     var logPath: String { directory.file("qemu.log") }
 
-    init(in directory: TemporaryDirectory, name: String = "qemu", directMonitor: Bool = false,
-         configure: (inout QEMUCommandLine) -> Void = { _ in }) throws {
+    init(in directory: TemporaryDirectory, name: String = "qemu", build: QEMUBuild = .debian7_2,
+         directMonitor: Bool = false, configure: (inout QEMUCommandLine) -> Void = { _ in }) throws {
         self.directory = directory
         qmpSocket = directory.file("\(name).qmp")
         directSocket = directMonitor ? directory.file("\(name)-direct.qmp") : nil
         var commandLine = QEMUCommandLine(qmpSocket: qmpSocket)
+        commandLine.binary = build.binary
+        guard access(build.binary, X_OK) == 0 || !build.binary.hasPrefix("/") else {
+            throw QMPClient.Failure("\(build) is not at \(build.binary): run scripts/fetch-qemu10.sh (make test does)")
+        }
         if let directSocket { commandLine.extra += ["-qmp", "unix:\(directSocket),server=on,wait=off"] }
         configure(&commandLine)
         unlink(qmpSocket)

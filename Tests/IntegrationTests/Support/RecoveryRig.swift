@@ -21,9 +21,17 @@ final class RecoveryRig {
 
     static let rootPortSlot: UInt8 = 0x1C
 
-    init(policy: String = "forward", autoCont: Bool = false, running: Bool = true, directMonitor: Bool = false) throws {
+    /// How often the broker re-checks the watch (`link-reset-check-ms`).
+    let checkMilliseconds: Int
+
+    init(policy: String = "forward", autoCont: Bool = false, running: Bool = true, directMonitor: Bool = false,
+         build: QEMUBuild = .debian7_2, checkMilliseconds: Int = 2000) throws {
+        self.checkMilliseconds = checkMilliseconds
         let qtestPath = directory.file("qtest.sock")
-        qemu = try QEMUInstance(in: directory, directMonitor: directMonitor) { $0.qtestSocket = qtestPath; $0.extra += ["-qtest-log", "none"] }
+        qemu = try QEMUInstance(in: directory, build: build, directMonitor: directMonitor) {
+            $0.qtestSocket = qtestPath
+            $0.extra += ["-qtest-log", "none"]
+        }
         qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()  // while paused: guest-side writes then never race the firmware
         sysfs = FakeSysfsTree(in: directory)
@@ -37,7 +45,9 @@ final class RecoveryRig {
     func startBroker(policy: String = "forward", autoCont: Bool = false) throws {
         let root = sysfs.root
         let host = sysfs.host
+        let checkMilliseconds = checkMilliseconds
         broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory, stateDirectory: directory.path) {
+            $0.linkResetCheckMilliseconds = checkMilliseconds
             $0.recovery.sysfsRoot = root
             $0.recovery.pollMilliseconds = 0
             var device = VFIORecoverySettings.DeviceConfiguration(id: "dev0", host: host)

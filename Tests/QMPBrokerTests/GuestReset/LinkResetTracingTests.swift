@@ -7,7 +7,7 @@ extension GuestReset {
     /// The attach/detach command lists and the checks of QEMU 7.2's real replies.
     @Suite struct LinkResetTracingTests {
         @Test func attachSetsTheLogFileBeforeEnablingEvents() {
-            let commands = LinkResetTracing.attachCommands(logPath: "/run/qmp-broker/vm1/trace.log")
+            let commands = LinkResetTracing.attachCommands(logPath: "/run/qmp-broker/vm1/trace.log", pointLog: true)
             #expect(commands.first == .setLogFile(path: "/run/qmp-broker/vm1/trace.log"))
             #expect(commands.dropFirst() == LinkResetTracing.traceEvents.map { .setTraceEventState(name: $0, enable: true) }[...])
             #expect(commands.map(\.message.description) == [
@@ -18,6 +18,21 @@ extension GuestReset {
                 #"{"execute": "trace-event-set-state", "arguments": {"name": "resettable_phase_enter_begin", "enable": true}}"#,
                 #"{"execute": "trace-event-set-state", "arguments": {"name": "resettable_phase_exit_end", "enable": true}}"#,
             ])
+        }
+
+        @Test func anAttachToAFileQEMUAlreadyWritesSendsNoLogfile() {
+            #expect(LinkResetTracing.attachCommands(logPath: "/run/qmp-broker/vm1/trace.log", pointLog: false)
+                == LinkResetTracing.traceEvents.map { .setTraceEventState(name: $0, enable: true) })
+        }
+
+        @Test func theCanaryIsSwitchedOnThenBackToWhatTheVMMHad() {
+            #expect(LinkResetTracing.canaryCommands(previouslyEnabled: []).map(\.message.description) == [
+                #"{"execute": "trace-event-set-state", "arguments": {"name": "monitor_qmp_cmd_in_band", "enable": true}}"#,
+                #"{"execute": "trace-event-set-state", "arguments": {"name": "monitor_qmp_cmd_in_band", "enable": false}}"#,
+            ])
+            #expect(LinkResetTracing.canaryCommands(previouslyEnabled: ["monitor_qmp_cmd_in_band"]).last
+                == .setTraceEventState(name: "monitor_qmp_cmd_in_band", enable: true))
+            #expect(LinkResetTracing.stateQueries.last == .getTraceEventState(name: "monitor_qmp_cmd_in_band"))
         }
 
         @Test func detachLeavesTheVMMsOwnEventsOnAndRestoresItsLog() {

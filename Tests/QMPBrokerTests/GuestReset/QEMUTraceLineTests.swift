@@ -68,6 +68,23 @@ extension GuestReset {
             #expect(QEMUTraceLine.parse("resettable_phase_exit_end obj=(nil)(System) count=0")?.event == .systemReset(.end))
         }
 
+        @Test func theCanaryLineCarriesTheCommandsID() {
+            #expect(QEMUTraceLine.parse("monitor_qmp_cmd_in_band 17")?.event == .qmpCommandInBand(id: "17"))
+            #expect(QEMUTraceLine.parse("4242@1796602490.015444:monitor_qmp_cmd_in_band \"__qmp#00001\"")?.event
+                == .qmpCommandInBand(id: "\"__qmp#00001\""))
+            // A command without an id traces an empty string: nothing to match a canary by.
+            #expect(QEMUTraceLine.parse("monitor_qmp_cmd_in_band ") == nil)
+            #expect(QEMUTraceLine.parse("monitor_qmp_cmd_in_band_x 17") == nil)
+        }
+
+        /// QEMU ≥ 8 writes its log without O_APPEND: after someone truncates the file, the next
+        /// line lands at QEMU's old offset, behind a run of NUL bytes.
+        @Test func aLineBehindAHoleOfNULBytesStillParses() {
+            let write = QEMUTraceLine.parse(CapturedTraceLines.plainWrite)
+            #expect(write != nil)
+            #expect(QEMUTraceLine.parse(Array(repeating: 0, count: 300) + Array(CapturedTraceLines.plainWrite.utf8)[...]) == write)
+        }
+
         @Test func foreignLinesAreNil() {
             for line in CapturedTraceLines.foreign { #expect(QEMUTraceLine.parse(line) == nil, "\(line)") }
         }

@@ -8,7 +8,7 @@ extension GuestReset {
     /// the actions it must produce.
     @Suite struct TraceAttachmentTests {
         enum Input: CustomStringConvertible {
-            case attach, logOpened, logOpenFailed(String), answered(Int, String?), logChecked(Bool)
+            case attach, logOpened, logOpenFailed(String), answered(Int, String?), logChecked(Bool), canary(seen: Bool)
             case verify, tick, refresh, systemReset, topologyRead, topologyFailedByALostVMM, upstreamLost, detach
 
             var description: String {
@@ -18,6 +18,7 @@ extension GuestReset {
                 case .logOpenFailed(let reason): "logOpenFailed(\(reason))"
                 case .answered(let exchange, let reply): "answered(\(exchange), \(reply ?? "nil"))"
                 case .logChecked(let ours): "logChecked(\(ours))"
+                case .canary(let seen): "canaryChecked(seen: \(seen))"
                 case .verify: "verify"
                 case .tick: "tick"
                 case .refresh: "refresh"
@@ -53,6 +54,7 @@ extension GuestReset {
             case .answered(let exchange, let reply):
                 attachment.answered(exchange: exchange, reply: reply.flatMap { try? JSON.parse(Array($0.utf8)[...]) })
             case .logChecked(let ours): attachment.logChecked(stillOurs: ours)
+            case .canary(let seen): attachment.canaryChecked(seen: seen)
             case .verify: attachment.verify()
             case .tick: attachment.tick()
             case .refresh: attachment.refreshTopology()
@@ -94,33 +96,75 @@ extension GuestReset {
             [.publish(intact: false, reason: reason), .announce(active: false, reason: reason)]
         }
 
-        /// The state queries of exchange `exchange`, every event as `states` says; the last
-        /// answer sends the attach commands' first (`logfile`) in the next exchange.
-        static func stateQueries(_ exchange: Int, _ states: [String: String] = [:]) -> [Step] {
-            events.indices.map { index in
-                let answer = state(events[index], states[events[index]] ?? "disabled")
-                let next: Action = index + 1 < events.count ? .send(get(events[index + 1]), exchange: exchange)
-                    : .send(logFile, exchange: exchange + 1)
-                return Step(.answered(exchange, answer), [next])
+        static let canaryEvent = LinkResetTracing.canaryEvent
+        /// What the attach's state queries ask about (patterns of the watched events, then the
+        /// canary), and what a check asks.
+        static let attachQueries = LinkResetTracing.watchedPatterns + [canaryEvent]
+        static let checkQueries = LinkResetTracing.watchedPatterns
+
+        /// QEMU's answer to a query of `pattern`: every event it matches, as `states` says.
+        static func reply(_ pattern: String, _ states: [String: String]) -> String {
+            let entries = (events + [canaryEvent]).filter { TracePattern.matches(pattern, $0) }.map {
+                #"{"name": "\#($0)", "state": "\#(states[$0] ?? "disabled")", "vcpu": false}"#
+            }
+            return #"{"return": [\#(entries.joined(separator: ", "))]}"#
+        }
+
+        /// The queries `queries` of exchange `exchange`, answered as `states` says; the last
+        /// answer is followed by `next` (by default the canary probe of the next exchange).
+        static func stateQueries(_ exchange: Int, _ states: [String: String] = [:], queries: [String] = attachQueries,
+                                 then next: Action? = nil) -> [Step] {
+            queries.indices.map { index in
+                let following: Action = index + 1 < queries.count ? .send(get(queries[index + 1]), exchange: exchange)
+                    : next ?? .send(enable(canaryEvent), exchange: exchange + 1)
+                return Step(.answered(exchange, reply(queries[index], states)), [following])
             }
         }
 
-        /// `logfile` then every switch of exchange `exchange`, all accepted; then the file is checked.
-        static func attachCommands(_ exchange: Int) -> [Step] {
-            [Step(.answered(exchange, logfileOK), [.send(enable(events[0]), exchange: exchange)])]
+        /// The canary pair of exchange `exchange` after its first command was sent: switch on
+        /// answered, the canary (switch back) sent, answered, looked for; `then` follows.
+        static func canary(_ exchange: Int, seen: Bool, then next: [Action]) -> [Step] {
+            [Step(.answered(exchange, ok), [.sendCanary(disable(canaryEvent), exchange: exchange)]),
+             Step(.answered(exchange, ok), [.checkCanary]),
+             Step(.canary(seen: seen), next)]
+        }
+
+        /// The probe of exchange `exchange`: QEMU's lines do (`seen`) or do not reach the file
+        /// yet, so the attach commands that follow do or do not start with `logfile`.
+        static func probe(_ exchange: Int, seen: Bool) -> [Step] {
+            canary(exchange, seen: seen, then: [.send(seen ? enable(events[0]) : logFile, exchange: exchange + 1)])
+        }
+
+        /// `logfile` (when `pointLog`) then every switch of exchange `exchange`, all accepted;
+        /// after a `logfile` the canary proves it; then the file is checked.
+        static func attachCommands(_ exchange: Int, pointLog: Bool = true) -> [Step] {
+            (pointLog ? [Step(.answered(exchange, logfileOK), [.logReopened, .send(enable(events[0]), exchange: exchange)])] : [])
                 + events.indices.map { index in
-                    let next: Action = index + 1 < events.count ? .send(enable(events[index + 1]), exchange: exchange) : .checkLog
+                    let next: Action = index + 1 < events.count ? .send(enable(events[index + 1]), exchange: exchange)
+                        : pointLog ? .send(enable(canaryEvent), exchange: exchange) : .checkLog
                     return Step(.answered(exchange, ok), [next])
                 }
+                + (pointLog ? canary(exchange, seen: true, then: [.checkLog]) : [])
         }
 
         static let attachToIntact: [Step] = [
             Step(.attach, [attaching, .startTicking, .openLog]),
-            Step(.logOpened, [.send(get(events[0]), exchange: 1)]),
-        ] + stateQueries(1, ["vfio_pci_hot_reset": "enabled"]) + attachCommands(2) + [
+            Step(.logOpened, [.send(get(attachQueries[0]), exchange: 1)]),
+        ] + stateQueries(1, ["vfio_pci_hot_reset": "enabled"]) + probe(2, seen: false) + attachCommands(3) + [
             Step(.logChecked(true), [.readTopology]),
             Step(.topologyRead, [intact, on, .startFollowing]),
         ]
+
+        /// A check of exchange `exchange` on an intact watch: the file, every state, the canary.
+        static func check(_ exchange: Int, _ states: [String: String], canarySeen: Bool, then next: [Action]) -> [Step] {
+            [Step(.tick, [intact, .checkLog]),
+             Step(.verify, []),  // checks never pile up
+             Step(.logChecked(true), [.send(get(checkQueries[0]), exchange: exchange)])]
+                + stateQueries(exchange, states, queries: checkQueries, then: .send(enable(canaryEvent), exchange: exchange))
+                + canary(exchange, seen: canarySeen, then: next)
+        }
+
+        static let allEnabled = Dictionary(uniqueKeysWithValues: events.map { ($0, "enabled") })
 
         @Test func attachIsOneCommandAtATimeThenTheFileThenTheTopology() {
             var attachment = TraceAttachment(logPath: Self.path)
@@ -135,11 +179,14 @@ extension GuestReset {
             let reason = "logfile failed: Error opening logfile /run/qmp-broker/vm1.trace.log: Permission denied"
             Self.expectTranscript(&attachment, [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
-            ] + Self.stateQueries(1) + [
-                Step(.answered(2, refusal), [.note(.refused(command: "human-monitor-command", reason: reason))]
-                     + Self.broken("QEMU refused human-monitor-command: \(reason)")),
-                Step(.answered(2, Self.ok), []),  // nothing more was asked
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1) + Self.probe(2, seen: false) + [
+                // QEMU closed its old log before failing to open ours: its stderr goes back at once.
+                Step(.answered(3, refusal), [.note(.refused(command: "human-monitor-command", reason: reason))]
+                     + Self.broken("QEMU refused human-monitor-command: \(reason)")
+                     + [.send(.setLogFile(path: "/proc/self/fd/2"), exchange: 4)]),
+                Step(.answered(3, Self.ok), []),  // nothing more was asked
+                Step(.answered(4, Self.logfileOK), [.logReopened]),
                 // The timer tries again, from opening the log.
                 Step(.tick, [.publish(intact: false, reason: "QEMU refused human-monitor-command: \(reason)"),
                              .note(.reattaching), Self.attaching, .startTicking, .openLog]),
@@ -170,11 +217,12 @@ extension GuestReset {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, [
                 Step(.attach, [Self.attaching, .startTicking, .openLog]),
-                Step(.logOpened, [.send(Self.get(Self.events[0]), exchange: 1)]),
-                Step(.answered(1, Self.state(Self.events[0], "disabled")), [.send(Self.get(Self.events[1]), exchange: 1)]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+                Step(.answered(1, Self.reply(Self.attachQueries[0], [:])), [.send(Self.get(Self.attachQueries[1]), exchange: 1)]),
                 // The link fails what is pending, then reports the loss.
-                Step(.answered(1, nil), [.send(Self.logFile, exchange: 2)]),
-                Step(.answered(2, nil), Self.broken("the VMM did not answer the tracing commands")),
+                Step(.answered(1, nil), [.send(Self.enable(Self.canaryEvent), exchange: 2)]),
+                Step(.answered(2, nil), [.send(Self.logFile, exchange: 3)]),
+                Step(.answered(3, nil), Self.broken("the VMM did not answer the tracing commands")),
                 Step(.upstreamLost, [.publish(intact: false, reason: "VMM disconnected"), .stopFollowing]),
                 Step(.verify, []),
             ])
@@ -184,21 +232,65 @@ extension GuestReset {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, Self.attachToIntact)
             let reason = "trace events disabled in QEMU: pci_cfg_write"
-            var states = Dictionary(uniqueKeysWithValues: Self.events.map { ($0, "enabled") })
+            var states = Self.allEnabled
             states["pci_cfg_write"] = "disabled"
-            let answers = Self.events.indices.map { index in
-                Step(.answered(3, Self.state(Self.events[index], states[Self.events[index]]!)),
-                     [.send(index + 1 < Self.events.count ? Self.get(Self.events[index + 1]) : Self.logFile, exchange: 3)])
-            }
-            Self.expectTranscript(&attachment, [
-                Step(.tick, [Self.intact, .checkLog]),
-                Step(.verify, []),  // checks never pile up
-                Step(.logChecked(true), [.send(Self.get(Self.events[0]), exchange: 3)]),
-            ] + answers + [
-                Step(.answered(3, Self.logfileOK), Self.broken(reason)
-                     + [.note(.reasserting), .send(Self.get(Self.events[0]), exchange: 4)]),
-            ])
+            Self.expectTranscript(&attachment, Self.check(4, states, canarySeen: true, then: Self.broken(reason)
+                + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)]))
             #expect(attachment.watch.state == .attaching)
+        }
+
+        @Test func aCheckWhoseCanaryArrivesSendsNoLogfileAndChangesNothing() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&attachment, Self.attachToIntact)
+            Self.expectTranscript(&attachment, Self.check(4, Self.allEnabled, canarySeen: true, then: [Self.intact]))
+            #expect(attachment.isIntact)
+        }
+
+        @Test func aCheckWhoseCanaryDoesNotArriveBreaksTheWatchAndAttachesAgain() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&attachment, Self.attachToIntact)
+            let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"
+            Self.expectTranscript(&attachment, Self.check(4, Self.allEnabled, canarySeen: false, then: Self.broken(reason)
+                + [.note(.reattaching), Self.attaching, .startTicking, .openLog]))
+            // The attach again: QEMU logs elsewhere, so `logfile` goes out, and a canary proves it.
+            Self.expectTranscript(&attachment, [Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 5)])]
+                + Self.stateQueries(5, Self.allEnabled) + Self.probe(6, seen: false) + Self.attachCommands(7) + [
+                    Step(.logChecked(true), [.readTopology]),
+                    Step(.topologyRead, [Self.intact, Self.on, .startFollowing]),
+                ])
+        }
+
+        @Test func aRefusedCanaryIsACanaryThatDidNotArrive() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&attachment, Self.attachToIntact)
+            let unknown = #"{"error": {"class": "GenericError", "desc": "unknown event \"monitor_qmp_cmd_in_band\""}}"#
+            let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"
+            Self.expectTranscript(&attachment, Array(Self.check(4, Self.allEnabled, canarySeen: true, then: []).dropLast(3)) + [
+                Step(.answered(4, unknown), [.sendCanary(Self.disable(Self.canaryEvent), exchange: 4)]),
+                Step(.answered(4, unknown), Self.broken(reason) + [.note(.reattaching), Self.attaching, .startTicking, .openLog]),
+            ])
+        }
+
+        @Test func aRestartedBrokerWhoseFileQEMUStillWritesSendsNoLogfile() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&attachment, [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1, Self.allEnabled) + Self.probe(2, seen: true) + Self.attachCommands(3, pointLog: false) + [
+                Step(.logChecked(true), [.readTopology]),
+                Step(.topologyRead, [Self.intact, Self.on, .startFollowing]),
+            ])
+        }
+
+        @Test func anAttachWhoseCanaryDoesNotArriveAfterLogfileBreaksTheWatch() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"
+            var steps: [Step] = [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1) + Self.probe(2, seen: false) + Self.attachCommands(3).dropLast()
+            steps.append(Step(.canary(seen: false), Self.broken(reason)))
+            Self.expectTranscript(&attachment, steps)
         }
 
         @Test func aReplacedLogFoundByACheckIsReattached() {
@@ -252,20 +344,20 @@ extension GuestReset {
             Self.expectTranscript(&attachment, Self.attachToIntact)
             let undo = Self.events.filter { $0 != "vfio_pci_hot_reset" }
             Self.expectTranscript(&attachment, [
-                Step(.detach, [.send(Self.disable(undo[0]), exchange: 3), .publish(intact: false, reason: "broker stopping"),
+                Step(.detach, [.send(Self.disable(undo[0]), exchange: 4), .publish(intact: false, reason: "broker stopping"),
                                .announce(active: false, reason: "broker stopping"), .stopFollowing]),
-                Step(.answered(3, Self.ok), [.send(Self.disable(undo[1]), exchange: 3)]),
-                Step(.answered(3, Self.ok), [.send(Self.disable(undo[2]), exchange: 3)]),
-                Step(.answered(3, Self.ok), [.send(Self.disable(undo[3]), exchange: 3)]),
-                Step(.answered(3, Self.ok), [.send(.setLogFile(path: "/dev/stderr"), exchange: 3)]),
-                Step(.answered(3, Self.logfileOK), []),
+                Step(.answered(4, Self.ok), [.send(Self.disable(undo[1]), exchange: 4)]),
+                Step(.answered(4, Self.ok), [.send(Self.disable(undo[2]), exchange: 4)]),
+                Step(.answered(4, Self.ok), [.send(Self.disable(undo[3]), exchange: 4)]),
+                Step(.answered(4, Self.ok), [.send(.setLogFile(path: "/proc/self/fd/2"), exchange: 4)]),
+                Step(.answered(4, Self.logfileOK), [.logReopened, .detachFinished]),
             ])
         }
 
         @Test func aDetachWithoutAnIntactWatchSendsNothing() {
             var attachment = TraceAttachment(logPath: Self.path)
             Self.expectTranscript(&attachment, [
-                Step(.detach, [.publish(intact: false, reason: "broker stopping"), .stopFollowing]),
+                Step(.detach, [.detachFinished, .publish(intact: false, reason: "broker stopping"), .stopFollowing]),
             ])
         }
     }
