@@ -40,10 +40,14 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CEpoll"]),
         // The error domain: severities, AER names, per-device state machine, policies. No I/O.
         .target(name: "ErrorEvents"),
-        // Host error sources: eventfds, sysfs AER counters, kernel uevents.
+        // Kernel tracepoint records from bytes: tracefs format files, raw records, perf ring
+        // buffers, `ras:aer_event`. No I/O.
+        .target(name: "KernelTracepoint"),
+        .testTarget(name: "KernelTracepointTests", dependencies: ["KernelTracepoint"]),
+        // Host error sources: eventfds, sysfs AER counters, kernel uevents, the AER tracepoint.
         .target(
             name: "VFIOWatch",
-            dependencies: ["CVFIO", "EventLoop", "ErrorEvents", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CVFIO", "EventLoop", "ErrorEvents", "KernelTracepoint", .product(name: "Logging", package: "swift-log")]
         ),
         // Durable state: device flags, policies, counters and the error history, in SQLite.
         .target(
@@ -67,6 +71,7 @@ let package = Package(
                 "ErrorEvents",
                 "BrokerState",
                 "VFIOWatch",
+                "KernelTracepoint",
                 "BrokerSchema",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -110,14 +115,14 @@ let package = Package(
         // The fan-out bench's reader: one process with one epoll over all the client sockets.
         .executableTarget(name: "qmp-broker-fanout-reader", path: "Benchmarks/FanoutReader"),
         .testTarget(name: "ErrorEventsTests", dependencies: ["ErrorEvents"]),
-        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "EventLoop", "ErrorEvents", "QMPBroker", "BrokerTesting"]),
+        .testTarget(name: "VFIOWatchTests", dependencies: ["VFIOWatch", "KernelTracepoint", "EventLoop", "ErrorEvents", "QMPBroker", "BrokerTesting"]),
         .testTarget(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", "BrokerTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
-        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch",
+        .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch", "KernelTracepoint",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
         .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),

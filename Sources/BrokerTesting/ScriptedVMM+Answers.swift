@@ -12,6 +12,7 @@ extension ScriptedVMM {
     }
 
     func answer(_ command: ReceivedCommand) -> [Output] {
+        traceInBand(command)
         let (scripted, handler) = state.withLock { ($0.script.replies[command.name], $0.script.handler) }
         let reply = scripted ?? handler?(command) ?? state.withLock { builtIn(command, &$0) }
         return render(reply, for: command)
@@ -38,6 +39,17 @@ extension ScriptedVMM {
         case .raw(let text):
             return [Output(due: due, bytes: Array(text.utf8))]
         }
+    }
+
+    /// As QEMU's dispatcher does before it runs a command: with `monitor_qmp_cmd_in_band` on,
+    /// the command's id goes to the log (`logfile`), flushed at once (the broker's canary).
+    private func traceInBand(_ command: ReceivedCommand) {
+        guard let path = state.withLock({ $0.traceEvents["monitor_qmp_cmd_in_band"] == true ? $0.logPath : nil }) else { return }
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let line = Array("monitor_qmp_cmd_in_band \(command.id ?? "")\n".utf8)
+        _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        Glibc.close(fd)
     }
 
     /// QEMU 7.2's answers, measured on Debian's binary (`-M none -qmp stdio`).
@@ -77,6 +89,11 @@ extension ScriptedVMM {
         case "human-monitor-command":
             // HMP answers text: "" for a `logfile` that worked, "OK id: ..." for an injection.
             let line = command.argument("command-line") ?? ""
+            if line.hasPrefix("logfile ") {
+                var path = line.dropFirst("logfile ".count)
+                if path.first == "\"" && path.last == "\"" && path.count >= 2 { path = path.dropFirst().dropLast() }
+                state.logPath = String(path)
+            }
             guard line.hasPrefix("pcie_aer_inject_error ") else { return .success(#""""#) }
             return .success(Self.quoted(state.script.machine.injectError(commandLine: line)))
         default:

@@ -31,6 +31,8 @@ public final class ScriptedVMM: Sendable {
         var script: VMMScript
         var running: Bool
         var traceEvents: [String: Bool] = [:]
+        /// Where QEMU's log goes (`logfile`): trace lines the VMM itself writes land there.
+        var logPath: String?
         var received: [ReceivedCommand] = []
         var held: [ReceivedCommand] = []
         var connections = 0

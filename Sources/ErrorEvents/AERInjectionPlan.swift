@@ -91,6 +91,16 @@ public struct AERInjectionPlan: Hashable, Sendable {
     }
 
     public static let undeliveredNote = "recorded, not delivered (QEMU < 8.1)"
+    public static let deliveredNote = "delivered to the guest (QEMU >= 8.1)"
+    public static let deliveryUnknownNote = "delivery to the guest unknown (QEMU version not known)"
+
+    /// What becomes of a correctable injection on `qemu` (nil: version not known), in the
+    /// words of the event's note; nil for an uncorrectable plan, which always reaches it.
+    public func correctableDelivery(on qemu: QEMUVersion?) -> String? {
+        guard correctable else { return nil }
+        guard let qemu else { return Self.deliveryUnknownNote }
+        return reachesGuest(on: qemu) ? Self.deliveredNote : Self.undeliveredNote
+    }
 }
 
 extension GuestAERError {

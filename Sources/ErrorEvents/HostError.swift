@@ -6,6 +6,8 @@ public enum ErrorSource: String, Sendable, Hashable, CaseIterable, Codable {
     case sysfs
     /// A kernel uevent (`ERROR_EVENT=...`).
     case uevent
+    /// The kernel's `ras:aer_event` tracepoint named the device or a port above it.
+    case aerTracepoint = "aer-tracepoint"
     /// `x-vfio-inject-error`: a drill, not a real device error.
     case inject
 }

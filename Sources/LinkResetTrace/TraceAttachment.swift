@@ -299,11 +299,14 @@ public struct TraceAttachment {
         phase = .idle
         switch script.kind {
         case .stateQueries:
-            previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: script.replies)
+            // What the VMM had on before the broker touched it; a re-attach finds the broker's own.
+            if !changedVMM { previouslyEnabled = LinkResetTracing.previouslyEnabled(fromReplies: script.replies) }
             return start(.probe)
         case .probe:
             // QEMU already writes here (a restarted broker, a re-attach after a check):
-            // pointing it at the file again would truncate it on QEMU ≥ 8.
+            // pointing it at the file again would truncate it on QEMU ≥ 8. At a first attach
+            // that means a previous broker attached, so the watched events on are its own.
+            if script.canarySeen == true && !changedVMM { previouslyEnabled.subtract(LinkResetTracing.traceEvents) }
             return start(.attachCommands(pointLog: script.canarySeen != true))
         case .attachCommands(let pointLog):
             guard script.replies.count == script.commands.count else {

@@ -16,6 +16,10 @@ public struct PendingCommand: Equatable {
         case transformReply
         /// A `device_add` that worked may have added a vfio-pci device to watch.
         case rediscover
+        /// A `device_add` of a vfio-pci device with an id: QEMU armed its own error handler
+        /// while realizing it, so the broker takes the trigger over as soon as QEMU answers,
+        /// before the client hears and before any other exchange (`host`: its PCI address).
+        case takeOverAddedVFIODevice(id: String, host: String)
         /// The command may have switched the link-reset watch's trace events off.
         case verifyLinkResetWatch
     }

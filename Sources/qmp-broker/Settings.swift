@@ -137,6 +137,7 @@ struct SettingsCheck {
                 .flatMap { inRange($0, 1...86_400_000, key: "command-timeout-ms", at: entry.location) } ?? vm.commandTimeoutMilliseconds
             vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? "/sys"
             vm.recovery.pollMilliseconds = pollMs ?? vm.recovery.pollMilliseconds
+            vm.recovery.pollMillisecondsBesideTracepoint = pollMs ?? vm.recovery.pollMillisecondsBesideTracepoint
             vm.recovery.allowInject = vfio.allowInject || top.boolean("allow-inject") == true
             var deviceIDs = Set<String>()
             for table in entry.tables("device") {

@@ -30,8 +30,10 @@ import Testing
         let path = try #require(recovery.rig.configuration.traceLogPath)
         #expect(commands.contains { $0.name == "human-monitor-command" && $0.argument("command-line") == "logfile \"\(path)\"" })
         let enabled = commands.filter { $0.name == "trace-event-set-state" }.compactMap { $0.argument("name") }
-        #expect(Set(enabled) == Set(LinkResetTracing.traceEvents))
+        // The watched events, and the canary that proves they arrive.
+        #expect(Set(enabled) == Set(LinkResetTracing.traceEvents + [LinkResetTracing.canaryEvent]))
         #expect(commands.contains { $0.name == "query-pci" })
+        #expect(TextFile.read(path)?.contains("monitor_qmp_cmd_in_band") == true)
     }
 
     @Test(arguments: resetLines) func aSecondaryBusResetOnAFlaggedLinkStopsTheVM(_ line: String) throws {

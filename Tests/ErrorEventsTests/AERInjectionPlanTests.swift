@@ -90,4 +90,15 @@ import Testing
         #expect(fatal.reachesGuest(on: QEMUVersion(7, 2)))
         #expect(AERInjectionPlan.undeliveredNote == "recorded, not delivered (QEMU < 8.1)")
     }
+
+    /// The log line of a correctable injection says what the event's note says, by version.
+    @Test func correctableDeliveryIsWordedByQEMUVersion() {
+        let correctable = GuestAERError(severity: .correctable, errors: []).injectionPlan
+        let nonFatal = GuestAERError(severity: .nonFatal, errors: []).injectionPlan
+        #expect(correctable.correctableDelivery(on: QEMUVersion(7, 2, 22)) == AERInjectionPlan.undeliveredNote)
+        #expect(correctable.correctableDelivery(on: QEMUVersion(8, 1)) == "delivered to the guest (QEMU >= 8.1)")
+        #expect(correctable.correctableDelivery(on: QEMUVersion(10, 0, 2)) == AERInjectionPlan.deliveredNote)
+        #expect(correctable.correctableDelivery(on: nil) == AERInjectionPlan.deliveryUnknownNote)
+        #expect(nonFatal.correctableDelivery(on: QEMUVersion(7, 2)) == nil)
+    }
 }

@@ -29,6 +29,6 @@ import Testing
     }
 
     @Test func sourceNamesMatchTheSchema() {
-        #expect(ErrorSource.allCases.map(\.rawValue) == ["eventfd", "sysfs", "uevent", "inject"])
+        #expect(ErrorSource.allCases.map(\.rawValue) == ["eventfd", "sysfs", "uevent", "aer-tracepoint", "inject"])
     }
 }

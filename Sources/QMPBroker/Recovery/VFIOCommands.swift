@@ -10,7 +10,8 @@ enum VFIOCommands {
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
                 let watching = vm.guestResets?.watch.isIntact ?? false
-                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching) })
+                let tracepoint = vm.recovery.hearsAERTracepoint
+                return .array(vm.recovery.orderedDevices.map { deviceInfo($0, linkResetWatch: watching, aerTracepoint: tracepoint) })
             }
         }
         commands.register("vfio-device-add") { request, vm, _, completion in
@@ -100,8 +101,9 @@ enum VFIOCommands {
     }
 
     /// One entry of `query-vfio-devices`, in the schema's member order.
-    /// `linkResetWatch`: whether a guest reset of this device's link would be seen now.
-    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool) -> JSON {
+    /// `linkResetWatch`: whether a guest reset of this device's link would be seen now;
+    /// `aerTracepoint`: whether the process hears `ras:aer_event`.
+    static func deviceInfo(_ device: WatchedDevice, linkResetWatch: Bool, aerTracepoint: Bool = false) -> JSON {
         let counters = device.machine.counters
         var members: [(String, JSON)] = [
             ("id", .string(device.id)), ("host", .string(device.host.description)),
@@ -112,8 +114,8 @@ enum VFIOCommands {
                 "non-fatal": .integer(Int64(clamping: counters.nonFatal)),
                 "fatal": .integer(Int64(clamping: counters.fatal)),
             ])),
-            ("sources", .strings(device.sourceNames)), ("inject-at", .string(device.injectTarget)),
-            ("error-trigger", .string(device.triggerMode.rawValue)),
+            ("sources", .strings(device.sourceNames(aerTracepoint: aerTracepoint))), ("inject-at", .string(device.injectTarget)),
+            ("error-trigger", .string(device.errorTriggerState)),
             ("host-recovery", .string(device.machine.hostRecovery.rawValue)),
             ("link-reset-watch", .bool(linkResetWatch)),
             ("present", .bool(device.qemuType != nil || !device.placementKnown)),

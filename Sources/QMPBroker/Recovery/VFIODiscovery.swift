@@ -1,4 +1,5 @@
 import QMPWire
+import VFIOWatch
 
 /// Finds the VM's `vfio-pci` devices through QOM, as a management tool would: list
 /// `/machine/peripheral` (devices with an id) and `/machine/peripheral-anon`, keep the
@@ -31,6 +32,16 @@ struct VFIODiscovery {
         return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
     }
 
+    /// The id and host address of a vfio-pci device a `device_add` asks for; nil for any
+    /// other device, or one without an id (anonymous devices are found by the QOM walk).
+    static func addedVFIODevice(_ arguments: JSON?) -> (id: String, host: String)? {
+        guard let arguments, arguments["driver"]?.string == vfioPCIType,
+              let id = arguments["id"]?.string, !id.isEmpty,
+              let host = hostAddress(host: arguments["host"]?.string, sysfsdev: arguments["sysfsdev"]?.string)
+        else { return nil }
+        return (id, host)
+    }
+
     /// A host address from `qom-get host` ("0000:3b:00.0") or `qom-get sysfsdev`
     /// ("/sys/bus/pci/devices/0000:3b:00.0"); nil when neither is set.
     static func hostAddress(host: String?, sysfsdev: String?) -> String? {
@@ -52,7 +63,44 @@ extension VFIORecovery {
             try addDevice(id: id, host: host, policy: .default, injectAt: nil, origin: "discovered")
         } catch {
             logger.warning("discovered device not watched", metadata: ["device": "\(id)", "reason": "\(error.desc)"])
+            return
         }
+        // QOM already said vfio-pci: no need to wait for the placement to take it over.
+        if let device = devices[id] { takeOverRealized(device) }
+    }
+
+    /// QEMU answered a `device_add` of a vfio-pci device: it realized the device and armed
+    /// its own ERR handler, which stops the VM on any uncorrectable error. The trigger is
+    /// taken over now, before the client hears the answer and before the QOM walk; the
+    /// placement is learnt afterwards.
+    func vfioDeviceAdded(id: String, host: String) {
+        if let device = devices[id] {
+            // Configured (or already found) and now plugged: QEMU has it as a vfio-pci.
+            guard device.host.description == host || HostAddress(host) == device.host else {
+                logger.warning("device_add names another host address than the watched device's",
+                               metadata: deviceMetadata(device).merging(["added-host": "\(host)"], uniquingKeysWith: { $1 }))
+                return
+            }
+            takeOverRealized(device)
+            placementWanted(id)
+            return
+        }
+        do throws(QMPError) {
+            try addDevice(id: id, host: host, policy: .default, injectAt: nil, origin: "discovered")
+        } catch {
+            logger.warning("added vfio-pci device not watched", metadata: ["device": "\(id)", "reason": "\(error.desc)"])
+            return
+        }
+        if let device = devices[id] { takeOverRealized(device) }
+    }
+
+    /// A device known to be a realized vfio-pci in QEMU: its trigger is taken over unless
+    /// configured otherwise.
+    private func takeOverRealized(_ device: WatchedDevice) {
+        guard !device.triggerModeConfigured || device.triggerMode == .takeover else { return }
+        if !device.triggerModeConfigured { device.triggerMode = .takeover }
+        guard device.trigger == nil else { return }
+        takeTriggerOverSayingSo(device)
     }
 
     /// `DEVICE_DELETED`: QEMU let the device go, so the broker lets its handle go at once

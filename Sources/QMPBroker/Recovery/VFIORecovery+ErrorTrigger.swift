@@ -13,7 +13,22 @@ extension VFIORecovery {
         if !device.triggerModeConfigured {
             device.triggerMode = device.qemuType == VFIODiscovery.vfioPCIType ? .takeover : .eventfd
         }
-        if device.triggerMode == .takeover && device.trigger == nil { takeTriggerOver(device) }
+        if device.triggerMode == .takeover && device.trigger == nil { takeTriggerOverSayingSo(device) }
+    }
+
+    /// Takes the trigger over of a device QEMU has realized: the log says that it is not
+    /// protected until then, and how long the takeover took, so that the window is
+    /// visible (and measurable) in the log.
+    func takeTriggerOverSayingSo(_ device: WatchedDevice) {
+        logger.notice("device not yet protected: QEMU's own error handler stops the VM until the broker takes the trigger over",
+                      metadata: deviceMetadata(device))
+        let started = Deadline.now()
+        takeTriggerOver(device)
+        if device.triggerWatcher != nil {
+            let milliseconds = ((Deadline.now() - started) * 10_000).rounded() / 10
+            logger.notice("device protected: the broker holds its error trigger", metadata: deviceMetadata(device).merging(
+                ["takeover-ms": "\(milliseconds)"], uniquingKeysWith: { $1 }))
+        }
     }
 
     /// Takes the trigger over (again): at attach, after `device_add`, after a restart.

@@ -83,8 +83,10 @@ extension VFIORecovery {
         var notes: [String] = []
         if target != device.id { notes.append("injected at \(target)") }
         let plan = error.injectionPlan
-        if plan.correctable {
-            logger.info("correctable error injected: \(AERInjectionPlan.undeliveredNote)", metadata: ["device": "\(device.id)"])
+        // The log line says what the event says: only QEMU before 8.1 keeps it from the guest.
+        if let delivery = plan.correctableDelivery(on: qemuVersion) {
+            logger.info("correctable error injected: \(delivery)",
+                        metadata: ["device": "\(device.id)", "qemu": "\(qemuVersion.map { "\($0)" } ?? "unknown")"])
         }
         if let qemuVersion, !plan.reachesGuest(on: qemuVersion) { notes.append(AERInjectionPlan.undeliveredNote) }
         return notes

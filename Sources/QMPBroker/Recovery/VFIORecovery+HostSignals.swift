@@ -1,10 +1,12 @@
 import ErrorEvents
+import EventLoop
 import Glibc
+import KernelTracepoint
 import QMPWire
 import VFIOWatch
 
-/// Host inputs: eventfds, the AER counters (read on every notification and polled), and
-/// kernel uevents.
+/// Host inputs: eventfds, the AER counters (read on every notification and polled),
+/// kernel uevents and the kernel's `ras:aer_event` tracepoint.
 extension VFIORecovery {
     /// An empty notification this soon after an error was reported for the device is the
     /// same error announced twice (the ERR eventfd and `BEGIN_RECOVERY` both fire for it).
@@ -31,11 +33,14 @@ extension VFIORecovery {
         }
     }
 
-    /// An eventfd or uevent announced an uncorrectable error: classify it by the counters
-    /// of the device and of the ports above it. With nothing counted anywhere, the fd's
-    /// own tag says the severity; without one the severity is unknown, and it is reported
-    /// as non-fatal with a note, never as fatal (a guess must not set the flag).
-    func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int) {
+    /// An eventfd, uevent or tracepoint record announced an error: classify it by the
+    /// counters of the device and of the ports above it. With nothing counted anywhere,
+    /// the fd's own tag says the severity; else the severity the notification named
+    /// (`announced`, which unlike a tag yields to an error just reported); without either
+    /// the severity is unknown, and it is reported as non-fatal with a note, never as fatal
+    /// (a guess must not set the flag).
+    func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int,
+                  announced: Severity? = nil) {
         let errors = device.counters.poll(notified: true)
         defer { if !errors.isEmpty { saveAERBaseline(of: device) } }
         guard let mostSevere = errors.first?.severity else {
@@ -43,8 +48,9 @@ extension VFIORecovery {
                 logger.debug("notification already reported", metadata: ["device": "\(device.id)", "source": "\(source.rawValue)"])
                 return
             }
-            let note = tag == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
-            report(HostError(severity: tag ?? .nonFatal, count: signals, source: source), on: device, notes: note)
+            let severity = tag ?? announced
+            let note = severity == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
+            report(HostError(severity: severity ?? .nonFatal, count: signals, source: source), on: device, notes: note)
             return
         }
         for error in errors {
@@ -108,6 +114,34 @@ extension VFIORecovery {
         }
     }
 
+    /// A `ras:aer_event` record: the AER core handled an error that the named function
+    /// reported, the device itself or a port above it (a port's error about its link moves
+    /// only the port's counters, SPEC 10). The counters are read as for any notification;
+    /// the record's own severity speaks only when none of them moved.
+    /// `emittedAt`: when the kernel emitted it (monotonic nanoseconds), for the log.
+    func aerTraceEvent(_ event: AERTraceEvent, emittedAt: UInt64? = nil) {
+        guard let reporter = HostAddress(event.deviceName) else { return }
+        for device in orderedDevices where device.host == reporter || device.counters.ports.contains(reporter) {
+            if let emittedAt {
+                // How long the record took from the kernel to this VM's loop: the
+                // tracepoint's whole point is that this is short.
+                let milliseconds = Double(MonotonicClock.nanoseconds() &- emittedAt) / 1e6
+                logger.debug("ras:aer_event record", metadata: [
+                    "device": "\(device.id)", "reporter": "\(event.deviceName)", "severity": "\(event.severity)",
+                    "status": "0x\(String(event.status, radix: 16))",
+                    "kernel-to-loop-ms": "\((milliseconds * 10).rounded() / 10)"])
+            }
+            notified(device, source: .aerTracepoint, tag: nil, signals: 1, announced: event.severity.errorSeverity)
+        }
+    }
+
+    /// The kernel dropped tracepoint records (a ring was full): what they announced is
+    /// still in the counters, so read them all now rather than at the next slow poll.
+    func aerTraceRecordsLost(_ count: UInt64) {
+        logger.warning("ras:aer_event records were lost; reading the AER counters now", metadata: ["lost": "\(count)"])
+        pollCounters()
+    }
+
     /// `x-vfio-inject-error`: a simulated host error, through the same path as a real one.
     func inject(_ error: HostError, into id: String) throws(QMPError) {
         report(error, on: try device(id))
@@ -116,5 +150,15 @@ extension VFIORecovery {
     private func report(_ error: HostError, on device: WatchedDevice, notes: [String] = []) {
         device.lastReported = Deadline.now()
         perform(device.machine.hostError(error), on: device, notes: notes)
+    }
+}
+
+extension AERTraceSeverity {
+    var errorSeverity: Severity {
+        switch self {
+        case .correctable: return .correctable
+        case .nonFatal: return .nonFatal
+        case .fatal: return .fatal
+        }
     }
 }

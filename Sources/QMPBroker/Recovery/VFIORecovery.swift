@@ -41,6 +41,10 @@ final class VFIORecovery {
     var qemuVersion: QEMUVersion?
     /// Whether the last write to the state file worked: a failure is announced once, not per write.
     var stateDurable = true
+    /// Whether the process hears the kernel's `ras:aer_event` tracepoint: every host AER
+    /// error is then announced as it is handled, and the poll slows down.
+    private(set) var hearsAERTracepoint = false
+    private var stopped = false
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
          commands: CommandSink, logger: Logger) {
@@ -93,6 +97,7 @@ final class VFIORecovery {
 
 
     func stop() {
+        stopped = true
         pollTimer.cancel()
         for device in devices.values {
             device.detachEventFDs()
@@ -100,9 +105,27 @@ final class VFIORecovery {
         }
     }
 
+    /// The poll's period now: the fallback's, or the safety net's beside the tracepoint.
+    var pollMilliseconds: Int {
+        hearsAERTracepoint ? settings.pollMillisecondsBesideTracepoint : settings.pollMilliseconds
+    }
+
     private func startPolling() {
-        guard settings.pollMilliseconds > 0 else { return }
-        pollTimer.repeating(everyMilliseconds: settings.pollMilliseconds) { [weak self] in self?.pollCounters() }
+        pollTimer.cancel()
+        guard !stopped, pollMilliseconds > 0 else { return }
+        pollTimer.repeating(everyMilliseconds: pollMilliseconds) { [weak self] in self?.pollCounters() }
+    }
+
+    /// The process started (or could not start) hearing `ras:aer_event`. Its records name
+    /// functions of this host's PCI tree, which only the real sysfs describes: with
+    /// another `sysfs-root` (a test's fake tree) the poll is all there is.
+    func aerTracepoint(heard: Bool) {
+        let heard = heard && settings.sysfsRoot == "/sys"
+        guard heard != hearsAERTracepoint else { return }
+        hearsAERTracepoint = heard
+        startPolling()
+        logger.debug(heard ? "host AER errors announced by the ras:aer_event tracepoint" : "host AER errors found by the sysfs poll",
+                    metadata: ["vm": "\(vmName)", "poll-ms": "\(pollMilliseconds)"])
     }
 
     // MARK: registry

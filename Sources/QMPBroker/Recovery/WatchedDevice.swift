@@ -64,11 +64,21 @@ final class WatchedDevice {
     }
 
     /// Names of the sources active now, for `query-vfio-devices`.
-    var sourceNames: [String] {
+    /// `aerTracepoint`: whether the process hears `ras:aer_event`.
+    func sourceNames(aerTracepoint: Bool) -> [String] {
         var names = triggerWatcher == nil ? [] : ["takeover"]
         names += eventFDs.map { "eventfd:\($0.severity.rawValue)" }
+        if aerTracepoint { names.append("aer-tracepoint") }
         if counters.hasAERCounters { names.append("sysfs") }
         return names
+    }
+
+    /// `error-trigger` for `query-vfio-devices`: the mode, except that a takeover not done
+    /// yet (and not failed, which `error-trigger-error` tells) is `takeover-pending`:
+    /// meanwhile QEMU's own handler stops the VM on an uncorrectable error.
+    var errorTriggerState: String {
+        if triggerMode == .takeover && triggerWatcher == nil && triggerStatus.error == nil { return "takeover-pending" }
+        return triggerMode.rawValue
     }
 
     /// Stops the handed-over eventfds (the taken-over trigger is released by `VFIORecovery`).

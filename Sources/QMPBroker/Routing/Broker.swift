@@ -1,5 +1,6 @@
 import BrokerState
 import EventLoop
+import KernelTracepoint
 import Logging
 import VFIOWatch
 
@@ -15,6 +16,9 @@ public final class Broker: Sendable {
     /// One netlink socket for the whole process, on the first loop; each uevent goes to the
     /// VMs on their loops.
     private let uevents: UEventMonitorHandle
+    /// One `ras:aer_event` subscription for the whole process, beside the uevent socket;
+    /// each record goes to the VMs on their loops.
+    private let aerTracepoint: AERTracepointHandle
 
     /// `stateDirectory` holds the SQLite file with link-error flags and error history; without
     /// one, flags live only as long as the process.
@@ -37,6 +41,11 @@ public final class Broker: Sendable {
         uevents = UEventMonitorHandle(loop: group.loops[0], logger: logger) { event in
             for vm in served.all { vm.deliver(event) }
         }
+        aerTracepoint = AERTracepointHandle(loop: group.loops[0], logger: logger, handler: { event, emitted in
+            for vm in served.all { vm.deliver(event, emittedAt: emitted) }
+        }, onLost: { count in
+            for vm in served.all { vm.aerTraceRecordsLost(count) }
+        })
     }
 
     /// Opens every VM's socket and starts attaching; a socket that cannot be opened fails the start.
@@ -49,8 +58,19 @@ public final class Broker: Sendable {
             logger.notice("kernel uevents unavailable; host recovery will not clear flags by itself",
                           metadata: ["reason": "\(error)"])
         }
+        let hearsAERTracepoint: Bool
+        do {
+            try aerTracepoint.start()
+            hearsAERTracepoint = true
+            logger.notice("host AER errors announced by the kernel's ras:aer_event tracepoint")
+        } catch {
+            hearsAERTracepoint = false
+            logger.notice("ras:aer_event tracepoint unavailable; host AER counters are polled instead",
+                          metadata: ["reason": "\(error)"])
+        }
         for vm in vms {
             try vm.start()
+            vm.hearsAERTracepoint(hearsAERTracepoint)
             logger.info("serving", metadata: [
                 "vm": "\(vm.configuration.name)", "socket": "\(vm.configuration.socketPath)",
                 "upstream": "\(vm.configuration.upstreamPath)",
@@ -60,6 +80,7 @@ public final class Broker: Sendable {
 
     public func stop() {
         uevents.cancel()
+        aerTracepoint.cancel()
         // Every VM detaches at once; each waits for its own VMM's answers, at most a bound.
         let stopped = Semaphore()
         let stopping = vms
@@ -73,6 +94,12 @@ public final class Broker: Sendable {
     /// this to play a host recovery; real ones arrive through the netlink socket).
     public func deliverUEvent(_ datagram: [UInt8]) {
         guard case .event(let event) = UEvent.parse(datagram) else { return }
+        for vm in vms { vm.deliver(event) }
+    }
+
+    /// Delivers a `ras:aer_event` record as if the kernel had emitted it (tests and drills;
+    /// real ones arrive through the perf subscription).
+    public func deliverAERTraceEvent(_ event: AERTraceEvent) {
         for vm in vms { vm.deliver(event) }
     }
 
@@ -109,6 +136,7 @@ public final class Broker: Sendable {
             let vm = VMBroker(configuration: configuration, board: board, store: store, loop: group.next(), logger: logger)
             do {
                 try vm.start()
+                vm.hearsAERTracepoint(aerTracepoint.isRunning)
                 served.add(vm)
             } catch {
                 changes.append("VM \(configuration.name) cannot start: \(error)")

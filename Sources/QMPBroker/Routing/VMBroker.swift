@@ -2,6 +2,7 @@ import BrokerState
 import EventLoop
 import ErrorEvents
 import Glibc
+import KernelTracepoint
 import LinkResetTrace
 import Logging
 import QMPSessions
@@ -233,6 +234,22 @@ public actor VMBroker {
         loop.execute { [self] in assumeIsolated { $0.recovery.uevent(event) } }
     }
 
+    /// A `ras:aer_event` record, from the process's one subscription, for this VM's devices;
+    /// `emittedAt`: when the kernel emitted it (monotonic nanoseconds), if known.
+    nonisolated func deliver(_ event: AERTraceEvent, emittedAt: UInt64? = nil) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceEvent(event, emittedAt: emittedAt) } }
+    }
+
+    /// The kernel dropped `ras:aer_event` records.
+    nonisolated func aerTraceRecordsLost(_ count: UInt64) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceRecordsLost(count) } }
+    }
+
+    /// Whether the process hears `ras:aer_event` (the poll slows down while it does).
+    nonisolated func hearsAERTracepoint(_ heard: Bool) {
+        loop.execute { [self] in assumeIsolated { $0.recovery.aerTracepoint(heard: heard) } }
+    }
+
     /// Applies a reloaded device list without touching the clients; one line per change.
     nonisolated func reconcile(_ devices: [VFIORecoverySettings.DeviceConfiguration]) -> [String] {
         loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
@@ -388,7 +405,12 @@ public actor VMBroker {
                 break
             }
         }
-        if request.command == "device_add" { followUps.insert(.rediscover, at: 0) }
+        if request.command == "device_add" {
+            followUps.insert(.rediscover, at: 0)
+            if let added = VFIODiscovery.addedVFIODevice(request.arguments) {
+                followUps.insert(.takeOverAddedVFIODevice(id: added.id, host: added.host), at: 0)
+            }
+        }
         if localCommands.replyTransform(for: request.command) != nil { followUps.append(.transformReply) }
         noteForwarded(request, fds: fds)
         let command = PendingCommand(client: client.id, command: request.command, id: request.id,
@@ -423,6 +445,7 @@ public actor VMBroker {
             let succeeded = line.has("return")
             for followUp in command.followUps {
                 switch followUp {
+                case .takeOverAddedVFIODevice(let id, let host): if succeeded { recovery.vfioDeviceAdded(id: id, host: host) }
                 case .rediscover: if succeeded { run { await $0.discoverDevices() } }
                 case .verifyLinkResetWatch: guestResets?.verify()
                 case .transformReply: break

@@ -9,7 +9,7 @@ enum ConfigKeys {
         ConfigKey("client-queue-bytes", .integer, default: "4194304", "A client whose unread output exceeds this is cut off."),
         ConfigKey("state-dir", .string, "Where flags and error history are kept (SQLite); without it flags live in memory only."),
         ConfigKey("sysfs-root", .string, default: "/sys", "Root of the sysfs tree with the AER counters."),
-        ConfigKey("sysfs-poll-ms", .integer, default: "1000", "How often AER counters are read (10 to 3600000; 0: only when an eventfd or uevent fires)."),
+        ConfigKey("sysfs-poll-ms", .integer, default: "1000", "How often AER counters are read (10 to 3600000; 0: only when an eventfd, uevent or tracepoint record fires). Unset: 1000, or 30000 while the kernel's ras:aer_event tracepoint is heard."),
         ConfigKey("allow-inject", .boolean, default: "false", "Enable x-vfio-inject-error (drills and tests)."),
         ConfigKey("trace-log-owner", .string, "Owner (USER, UID or UID:GID) of DIR/NAME.trace.log, for a QEMU running as another user."),
         ConfigKey("trace-log-mode", .string, default: "0600", "Octal mode of DIR/NAME.trace.log."),

@@ -282,6 +282,33 @@ extension GuestReset {
             ])
         }
 
+        @Test func aRestartedBrokerLeavesOnAtDetachOnlyWhatTheVMMHadOnItself() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            var states = Self.allEnabled
+            states[Self.canaryEvent] = "enabled"  // the VMM's own, not the broker's
+            Self.expectTranscript(&attachment, [
+                Step(.attach, [Self.attaching, .startTicking, .openLog]),
+                Step(.logOpened, [.send(Self.get(Self.attachQueries[0]), exchange: 1)]),
+            ] + Self.stateQueries(1, states))
+            #expect(attachment.previouslyEnabled.isSuperset(of: Self.events))
+            // QEMU already writes into the broker's file: a previous broker switched those on.
+            _ = Self.feed(&attachment, .answered(2, Self.ok))
+            _ = Self.feed(&attachment, .answered(2, Self.ok))
+            _ = Self.feed(&attachment, .canary(seen: true))
+            #expect(attachment.previouslyEnabled == [Self.canaryEvent])
+        }
+
+        @Test func aReassertDoesNotTakeTheBrokersOwnEventsForTheVMMs() {
+            var attachment = TraceAttachment(logPath: Self.path)
+            Self.expectTranscript(&attachment, Self.attachToIntact)
+            var states = Self.allEnabled
+            states["pci_cfg_write"] = "disabled"
+            Self.expectTranscript(&attachment, Self.check(4, states, canarySeen: true, then: Self.broken(
+                "trace events disabled in QEMU: pci_cfg_write") + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)]))
+            Self.expectTranscript(&attachment, Self.stateQueries(5, Self.allEnabled))
+            #expect(attachment.previouslyEnabled == ["vfio_pci_hot_reset"])
+        }
+
         @Test func anAttachWhoseCanaryDoesNotArriveAfterLogfileBreaksTheWatch() {
             var attachment = TraceAttachment(logPath: Self.path)
             let reason = "QEMU's trace lines do not reach \(Self.path): the canary (monitor_qmp_cmd_in_band) did not arrive"

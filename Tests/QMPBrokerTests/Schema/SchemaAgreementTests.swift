@@ -36,6 +36,10 @@ import VFIOWatch
                 events.append((PCIErrorEvent.name, VFIOEventData.pciError(event, device: device, note: "a note")))
             }
         }
+        for source in ErrorSource.allCases {
+            let event = PCIErrorEvent(HostError(severity: .correctable, source: source), linkError: false, action: .none)
+            events.append((PCIErrorEvent.name, VFIOEventData.pciError(event, device: device)))
+        }
         for origin in LinkResetOrigin.allCases {
             for action in LinkResetEvent.Action.allCases {
                 events.append((LinkResetEvent.name, VFIOEventData.linkReset(
@@ -77,6 +81,33 @@ import VFIOWatch
         let devices = try #require(conformance.catalog.commands.first { $0.name == "query-vfio-devices" })
         #expect(conformance.problems(type: try #require(devices.returns), value: .array([VFIOCommands.deviceInfo(device, linkResetWatch: false)]),
                                      path: "query-vfio-devices") == [])
+        let pending = WatchedDevice(
+            id: "dev1", host: HostAddress("0000:3c:00.0")!, machine: DeviceErrorMachine(), injectTarget: nil,
+            counters: DeviceAERCounters(host: HostAddress("0000:3c:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                        logger: Logger(label: "test")),
+            origin: "test", triggerMode: .takeover)
+        let pendingInfo = VFIOCommands.deviceInfo(pending, linkResetWatch: false, aerTracepoint: true)
+        #expect(conformance.problems(type: try #require(devices.returns), value: .array([pendingInfo]), path: "query-vfio-devices") == [])
+        #expect(pendingInfo["error-trigger"]?.string == "takeover-pending")
+        #expect(pendingInfo["sources"]?.elements.map { $0.string } == ["aer-tracepoint"])
+    }
+
+    /// Until the broker holds the trigger, `query-vfio-devices` does not name a source
+    /// that is not active: a takeover not yet done is pending; one that failed says why.
+    @Test func aTakeoverNotYetDoneIsPending() {
+        let device = WatchedDevice(
+            id: "dev0", host: HostAddress("0000:3b:00.0")!, machine: DeviceErrorMachine(), injectTarget: nil,
+            counters: DeviceAERCounters(host: HostAddress("0000:3b:00.0")!, reader: SysfsAERReader(sysfsRoot: "/nonexistent"),
+                                        logger: Logger(label: "test")),
+            origin: "test")
+        #expect(device.errorTriggerState == "eventfd")
+        device.triggerMode = .takeover
+        #expect(device.errorTriggerState == "takeover-pending")
+        device.triggerStatus = .takeoverFailed(.processGone(pid: 1))
+        #expect(device.errorTriggerState == "takeover")
+        device.triggerStatus = .released
+        #expect(device.errorTriggerState == "takeover-pending")
+        #expect(device.sourceNames(aerTracepoint: false) == [])
     }
 
     @Test func conformanceCatchesWrongData() {
