@@ -18,7 +18,9 @@ passed=0
 failed=0
 qemu_pid=
 
+broker_pid=
 cleanup() {
+    [ -z "$broker_pid" ] || stop_broker
     [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
     rm -rf "$work"
 }
@@ -162,15 +164,16 @@ no_swift_in_root() {
 check "the bare root holds no Swift toolchain or runtime" no_swift_in_root
 
 # Everything in the root runs in a mount namespace of its own: its mounts go with it.
-in_root() {
-    unshare --mount --fork --kill-child=SIGTERM -- bash -euc '
+# unshare ignores SIGTERM while it waits for its child: it is stopped with SIGKILL, and
+# --kill-child then sends the child SIGTERM.
+in_root_command=(unshare --mount --fork --kill-child=SIGTERM -- bash -euc '
         root=$1; shift
         mount -t proc proc "$root/proc"
         mount --rbind /dev "$root/dev"
         [ -z "${SHARED:-}" ] || { mkdir -p "$root$SHARED"; mount --bind "$SHARED" "$root$SHARED"; }
         cp /etc/resolv.conf "$root/etc/resolv.conf"
-        exec chroot "$root" "$@"' _ "$root" "$@"
-}
+        exec chroot "$root" "$@"' _)
+in_root() { "${in_root_command[@]}" "$root" "$@"; }
 
 cp "$deb" "$root/tmp/"
 deb_in_root=/tmp/$(basename "$deb")
@@ -210,7 +213,7 @@ mkdir -p "$shared"
 qemu-system-x86_64 -M q35 -accel tcg -S -m 64 -display none -nodefaults -no-user-config \
     -qmp "unix:$shared/qemu.qmp,server=on,wait=off" -daemonize -pidfile "$shared/qemu.pid" >"$work/qemu.log" 2>&1
 qemu_pid=$(cat "$shared/qemu.pid" 2>/dev/null)
-SHARED=$shared in_root qmp-broker run --vm "vm1=$shared/qemu.qmp" --socket-dir "$shared/broker" \
+SHARED=$shared "${in_root_command[@]}" "$root" qmp-broker run --vm "vm1=$shared/qemu.qmp" --socket-dir "$shared/broker" \
     >"$work/broker.log" 2>&1 &
 broker_pid=$!
 
@@ -249,7 +252,14 @@ PYTHON
 }
 check "qmp-broker run in the bare root serves the outer QEMU: greeting and query-status" qmp_through_the_broker
 cat "$work/.out" | sed 's/^/    /' | head -4
-kill "$broker_pid" 2>/dev/null
-wait "$broker_pid" 2>/dev/null
+stop_broker() {
+    [ -n "$broker_pid" ] || return 0
+    kill -KILL "$broker_pid" 2>/dev/null
+    wait "$broker_pid" 2>/dev/null
+    broker_pid=
+    # The broker itself (SIGTERM from --kill-child) is gone once its socket is.
+    for _ in $(seq 100); do [ -e "$shared/broker/vm1.qmp" ] || break; sleep 0.1; done
+}
+stop_broker
 grep -q "serving\|watching" "$work/broker.log" || sed 's/^/    broker: /' "$work/broker.log" | tail -20
 finish
