@@ -90,8 +90,13 @@ struct RunCommand: AsyncParsableCommand {
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
                                 historyRetention: retention, logger: logger)
         let notifier = SystemdNotifier()
-        let load = { @Sendable [configFile, vms, socketDirectory] () throws(ConfigProblems) -> Settings in
-            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        // The inherited eventfds were taken at start and are not taken again: a reload must
+        // not be refused because one has since been closed (its device deleted) or its
+        // device left the config. They stay in the settings, so an unchanged VM stays as is.
+        var reloaded = vfio
+        reloaded.takingEventFDs = false
+        let load = { @Sendable [configFile, vms, socketDirectory, reloaded] () throws(ConfigProblems) -> Settings in
+            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: reloaded)
         }
         let reload = ReloadOnHangup(load: load, broker: broker, notifier: notifier, logger: logger)
         let service = BrokerService(broker: broker, notifier: notifier)

@@ -30,6 +30,9 @@ struct Settings {
         var allowInject = false
         var eventFDs: [String] = []
         var stateDirectory: String?
+        /// At start the `--eventfd` descriptors are taken, so each must be an open eventfd
+        /// of a configured device; a reload only compares them.
+        var takingEventFDs = true
     }
 
     struct HistoryRetentionSetting {
@@ -57,7 +60,7 @@ struct Settings {
         }
         var check = SettingsCheck(problems: reader.problems)
         let settings = check.settings(top: top, vmArguments: vmArguments, socketDirectory: socketDirectory, vfio: vfio)
-        check.inheritedDescriptors(vfio.eventFDs)
+        if vfio.takingEventFDs { check.inheritedDescriptors(vfio.eventFDs) }
         guard check.problems.isEmpty else { throw check.problems }
         return settings
     }
@@ -166,7 +169,7 @@ struct SettingsCheck {
             }
             // An eventfd for a device nobody watches would protect nothing while the
             // orchestrator believes the device is covered.
-            if !vm.recovery.devices.contains(where: { $0.id == fd.eventFD.device }) {
+            if vfio.takingEventFDs && !vm.recovery.devices.contains(where: { $0.id == fd.eventFD.device }) {
                 problems.add("\(flag): device '\(fd.eventFD.device)' is not a [[vm.device]] of VM '\(fd.vm)'")
             }
             if !Self.eventFDSeverities.contains(fd.eventFD.severity) {

@@ -1,5 +1,6 @@
 import BrokerTesting
 import Glibc
+import QMPBroker
 import Testing
 
 /// The four mistakes of issue 20 that used to start a broker protecting less than its
@@ -75,5 +76,36 @@ import Testing
         try expectRefused(run: ["--config", file, "--eventfd", "vm1/hostdev0/fatal=1017"],
                           check: [file, "--eventfd", "vm1/hostdev0/fatal=1017"],
                           saying: "--eventfd vm1/hostdev0/fatal=1017: descriptor 1017 is not open in this process", in: directory)
+    }
+
+    /// The descriptors are checked when they are taken, at start: a reload after the device
+    /// (and with it the eventfd) is gone is accepted, and the VM is not restarted for it.
+    @Test func aReloadDoesNotCheckTheEventFDsTakenAtStartAgain() throws {
+        let directory = TemporaryDirectory.forTest()
+        let qemu = try QEMUInstance(in: directory)
+        directory.write("broker.toml", Self.config.replacingOccurrences(of: "SOCKETS/vm1.qemu", with: qemu.qmpSocket)
+            .replacingOccurrences(of: "SOCKETS", with: directory.file("sockets")))
+        let eventFD = makeEventFD()
+        let broker = try ChildProcess([BrokerProcess.binary, "run", "--config", directory.file("broker.toml"),
+                                       "--eventfd", "vm1/hostdev0/any=7"],
+                                      outputPath: directory.file("broker.log"), passing: [7: eventFD])
+        close(eventFD)
+        defer { broker.kill(signal: SIGKILL) }
+        let deadline = Deadline(after: 20)
+        var client: QMPClient?
+        while client == nil && !deadline.passed {
+            client = try? QMPClient(path: directory.file("sockets/vm1.qmp"))
+            if client == nil { usleep(20_000) }
+        }
+        let connected = try #require(client, "\(directory.read("broker.log"))")
+        try connected.negotiate()
+        #expect(try connected.execute("vfio-device-del", arguments: .object(["id": .string("hostdev0")]))["return"] != nil)
+        kill(broker.pid, SIGHUP)
+        let reloaded = Deadline(after: 20)
+        while !directory.read("broker.log").contains("configuration reloaded") && !reloaded.passed { usleep(20_000) }
+        let log = directory.read("broker.log")
+        #expect(log.contains("configuration reloaded"), "\(log)")
+        #expect(!log.contains("reload refused") && !log.contains("restarted"), "\(log)")
+        #expect(try connected.execute("query-status")["return"] != nil)  // the same connection
     }
 }
