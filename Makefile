@@ -4,7 +4,7 @@ SWIFT ?= swift
 BUILD_FLAGS ?=
 BIN = .build/debug/qmp-broker
 
-.PHONY: qemu-dtrace qemu10 setup build demo test install-check unit integration e2e libvirt-e2e guest host host-e2e host-e2e-iommufd sanitize bench fuzz fuzz-diff fuzz-regress clean install
+.PHONY: qemu-dtrace qemu10 setup build demo test install-check release-static package-check fleet-check unit integration e2e libvirt-e2e guest host host-e2e host-e2e-iommufd sanitize bench fuzz fuzz-diff fuzz-regress clean install
 
 setup:
 	@scripts/setup.sh
@@ -26,14 +26,27 @@ demo: build
 test: build guest host qemu10 qemu-dtrace
 	$(SWIFT) test $(BUILD_FLAGS) 2>&1 | tee .build/test.log; status=$${PIPESTATUS[0]}; \
 	scripts/check-install.sh 2>&1 | tee .build/install-check.log; install=$${PIPESTATUS[0]}; \
+	scripts/check-package.sh 2>&1 | tee .build/package-check.log; package=$${PIPESTATUS[0]}; \
+	Tests/Fleet/fleet_test.py 2>&1 | tee .build/fleet.log; fleet=$${PIPESTATUS[0]}; \
 	Tests/HostE2E/host_e2e.py 2>&1 | tee .build/host-e2e.log; host=$${PIPESTATUS[0]}; \
 	Tests/Libvirt/libvirt_e2e.py 2>&1 | tee .build/libvirt-e2e.log; libvirt=$${PIPESTATUS[0]}; \
-	[ $$status -eq 0 ] && [ $$install -eq 0 ] && [ $$host -eq 0 ] && [ $$libvirt -eq 0 ]
+	[ $$status -eq 0 ] && [ $$install -eq 0 ] && [ $$package -eq 0 ] && [ $$fleet -eq 0 ] && [ $$host -eq 0 ] && [ $$libvirt -eq 0 ]
 
 # make install PREFIX=<scratch>, then each installed file loaded the way its consumer
 # loads it (man -l, bash/zsh/fish, systemd-analyze verify, promtool check rules).
 install-check: setup
 	scripts/check-install.sh
+
+# dpkg-buildpackage (debian/), lintian, and the .deb installed with apt into a bare bookworm
+# root without Swift (mmdebstrap, cached in $${QMP_BROKER_CACHE:-/var/cache/qmp-broker}),
+# where it serves a QEMU of this machine. The .debs land in .build/deb.
+package-check: setup
+	scripts/check-package.sh
+
+# Debian's Prometheus scrapes two brokers in front of real QEMUs; QMPBrokerVMUnprotected
+# fires when one VM loses its link-reset watch and resolves when it is back.
+fleet-check: build
+	Tests/Fleet/fleet_test.py
 
 # Debian stable's QEMU 10.0 beside the system's 7.2, for the tests that run on both
 # (bookworm-backports' debs unpacked into $(QMP_BROKER_CACHE), outside the clone).
@@ -108,9 +121,16 @@ fuzz-regress:
 PREFIX ?= /usr/local
 DESTDIR ?=
 MAN_OUT = .build/plugins/GenerateManual/outputs/qmp-broker
-install:
-	$(SWIFT) build -c release --product qmp-broker
-	$(SWIFT) package plugin generate-manual --authors "qmp-broker developers"
+# The release binary links the Swift runtime statically: it runs on a host without the
+# toolchain (glibc, libstdc++, libjansson4, libsqlite3-0 only).
+release-static:
+	$(SWIFT) build -c release --static-swift-stdlib --product qmp-broker
+
+# The man page comes from the debug build: the plugin builds every product in the
+# configuration it is given, and a release one would relink the binary without the
+# static runtime.
+install: release-static
+	$(SWIFT) package plugin generate-manual --configuration debug --authors "qmp-broker developers"
 	install -D -m 0755 .build/release/qmp-broker $(DESTDIR)$(PREFIX)/bin/qmp-broker
 	@# The generator copies the help's blank lines, which mdoc warns about: make them paragraph breaks.
 	sed 's/^$$/.Pp/' $(MAN_OUT)/qmp-broker.1 > .build/qmp-broker.1

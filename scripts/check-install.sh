@@ -97,7 +97,10 @@ unit_verifies() {
 check "the unit runs the installed binary and systemd-analyze verifies it" unit_verifies
 
 promtool=$(command -v promtool || echo .cache/tools/promtool)
-if [ -x "$promtool" ]; then check "promtool check rules accepts the installed alert rules" "$promtool" check rules "$rules"
+if [ -x "$promtool" ]; then
+    check "promtool check rules accepts the installed alert rules" "$promtool" check rules "$rules"
+    # Every alert fires when it should and only then (contrib/qmp-broker.rules.test.yml).
+    check "promtool test rules passes the alert rules' unit tests" "$promtool" test rules contrib/qmp-broker.rules.test.yml
 else skip "alert rules" "promtool is missing (scripts/setup.sh fetches it)"; failed=$((failed + 1)); fi
 
 if ((failed)); then

@@ -7,6 +7,9 @@ set -euo pipefail
 
 apt_packages=(libjansson-dev linux-libc-dev pkg-config libsqlite3-dev qemu-system-x86 socat python3 python3-pip xz-utils cpio zsh fish
               systemtap-sdt-dev gcc)
+# The Debian package and its check: dpkg-buildpackage with debhelper, lintian, and
+# mmdebstrap for the bare bookworm root it is installed into (scripts/check-package.sh).
+apt_packages+=(debhelper devscripts lintian mmdebstrap)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -43,16 +46,19 @@ if ! python3 -c 'import qemu.qmp' 2>/dev/null; then
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages qemu.qmp
 fi
 
-# promtool checks contrib's alert rules. Debian ships it in the prometheus package, whose
-# postinst would start a Prometheus server: only the one binary is taken out of the .deb.
-promtool="$(cd "$(dirname "$0")/.." && pwd)/.cache/tools/promtool"
-if [ ! -x "$promtool" ] && ! command -v promtool >/dev/null; then
-    echo "setup: fetching promtool (Debian's prometheus package)"
+# promtool checks contrib's alert rules, and the fleet test runs the Prometheus server
+# itself. Debian ships both in the prometheus package, whose postinst would start a
+# Prometheus service: only the two binaries are taken out of the .deb.
+tools="$(cd "$(dirname "$0")/.." && pwd)/.cache/tools"
+if { [ ! -x "$tools/promtool" ] && ! command -v promtool >/dev/null; } || [ ! -x "$tools/prometheus" ]; then
+    echo "setup: fetching promtool and prometheus (Debian's prometheus package)"
     work=$(mktemp -d)
     (cd "$work" && apt-get download -qq prometheus 2>/dev/null) || { echo "setup: cannot download prometheus" >&2; exit 1; }
-    mkdir -p "$(dirname "$promtool")"
-    dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -xO ./usr/bin/promtool > "$promtool.part"
-    chmod 0755 "$promtool.part" && mv "$promtool.part" "$promtool"
+    mkdir -p "$tools"
+    for binary in promtool prometheus; do
+        dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -xO ./usr/bin/$binary > "$tools/$binary.part"
+        chmod 0755 "$tools/$binary.part" && mv "$tools/$binary.part" "$tools/$binary"
+    done
     rm -rf "$work"
 fi
 

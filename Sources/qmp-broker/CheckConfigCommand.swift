@@ -15,11 +15,18 @@ struct CheckConfigCommand: ParsableCommand {
     @Option(name: .customLong("state-dir"), help: "As for run: overrides state-dir in the file.")
     var stateDirectory: String?
 
+    @Option(name: .customLong("vm"), help: "As for run: NAME=QMP_SOCKET of a VMM besides the file's (repeatable).")
+    var vms: [String] = []
+
+    // A launcher checks the descriptors it hands over with the command line it will run.
+    @Option(name: .customLong("eventfd"), help: "As for run: VM/DEVICE/SEVERITY=FD, an inherited eventfd (repeatable).")
+    var eventFDs: [String] = []
+
     func run() throws {
         let settings: Settings
         do {
-            settings = try Settings.load(file: file, vmArguments: [], socketDirectory: socketDirectory,
-                                         vfio: .init(stateDirectory: stateDirectory))
+            settings = try Settings.load(file: file, vmArguments: vms, socketDirectory: socketDirectory,
+                                         vfio: .init(eventFDs: eventFDs, stateDirectory: stateDirectory))
         } catch {
             print(error.description)
             throw ExitCode(1)

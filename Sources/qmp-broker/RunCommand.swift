@@ -73,6 +73,9 @@ struct RunCommand: AsyncParsableCommand {
             var factory = PrometheusMetricsFactory(registry: registry)
             factory.durationHistogramBuckets[BrokerMetrics.commandDuration] = BrokerMetrics.commandDurationBuckets
             MetricsSystem.bootstrap(factory)
+            // An info metric (value 1) names the version; `up` says the process serves scrapes.
+            Metrics.Gauge(label: "qmp_broker_build_info", dimensions: [("version", BrokerVersion.string)]).record(1)
+            Metrics.Gauge(label: "qmp_broker_up").record(1)
             do {
                 metrics = try MetricsEndpoint(listen: metricsListen, registry: registry)
             } catch {
@@ -87,8 +90,13 @@ struct RunCommand: AsyncParsableCommand {
         let broker = try Broker(vms: settings.vms, stateDirectory: settings.stateDirectory,
                                 historyRetention: retention, logger: logger)
         let notifier = SystemdNotifier()
-        let load = { @Sendable [configFile, vms, socketDirectory] () throws(ConfigProblems) -> Settings in
-            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: vfio)
+        // The inherited eventfds were taken at start and are not taken again: a reload must
+        // not be refused because one has since been closed (its device deleted) or its
+        // device left the config. They stay in the settings, so an unchanged VM stays as is.
+        var reloaded = vfio
+        reloaded.takingEventFDs = false
+        let load = { @Sendable [configFile, vms, socketDirectory, reloaded] () throws(ConfigProblems) -> Settings in
+            try Settings.load(file: configFile, vmArguments: vms, socketDirectory: socketDirectory, vfio: reloaded)
         }
         let reload = ReloadOnHangup(load: load, broker: broker, notifier: notifier, logger: logger)
         let service = BrokerService(broker: broker, notifier: notifier)

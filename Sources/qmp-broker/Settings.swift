@@ -30,6 +30,9 @@ struct Settings {
         var allowInject = false
         var eventFDs: [String] = []
         var stateDirectory: String?
+        /// At start the `--eventfd` descriptors are taken, so each must be an open eventfd
+        /// of a configured device; a reload only compares them.
+        var takingEventFDs = true
     }
 
     struct HistoryRetentionSetting {
@@ -43,8 +46,12 @@ struct Settings {
         var reader = ConfigReader(source: file ?? "command line")
         var top = ConfigTable(location: "top level")
         if let file {
-            guard let text = TextFile.read(file) else {
-                reader.problems.add("cannot read the file")
+            let text: String
+            switch ConfigFile.read(file) {
+            case .text(let read):
+                text = read
+            case .unreadable(let problem):
+                reader.problems.add(problem)
                 throw reader.problems
             }
             // After a syntax error nothing else can be judged.
@@ -53,6 +60,7 @@ struct Settings {
         }
         var check = SettingsCheck(problems: reader.problems)
         let settings = check.settings(top: top, vmArguments: vmArguments, socketDirectory: socketDirectory, vfio: vfio)
+        if vfio.takingEventFDs { check.inheritedDescriptors(vfio.eventFDs) }
         guard check.problems.isEmpty else { throw check.problems }
         return settings
     }
@@ -153,8 +161,20 @@ struct SettingsCheck {
             }
             settings.vms.append(vm)
         }
-        for fd in inherited where !names.contains(fd.vm) {
-            problems.add("--eventfd names VM '\(fd.vm)', which is not configured")
+        for fd in inherited {
+            let flag = "--eventfd \(fd.vm)/\(fd.eventFD.device)/\(fd.eventFD.severity)=\(fd.eventFD.fd)"
+            guard let vm = settings.vms.first(where: { $0.name == fd.vm }) else {
+                problems.add("\(flag): names VM '\(fd.vm)', which is not configured")
+                continue
+            }
+            // An eventfd for a device nobody watches would protect nothing while the
+            // orchestrator believes the device is covered.
+            if vfio.takingEventFDs && !vm.recovery.devices.contains(where: { $0.id == fd.eventFD.device }) {
+                problems.add("\(flag): device '\(fd.eventFD.device)' is not a [[vm.device]] of VM '\(fd.vm)'")
+            }
+            if !Self.eventFDSeverities.contains(fd.eventFD.severity) {
+                problems.add("\(flag): unknown severity \"\(fd.eventFD.severity)\"; expected one of \(Self.eventFDSeverities.joined(separator: ", "))")
+            }
         }
         return settings
     }
@@ -236,6 +256,25 @@ struct SettingsCheck {
             return nil
         }
         return value
+    }
+
+    static let eventFDSeverities = ["fatal", "non-fatal", "any"]
+
+    /// Each `--eventfd` descriptor must be an eventfd this process holds: a closed number
+    /// (or another file) would be watched as if it were the device's error interrupt, and
+    /// nothing would ever be heard on it.
+    mutating func inheritedDescriptors(_ arguments: [String]) {
+        for text in arguments {
+            guard let inherited = Self.parseEventFD(text)?.eventFD else { continue }  // reported with the syntax
+            switch InheritedDescriptor.kind(of: inherited.fd) {
+            case .eventFD:
+                break
+            case .closed:
+                problems.add("--eventfd \(text): descriptor \(inherited.fd) is not open in this process")
+            case .other(let target):
+                problems.add("--eventfd \(text): descriptor \(inherited.fd) is \(target), not an eventfd")
+            }
+        }
     }
 
     /// `--eventfd VM/DEVICE/SEVERITY=FD`: an eventfd inherited from the process that started the broker.

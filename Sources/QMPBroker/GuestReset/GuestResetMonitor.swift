@@ -27,6 +27,8 @@ final class GuestResetMonitor {
     private let watched: () -> [Watched]
     /// Asks the VM to read the guest's PCI topology (`VMBroker.readTopology`).
     var topologyWanted: () -> Void = {}
+    /// The watch became intact or stopped being so (after the status board has it).
+    var watchPublished: () -> Void = {}
     /// A guest link reset of a watched device, for the VM to route to recovery.
     var reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void = { _, _, _ in }
     private let logger: Logger
@@ -174,6 +176,7 @@ final class GuestResetMonitor {
                     $0.linkResetWatch = intact
                     $0.linkResetWatchReason = reason
                 }
+                watchPublished()
             case .announce(let active, let reason):
                 if active {
                     logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])

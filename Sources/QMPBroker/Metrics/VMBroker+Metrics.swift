@@ -17,3 +17,16 @@ extension VMBroker {
         }
     }
 }
+
+extension VMBroker {
+    /// Publishes whether the VM is protected now (watch and error triggers); called where
+    /// either can change: the watch's publish, a trigger taken or released, an eventfd or a
+    /// device added or removed.
+    func publishProtection() {
+        let status = board.status(of: configuration.name)
+        let intact = guestResets?.watch.isIntact ?? false
+        metrics.protection(VMProtection(
+            watchIntact: intact, source: status?.linkResetSource,
+            devices: recovery.orderedDevices.map { .init(id: $0.id, triggerSource: $0.triggerSource) }))
+    }
+}

@@ -22,6 +22,14 @@ final class VMMetrics {
     /// Per "severity/source": a source added later still gets its own series.
     private var hostErrors: [String: Counter] = [:]
     private var lastFlagged = 0
+    private let devicesWatched: Gauge
+    private let devicesUnprotected: Gauge
+    /// The watch's series under its current `source` label, and each device's trigger under
+    /// its current `source`: a changed source replaces the series, so a query never sees
+    /// two sources of one watch or device at once.
+    private var linkResetWatch: (source: String, gauge: Gauge)?
+    private var errorTriggers: [String: (source: String, gauge: Gauge)] = [:]
+    private var lastProtection: VMProtection?
 
     init(vm: String) {
         let dimensions = [("vm", vm)]
@@ -39,6 +47,8 @@ final class VMMetrics {
         flagsSet = Counter(label: "qmp_broker_link_error_flags_set_total", dimensions: dimensions)
         flagsCleared = Counter(label: "qmp_broker_link_error_flags_cleared_total", dimensions: dimensions)
         flaggedLinks = Gauge(label: "qmp_broker_flagged_links", dimensions: dimensions)
+        devicesWatched = Gauge(label: "qmp_broker_devices_watched", dimensions: dimensions)
+        devicesUnprotected = Gauge(label: "qmp_broker_devices_unprotected", dimensions: dimensions)
         upstreamConnected.record(0)
         clients.record(0)
         flaggedLinks.record(0)
@@ -82,6 +92,44 @@ final class VMMetrics {
     func restoredFlagged(_ count: Int) {
         lastFlagged = count
         flaggedLinks.record(count)
+    }
+
+    /// The VM's protection now; series change only where it changed.
+    func protection(_ now: VMProtection) {
+        guard now != lastProtection else { return }
+        lastProtection = now
+        if linkResetWatch?.source != now.watchSource {
+            linkResetWatch?.gauge.destroy()
+            linkResetWatch = (now.watchSource, Gauge(label: "qmp_broker_link_reset_watch",
+                                                     dimensions: dimensions + [("source", now.watchSource)]))
+        }
+        linkResetWatch?.gauge.record(now.watchIntact ? 1 : 0)
+        for gone in Set(errorTriggers.keys).subtracting(now.devices.map(\.id)) {
+            errorTriggers.removeValue(forKey: gone)?.gauge.destroy()
+        }
+        for device in now.devices {
+            if errorTriggers[device.id]?.source != device.triggerSource {
+                errorTriggers[device.id]?.gauge.destroy()
+                errorTriggers[device.id] = (device.triggerSource, Gauge(
+                    label: "qmp_broker_error_trigger_active",
+                    dimensions: dimensions + [("device", device.id), ("source", device.triggerSource)]))
+            }
+            errorTriggers[device.id]?.gauge.record(device.triggerActive ? 1 : 0)
+        }
+        devicesWatched.record(now.devices.count)
+        devicesUnprotected.record(now.unprotectedDevices)
+    }
+
+    /// The VM is gone (stopped, or removed by a reload): its protection series go with it,
+    /// or a fleet would keep seeing a VM that no longer exists.
+    func removeProtection() {
+        linkResetWatch?.gauge.destroy()
+        linkResetWatch = nil
+        errorTriggers.values.forEach { $0.gauge.destroy() }
+        errorTriggers = [:]
+        devicesWatched.destroy()
+        devicesUnprotected.destroy()
+        lastProtection = nil
     }
 
     /// How many of the VM's devices are flagged now; a rise counts as flags set, a fall as cleared.

@@ -36,6 +36,7 @@ extension VFIORecovery {
     /// and `query-vfio-devices` says so.
     @discardableResult
     func takeTriggerOver(_ device: WatchedDevice) -> VFIOTakeoverError? {
+        defer { protectionChanged() }
         releaseTrigger(of: device)
         guard let pid = commands.vmmPID() else {
             device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: "the VMM's process is not known (not attached)")
@@ -84,6 +85,7 @@ extension VFIORecovery {
         device.triggerWatcher?.cancel()
         device.triggerWatcher = nil
         guard let trigger = device.trigger.take() else { return }
+        defer { protectionChanged() }
         if let failure = trigger.release() {
             logger.warning("disarming the error trigger failed", metadata: ["device": "\(device.id)", "reason": "\(failure)"])
         }

@@ -26,6 +26,7 @@ extension VFIORecovery {
             }
             device.eventFDs.append(.init(watcher: watcher, severity: severity))
             watcher.start()
+            protectionChanged()
         } catch {
             _ = close(fd)
             throw QMPError(error.description)

@@ -22,6 +22,9 @@ final class VFIORecovery {
     var events = EventSink { _, _ in }
     /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
     var refreshTopology: () -> Void = {}
+    /// A device's protection may have changed: its error trigger was taken or released, an
+    /// eventfd or the device itself came or went (the VM republishes its metrics).
+    var protectionChanged: () -> Void = {}
     /// Asks the VM to learn where a device (by id) sits (`VMBroker.learnPlacement`).
     var placementWanted: (String) -> Void = { _ in }
     /// The VMM's pid file, when the process on the QMP socket is not the VMM.
@@ -129,6 +132,7 @@ final class VFIORecovery {
 
     func addDevice(id: String, host: String, policy: DevicePolicy, injectAt: String?, origin: String,
                    errorTrigger: ErrorTriggerMode? = nil) throws(QMPError) {
+        defer { protectionChanged() }
         guard !id.isEmpty else { throw QMPError("Parameter 'id' expects a non-empty device id") }
         guard devices[id] == nil else { throw QMPError("Device '\(id)' is already watched") }
         guard let address = HostAddress(host) else {
@@ -152,6 +156,7 @@ final class VFIORecovery {
     }
 
     func removeDevice(id: String) throws(QMPError) {
+        defer { protectionChanged() }
         guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
         order.removeAll { $0 == id }
         device.detachEventFDs()

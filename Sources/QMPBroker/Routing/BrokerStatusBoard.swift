@@ -34,5 +34,7 @@ public final class BrokerStatusBoard: Sendable {
 
     func remove(_ name: String) { _ = statuses.withLock { $0.removeValue(forKey: name) } }
 
+    func status(of name: String) -> VMStatus? { statuses.withLock { $0[name] } }
+
     public var snapshot: [VMStatus] { statuses.withLock { $0.values.sorted { $0.name < $1.name } } }
 }

@@ -179,6 +179,8 @@ public actor VMBroker {
                 if let device = vm.recovery.devices[id] { await vm.learnPlacement(of: device) }
             }
         }
+        recovery.protectionChanged = { self.publishProtection() }
+        guestResets?.watchPublished = { self.publishProtection() }
         guestResets?.topologyWanted = { self.run { await $0.readTopology() } }
         guestResets?.events = events
         guestResets?.reportLinkReset = { device, origin, late in
@@ -201,6 +203,7 @@ public actor VMBroker {
             upstream.start()
             recovery.start()
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
+            publishProtection()
         } catch {
             // A socket that cannot be opened fails the start: let go of what was set up,
             // the routes above included (they hold the VM).
@@ -285,6 +288,7 @@ public actor VMBroker {
         guestResets?.detach()
         upstream.stop()
         recovery.stop()
+        metrics.removeProtection()
         namedFDs.values.forEach { _ = close($0) }
         namedFDs = [:]
         board.remove(configuration.name)
@@ -302,6 +306,8 @@ public actor VMBroker {
         recovery.events = EventSink { _, _ in }
         recovery.refreshTopology = {}
         recovery.placementWanted = { _ in }
+        recovery.protectionChanged = {}
+        guestResets?.watchPublished = {}
         guestResets?.topologyWanted = {}
         guestResets?.events = EventSink { _, _ in }
         guestResets?.reportLinkReset = { _, _, _ in }

@@ -1,3 +1,4 @@
+import Metrics
 import QMPBroker
 import ServiceLifecycle
 
@@ -6,10 +7,20 @@ import ServiceLifecycle
 struct BrokerService: Service {
     let broker: Broker
     let notifier: SystemdNotifier
+    /// `qmp_broker_ready`: 1 from READY=1 until STOPPING=1, for a fleet that cannot ask
+    /// systemd (made here, after `run` bootstrapped the metrics backend).
+    private let readiness = Gauge(label: "qmp_broker_ready")
+
+    init(broker: Broker, notifier: SystemdNotifier) {
+        self.broker = broker
+        self.notifier = notifier
+        readiness.record(0)
+    }
 
     func run() async throws {
         try broker.start()
         notifier.ready(status: "serving \(broker.vms.count) VM(s)")
+        readiness.record(1)
         let watchdog = notifier.watchdogInterval.map { interval in
             Task { [broker, notifier] in
                 while !Task.isCancelled {
@@ -24,6 +35,7 @@ struct BrokerService: Service {
         }
         try? await gracefulShutdown()
         notifier.stopping()
+        readiness.record(0)
         watchdog?.cancel()
         broker.stop()
     }
