@@ -46,7 +46,8 @@ import Testing
         #expect(refused["id"]?.string == "c1")
         #expect(recovery.vmm.commands.dropFirst(mark).contains { $0.name == "cont" } == false)
 
-        #expect(try recovery.client.execute("vfio-link-error-clear", arguments: #"{"device": "dev0"}"#) != nil)
+        try recovery.client.send(#"{"execute": "vfio-link-error-clear", "arguments": {"device": "dev0"}, "id": "x"}"#)
+        #expect(try recovery.client.nextReply() == #"{"return": {}, "id": "x"}"#)
         try recovery.client.send(#"{"execute": "cont", "id": "c2"}"#)
         #expect(try recovery.client.nextReply() == #"{"return": {}, "id": "c2"}"#)
     }
