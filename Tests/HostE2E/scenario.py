@@ -793,7 +793,8 @@ class Run:
 
     def sriov_flag_stays(self):
         """After the failed host recovery the guest's own link reset stops the VM, and a
-        cont does not clear the flag: only the operator may. The VF is gone (it reads
+        cont through the broker is refused (the VF is gone); the flag stays: only the operator
+        may clear it. The VF is gone (it reads
         0xffffffff), so QEMU's reset of it (FLR) blocks its main loop until the kernel's
         wait for the device gives up: the SBR write runs in a thread, with a long bound."""
         check(self.broker is not None, "no broker from the previous scenario")
@@ -826,6 +827,8 @@ class Run:
         entry = self.broker.device()
         self.measure("sriov no driver: query-vfio-devices after cont", entry)
         check(not cleared, f"the flag was cleared: {cleared}")
+        # The VF is gone: the broker keeps the guest from resuming on it.
+        check("failed host recovery" in reply.get("error", {}).get("desc", ""), f"cont was not refused: {reply}")
         check(entry.get("link-error") is True, f"link-error {entry.get('link-error')} after cont, expected true")
         check(entry.get("host-recovery") == "failed", f"host-recovery {entry.get('host-recovery')}, expected failed")
         return f"VFIO_LINK_RESET stop + STOP; cont {reply.get('error', {}).get('desc', 'accepted')}; flag kept"

@@ -1,4 +1,5 @@
 import Glibc
+import QMPBroker
 
 /// The config file's bytes as TOML text, or why there is none. TOML is UTF-8 only: bytes
 /// that are not UTF-8 are refused here, because decoding them leniently would hand the
@@ -15,16 +16,7 @@ enum ConfigFile {
         // fopen(3) opens a directory and the read returns nothing: the broker would start
         // with an empty config (and --vm) instead of the one the operator meant.
         if status.st_mode & S_IFMT == S_IFDIR { return .unreadable("--config \(path): is a directory, not a TOML file") }
-        guard let file = fopen(path, "r") else { return .unreadable("--config \(path): \(String(cString: strerror(errno)))") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count == 0 { break }
-            bytes += chunk[..<count]
-        }
-        if ferror(file) != 0 { return .unreadable("--config \(path): \(String(cString: strerror(errno)))") }
+        guard let bytes = TextFile.bytes(path) else { return .unreadable("--config \(path): \(String(cString: strerror(errno)))") }
         guard let text = String(validating: bytes, as: UTF8.self) else { return .unreadable(notUTF8(bytes)) }
         return .text(text)
     }
