@@ -63,6 +63,7 @@ public final class FileWatches {
                 let count = Glibc.read(notify.fd, buffer.baseAddress, buffer.count)
                 guard count > 0 else { return }
                 var modified: [Int32] = []
+                var overflowed = false
                 var offset = 0
                 // struct inotify_event: wd, mask, cookie, len, then len bytes of name.
                 while offset + 16 <= count {
@@ -70,7 +71,10 @@ public final class FileWatches {
                     let mask = buffer.load(fromByteOffset: offset + 4, as: UInt32.self)
                     let nameLength = Int(buffer.load(fromByteOffset: offset + 12, as: UInt32.self))
                     offset += 16 + nameLength
-                    if mask & UInt32(IN_IGNORED) != 0 {
+                    if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                        // The kernel's queue was full and events were dropped: any file may have changed.
+                        overflowed = true
+                    } else if mask & UInt32(IN_IGNORED) != 0 {
                         // The file is gone and the kernel dropped the watch; its number may
                         // come back for another file.
                         handlers.removeValue(forKey: descriptor)
@@ -78,6 +82,7 @@ public final class FileWatches {
                         modified.append(descriptor)
                     }
                 }
+                if overflowed { modified = Array(handlers.keys) }
                 for descriptor in modified {
                     for handler in handlers[descriptor]?.values.map({ $0 }) ?? [] { handler() }
                 }

@@ -58,6 +58,12 @@ import Testing
     /// takeover fails, as no process holds 0000:3d:00.0, and says why).
     @Test func deviceAddTakesTheTriggerOverBeforeTheClientHears() throws {
         let recovery = try ScriptedRecovery()
+        // As QEMU does, the device exists once `device_add` is answered: the rediscovery that
+        // follows finds it in QOM (else it would take it for gone and settle on eventfd).
+        recovery.vmm.updateScript {
+            $0.machine.devices.append(.init(id: "dev2", type: "vfio-pci", parentBus: "/machine/peripheral/rp0/rp0",
+                                            bus: 1, slot: 1, host: "0000:3d:00.0"))
+        }
         recovery.vmm.reply(to: "device_add", with: .empty)
         try recovery.client.send(#"{"execute": "device_add", "arguments": {"driver": "vfio-pci", "id": "dev2", "host": "0000:3d:00.0"}, "id": 1}"#)
         #expect(try recovery.client.nextReply() == #"{"return": {}, "id": 1}"#)

@@ -66,7 +66,9 @@ import Testing
         #expect(state["return"]?[0]?["state"]?.string == "enabled")
 
         try rig.guestLinkReset()
-        #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
+        let reset = try client.nextEvent("VFIO_LINK_RESET")
+        let diagnostics = reset == nil ? try rig.diagnostics(client) : ""
+        #expect(reset?["data"]?["action"]?.string == "stop", "\(diagnostics)")
         #expect(try client.nextEvent("STOP") != nil)
     }
 

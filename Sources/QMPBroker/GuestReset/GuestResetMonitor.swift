@@ -199,6 +199,8 @@ final class GuestResetMonitor {
         guard !verifyTimer.isArmed else { return }
         verifyTimer.repeating(everyMilliseconds: checkMilliseconds) { [weak self] in
             guard let self else { return }
+            // A wakeup inotify lost (its queue overflows under load) costs at most one period.
+            readAppended()
             apply(attachment.tick())
         }
     }

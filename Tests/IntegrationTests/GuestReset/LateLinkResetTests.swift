@@ -116,6 +116,13 @@ extension RecoveryRig {
         }
     }
 
+    /// What a failed expectation about the watch should show: the broker's view and the
+    /// end of the trace log.
+    func diagnostics(_ client: QMPClient) throws -> String {
+        "query-broker: \(try client.execute("query-broker")); events: \(client.events); "
+            + "trace log tail: \(directory.read("vm1.trace.log").suffix(3000))"
+    }
+
     func watchIsOn(_ client: QMPClient) throws -> Bool? {
         try client.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool
     }
