@@ -7,25 +7,6 @@ import Testing
 /// The link-error flag lives in SQLite under --state-dir: a broker killed with SIGKILL right
 /// after reporting a fatal error still protects the VM when it comes back.
 @Suite(.serialized) struct BrokerRestartTests {
-    /// A config with one VM and dev0 under `policy`, and the state file in `directory`.
-    private func writeConfig(in directory: TemporaryDirectory, qemu: QEMUInstance, sysfs: FakeSysfsTree,
-                             policy: String) {
-        directory.write("broker.toml", """
-            socket-dir = "\(directory.path)"
-            state-dir = "\(directory.path)/state"
-            sysfs-root = "\(sysfs.root)"
-
-            [[vm]]
-            name = "vm1"
-            qmp = "\(qemu.qmpSocket)"
-
-            [[vm.device]]
-            id = "dev0"
-            host = "\(sysfs.host)"
-            policy = "\(policy)"
-            """)
-    }
-
     @Test func flagSurvivesSIGKILLAndTheNextLinkResetStillStops() throws {
         let directory = try TemporaryDirectory()
         let qtestPath = directory.file("qtest.sock")
@@ -33,7 +14,7 @@ import Testing
         let qtest = try QTestConnection(path: qtestPath)
         try qtest.enableECAM()
         let sysfs = FakeSysfsTree(in: directory)
-        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "forward")
+        directory.writeBrokerConfig(qemu: qemu, sysfs: sysfs, policy: "forward")
         let arguments = ["run", "--config", directory.file("broker.toml")]
         let socket = directory.file("vm1.qmp")
         var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
@@ -71,7 +52,7 @@ import Testing
         let directory = try TemporaryDirectory()
         let qemu = try QEMUInstance(in: directory)
         let sysfs = FakeSysfsTree(in: directory)
-        writeConfig(in: directory, qemu: qemu, sysfs: sysfs, policy: "report")
+        directory.writeBrokerConfig(qemu: qemu, sysfs: sysfs, policy: "report")
         let arguments = ["run", "--config", directory.file("broker.toml")]
         let socket = directory.file("vm1.qmp")
         var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))

@@ -101,19 +101,7 @@ extension GuestReset {
             let qtest = try QTestConnection(path: qtestPath)
             try qtest.enableECAM()
             let sysfs = FakeSysfsTree(in: directory)
-            directory.write("broker.toml", """
-                socket-dir = "\(directory.path)"
-                state-dir = "\(directory.path)/state"
-                sysfs-root = "\(sysfs.root)"
-
-                [[vm]]
-                name = "vm1"
-                qmp = "\(qemu.qmpSocket)"
-
-                [[vm.device]]
-                id = "dev0"
-                host = "\(sysfs.host)"
-                """)
+            directory.writeBrokerConfig(qemu: qemu, sysfs: sysfs)
             let arguments = ["run", "--config", directory.file("broker.toml")]
             let socket = directory.file("vm1.qmp")
             var broker: BrokerProcess? = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))

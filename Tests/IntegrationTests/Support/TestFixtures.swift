@@ -14,6 +14,25 @@ extension FakeSysfsTree {
 }
 
 extension TemporaryDirectory {
+    /// `broker.toml` for the CLI: one VM (`vm1`) in front of `qemu`, with `dev0` watched
+    /// under `policy`, and the state file under this directory.
+    func writeBrokerConfig(qemu: QEMUInstance, sysfs: FakeSysfsTree, policy: String = "forward") {
+        write("broker.toml", """
+            socket-dir = "\(path)"
+            state-dir = "\(path)/state"
+            sysfs-root = "\(sysfs.root)"
+
+            [[vm]]
+            name = "vm1"
+            qmp = "\(qemu.qmpSocket)"
+
+            [[vm.device]]
+            id = "dev0"
+            host = "\(sysfs.host)"
+            policy = "\(policy)"
+            """)
+    }
+
     /// For stored properties of test suites, which cannot throw; /tmp is always writable here.
     static func forTest() -> TemporaryDirectory {
         do { return try TemporaryDirectory() } catch { fatalError("\(error)") }
