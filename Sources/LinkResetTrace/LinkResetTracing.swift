@@ -2,15 +2,17 @@ import QMPWire
 
 /// The QMP commands that make a stock QEMU 7.2 report guest link resets, and undo it.
 ///
-/// How it works (each point verified on Debian's 7.2.22 binary):
+/// How it works (each point verified on Debian's 7.2.22 binary, and on 10.0.2 where it says):
 /// - `trace-event-set-state` alone turns an event on; it prints to QEMU's current log
 ///   target at once (stderr if the VMM gave no `-D`). Never use HMP `log trace:NAME`: it
 ///   *replaces* the whole `-d` mask, silently ending e.g. the VMM's `-d guest_errors`.
 /// - `logfile PATH` (HMP) moves all `qemu_log` output there, so it is sent *before* the
-///   events are enabled (nothing sprays into the VMM's log). QEMU opens PATH with plain
-///   `fopen`, in append mode for every open after its first (so neither our file nor a
-///   restored `-D` file is truncated), O_APPEND, no O_NONBLOCK, no O_CLOEXEC, flushed after
-///   every line. A failed `logfile` leaves logging off entirely: check every reply.
+///   events are enabled (nothing sprays into the VMM's log). QEMU 7.2 opens PATH with plain
+///   `fopen`, in append mode for every open after its first; QEMU 10.0.2 always with
+///   `fopen(filename, "w")`: it truncates the file and writes without O_APPEND (so send
+///   `logfile` only when QEMU is not already writing there). No O_NONBLOCK, no O_CLOEXEC,
+///   flushed after every line. A failed `logfile` leaves logging off entirely: check every
+///   reply, and give QEMU its stderr back at once.
 /// - PATH must be a regular file the broker creates and tails (inotify IN_MODIFY, or
 ///   polling). Not a FIFO: QEMU's `fopen` of a FIFO with no reader blocks the main loop
 ///   (QMP and everything else stall until a reader opens), and once the pipe holds 64 KiB
@@ -26,12 +28,13 @@ import QMPWire
 /// - `-D FILE` and `logfile`: `logfile` replaces the VMM's target for everything QEMU
 ///   logs, and there is no way to ask QEMU for the old one (the broker can read it from
 ///   `/proc/<qemu pid>/fd` or QEMU's command line). Detaching restores it with `logfile
-///   <that path>` (appends, does not truncate) or, with no `-D`, `logfile /dev/stderr`
-///   (reopens fd 2 through /proc; works for a file or pipe, fails for a socket such as
+///   <that path>` or, with no `-D`, `logfile /proc/self/fd/2` (reopens QEMU's fd 2 with
+///   QEMU's own rights, in any mount namespace: works for a file or a pipe QEMU may open,
+///   as libvirt's is once `VMMStderr` gave it QEMU's group; fails for a socket such as
 ///   journald's, which leaves logging off). `logfile` with no argument is rejected.
 /// - A QEMU started with `-daemonize` `dup2`s the log file onto its fd 2 on every
 ///   `logfile`: its stderr (error_report, warnings) then also goes to our file (the parser
-///   skips such lines), and `/dev/stderr` would name our own file. Restore a daemonized
+///   skips such lines), and `/proc/self/fd/2` would name our own file. Restore a daemonized
 ///   QEMU without `-D` with `logfile /dev/null`, where its stderr pointed before.
 /// - QEMU opens PATH itself, so its user and MAC profile (libvirt's AppArmor/SELinux)
 ///   must allow it. `/dev/fdset/N` is not understood; `/proc/self/fd/N` of a descriptor
