@@ -21,14 +21,8 @@ import Testing
         var client = try QMPClient(path: socket)
         try client.negotiate()
         _ = try client.execute("cont")
-        let fd = makeEventFD()
+        let fd = try hostFatalErrorThroughEventFD(client, sysfs: sysfs)
         defer { close(fd) }
-        let copy = dup(fd)
-        #expect(try client.execute("vfio-eventfd-add", arguments: .object([
-            "device": .string("dev0"), "severity": .string("fatal")]), fds: [copy])["return"] != nil)
-        close(copy)
-        sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
-        signal(fd)
         #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
         broker?.kill()
         broker = nil

@@ -114,14 +114,8 @@ extension GuestReset {
                 Issue.record("\(error): \(directory.read("broker.log"))")
                 throw error
             }
-            let fd = makeEventFD()
+            let fd = try hostFatalErrorThroughEventFD(client, sysfs: sysfs)
             defer { close(fd) }
-            let copy = dup(fd)
-            _ = try client.execute("vfio-eventfd-add", arguments: .object([
-                "device": .string("dev0"), "severity": .string("fatal")]), fds: [copy])
-            close(copy)
-            sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
-            signal(fd)
             #expect(try client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
             broker?.kill()
             broker = nil

@@ -1,7 +1,9 @@
 import BrokerTesting
 import Dispatch
 import Foundation
+import Glibc
 import QMPBroker
+import QMPWire
 import VFIOWatch
 
 /// A real eventfd for tests.
@@ -11,6 +13,21 @@ func signal(_ fd: Int32, adding value: UInt64 = 1) { try? EventFD.signal(fd, add
 
 extension FakeSysfsTree {
     init(in directory: TemporaryDirectory) { self.init(under: directory.path) }
+}
+
+/// A fatal DLP on dev0, the way the CLI tests make one: a fatal eventfd handed to the
+/// broker with SCM_RIGHTS, the counter moved, the eventfd signalled. Returns the eventfd
+/// (the caller closes it).
+func hostFatalErrorThroughEventFD(_ client: QMPClient, sysfs: FakeSysfsTree) throws -> Int32 {
+    let fd = makeEventFD()
+    let copy = dup(fd)
+    let reply = try client.execute("vfio-eventfd-add", arguments: .object([
+        "device": .string("dev0"), "severity": .string("fatal")]), fds: [copy])
+    close(copy)
+    guard reply["return"] != nil else { throw QMPClient.Failure("vfio-eventfd-add: \(reply)") }
+    sysfs.set(correctable: [:], nonFatal: [:], fatal: ["DLP": 1])
+    signal(fd)
+    return fd
 }
 
 extension TemporaryDirectory {
