@@ -29,7 +29,6 @@ enum LinkResetSource: String, Sendable {
 /// Loop-confined.
 final class USDTGuestResetSource {
     private let loop: EventLoop
-    private let commands: CommandSink
     private let logger: Logger
     private let checkMilliseconds: Int
     private let timer: LoopTimer
@@ -51,10 +50,15 @@ final class USDTGuestResetSource {
     /// The watch's state changed (publish) or is announced.
     var onPublish: (_ intact: Bool, _ reason: String?) -> Void = { _, _ in }
     var onAnnounce: (_ active: Bool, _ reason: String) -> Void = { _, _ in }
+    /// Send the canary command (`query-status`); `canaryAnswered` comes back.
+    var onCanary: () -> Void = {}
+    /// The check timer fired: run `tick` as an input of the monitor.
+    var onTick: (_ tick: () -> Void) -> Void = { $0() }
+    /// Who judges the canary in flight.
+    private var judgeCanary: ((Bool) -> Void)?
 
-    init(loop: EventLoop, commands: CommandSink, checkMilliseconds: Int, logger: Logger) {
+    init(loop: EventLoop, checkMilliseconds: Int, logger: Logger) {
         self.loop = loop
-        self.commands = commands
         self.checkMilliseconds = checkMilliseconds
         self.logger = logger
         timer = LoopTimer(loop: loop)
@@ -65,9 +69,9 @@ final class USDTGuestResetSource {
 
     /// Arms the probes when the VMM's binary has them; false (and why, in
     /// `unavailableReason`) when the log path must watch instead.
-    func attach() -> Bool {
+    func attach(vmmPID: pid_t?) -> Bool {
         stop()
-        guard let pid = commands.vmmPID() else {
+        guard let pid = vmmPID else {
             unavailableReason = "the VMM's pid is unknown"
             return false
         }
@@ -137,6 +141,7 @@ final class USDTGuestResetSource {
         session = nil
         awaitingTopology = false
         canaryInFlight = false
+        judgeCanary = nil
     }
 
     private func received(_ hit: QEMUProbeHit) {
@@ -159,7 +164,10 @@ final class USDTGuestResetSource {
 
     private func startTicking() {
         guard !timer.isArmed else { return }
-        timer.repeating(everyMilliseconds: checkMilliseconds) { [weak self] in self?.tick() }
+        timer.repeating(everyMilliseconds: checkMilliseconds) { [weak self] in
+            guard let self else { return }
+            onTick { tick() }
+        }
     }
 
     private func tick() {
@@ -185,19 +193,24 @@ final class USDTGuestResetSource {
         session?.drain()
         canaryInFlight = true
         canarySeen = false
-        commands.execute("query-status", for: .linkResetWatch(exchange: 0)) { [weak self] result in
-            guard let self else { return }
-            guard case .reply = result else {  // the VMM is going: upstreamLost follows
-                canaryInFlight = false
-                return
-            }
-            session?.drain()
+        judgeCanary = judged
+        onCanary()
+    }
+
+    /// The VMM answered the canary command.
+    func canaryAnswered(_ result: UpstreamReply) {
+        guard let judged = judgeCanary else { return }
+        judgeCanary = nil
+        guard case .reply = result else {  // the VMM is going: upstreamLost follows
             canaryInFlight = false
-            if !canarySeen {
-                logger.debug("USDT canary missed", metadata: ["hits": "\(session?.hitCount ?? 0)", "threads": "\(session?.threadCount ?? 0)"])
-            }
-            judged(canarySeen)
+            return
         }
+        session?.drain()
+        canaryInFlight = false
+        if !canarySeen {
+            logger.debug("USDT canary missed", metadata: ["hits": "\(session?.hitCount ?? 0)", "threads": "\(session?.threadCount ?? 0)"])
+        }
+        judged(canarySeen)
     }
 
     private func apply(_ actions: [LinkResetWatch.Action]) {

@@ -35,18 +35,9 @@ final class UpstreamLink {
     private var stopped = false
     private var connectFailures = ConnectFailureLog()
 
-    /// The VMM is negotiated and ready (again): greet waiting clients, announce it.
-    var onReady: () -> Void = {}
-    /// The VMM went away after having been ready.
-    var onDisconnected: () -> Void = {}
-    /// An event line from the VMM, exactly as it wrote it.
-    var onEvent: (_ line: UpstreamLine) -> Void = { _ in }
-    /// Everything in one read from the VMM has been handled (events fanned out, replies
-    /// routed): the VM sends what it held back for this read in one go.
-    var onReadHandled: () -> Void = {}
-    /// The outcome of a command with no continuation (every client command, and the
-    /// broker's own whose purpose says what to do).
-    var onReply: (_ command: PendingCommand, _ reply: UpstreamReply) -> Void = { _, _ in }
+    /// The VM: it hears the link's `upstream*` actions (ready, lost, each event line, each
+    /// read handled, each reply with no continuation).
+    weak var runner: (any VMActionRunner)?
 
     static let maximumQueuedBytes = 64 << 20
 
@@ -143,7 +134,7 @@ final class UpstreamLink {
 
     private func deliver(_ reply: UpstreamReply, to entry: PendingCommands<ReplyHandler>.Entry) {
         if let continuation = entry.continuation { return continuation(reply) }
-        onReply(entry.command, reply)
+        runner?.runOnLoop(.upstreamReplied(entry.command, reply))
     }
 
     private func connect() {
@@ -185,7 +176,7 @@ final class UpstreamLink {
             logger.error("VMM sent an over-long line; reconnecting")
             connection?.close()
         }
-        onReadHandled()
+        runner?.runOnLoop(.upstreamReadHandled)
     }
 
     private func perform(_ action: UpstreamSession.Action, line: UpstreamLine? = nil) {
@@ -199,9 +190,9 @@ final class UpstreamLink {
         case .ready:
             handshakeTimer.cancel()
             logger.info("attached to VMM", metadata: ["vm": "\(vmName)", "path": "\(path)"])
-            onReady()
+            runner?.runOnLoop(.upstreamReady)
         case .deliverEvent:
-            if let line { onEvent(line) }
+            if let line { runner?.runOnLoop(.upstreamEvent(line)) }
         case .deliverReply:
             guard let line, let entry = pending.resolve(line.brokerID) else {
                 logger.warning("VMM reply to a command that timed out, or with an id the broker did not send; dropped")
@@ -232,10 +223,10 @@ final class UpstreamLink {
         if wasReady && stopped {
             // The broker itself is going: nothing was lost.
             logger.debug("closed the VMM connection", metadata: ["vm": "\(vmName)"])
-            onDisconnected()
+            runner?.runOnLoop(.upstreamLost)
         } else if wasReady {
             logger.warning("lost the VMM", metadata: ["vm": "\(vmName)", "reason": "\(reason)"])
-            onDisconnected()
+            runner?.runOnLoop(.upstreamLost)
         }
         perform(action)
     }

@@ -11,7 +11,6 @@ import Testing
         #expect(order.fill(local, with: [2]).isEmpty)
         #expect(order.fill(third, with: [3]).isEmpty)
         #expect(order.fill(forwarded, with: [1]) == [[1], [2], [3]])
-        #expect(order.isIdle)
     }
 
     @Test func headOfLineGoesStraightOut() {
