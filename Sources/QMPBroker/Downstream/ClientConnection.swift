@@ -107,7 +107,7 @@ final class ClientConnection {
         var start = 0
         while start < bytes.count && !connection.readPaused && connection.isOpen {
             let end = min(bytes.count, start + Self.inputSliceBytes)
-            reader.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { input in self.handle(input) }
+            reader.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { input, tokens in self.handle(input, tokens) }
             start = end
         }
         return start
@@ -122,7 +122,7 @@ final class ClientConnection {
         closeIfFinished()
     }
 
-    private func handle(_ input: QMPInput) {
+    private func handle(_ input: QMPInput, _ tokens: QMPMessageTokens?) {
         guard var session else { return }
         let action: ClientSession.Action
         switch input {
@@ -133,7 +133,9 @@ final class ClientConnection {
         switch action {
         case .reply(let reply):
             respond(reply.wireMessage(), slot: order.reserve())
-        case .forward(let request):
+        case .forward(var request):
+            // The client's bytes go upstream with the broker's id spliced in: not re-serialised.
+            request.membersWithoutID = tokens?.membersWithoutID()
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
             runner?.runOnLoop(.forward(request, fds: takeFDs(), slot: slot, client: self))

@@ -211,8 +211,8 @@ final class VFIORecovery {
 
     // MARK: actions
 
-    /// Runs a machine's actions in their order: `stop` and `cont` are asked for at once,
-    /// ahead of everything else the input asks for; the flag is persisted right after; the
+    /// Runs a machine's actions in their order: `stop` is written at once, ahead of
+    /// everything else the input does; the flag is persisted right after; the
     /// events go out in the order the machine said them, a forwarded error's once QEMU has
     /// answered its injection (`forwarded`), and what came after it waits behind it
     /// (`OrderedAnnouncements`). `notes` say how the error was classified.
@@ -223,7 +223,7 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
-                ask(.command("stop", purpose: .stopVM))
+                outbox.askFirst(.command("stop", purpose: .stopVM))
             case .contVM:
                 ask(.command("cont", purpose: .contVM))
             case .persist(let state):

@@ -77,6 +77,13 @@ final class ActionOutbox {
     /// Asks the VM for `action` once the current input is handled.
     func ask(_ action: VMAction) { pending.append(action) }
 
+    /// Runs `action` before anything else the input does (the `stop` that races the guest:
+    /// persisting, logging and counting come after it is written).
+    func askFirst(_ action: VMAction) {
+        guard let runner else { return ask(action) }
+        runner.runOnLoop(action)
+    }
+
     /// Handles one input; returns the actions it asked for, in order.
     func collect(_ input: () -> Void) -> [VMAction] {
         depth += 1

@@ -335,7 +335,11 @@ public actor VMBroker {
         let command = PendingCommand(client: client.id, command: request.command, id: request.id,
                                      idBytes: request.id.map(QEMUJSONWriter.write), slot: slot,
                                      followUps: followUps, sentAt: metrics.commandForwarded())
-        upstream.send(request.message, fds: fds, as: command)
+        if let members = request.membersWithoutID {
+            upstream.send(members: members, fds: fds, as: command)
+        } else {
+            upstream.send(request.message, fds: fds, as: command)
+        }
     }
 
     /// A reply to a command with no continuation: a client's, or one of the broker's own.

@@ -83,6 +83,30 @@ final class UpstreamLink {
     /// caller and modified (its `id`).
     @discardableResult
     func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) -> Int64? {
+        send(fds: fds, as: command, continuation: continuation) { id in
+            message["id"] = .integer(id)
+            return message.wireMessage()
+        }
+    }
+
+    /// Sends a client's command as it wrote it, its members after the broker's id:
+    /// `{"id": N, ` + `members` (`QMPMessageTokens.membersWithoutID`).
+    @discardableResult
+    func send(members: [UInt8], fds: [Int32] = [], as command: PendingCommand) -> Int64? {
+        send(fds: fds, as: command, continuation: nil) { id in
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(members.count + 32)
+            bytes.append(contentsOf: Self.idPrefix)
+            bytes.append(contentsOf: String(id).utf8)
+            bytes.append(contentsOf: Self.idSeparator)
+            bytes.append(contentsOf: members)
+            bytes.append(contentsOf: [13, 10])
+            return bytes
+        }
+    }
+
+    private func send(fds: [Int32], as command: PendingCommand, continuation: ReplyHandler?,
+                      encode: (Int64) -> [UInt8]) -> Int64? {
         let entry = PendingCommands<ReplyHandler>.Entry(command: command, continuation: continuation)
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
@@ -92,11 +116,13 @@ final class UpstreamLink {
         var command = command
         command.deadline = Self.now() + UInt64(commandTimeoutMilliseconds)
         let id = pending.register(command, continuation: continuation)
-        message["id"] = .integer(id)
-        connection.send(message.wireMessage(), fds: fds)
+        connection.send(encode(id), fds: fds)
         if !commandTimer.isArmed { armCommandTimer() }
         return id
     }
+
+    private static let idPrefix = Array(#"{"id": "#.utf8)
+    private static let idSeparator = Array(", ".utf8)
 
     /// Monotonic milliseconds.
     static func now() -> UInt64 { MonotonicClock.milliseconds() }
