@@ -294,6 +294,11 @@ extension GuestResetMonitor {
         usdt.onTopologyWanted = { [unowned self] in refreshTopology() }
         usdt.onPublish = { [unowned self] intact, reason in publish(intact: intact, reason: reason) }
         usdt.onAnnounce = { [unowned self] active, reason in announce(active: active, reason: reason) }
+        // The probes could not be re-armed: the log watches where QEMU has the log backend.
+        usdt.onFallback = { [unowned self] in
+            publishUSDT()
+            apply(attachment.attach())
+        }
     }
 
     /// Which source watches, and why USDT does not where it does not.
