@@ -92,8 +92,8 @@ final class USDTProbeSession {
             descriptor.close()
         }
 
-        /// Off the loop on the loop's side, the events still open: a duplicate of the
-        /// ring's descriptor and the others, for the caller to close.
+        /// Lets go of the ring on the loop and hands back the events, still open (the ring's
+        /// own through a duplicate), for the caller to close elsewhere.
         func detach() -> [Int32] {
             var events = otherEvents
             otherEvents = []
