@@ -135,6 +135,9 @@ final class GuestResetMonitor {
         }
     }
 
+    /// The USDT canary went out with broker id `id`.
+    func usdtCanarySent(id: Int64?) { usdt.canarySent(id: id) }
+
     /// The reply to the USDT canary.
     func usdtCanaryAnswered(_ result: UpstreamReply) -> [VMAction] {
         outbox.collect { usdt.canaryAnswered(result) }
@@ -334,6 +337,11 @@ extension GuestResetMonitor {
         usdt.onAnnounce = { [unowned self] active, reason in announce(active: active, reason: reason) }
         usdt.onCanary = { [unowned self] in outbox.ask(.command("query-status", purpose: .usdtCanary)) }
         usdt.onTick = { [unowned self] tick in outbox.handOver(tick) }
+        // The probes could not be re-armed: the log watches where QEMU has the log backend.
+        usdt.onFallback = { [unowned self] in
+            publishUSDT()
+            apply(attachment.attach())
+        }
     }
 
     /// Which source watches, and why USDT does not where it does not.

@@ -16,6 +16,7 @@ extension VMBroker {
             if case .contVM = purpose { metrics.brokerCont() }
             let id = upstream.execute(command, arguments: arguments, for: purpose)
             if case .linkResetWatch(let exchange) = purpose { guestResets?.sent(exchange: exchange, id: id) }
+            if case .usdtCanary = purpose { guestResets?.usdtCanarySent(id: id) }
         case .emit(let name, let data):
             emit(name, data: data)
         case .forwardToGuest(let error, let device, let ticket, let event, let notes):
