@@ -46,8 +46,7 @@ final class GuestResetMonitor {
     private let checkMilliseconds: Int
     /// The canary in flight: the broker id it was sent with, and how long the file was then.
     private var canary: (id: Int64, since: Int64)?
-    /// The canary's exchange and the file's size when it was sent, until its id is known.
-    private var pendingCanaryExchange: Int?
+    /// The file's size when the canary was sent, until its id is known.
     private var canarySince: Int64 = 0
     /// The file's size when `logfile` was sent, to tell a truncating reopen (QEMU ≥ 8).
     private var sizeBeforeLogFile: Int64 = 0
@@ -120,11 +119,8 @@ final class GuestResetMonitor {
     /// could have changed it).
     func verify() -> [VMAction] { outbox.collect { apply(attachment.verify()) } }
 
-    /// One of the watch's commands went out with broker id `id` (the canary's is looked for
-    /// in the file).
-    func sent(exchange: Int, id: Int64?) {
-        if exchange == pendingCanaryExchange { canary = id.map { ($0, canarySince) } }
-    }
+    /// The canary went out with broker id `id`: that id is looked for in the file.
+    func canarySent(id: Int64?) { canary = id.map { ($0, canarySince) } }
 
     /// The reply to one of the attachment's tracing commands.
     func answered(exchange: Int, _ result: UpstreamReply) -> [VMAction] {
@@ -156,11 +152,10 @@ final class GuestResetMonitor {
                 if case .setLogFile = command { sizeBeforeLogFile = reader.currentSize ?? 0 }
                 outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetWatch(exchange: exchange)))
             case .sendCanary(let command, let exchange):
-                // The id it goes out with comes back through `sent`.
+                // The id it goes out with comes back through `canarySent`.
                 canarySince = reader.currentSize ?? 0
                 canary = nil
-                pendingCanaryExchange = exchange
-                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetWatch(exchange: exchange)))
+                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetCanary(exchange: exchange)))
             case .checkCanary:
                 let seen = canary.map { reader.hasCanary(id: String($0.id), since: $0.since) } ?? false
                 canary = nil

@@ -2,6 +2,7 @@ import CPerfEvent
 import EventLoop
 import Glibc
 import LinkResetTrace
+import Synchronization
 import USDTProbes
 
 /// QEMU's USDT probes armed on one running VMM with the kernel's uprobe PMU: a
@@ -39,7 +40,18 @@ final class USDTProbeSession {
         // The kernel resolves config1's path at open: give it the binary through the VMM's
         // own /proc link, valid even when the file was replaced or lives in another mount
         // namespace (libvirt's private /dev does not matter here, /proc is shared).
-        let bytes = try readWholeFile(link)
+        var status = stat()
+        guard stat(link, &status) == 0 else { throw .system("stat(\(link))", errno: errno) }
+        let binary = BinaryIdentity(status)
+        // Every VM of a host runs the same few QEMU binaries: each is read and parsed once.
+        if let known = knownSites.withLock({ $0[binary] }) { return (link, try known.get()) }
+        let result = Result { () throws(Failure) in try parseSites(link) }
+        knownSites.withLock { $0[binary] = result }
+        return (link, try result.get())
+    }
+
+    private static func parseSites(_ path: String) throws(Failure) -> QEMUProbeSites {
+        let bytes = try readWholeFile(path)
         let image: ELFImage
         do {
             image = try ELFImage(bytes: bytes)
@@ -47,11 +59,28 @@ final class USDTProbeSession {
             throw .unusable(.bad("\(error)"))
         }
         do {
-            return (link, try QEMUProbeSites(image: image))
+            return try QEMUProbeSites(image: image)
         } catch {
             throw .unusable(error)
         }
     }
+
+    /// A binary as the file system knows it: a rebuilt or upgraded QEMU is another one.
+    private struct BinaryIdentity: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modified: Int
+
+        init(_ status: stat) {
+            device = UInt64(status.st_dev)
+            inode = UInt64(status.st_ino)
+            size = Int64(status.st_size)
+            modified = status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec
+        }
+    }
+
+    private static let knownSites = Mutex<[BinaryIdentity: Result<QEMUProbeSites, Failure>]>([:])
 
     /// A whole file (sysfs files report a size of 4096 and end early: read to EOF).
     private static func readWholeFile(_ path: String) throws(Failure) -> [UInt8] {

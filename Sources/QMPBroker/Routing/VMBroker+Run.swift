@@ -15,7 +15,7 @@ extension VMBroker {
             if case .stopVM = purpose { metrics.brokerStop() }
             if case .contVM = purpose { metrics.brokerCont() }
             let id = upstream.execute(command, arguments: arguments, for: purpose)
-            if case .linkResetWatch(let exchange) = purpose { guestResets?.sent(exchange: exchange, id: id) }
+            if case .linkResetCanary = purpose { guestResets?.canarySent(id: id) }
             if case .usdtCanary = purpose { guestResets?.usdtCanarySent(id: id) }
         case .emit(let name, let data):
             emit(name, data: data)

@@ -352,7 +352,7 @@ public actor VMBroker {
             run(recovery.handle(.vmEvent(.runStateLearnt(running: running))))
         case .broker(.stopVM):
             if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
-        case .broker(.linkResetWatch(let exchange)):
+        case .broker(.linkResetWatch(let exchange)), .broker(.linkResetCanary(let exchange)):
             if let guestResets { run(guestResets.answered(exchange: exchange, result)) }
         case .broker(.usdtCanary):
             if let guestResets { run(guestResets.usdtCanaryAnswered(result)) }
