@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 import QMPBroker
 
@@ -34,15 +35,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
             unlink(path)
             return
         }
-        var names: [String] = []
-        if let directory = opendir(path) {
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(directory)
-        }
-        for name in names { removeTree("\(path)/\(name)") }
+        for name in DirectoryListing.names(path) ?? [] { removeTree("\(path)/\(name)") }
         rmdir(path)
     }
 

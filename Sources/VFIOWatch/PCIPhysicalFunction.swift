@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// The PF of an SR-IOV virtual function: sysfs links `<device>/physfn` to it
@@ -21,11 +22,8 @@ extension PCIAncestry {
     /// The VFs of a PF (`<pf>/virtfnN` links), in N order; empty for a function that is no PF.
     public static func virtualFunctions(of physicalFunction: HostAddress, sysfsRoot: String) -> [HostAddress] {
         let directory = SysfsAERReader(sysfsRoot: sysfsRoot).directory(of: physicalFunction)
-        guard let stream = opendir(directory) else { return [] }
-        defer { closedir(stream) }
         var found: [(index: Int, address: HostAddress)] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for name in DirectoryListing.names(directory) ?? [] {
             guard name.hasPrefix("virtfn"), let index = Int(name.dropFirst("virtfn".count)) else { continue }
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let length = readlink(directory + "/" + name, &buffer, buffer.count - 1)

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Reads symbolic links and directory listings (of `/proc` and sysfs) with plain libc calls.
@@ -15,15 +16,7 @@ enum PathReader {
 
     /// The names in a directory, without `.` and `..`, in the order the kernel lists them.
     static func entries(of path: String) -> Result<[String], SystemCallError> {
-        guard let directory = opendir(path) else { return .failure(.last("opendir(\(path))")) }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
+        guard let names = DirectoryListing.names(path) else { return .failure(.last("opendir(\(path))")) }
         return .success(names)
     }
 }

@@ -268,14 +268,7 @@ final class USDTProbeSession {
     }
 
     private func threads() -> [pid_t] {
-        guard let directory = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(directory) }
-        var threads: [pid_t] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let tid = pid_t(name) { threads.append(tid) }
-        }
-        return threads
+        (DirectoryListing.names("/proc/\(pid)/task") ?? []).compactMap { pid_t($0) }
     }
 
     /// Arms threads started since, and lets go of the rings of threads that ended.

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Which process is the VMM: the configured pid file's (when the QMP socket was created by
@@ -24,11 +25,8 @@ struct VMMProcess {
     static func holdsFile(_ pid: pid_t, device: UInt64, inode: UInt64) -> Bool? {
         guard pid != getpid() else { return nil }
         let directory = "/proc/\(pid)/fd"
-        guard let handle = opendir(directory) else { return nil }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name.first?.isNumber == true else { continue }
+        guard let names = DirectoryListing.names(directory) else { return nil }
+        for name in names {
             var status = stat()
             if stat("\(directory)/\(name)", &status) == 0, UInt64(status.st_dev) == device, UInt64(status.st_ino) == inode {
                 return true
