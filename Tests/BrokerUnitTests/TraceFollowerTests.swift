@@ -8,7 +8,7 @@ import Testing
 /// of the devices below the bridge the topology (`query-pci`) names.
 @Suite struct TraceFollowerTests {
     /// What QEMU 7.2 writes when the guest sets Secondary Bus Reset on rp0 (00:1c.0), without
-    /// and with `-msg timestamp=on` (captured, see CapturedTraceLines in QMPBrokerTests).
+    /// and with `-msg timestamp=on` (captured, see CapturedTraceLines in LinkResetTraceTests).
     static let resetLines = [
         "pci_cfg_write pcie-root-port 00:1c.0 @0x3e <- 0x40\n",
         "12968@1795610769.786173:pci_cfg_write pcie-root-port 00:1c.0 @0x3e <- 0x40\n",

@@ -1,5 +1,4 @@
 @testable import LinkResetTrace
-@testable import QMPBroker
 @testable import QMPWire
 import Testing
 

@@ -1,5 +1,4 @@
 @testable import LinkResetTrace
-@testable import QMPBroker
 import Testing
 
 extension GuestReset {

@@ -1,4 +1,3 @@
-@testable import QMPBroker
 @testable import QMPWire
 
 /// What a reader emitted, in a form tests can compare: values as compact JSON text.

@@ -1,5 +1,5 @@
+@testable import QMPWire
 import Testing
-@testable import QMPBroker
 
 /// Every error text below is what QEMU 7.2.22 (`qemu-system-x86_64 -M none`) answered
 /// for the same bytes on its QMP socket, as the `desc` of a `GenericError`.

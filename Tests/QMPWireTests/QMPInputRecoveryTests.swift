@@ -1,5 +1,5 @@
+@testable import QMPWire
 import Testing
-@testable import QMPBroker
 
 /// After garbage the reader reports it and resynchronises like QEMU's IN_RECOVERY
 /// state, so the next good command works. Outputs checked against QEMU 7.2.

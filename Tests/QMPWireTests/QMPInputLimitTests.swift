@@ -1,4 +1,3 @@
-@testable import QMPBroker
 @testable import QMPWire
 import Testing
 
