@@ -31,7 +31,4 @@ public struct ReplyOrder: Sendable {
         }
         return ready
     }
-
-    /// A reply with nothing ahead of it can go straight out without a slot.
-    var isIdle: Bool { nextSlot == nextToSend }
 }

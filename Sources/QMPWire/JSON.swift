@@ -127,7 +127,6 @@ public final class JSON {
         guard cj_is_boolean(raw) != 0 else { return nil }
         return cj_typeof(raw) == Int32(JSON_TRUE.rawValue)
     }
-    public var isNull: Bool { cj_is_null(raw) != 0 }
 
     /// Keys are counted, not C strings: a client's member name may hold a NUL (`"a\u0000b"`).
     public subscript(key: String) -> JSON? {

@@ -10,7 +10,9 @@ import Testing
         #expect(order.fill(local, with: [2]).isEmpty)
         #expect(order.fill(third, with: [3]).isEmpty)
         #expect(order.fill(forwarded, with: [1]) == [[1], [2], [3]])
-        #expect(order.isIdle)
+        // Nothing is held back any more: the next reply goes straight out.
+        let fourth = order.reserve()
+        #expect(order.fill(fourth, with: [4]) == [[4]])
     }
 
     @Test func headOfLineGoesStraightOut() {

@@ -65,12 +65,8 @@ final class UpstreamLink {
     }
 
     var isReady: Bool { session.isReady }
-    var isDisconnected: Bool { session.isDisconnected }
     var greeting: [UInt8]? { session.greeting }
     var oobOffered: Bool { session.oobOffered }
-    var pendingCount: Int { pending.count }
-    /// What one client is waiting for from the VMM.
-    func commands(of client: Int) -> [PendingCommand] { pending.commands(of: client) }
     /// The VMM's process, from SO_PEERCRED of the current connection.
     var peerPID: pid_t? { connection?.peerCredentials()?.pid }
 

@@ -99,7 +99,7 @@ struct TransportDescriptorPassingTests {
         let command = Array(#"{"execute":"add-fd"}"#.utf8)
 
         #expect(await client.send(command, fds: copies))
-        #expect(await accepted.wait { $0.received == command && $0.truncations == 1 })
+        #expect(await accepted.wait { $0.received == command })
         #expect(await accepted.onQueue { $0.receivedFDs } == [])
         // The kernel closed the 4 that did not fit, the connection the 16 that did, the
         // sender its 20 once sent: nothing holds the write end any more.

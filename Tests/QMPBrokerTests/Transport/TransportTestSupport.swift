@@ -94,7 +94,6 @@ final class SocketEndpoint: @unchecked Sendable {
     var received: [UInt8] = []
     var reads: [Read] = []
     var closeReasons: [ConnectionCloseReason] = []
-    var truncations = 0
     private let conditions: QueueConditions
 
     init(_ connection: UnixStreamConnection) {
@@ -107,10 +106,6 @@ final class SocketEndpoint: @unchecked Sendable {
         }
         connection.onClose = { [self] reason in
             closeReasons.append(reason)
-            conditions.changed()
-        }
-        connection.onControlTruncated = { [self] in
-            truncations += 1
             conditions.changed()
         }
     }
