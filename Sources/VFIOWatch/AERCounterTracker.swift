@@ -1,4 +1,5 @@
 import ErrorEvents
+import EventLoop
 import Logging
 
 /// One device's AER counters over time.

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Reads symbolic links and directory listings (of `/proc` and sysfs) with plain libc calls.

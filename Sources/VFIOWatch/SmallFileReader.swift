@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Reads a small file (a sysfs attribute) with plain open/read/close.

@@ -1,4 +1,5 @@
 import ErrorEvents
+import EventLoop
 import Glibc
 
 /// Reads a host device's AER counters from `<sysfsRoot>/bus/pci/devices/<host>/`.

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// A VMM's handle on one vfio device: an fd number in the VMM's table, and how it was

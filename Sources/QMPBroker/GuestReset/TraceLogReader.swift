@@ -47,7 +47,7 @@ final class TraceLogReader {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
-        do throws(LoopError) {
+        do throws(SystemCallError) {
             // The loop's one inotify instance, shared by its VMs (see `FileWatches`).
             notify = try loop.fileWatches.watchModifications(of: path) { [weak self] in self?.onAppended?() }
         } catch {

@@ -65,12 +65,12 @@ public final class UnixStreamConnection {
     /// than stalling the loop; callers retry later, as they do for a missing socket.
     public static func connect(
         toPath path: String, loop: EventLoop, maxQueuedBytes: Int
-    ) throws(SocketError) -> UnixStreamConnection {
+    ) throws(SystemCallError) -> UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
-        let failure: SocketError?
+        let failure: SystemCallError?
         do {
             failure = try StreamSocketCalls.withAddress(of: path) {
-                Glibc.connect(fd, $0, $1) == 0 ? nil : SocketError.lastError("connect(\(path))")
+                Glibc.connect(fd, $0, $1) == 0 ? nil : SystemCallError.last("connect(\(path))")
             }
         } catch {
             failure = error

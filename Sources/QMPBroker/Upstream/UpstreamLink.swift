@@ -158,7 +158,7 @@ final class UpstreamLink {
         } catch {
             if connectFailures.shouldLog(errno: error.errno, now: Deadline.now()) {
                 logger.warning("cannot connect to the VMM's QMP socket; retrying", metadata: [
-                    "path": "\(path)", "errno": "\(error.errno)", "error": "\(SocketError.text(forErrno: error.errno))",
+                    "path": "\(path)", "errno": "\(error.errno)", "error": "\(SystemCallError.reason(forErrno: error.errno))",
                     "attempts": "\(connectFailures.failuresSinceLogged)",
                 ])
                 connectFailures.logged()

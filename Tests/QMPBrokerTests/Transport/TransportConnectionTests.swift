@@ -201,7 +201,7 @@ struct TransportConnectionTests {
         #expect {
             _ = try UnixStreamConnection.connect(toPath: path, loop: testLoop("test"), maxQueuedBytes: 1024)
         } throws: { error in
-            guard let error = error as? SocketError else { return false }
+            guard let error = error as? SystemCallError else { return false }
             return error.errno == ENOENT && error.description == "connect(\(path)): No such file or directory"
         }
     }

@@ -77,7 +77,7 @@ struct TransportListenerTests {
         #expect {
             _ = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { _ in }
         } throws: { error in
-            (error as? SocketError)?.errno == EADDRINUSE
+            (error as? SystemCallError)?.errno == EADDRINUSE
         }
         #expect(try canConnect(to: path), "the first listener still serves the path")
         // One accepted connection from the liveness probe, one from canConnect.
@@ -109,7 +109,7 @@ struct TransportListenerTests {
         #expect {
             _ = try TestListener(path: path, mode: 0o660, loop: testLoop("test")) { _ in }
         } throws: { error in
-            (error as? SocketError)?.errno == ENAMETOOLONG
+            (error as? SystemCallError)?.errno == ENAMETOOLONG
         }
     }
 }

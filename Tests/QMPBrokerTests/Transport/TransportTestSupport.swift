@@ -13,7 +13,7 @@ struct SocketTestDirectory {
     init() {
         var template = Array("/tmp/qmpb-transport-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed: \(SocketError.text(forErrno: errno))")
+        precondition(made != nil, "mkdtemp failed: \(SystemCallError.reason(forErrno: errno))")
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
 
@@ -158,7 +158,7 @@ final class SocketTestServer: @unchecked Sendable {
         self.maxQueuedBytes = maxQueuedBytes
         conditions = QueueConditions(loop: serverQueue)
         path = directory.file("qmp.sock")
-        try serverQueue.runAndWait { [self] () throws(SocketError) in
+        try serverQueue.runAndWait { [self] () throws(SystemCallError) in
             listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverQueue) { [self] fd in
                 let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverQueue, maxQueuedBytes: maxQueuedBytes))
                 endpoint.connection.start()
@@ -205,7 +205,7 @@ struct DescriptorTestPipe {
 
     init() {
         var ends: [Int32] = [-1, -1]
-        precondition(pipe(&ends) == 0, "pipe: \(SocketError.text(forErrno: errno))")
+        precondition(pipe(&ends) == 0, "pipe: \(SystemCallError.reason(forErrno: errno))")
         readEnd = ends[0]
         writeEnd = ends[1]
         _ = fcntl(readEnd, F_SETFL, O_NONBLOCK)
@@ -262,8 +262,8 @@ final class LoopHold: Sendable {
 struct TestListener: Sendable {
     let bound: LoopBound<UnixSocketListener>
 
-    init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SocketError) {
-        bound = try loop.runAndWait { () throws(SocketError) in
+    init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SystemCallError) {
+        bound = try loop.runAndWait { () throws(SystemCallError) in
             LoopBound(try UnixSocketListener(path: path, mode: mode, loop: loop, onAccept: onAccept), loop: loop)
         }
     }
