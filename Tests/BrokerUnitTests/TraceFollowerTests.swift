@@ -3,6 +3,7 @@ import Glibc
 import QMPBroker
 import LinkResetTrace
 import Testing
+import VFIOWatch
 
 /// QEMU's trace lines, appended to the file the broker follows, become guest link resets
 /// of the devices below the bridge the topology (`query-pci`) names.
@@ -33,7 +34,7 @@ import Testing
         // The watched events, and the canary that proves they arrive.
         #expect(Set(enabled) == Set(LinkResetTracing.traceEvents + [LinkResetTracing.canaryEvent]))
         #expect(commands.contains { $0.name == "query-pci" })
-        #expect(TextFile.read(path)?.contains("monitor_qmp_cmd_in_band") == true)
+        #expect(PathReader.read(path)?.contains("monitor_qmp_cmd_in_band") == true)
     }
 
     @Test(arguments: resetLines) func aSecondaryBusResetOnAFlaggedLinkStopsTheVM(_ line: String) throws {

@@ -2,6 +2,7 @@ import BrokerTesting
 import Glibc
 import QMPBroker
 import Testing
+import VFIOWatch
 
 /// A config mistake stops the broker before it serves anything, with every problem named
 /// (`run` and `check-config` through the built binary, checked by message text).
@@ -140,7 +141,7 @@ import Testing
     /// The README's example config is what an operator copies first: it must be accepted.
     @Test func theReadmeExampleConfigIsAccepted() throws {
         let directory = TemporaryDirectory.forTest()
-        let readme = TextFile.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/README.md") ?? ""
+        let readme = PathReader.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/README.md") ?? ""
         let start = try #require(readme.range(of: "```toml\n"))
         let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let file = directory.file(write(String(readme[start.upperBound..<end.lowerBound]), as: "readme.toml", in: directory))
