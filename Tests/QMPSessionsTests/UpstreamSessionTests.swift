@@ -1,4 +1,5 @@
 @testable import QMPSessions
+import QMPWire
 import Testing
 
 @Suite struct UpstreamSessionTests {
@@ -158,17 +159,17 @@ import Testing
     }
 }
 
-@Suite struct LineFramerTests {
-    @Test func linesSplitAcrossReads() throws {
+@Suite struct QMPLineSplittingTests {
+    @Test func linesSplitAcrossReads() {
         var lines: [String] = []
         let text = "{\"a\": 1}\r\n{\"b\": 2}\r\n{\"c\""
         for cut in [3, 12, 20] {
-            var framer = LineFramer()
+            var framer = LineSplitter.qmp
             lines = []
             let bytes = Array(text.utf8)
             for part in [bytes[..<cut], bytes[cut...]] {
-                try Array(part).withUnsafeBytes { raw in
-                    try framer.feed(raw) { lines.append(String(decoding: $0, as: UTF8.self)) }
+                Array(part).withUnsafeBytes { raw in
+                    framer.feed(raw) { lines.append(String(decoding: $0, as: UTF8.self)) }
                 }
             }
             #expect(lines == ["{\"a\": 1}\r\n", "{\"b\": 2}\r\n"])

@@ -23,7 +23,7 @@ final class UpstreamLink {
     let loop: EventLoop
     private let logger: Logger
     private var session: UpstreamSession
-    private var framer = LineFramer()
+    private var framer = LineSplitter.qmp
     private var connection: UnixStreamConnection?
     private var pending = PendingCommands<ReplyHandler>()
     private let reconnectTimer: LoopTimer
@@ -169,15 +169,15 @@ final class UpstreamLink {
 
     private func received(_ bytes: UnsafeRawBufferPointer, fds: [Int32]) {
         fds.forEach { _ = close($0) }  // QEMU never sends fds on QMP; never leak them
-        do {
-            try framer.feed(bytes) { raw in
-                guard let line = UpstreamLine(raw) else {
-                    perform(session.receivedGarbage(String(decoding: raw.prefix(200), as: UTF8.self).trimmingLineEnd()))
-                    return
-                }
-                perform(session.received(line), line: line)
+        let dropped = framer.droppedLines
+        framer.feed(bytes) { raw in
+            guard let line = UpstreamLine(ArraySlice(raw)) else {
+                perform(session.receivedGarbage(String(decoding: raw.prefix(200), as: UTF8.self).trimmingLineEnd()))
+                return
             }
-        } catch {
+            perform(session.received(line), line: line)
+        }
+        if framer.droppedLines != dropped {
             logger.error("VMM sent an over-long line; reconnecting")
             connection?.close()
         }
