@@ -92,7 +92,7 @@ final class WatchedDevice {
 
 /// What an eventfd signals: the error IRQ of one severity, or of any (classified by the
 /// AER counters).
-enum EventFDSeverity: String, Sendable, CaseIterable {
+public enum EventFDSeverity: String, Sendable, CaseIterable {
     case fatal
     case nonFatal = "non-fatal"
     case any
