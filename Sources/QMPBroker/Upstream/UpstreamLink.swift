@@ -50,9 +50,9 @@ final class UpstreamLink {
 
     static let maximumQueuedBytes = 64 << 20
 
+    /// The timeouts come from `VMConfiguration`, which holds their defaults.
     init(vmName: String, path: String, loop: EventLoop, logger: Logger,
-         handshakeTimeoutMilliseconds: Int = UpstreamSession.defaultHandshakeTimeoutMilliseconds,
-         commandTimeoutMilliseconds: Int = 60_000) {
+         handshakeTimeoutMilliseconds: Int, commandTimeoutMilliseconds: Int) {
         self.session = UpstreamSession(handshakeTimeoutMilliseconds: handshakeTimeoutMilliseconds)
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.vmName = vmName
