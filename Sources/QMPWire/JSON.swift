@@ -4,7 +4,7 @@ import CJansson
 ///
 /// Every `json_t` reference the broker holds lives in exactly one `JSON`, which
 /// releases it in `deinit`; no reference count leaks into the rest of the code.
-/// Values are confined to the queue of the VM that owns them (not `Sendable`).
+/// Values are confined to the event loop of the VM that owns them (not `Sendable`).
 public final class JSON {
     let raw: UnsafeMutablePointer<json_t>
 

@@ -42,7 +42,7 @@ import VFIOWatch
         #expect(try client.execute("x-vfio-inject-error", arguments: .object([
             "device": .string("dev0"), "severity": .string("fatal")]))["return"] != nil)
         #expect(try client.nextEvent("VFIO_PCI_ERROR") != nil)
-        // A command answered on the VM's queue: whatever handling the error had left is done.
+        // A command answered on the VM's event loop: whatever handling the error had left is done.
         #expect(try client.execute("query-vfio-devices")["return"] != nil)
 
         let after = try HTTPScrape.get(port: port, path: "/metrics")
@@ -87,7 +87,7 @@ import VFIOWatch
         rig.kill()
     }
 
-    /// Whether each VM and device is protected (issue 20): the watch with its source, each
+    /// Whether each VM and device is protected: the watch with its source, each
     /// device's error trigger with its source, the count of watched but unprotected devices,
     /// and the broker's own up, ready and version.
     @Test func aScrapeShowsWhetherTheVMIsProtected() throws {

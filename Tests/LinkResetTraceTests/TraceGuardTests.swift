@@ -2,7 +2,7 @@
 import Testing
 
 extension GuestReset {
-    /// What a client may not do to QEMU's tracing while the broker watches it (issue 13 item 2).
+    /// What a client may not do to QEMU's tracing while the broker watches it.
     @Suite struct TraceGuardTests {
         let watched = LinkResetTracing.traceEvents
 

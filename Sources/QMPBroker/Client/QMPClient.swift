@@ -3,7 +3,7 @@ import QMPWire
 
 /// A small blocking QMP client for tools and tests (`qmp-broker events`, the demo,
 /// the integration suite): connect, read the greeting, negotiate, run commands,
-/// collect events. Every wait is bounded. Not for use on a broker queue.
+/// collect events. Every wait is bounded. Not for use on a broker event loop.
 public final class QMPClient {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String

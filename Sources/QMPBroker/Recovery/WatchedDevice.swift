@@ -2,7 +2,7 @@ import ErrorEvents
 import VFIOWatch
 
 /// A VFIO device the broker watches for one VM: its identity, its error state machine,
-/// and the host sources attached to it. Lives on the VM's queue.
+/// and the host sources attached to it. Lives on the VM's event loop.
 final class WatchedDevice {
     /// The guest-visible QEMU device id.
     let id: String

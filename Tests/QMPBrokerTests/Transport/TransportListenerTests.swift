@@ -3,14 +3,14 @@ import Glibc
 import Testing
 @testable import QMPBroker
 
-/// Collects what a listener accepts, on its queue.
+/// Collects what a listener accepts, on its event loop.
 final class AcceptedDescriptors: @unchecked Sendable {
-    let queue = testLoop("test.listener")
+    let loop = testLoop("test.listener")
     private(set) var fds: [Int32] = []
-    // Not lazy: the listener's queue and the test would race to create it (ThreadSanitizer).
-    private let conditions: QueueConditions
+    // Not lazy: the listener's loop and the test would race to create it (ThreadSanitizer).
+    private let conditions: LoopConditions
 
-    init() { conditions = QueueConditions(loop: queue) }
+    init() { conditions = LoopConditions(loop: loop) }
 
     func record(_ fd: Int32) {
         fds.append(fd)
@@ -19,7 +19,7 @@ final class AcceptedDescriptors: @unchecked Sendable {
 
     func wait(count: Int) async -> [Int32]? {
         guard await conditions.wait(until: { [self] in fds.count >= count }) else { return nil }
-        return await runOnQueue(queue) { [self] in fds }
+        return await runOnLoop(loop) { [self] in fds }
     }
 }
 
@@ -53,7 +53,7 @@ struct TransportListenerTests {
         try #require(fileStatus(path) != nil)
 
         let accepted = AcceptedDescriptors()
-        let listener = try TestListener(path: path, mode: 0o660, loop: accepted.queue) { accepted.record($0) }
+        let listener = try TestListener(path: path, mode: 0o660, loop: accepted.loop) { accepted.record($0) }
         defer { listener.close() }
         let status = try #require(fileStatus(path))
         #expect(status.st_mode & S_IFMT == S_IFSOCK)
@@ -71,11 +71,11 @@ struct TransportListenerTests {
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
         let accepted = AcceptedDescriptors()
-        let first = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { accepted.record($0) }
+        let first = try TestListener(path: path, mode: 0o600, loop: accepted.loop) { accepted.record($0) }
         defer { first.close() }
 
         #expect {
-            _ = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { _ in }
+            _ = try TestListener(path: path, mode: 0o600, loop: accepted.loop) { _ in }
         } throws: { error in
             (error as? SystemCallError)?.errno == EADDRINUSE
         }
@@ -89,15 +89,15 @@ struct TransportListenerTests {
         let directory = SocketTestDirectory()
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
-        let queue = testLoop("test.listener")
+        let loop = testLoop("test.listener")
 
-        let first = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let first = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         first.close()
         #expect(fileStatus(path) == nil)
 
-        let replaced = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let replaced = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         _ = unlink(path)
-        let successor = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let successor = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         replaced.close()
         #expect(fileStatus(path) != nil, "the successor's socket file is not ours to remove")
         successor.close()
