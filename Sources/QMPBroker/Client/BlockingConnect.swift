@@ -14,7 +14,7 @@ public enum BlockingConnect {
             guard fd >= 0 else { throw .last("socket(\(path))") }
             let connected: Int32
             do {
-                connected = try StreamSocketCalls.withAddress(of: path) { Glibc.connect(fd, $0, $1) }
+                connected = try UnixSocketAddress.with(path) { Glibc.connect(fd, $0, $1) }
             } catch {
                 Glibc.close(fd)
                 throw error

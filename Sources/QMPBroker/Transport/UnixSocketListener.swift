@@ -81,7 +81,7 @@ public final class UnixSocketListener {
 
     private static func bindAndListen(_ fd: Int32, path: String, mode: UInt32) throws(SystemCallError) -> FileIdentity {
         try removeStaleSocket(at: path)
-        let bound = try StreamSocketCalls.withAddress(of: path) { bind(fd, $0, $1) }
+        let bound = try UnixSocketAddress.with(path) { bind(fd, $0, $1) }
         guard bound == 0 else { throw SystemCallError.last("bind(\(path))") }
         // chmod before listen: until listen, connecting fails anyway, so no client ever
         // reaches the socket under the umask's permissions.
@@ -104,7 +104,7 @@ public final class UnixSocketListener {
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return }
         let probe = try StreamSocketCalls.makeSocket(for: path)
         defer { _ = Glibc.close(probe) }
-        let (connected, code) = try StreamSocketCalls.withAddress(of: path) { (Glibc.connect(probe, $0, $1), Glibc.errno) }
+        let (connected, code) = try UnixSocketAddress.with(path) { (Glibc.connect(probe, $0, $1), Glibc.errno) }
         if connected == 0 || StreamSocketCalls.isWouldBlock(code) {
             // Accepting, or with a full backlog: someone is serving this path.
             throw SystemCallError("bind(\(path))", errno: EADDRINUSE)

@@ -69,7 +69,7 @@ public final class UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
         let failure: SystemCallError?
         do {
-            failure = try StreamSocketCalls.withAddress(of: path) {
+            failure = try UnixSocketAddress.with(path) {
                 Glibc.connect(fd, $0, $1) == 0 ? nil : SystemCallError.last("connect(\(path))")
             }
         } catch {

@@ -32,7 +32,7 @@ private func fileStatus(_ path: String) -> stat? {
 private func makeStaleSocketFile(at path: String) throws {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { _ = Glibc.close(fd) }
-    let bound = try StreamSocketCalls.withAddress(of: path) { bind(fd, $0, $1) }
+    let bound = try UnixSocketAddress.with(path) { bind(fd, $0, $1) }
     try #require(bound == 0)
 }
 
@@ -40,7 +40,7 @@ private func makeStaleSocketFile(at path: String) throws {
 private func canConnect(to path: String) throws -> Bool {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { _ = Glibc.close(fd) }
-    return try StreamSocketCalls.withAddress(of: path) { connect(fd, $0, $1) } == 0
+    return try UnixSocketAddress.with(path) { connect(fd, $0, $1) } == 0
 }
 
 @Suite("Transport: UnixSocketListener")
