@@ -1,5 +1,4 @@
 import ErrorEvents
-import QMPWire
 import VFIOWatch
 
 /// How one VM's VFIO devices are watched (the `run` options and config file).
@@ -53,13 +52,5 @@ public struct VFIORecoverySettings: Sendable, Equatable {
             self.severity = severity
             self.fd = fd
         }
-    }
-}
-
-extension DevicePolicy {
-    /// The configured policy as it is: `VFIORecovery+Reload.swift` still calls `parse` on
-    /// what used to be the policy's text.
-    static func parse(_ policy: DevicePolicy, autoCont: Bool) throws(QMPError) -> DevicePolicy {
-        DevicePolicy(policy.mode, autoCont: autoCont)
     }
 }
