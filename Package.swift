@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch", "KernelTracepoint", "USDTProbes", "EventLoop",
                                                             .product(name: "Logging", package: "swift-log")]),
         // Runs against a real qemu-system-x86_64, real sockets and the built CLI.
-        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "VFIOWatch", "BrokerState", "USDTProbes"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -62,5 +62,11 @@ if { [ ! -x "$tools/promtool" ] && ! command -v promtool >/dev/null; } || [ ! -x
     rm -rf "$work"
 fi
 
+# tracefs where systemd mounts it on a host: the USDT canary's uprobe event lives there
+# (without it the canary cannot check its command's id).
+if [ ! -e /sys/kernel/tracing/uprobe_events ] && [ -d /sys/kernel/tracing ] && [ "$(id -u)" -eq 0 ]; then
+    mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || echo "setup: cannot mount tracefs on /sys/kernel/tracing" >&2
+fi
+
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (expected the Swift 6 toolchain)" >&2; exit 1; }
 echo "setup: ok ($(qemu-system-x86_64 --version | head -1))"

@@ -31,6 +31,22 @@ static inline int cperf_uprobe_open(uint32_t pmu_type, const char *path, uint64_
     return (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
+// A tracepoint perf event (a tracefs uprobe event's `id`) on one thread, carrying the
+// record the kernel filled at the hit (PERF_SAMPLE_RAW): what a fetch argument copied out
+// of the traced process then, before the process could free it.
+static inline int cperf_tracepoint_open(uint64_t id, pid_t tid, uint64_t sample_type) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_TRACEPOINT;
+    attr.config = id;
+    attr.sample_period = 1;
+    attr.sample_type = sample_type;
+    attr.wakeup_events = 1;
+    attr.sample_id_all = 1;
+    return (int)syscall(SYS_perf_event_open, &attr, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
 // Sends `fd`'s samples into `target_fd`'s ring (same thread, cpu -1).
 static inline int cperf_set_output(int fd, int target_fd) {
     return ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, target_fd);

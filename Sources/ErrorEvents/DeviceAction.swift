@@ -8,8 +8,9 @@ public enum DeviceAction: Hashable, Sendable {
     case emitLinkReset(LinkResetEvent)
     case emitLinkErrorCleared(LinkErrorClearedEvent)
     case emitHostRecovery(HostRecoveryEvent)
-    /// Inject the error into the guest (`error.injectionPlan` has the HMP commands).
-    case forwardToGuest(GuestAERError)
+    /// Inject the error into the guest (`error.injectionPlan` has the HMP commands), then
+    /// announce `event` once QEMU has answered, so that its `action` says what happened.
+    case forwardToGuest(GuestAERError, then: PCIErrorEvent)
     /// Send QMP `cont`: auto-cont of a pause the broker itself made.
     case contVM
 }

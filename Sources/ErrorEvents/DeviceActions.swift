@@ -1,5 +1,5 @@
-/// The actions for one input, in the order to run them: `stopVM`, `persist`, the event,
-/// `forwardToGuest`, `contVM`.
+/// The actions for one input, in the order to run them: `stopVM`, `persist`, the event
+/// (or `forwardToGuest` with the event it announces afterwards), `contVM`.
 ///
 /// A fixed inline list rather than an `Array`: the stop after a guest link reset must go out
 /// well under a millisecond after the trace line, so a transition allocates nothing.

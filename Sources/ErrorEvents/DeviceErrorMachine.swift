@@ -146,7 +146,10 @@ public struct DeviceErrorMachine: Sendable {
         let forward = policy.forwardsToGuest ? GuestAERError(severity: error.severity, errors: error.errors) : nil
         let action: PCIErrorEvent.Action = stop ? .stop : (forward == nil ? .none : .forward)
         let event = PCIErrorEvent(error, linkError: linkError, action: action)
-        return actions(since: before, stop: stop, event: .emitPCIError(event), forward: forward)
+        if let forward {  // a forwarding policy never stops on an error
+            return actions(since: before, event: .forwardToGuest(forward, then: event))
+        }
+        return actions(since: before, stop: stop, event: .emitPCIError(event))
     }
 
     /// The guest reset the device's link (SBR on a bridge above it, or a hot reset).
@@ -403,15 +406,13 @@ public struct DeviceErrorMachine: Sendable {
 
     /// Assembles the actions in execution order, persisting only what changed.
     private func actions(
-        since before: PersistedDeviceState, stop: Bool = false, event: DeviceAction? = nil,
-        forward: GuestAERError? = nil, cont: Bool = false
+        since before: PersistedDeviceState, stop: Bool = false, event: DeviceAction? = nil, cont: Bool = false
     ) -> DeviceActions {
         var actions = DeviceActions()
         if stop { actions.append(.stopVM) }
         let after = persistedState
         if after != before { actions.append(.persist(after)) }
         if let event { actions.append(event) }
-        if let forward { actions.append(.forwardToGuest(forward)) }
         if cont { actions.append(.contVM) }
         return actions
     }

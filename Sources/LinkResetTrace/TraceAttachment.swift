@@ -92,8 +92,15 @@ public struct TraceAttachment {
         /// Which command is the canary (the last of the canary pair), if the script has one.
         let canaryIndex: Int?
         var replies: [JSON] = []
+        /// Commands sent so far.
+        var sent = 0
         /// Whether the canary's line arrived; nil until it was looked for.
         var canarySeen: Bool?
+
+        /// Queries, the canary and the detach go out at once (QEMU answers in-band commands
+        /// in order: one wakeup for the lot); the attach waits for each answer, as it stops
+        /// at the first refusal.
+        var pipelined: Bool { if case .attachCommands = kind { false } else { true } }
 
         var next: TracingCommand? { replies.count < commands.count ? commands[replies.count] : nil }
         var nextIsCanary: Bool { replies.count == canaryIndex }
@@ -186,11 +193,20 @@ public struct TraceAttachment {
         return proceed(script)
     }
 
-    /// The script's next command, or its end.
+    /// The script's next command (all of them, pipelined), or its end.
     private mutating func proceed(_ script: Script) -> [Action] {
-        guard let next = script.next else { return finish(script, failure: nil) }
+        guard script.next != nil else { return finish(script, failure: nil) }
+        var script = script
+        var actions: [Action] = []
+        let upTo = script.pipelined ? script.commands.count : script.replies.count + 1
+        while script.sent < upTo {
+            let command = script.commands[script.sent]
+            actions.append(script.sent == script.canaryIndex ? .sendCanary(command, exchange: script.exchange)
+                                                              : .send(command, exchange: script.exchange))
+            script.sent += 1
+        }
         phase = .running(script)
-        return [script.nextIsCanary ? .sendCanary(next, exchange: script.exchange) : .send(next, exchange: script.exchange)]
+        return actions
     }
 
     public mutating func logChecked(stillOurs: Bool) -> [Action] {

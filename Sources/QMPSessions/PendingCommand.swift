@@ -81,6 +81,10 @@ public enum BrokerPurpose: Equatable {
     case injection
     /// One of the link-reset watch's tracing commands, in its script `exchange`.
     case linkResetWatch(exchange: Int)
+    /// The log path's canary command in that script: its id must appear in the trace log.
+    case linkResetCanary(exchange: Int)
+    /// The USDT source's canary: a command whose `handle_qmp_command` hit proves the probes.
+    case usdtCanary
     /// `query-pci` and the QOM reads of the bridges above watched devices.
     case pciTopology
 }

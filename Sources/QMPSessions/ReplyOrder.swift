@@ -1,34 +1,45 @@
-/// Keeps one client's in-band replies in the order its commands arrived, whoever
-/// answers them: the VMM (forwarded) or the broker (local commands, parse errors).
-/// QEMU answers in-band commands strictly in order; a local reply must not overtake
-/// an earlier forwarded one. Out-of-band replies do not take a slot.
-public struct ReplyOrder: Sendable {
+/// Things that must leave in the order their places were taken, whenever each becomes
+/// known. One client's in-band replies (`ReplyOrder`): QEMU answers in-band commands
+/// strictly in order, so a local reply must not overtake an earlier forwarded one
+/// (out-of-band replies take no place). Also a device's events, where a forwarded error
+/// is announced only once QEMU has answered its injection.
+public struct OrderedSlots<Element> {
     public init() {}
 
     public typealias Slot = UInt64
 
     private var nextSlot: Slot = 0
     private var nextToSend: Slot = 0
-    private var filled: [Slot: [UInt8]] = [:]
+    private var filled: [Slot: Element] = [:]
 
-    /// A place in line for a reply not yet known.
+    /// A place in line for something not yet known.
     public mutating func reserve() -> Slot {
         defer { nextSlot += 1 }
         return nextSlot
     }
 
-    /// Fills a slot; returns every reply that is now at the head of the line, in order.
-    public mutating func fill(_ slot: Slot, with bytes: [UInt8]) -> [[UInt8]] {
+    /// Fills a place; returns everything now at the head of the line, in order.
+    public mutating func fill(_ slot: Slot, with element: Element) -> [Element] {
         if slot == nextToSend && filled.isEmpty {
             nextToSend += 1
-            return [bytes]
+            return [element]
         }
-        filled[slot] = bytes
-        var ready: [[UInt8]] = []
+        filled[slot] = element
+        var ready: [Element] = []
         while let next = filled.removeValue(forKey: nextToSend) {
             ready.append(next)
             nextToSend += 1
         }
         return ready
     }
+
+    /// Something known now: it goes at once, or behind what is still awaited.
+    public mutating func append(_ element: Element) -> [Element] {
+        fill(reserve(), with: element)
+    }
 }
+
+extension OrderedSlots: Sendable where Element: Sendable {}
+
+/// One client's in-band replies, in the order its commands arrived.
+public typealias ReplyOrder = OrderedSlots<[UInt8]>

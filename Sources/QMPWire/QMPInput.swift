@@ -48,6 +48,12 @@ public struct QMPInputReader: Sendable {
     /// Feeds bytes as they arrive from a socket; calls `emit` for every complete
     /// top-level value or error, in order.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (QMPInput) -> Void) {
+        lexer.feed(bytes) { kind, text in streamer.process(kind, text) { input, _ in emit(input) } }
+    }
+
+    /// `feed`, also handing over each message's tokens (for splicing an id into them);
+    /// they are valid only during the call.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (QMPInput, QMPMessageTokens?) -> Void) {
         lexer.feed(bytes) { kind, text in streamer.process(kind, text, emit) }
     }
 }

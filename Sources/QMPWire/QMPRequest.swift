@@ -7,6 +7,9 @@ public struct QMPRequest {
     public let isOOB: Bool
     /// The client's own `id`, any JSON value, or nil when it sent none.
     public let id: JSON?
+    /// The client's own bytes without its `id` (`QMPMessageTokens.membersWithoutID`), for
+    /// forwarding with the broker's id spliced in; nil: serialise `message` instead.
+    public var membersWithoutID: [UInt8]?
     public var arguments: JSON? { message["arguments"] }
 
     /// Checks the envelope the way QEMU does, in member order; `allowOOB` is whether the

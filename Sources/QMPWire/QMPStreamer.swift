@@ -18,7 +18,8 @@ struct QMPStreamer {
     }
 
     /// `json_message_process_token()`.
-    mutating func process(_ kind: QMPTokenKind, _ token: UnsafeBufferPointer<UInt8>, _ emit: (QMPInput) -> Void) {
+    mutating func process(_ kind: QMPTokenKind, _ token: UnsafeBufferPointer<UInt8>,
+                          _ emit: (QMPInput, QMPMessageTokens?) -> Void) {
         switch kind {
         case .leftBrace: braceCount += 1
         case .rightBrace: braceCount -= 1
@@ -50,20 +51,27 @@ struct QMPStreamer {
         if (braceCount > 0 || bracketCount > 0) && braceCount >= 0 && bracketCount >= 0 {
             return
         }
-        let result = text.withUnsafeBufferPointer { text in
-            var parser = QMPParser(tokens: tokens, text: text)
-            return parser.parseMessage()
-        }
-        finish(emit, result)
-    }
-
-    private mutating func finish(_ emit: (QMPInput) -> Void, _ result: QMPInput) {
         braceCount = 0
         bracketCount = 0
+        text.withUnsafeBufferPointer { text in
+            var parser = QMPParser(tokens: tokens, text: text)
+            let result = parser.parseMessage()
+            tokens.withUnsafeBufferPointer { tokens in emit(result, QMPMessageTokens(tokens: tokens, text: text)) }
+        }
+        clear()
+    }
+
+    private mutating func finish(_ emit: (QMPInput, QMPMessageTokens?) -> Void, _ result: QMPInput) {
+        braceCount = 0
+        bracketCount = 0
+        clear()
+        emit(result, nil)
+    }
+
+    private mutating func clear() {
         // Keep normal-sized buffers; give back what a huge message made them grow to.
         if text.capacity > 1 << 20 { text = [] } else { text.removeAll(keepingCapacity: true) }
         if tokens.capacity > 1 << 14 { tokens = [] } else { tokens.removeAll(keepingCapacity: true) }
-        emit(result)
     }
 }
 

@@ -62,3 +62,32 @@ public enum PerfSampleRecord: Equatable, Sendable {
         }
     }
 }
+
+/// A sample of a tracepoint event opened with `sample_type = PERF_SAMPLE_IDENTIFIER |
+/// PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`: the raw record is the
+/// tracepoint's fields as the kernel filled them at the hit (its tracefs `format`).
+public struct PerfRawSample: Equatable, Sendable {
+    public let eventID: UInt64
+    public let time: UInt64
+    public let raw: [UInt8]
+
+    public static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 10  // IDENTIFIER, TID, TIME, RAW
+
+    /// The event id of the sample record at `bytes` (PERF_SAMPLE_IDENTIFIER puts it first,
+    /// whatever else the event samples), nil for other records: tells which layout to read.
+    public static func eventID(ofRecord bytes: ArraySlice<UInt8>) -> UInt64? {
+        let reader = LittleEndianBytes(bytes)
+        guard bytes.count >= 16, reader.u32(at: 0) == PerfSampleRecord.recordSample else { return nil }
+        return reader.u64(at: 8)
+    }
+
+    public static func decode(_ bytes: ArraySlice<UInt8>) -> PerfRawSample? {
+        let reader = LittleEndianBytes(bytes)
+        guard bytes.count >= 36, reader.u32(at: 0) == PerfSampleRecord.recordSample else { return nil }
+        let size = min(Int(reader.u16(at: 6)), bytes.count)
+        let rawSize = Int(reader.u32(at: 32))
+        guard 36 + rawSize <= size else { return nil }
+        let start = bytes.startIndex + 36
+        return PerfRawSample(eventID: reader.u64(at: 8), time: reader.u64(at: 24), raw: Array(bytes[start..<start + rawSize]))
+    }
+}

@@ -16,12 +16,16 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
     case resetEnterBegin = "resettable_phase_enter_begin"
     /// `(void *obj, const char *objtype, unsigned count)`
     case resetExitEnd = "resettable_phase_exit_end"
-    /// `(void *mon, const char *req)`: every QMP request QEMU reads; the canary.
+    /// `(void *mon, const char *req)`: every QMP request QEMU reads; the canary, whose id
+    /// is in `req` (read at the hit through a tracefs event, `USDTCanaryEvent`).
     /// Not `monitor_qmp_cmd_in_band`: QEMU 7.2 guards that one with
     /// `trace_event_get_state` (its own switch, which a dtrace build never turns on), while
     /// `handle_qmp_command` is guarded with `trace_event_get_state_backends`, which the
     /// probe's semaphore turns on (monitor/qmp.c).
     case qmpRequest = "handle_qmp_command"
+
+    /// `handle_qmp_command`'s `req` (`8@(%rax)` in Debian's 7.2 build: the `GString`).
+    public static let qmpRequestTextArgument = 1
 
     public static let provider = "qemu"
 

@@ -4,7 +4,12 @@ import ArgumentParser
 /// checked on this host without QEMU, and a non-zero exit when the broker would not start.
 struct CheckConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Check a config file as `run` would, without starting anything.")
+        commandName: "check-config", abstract: "Check a config file as `run` would, without starting anything.",
+        discussion: """
+            Also checks on this host, without QEMU: socket-dir and state-dir (directories; socket-dir \
+            absolute), each qmp path (a socket, once it exists), allowed uids and gids, and each \
+            device's sysfs directory. Problems exit 1; warnings are printed but pass.
+            """)
 
     @Argument(help: "The TOML configuration file.")
     var file: String

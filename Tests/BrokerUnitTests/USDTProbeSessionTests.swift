@@ -19,13 +19,17 @@ struct USDTProbeSessionTests {
         let loop = EventLoop(name: "usdt-test")
         defer { loop.shutdown() }
         let hits = HitList()
+        let requests = RequestList()
         let pid = fake.pid
         let session = try loop.runAndWait { () throws(USDTProbeSession.Failure) -> LoopBound<USDTProbeSession> in
             let found = try USDTProbeSession.readSites(pid: pid)
             let session = try USDTProbeSession(pid: pid, binaryPath: found.path, sites: found.sites, loop: loop)
             session.onHit = { hit in hits.list.withLock { $0.append(hit) } }
+            session.onRequest = { text in requests.list.withLock { $0.append(text) } }
             return LoopBound(session, loop: loop)
         }
+        let checksIDs = loop.runAndWait { session.value.canaryUnchecked == nil }
+        #expect(checksIDs == (USDTCanaryEvent.tracefs != nil))
         defer { loop.runAndWait { session.value.close() } }
         fake.send("swcr")
         let deadline = Deadline(after: 10)
@@ -35,11 +39,37 @@ struct USDTProbeSessionTests {
         #expect(hits.list.withLock { $0 } == [.trace(.configWrite(config)), .qmpRequest(monitor: 0x5678),
                                          .trace(.systemReset(.begin)), .trace(.systemReset(.end))])
         #expect(fake.output().contains("semaphore 1"), "the kernel raised the semaphore: \(fake.output())")
+        // The request's text as it was at the hit, through the tracefs canary event.
+        if checksIDs {
+            loop.runAndWait { session.value.drain() }
+            #expect(requests.list.withLock { $0 } == [#"{"execute": "query-status"}"#])
+        }
+    }
+
+    @Test func aProbeArgumentBecomesATracefsStringFetch() throws {
+        #expect(USDTCanaryEvent.stringFetch(try USDTArgument.parse("8@(%rax)")) == "+0(+0(%ax)):string")
+        #expect(USDTCanaryEvent.stringFetch(try USDTArgument.parse("8@-16(%rbp)")) == "+0(-16(%bp)):string")
+        #expect(USDTCanaryEvent.stringFetch(try USDTArgument.parse("8@%r12")) == "+0(%r12):string")
+        #expect(USDTCanaryEvent.stringFetch(try USDTArgument.parse("8@$0")) == nil)
+    }
+
+    /// Only the canary's own request proves the path, not another client's.
+    @Test func theCanaryCountsOnlyARequestWithItsID() {
+        #expect(USDTGuestResetSource.request(#"{"execute": "query-status", "id": 42}"#, carries: 42))
+        #expect(USDTGuestResetSource.request(#"{"id": 42, "execute": "query-status"}"#, carries: 42))
+        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": 421}"#, carries: 42))
+        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": "42"}"#, carries: 42))
+        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status"}"#, carries: 42))
+        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": 4"#, carries: 4))
     }
 }
 
 final class HitList: Sendable {
     let list = Mutex<[QEMUProbeHit]>([])
+}
+
+final class RequestList: Sendable {
+    let list = Mutex<[String]>([])
 }
 
 /// The compiled fake and its running process.

@@ -7,7 +7,7 @@ import Testing
     @Test func hostRecoveryContsTheBrokersStopAndTheResumeClearsTheFlag() {
         var machine = DeviceErrorMachine(policy: .forwardAutoCont)
         expectTranscript(&machine, [
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)]),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)]),
             Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)]),
             Step(.vmStopped, [], .stopped),
             Step(.hostRecoveryDone, [hostRecovered(flag: true), .contVM], .stopped),

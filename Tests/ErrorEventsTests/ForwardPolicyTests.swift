@@ -12,7 +12,7 @@ import Testing
     @Test func fatalErrorThenGuestLinkResetStopsTheVM() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)], .linkError),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)], .linkError),
             Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)], .stopped),
             Step(.vmStopped, [], .stopped),
             // The kernel's recovery reset the device under the guest: the flag stays.
@@ -26,7 +26,7 @@ import Testing
     @Test func guestHotResetCountsAsALinkReset() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.hostError(surpriseDown), [persist(flag: true, stoppedByBroker: false), reported(surpriseDown, flag: true, .forward), forwarded(surpriseDown)]),
+            Step(.hostError(surpriseDown), [persist(flag: true, stoppedByBroker: false), forwarded(surpriseDown, flag: true)]),
             Step(.hotReset, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop, origin: .guestHotReset)], .stopped),
         ])
     }
@@ -34,7 +34,7 @@ import Testing
     @Test func nonFatalErrorIsForwardedWithoutFlag() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.nonFatal, [reported(completionTimeout, flag: false, .forward), forwarded(completionTimeout)], .nonFatal),
+            Step(.nonFatal, [forwarded(completionTimeout, flag: false)], .nonFatal),
             // The guest's driver may still reset the link; without the flag that is its business.
             Step(.sbr, [linkReset(flag: false, .none)], .nonFatal),
             Step(.hostRecoveryDone, [hostRecovered(flag: false)], .recovered),
@@ -44,7 +44,7 @@ import Testing
     @Test func correctableErrorIsForwardedAndChangesNothing() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.correctable, [reported(receiverError, flag: false, .forward), forwarded(receiverError)], .healthy),
+            Step(.correctable, [forwarded(receiverError, flag: false)], .healthy),
         ])
         #expect(machine.persistedState == .clean)
     }
@@ -52,10 +52,10 @@ import Testing
     @Test func nonFatalThenFatal() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.nonFatal, [reported(completionTimeout, flag: false, .forward), forwarded(completionTimeout)], .nonFatal),
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)], .linkError),
+            Step(.nonFatal, [forwarded(completionTimeout, flag: false)], .nonFatal),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)], .linkError),
             // A later non-fatal error does not lower the state.
-            Step(.nonFatal, [reported(completionTimeout, flag: true, .forward), forwarded(completionTimeout)], .linkError),
+            Step(.nonFatal, [forwarded(completionTimeout, flag: true)], .linkError),
             Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)], .stopped),
         ])
     }
@@ -63,14 +63,14 @@ import Testing
     @Test func fatalWhileStoppedByTheBrokerIsForwardedButDoesNotStopAgain() {
         var machine = DeviceErrorMachine(policy: .forward, after: [.fatal, .sbr, .vmStopped])
         expectTranscript(&machine, [
-            Step(.fatal, [reported(dlp, flag: true, .forward), forwarded(dlp)], .stopped),
+            Step(.fatal, [forwarded(dlp, flag: true)], .stopped),
         ])
     }
 
     @Test func secondLinkResetWhileStoppingOrStoppedDoesNotStopAgain() {
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)]),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)]),
             Step(.sbr, [.stopVM, persist(flag: true, stoppedByBroker: true), linkReset(flag: true, .stop)]),
             Step(.sbr, [linkReset(flag: true, .none)], .stopped),
             Step(.vmStopped, [], .stopped),
@@ -136,11 +136,11 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forward, after: [.nonFatal, .hostRecoveryDone])
         #expect(machine.hostRecovery == .successful)
         expectTranscript(&machine, [
-            Step(.correctable, [reported(receiverError, flag: false, .forward), forwarded(receiverError)]),
+            Step(.correctable, [forwarded(receiverError, flag: false)]),
         ])
         #expect(machine.hostRecovery == .successful)
         expectTranscript(&machine, [
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)]),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)]),
             // A reset now would not clear: this error's recovery has not finished.
             Step(.systemReset, [], .linkError),
             Step(.hostRecoveryStarted, [], .linkError),
@@ -194,7 +194,7 @@ import Testing
         var machine = DeviceErrorMachine(policy: .forward)
         expectTranscript(&machine, [
             Step(.operatorClear, [], .healthy),
-            Step(.nonFatal, [reported(completionTimeout, flag: false, .forward), forwarded(completionTimeout)], .nonFatal),
+            Step(.nonFatal, [forwarded(completionTimeout, flag: false)], .nonFatal),
             Step(.operatorClear, [], .recovered),
         ])
     }
@@ -203,13 +203,13 @@ import Testing
         let bare = HostError(severity: .fatal, source: .eventfd)
         var machine = DeviceErrorMachine(policy: .forward)
         let actions = machine.hostError(bare)
-        #expect(actions == [persist(flag: true, stoppedByBroker: false), reported(bare, flag: true, .forward), .forwardToGuest(GuestAERError(severity: .fatal, status: 0x10))])
+        #expect(actions == [persist(flag: true, stoppedByBroker: false), .forwardToGuest(GuestAERError(severity: .fatal, status: 0x10), then: PCIErrorEvent(bare, linkError: true, action: .forward))])
     }
 
     @Test func linkResetWhileFlaggedAndPausedBySomeoneElseDoesNotStop() {
         var machine = DeviceErrorMachine(policy: .forward, vmRunning: false)
         expectTranscript(&machine, [
-            Step(.fatal, [persist(flag: true, stoppedByBroker: false), reported(dlp, flag: true, .forward), forwarded(dlp)], .linkError),
+            Step(.fatal, [persist(flag: true, stoppedByBroker: false), forwarded(dlp, flag: true)], .linkError),
             Step(.sbr, [linkReset(flag: true, .none)], .linkError),
         ])
     }

@@ -12,9 +12,9 @@ import Testing
     private static func withoutFlag(_ state: MachineState, clearsTo cleared: DeviceErrorStatus) -> [Transition] {
         let own = state.statusWithoutFlag
         return [
-            Transition(state, .correctable, [reported(c, flag: false, .forward), forwarded(c)], own),
-            Transition(state, .nonFatal, [reported(n, flag: false, .forward), forwarded(n)], own == .healthy || own == .recovered ? .nonFatal : own),
-            Transition(state, .fatal, [persist(flag: true, stoppedByBroker: false), reported(f, flag: true, .forward), forwarded(f)], .linkError),
+            Transition(state, .correctable, [forwarded(c, flag: false)], own),
+            Transition(state, .nonFatal, [forwarded(n, flag: false)], own == .healthy || own == .recovered ? .nonFatal : own),
+            Transition(state, .fatal, [persist(flag: true, stoppedByBroker: false), forwarded(f, flag: true)], .linkError),
             Transition(state, .sbr, [linkReset(flag: false, .none)], own),
             Transition(state, .hotReset, [linkReset(flag: false, .none, origin: .guestHotReset)], own),
             Transition(state, .systemReset, [], own),
@@ -31,9 +31,9 @@ import Testing
     /// Errors while the flag is set: reported with the flag, forwarded, nothing persisted.
     private static func errorsWithFlag(_ state: MachineState, stay status: DeviceErrorStatus) -> [Transition] {
         [
-            Transition(state, .correctable, [reported(c, flag: true, .forward), forwarded(c)], status),
-            Transition(state, .nonFatal, [reported(n, flag: true, .forward), forwarded(n)], status),
-            Transition(state, .fatal, [reported(f, flag: true, .forward), forwarded(f)], status),
+            Transition(state, .correctable, [forwarded(c, flag: true)], status),
+            Transition(state, .nonFatal, [forwarded(n, flag: true)], status),
+            Transition(state, .fatal, [forwarded(f, flag: true)], status),
         ]
     }
 
@@ -105,9 +105,9 @@ import Testing
         ]
         // Flag cleared while the broker's stop was in flight.
         + [
-            Transition(.clearedWhileStopping, .correctable, [reported(c, flag: false, .forward), forwarded(c)], .recovered),
-            Transition(.clearedWhileStopping, .nonFatal, [reported(n, flag: false, .forward), forwarded(n)], .recovered),
-            Transition(.clearedWhileStopping, .fatal, [persist(flag: true, stoppedByBroker: true), reported(f, flag: true, .forward), forwarded(f)], .stopped),
+            Transition(.clearedWhileStopping, .correctable, [forwarded(c, flag: false)], .recovered),
+            Transition(.clearedWhileStopping, .nonFatal, [forwarded(n, flag: false)], .recovered),
+            Transition(.clearedWhileStopping, .fatal, [persist(flag: true, stoppedByBroker: true), forwarded(f, flag: true)], .stopped),
             Transition(.clearedWhileStopping, .sbr, [linkReset(flag: false, .none)], .recovered),
             Transition(.clearedWhileStopping, .hotReset, [linkReset(flag: false, .none, origin: .guestHotReset)], .recovered),
             Transition(.clearedWhileStopping, .systemReset, [], .recovered),

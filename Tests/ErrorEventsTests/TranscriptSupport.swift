@@ -122,8 +122,9 @@ func reported(_ error: HostError, flag: Bool, _ action: PCIErrorEvent.Action) ->
     .emitPCIError(PCIErrorEvent(error, linkError: flag, action: action))
 }
 
-func forwarded(_ error: HostError) -> DeviceAction {
-    .forwardToGuest(GuestAERError(severity: error.severity, errors: error.errors))
+func forwarded(_ error: HostError, flag: Bool) -> DeviceAction {
+    .forwardToGuest(GuestAERError(severity: error.severity, errors: error.errors),
+                    then: PCIErrorEvent(error, linkError: flag, action: .forward))
 }
 
 func linkReset(

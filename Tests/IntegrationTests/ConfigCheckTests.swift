@@ -138,10 +138,10 @@ import VFIOWatch
         broker.kill()
     }
 
-    /// The README's example config is what an operator copies first: it must be accepted.
-    @Test func theReadmeExampleConfigIsAccepted() throws {
+    /// The operations guide's example config is what an operator copies first: it must be accepted.
+    @Test func theDocumentedExampleConfigIsAccepted() throws {
         let directory = TemporaryDirectory.forTest()
-        let readme = PathReader.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/README.md") ?? ""
+        let readme = PathReader.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/docs/operations.md") ?? ""
         let start = try #require(readme.range(of: "```toml\n"))
         let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let file = directory.file(write(String(readme[start.upperBound..<end.lowerBound]), as: "readme.toml", in: directory))

@@ -67,11 +67,25 @@ extension GuestReset {
             }
         }
 
+        /// Queries, canaries and the detach are pipelined: their commands may all go out at
+        /// the step that starts the script, earlier than the transcript's step that expects
+        /// each. What is checked is the order of the commands, and every other action per step.
         static func expectTranscript(_ attachment: inout TraceAttachment, _ steps: [Step],
                                      sourceLocation: SourceLocation = #_sourceLocation) {
+            var sentEarly: [Action] = []
             for (index, step) in steps.enumerated() {
                 let actions = feed(&attachment, step.input)
-                #expect(actions == step.expected, "step \(index + 1): \(step.input)", sourceLocation: sourceLocation)
+                sentEarly += actions.filter(\.isSend)
+                let expectedSends = step.expected.filter(\.isSend)
+                // A script that ended early (a VMM gone) leaves commands nobody will expect.
+                if let exchange = expectedSends.first?.exchange {
+                    sentEarly.removeAll { ($0.exchange ?? exchange) < exchange }
+                }
+                let sends = Array(sentEarly.prefix(expectedSends.count))
+                sentEarly.removeFirst(sends.count)
+                #expect(sends == expectedSends, "step \(index + 1): \(step.input): commands", sourceLocation: sourceLocation)
+                #expect(actions.filter { !$0.isSend } == step.expected.filter { !$0.isSend },
+                        "step \(index + 1): \(step.input)", sourceLocation: sourceLocation)
             }
         }
 
@@ -306,8 +320,8 @@ extension GuestReset {
             var states = Self.allEnabled
             states["pci_cfg_write"] = "disabled"
             Self.expectTranscript(&attachment, Self.check(4, states, canarySeen: true, then: Self.broken(
-                "trace events disabled in QEMU: pci_cfg_write") + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)]))
-            Self.expectTranscript(&attachment, Self.stateQueries(5, Self.allEnabled))
+                "trace events disabled in QEMU: pci_cfg_write") + [.note(.reasserting), .send(Self.get(Self.attachQueries[0]), exchange: 5)])
+                + Self.stateQueries(5, Self.allEnabled))
             #expect(attachment.previouslyEnabled == ["vfio_pci_hot_reset"])
         }
 
@@ -423,6 +437,17 @@ extension GuestReset {
             Self.expectTranscript(&attachment, [
                 Step(.detach, [.detachFinished, .publish(intact: false, reason: "broker stopping"), .stopFollowing]),
             ])
+        }
+    }
+}
+
+extension TraceAttachment.Action {
+    var isSend: Bool { exchange != nil }
+
+    var exchange: Int? {
+        switch self {
+        case .send(_, let exchange), .sendCanary(_, let exchange): exchange
+        default: nil
         }
     }
 }

@@ -2,18 +2,8 @@ import Glibc
 import QMPSessions
 import QMPWire
 
-/// Where a client's commands go: the VM gives each client these routes, not itself.
-struct ClientRoutes {
-    /// A command for the VMM, its reply due in `slot` (nil: out of band).
-    let forward: (_ request: QMPRequest, _ fds: [Int32], _ slot: ReplyOrder.Slot?, _ client: ClientConnection) -> Void
-    /// A command the broker answers itself.
-    let handleLocally: (_ request: QMPRequest, _ client: ClientConnection, _ completion: @escaping (JSON) -> Void) -> Void
-    /// The connection closed (its descriptors are released first).
-    let closed: (_ client: ClientConnection, _ reason: ConnectionCloseReason) -> Void
-}
-
 /// The I/O edge of one downstream client: feeds bytes to the reader, inputs to its
-/// `ClientSession`, and performs the actions through its routes. Replies leave in the
+/// `ClientSession`, and hands what concerns the VM to it as actions. Replies leave in the
 /// order QEMU would send them (`ReplyOrder`). Everything runs on the VM's loop, in its isolation.
 final class ClientConnection {
     let id: Int
@@ -25,13 +15,18 @@ final class ClientConnection {
     /// Descriptors received with SCM_RIGHTS and not yet claimed: like QEMU's chardev,
     /// they belong to the next command that takes fds; newer ones replace older ones.
     private var receivedFDs: [Int32] = []
-    private let routes: ClientRoutes
+    /// The VM: commands and the close go to it.
+    private weak var runner: (any VMActionRunner)?
+    /// Whether the client came in on the read-only socket (`query-*` only).
+    let readOnly: Bool
 
-    init(id: Int, connection: UnixStreamConnection, routes: ClientRoutes) {
+    init(id: Int, connection: UnixStreamConnection, credentials: PeerCredentials?, readOnly: Bool,
+         runner: any VMActionRunner) {
         self.id = id
         self.connection = connection
-        self.routes = routes
-        self.credentials = connection.peerCredentials()
+        self.credentials = credentials
+        self.readOnly = readOnly
+        self.runner = runner
     }
 
     var receivesEvents: Bool { session?.receivesEvents ?? false }
@@ -51,13 +46,13 @@ final class ClientConnection {
         connection.onClose = { [weak self] reason in
             guard let self else { return }
             self.releaseFDs()
-            self.routes.closed(self, reason)
+            self.runner?.runOnLoop(.clientClosed(self, reason))
         }
         connection.start()
     }
 
     /// Sends the VMM's greeting and starts negotiation; until then input waits in the socket.
-    func greet(_ greeting: [UInt8], oobOffered: Bool, localCommands: Set<String>, readOnly: Bool) {
+    func greet(_ greeting: [UInt8], oobOffered: Bool, localCommands: Set<String>) {
         guard session == nil else { return }
         session = ClientSession(oobOffered: oobOffered, localCommands: localCommands, readOnly: readOnly)
         connection.send(greeting, requested: true)
@@ -112,7 +107,7 @@ final class ClientConnection {
         var start = 0
         while start < bytes.count && !connection.readPaused && connection.isOpen {
             let end = min(bytes.count, start + Self.inputSliceBytes)
-            reader.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { input in self.handle(input) }
+            reader.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) { input, tokens in self.handle(input, tokens) }
             start = end
         }
         return start
@@ -127,7 +122,7 @@ final class ClientConnection {
         closeIfFinished()
     }
 
-    private func handle(_ input: QMPInput) {
+    private func handle(_ input: QMPInput, _ tokens: QMPMessageTokens?) {
         guard var session else { return }
         let action: ClientSession.Action
         switch input {
@@ -138,14 +133,16 @@ final class ClientConnection {
         switch action {
         case .reply(let reply):
             respond(reply.wireMessage(), slot: order.reserve())
-        case .forward(let request):
+        case .forward(var request):
+            // The client's bytes go upstream with the broker's id spliced in: not re-serialised.
+            request.membersWithoutID = tokens?.membersWithoutID()
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
-            routes.forward(request, takeFDs(), slot, self)
+            runner?.runOnLoop(.forward(request, fds: takeFDs(), slot: slot, client: self))
         case .handleLocally(let request):
             let slot = request.isOOB ? nil : order.reserve()
             outstanding += 1
-            routes.handleLocally(request, self) { [weak self] reply in self?.finish(reply.wireMessage(), slot: slot) }
+            runner?.runOnLoop(.handleLocally(request, slot: slot, client: self))
         }
     }
 

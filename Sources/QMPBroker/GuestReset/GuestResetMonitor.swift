@@ -20,17 +20,13 @@ final class GuestResetMonitor {
 
     private let vmName: String
     private let board: BrokerStatusBoard
-    private let commands: CommandSink
-    /// Events to the VM's clients (wired by the VM when it starts).
-    var events = EventSink { _, _ in }
-    /// The watched devices, in the order they were added.
-    private let watched: () -> [Watched]
-    /// Asks the VM to read the guest's PCI topology (`VMBroker.readTopology`).
-    var topologyWanted: () -> Void = {}
-    /// The watch became intact or stopped being so (after the status board has it).
-    var watchPublished: () -> Void = {}
-    /// A guest link reset of a watched device, for the VM to route to recovery.
-    var reportLinkReset: (_ device: String, _ origin: LinkResetOrigin, _ late: Bool) -> Void = { _, _, _ in }
+    /// Actions for the VM: returned from inputs, handed over from the file, the probes and
+    /// the check timer.
+    let outbox = ActionOutbox()
+    /// The watched devices, in the order they were added (`watching`).
+    private var watched: [Watched] = []
+    /// The attached VMM's process; nil while detached.
+    private var vmm: VMMProcess?
     private let logger: Logger
     let logPath: String
     private let reader: TraceLogReader
@@ -50,10 +46,12 @@ final class GuestResetMonitor {
     private let checkMilliseconds: Int
     /// The canary in flight: the broker id it was sent with, and how long the file was then.
     private var canary: (id: Int64, since: Int64)?
+    /// The file's size when the canary was sent, until its id is known.
+    private var canarySince: Int64 = 0
     /// The file's size when `logfile` was sent, to tell a truncating reopen (QEMU ≥ 8).
     private var sizeBeforeLogFile: Int64 = 0
-    /// Who waits for the detach under way.
-    private var detachFinished: (() -> Void)?
+    /// Whether a detach is under way (the VM waits for `.watchDetached`).
+    private var detaching = false
     /// QEMU's own stderr: lines the broker did not ask for go on there (`VMMStderr`).
     private let vmmStderr: VMMStderr
     private var passThrough: TraceLinePassThrough?
@@ -61,22 +59,22 @@ final class GuestResetMonitor {
     private let usdt: USDTGuestResetSource
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
-         board: BrokerStatusBoard, commands: CommandSink, watched: @escaping () -> [Watched],
-         checkMilliseconds: Int, logger: Logger) {
+         board: BrokerStatusBoard, checkMilliseconds: Int, logger: Logger) {
         self.checkMilliseconds = checkMilliseconds
         self.vmName = vmName
         self.verifyTimer = LoopTimer(loop: loop)
         self.board = board
-        self.commands = commands
-        self.watched = watched
         self.logPath = logPath
         self.logger = logger
         self.attachment = TraceAttachment(logPath: logPath)
         self.access = access
         reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
         vmmStderr = VMMStderr(logger: logger)
-        usdt = USDTGuestResetSource(loop: loop, commands: commands, checkMilliseconds: checkMilliseconds, logger: logger)
-        reader.onAppended = { [weak self] in self?.readAppended() }
+        usdt = USDTGuestResetSource(loop: loop, checkMilliseconds: checkMilliseconds, logger: logger)
+        reader.onAppended = { [weak self] in
+            guard let self else { return }
+            outbox.handOver { readAppended() }
+        }
         reader.onLine = { [weak self] line in self?.passOn(line) }
         wireUSDT()
     }
@@ -88,36 +86,63 @@ final class GuestResetMonitor {
 
     /// The VMM is (again) ready: arm its USDT probes, or else follow the log file and
     /// switch tracing on.
-    func attach() {
-        let armed = usdt.attach()
-        publishUSDT()
-        if !armed { apply(attachment.attach()) }
+    func attach(_ vmm: VMMProcess) -> [VMAction] {
+        outbox.collect {
+            self.vmm = vmm
+            let armed = usdt.attach(vmmPID: vmm.pid)
+            publishUSDT()
+            if !armed { apply(attachment.attach()) }
+        }
     }
 
     /// Switches off what the attach switched on and gives QEMU's log back, each command
-    /// answered, then calls `finished`; stops following at once. The VMM may be gone: then
-    /// `finished` comes when its link fails what is pending.
-    func detach(then finished: @escaping () -> Void = {}) {
-        detachFinished = finished
-        usdt.detach()
-        apply(attachment.detach())
+    /// answered, then asks for `.watchDetached`; stops following at once. The VMM may be
+    /// gone: then that comes when its link fails what is pending.
+    func detach() -> [VMAction] {
+        outbox.collect {
+            detaching = true
+            usdt.detach()
+            apply(attachment.detach())
+        }
     }
 
     /// The VMM went away: its log target went with it.
-    func upstreamLost() {
-        usdt.upstreamLost()
-        apply(attachment.upstreamLost())
+    func upstreamLost() -> [VMAction] {
+        outbox.collect {
+            vmm = nil
+            usdt.upstreamLost()
+            apply(attachment.upstreamLost())
+        }
     }
 
     /// Checks that QEMU still traces into the broker's file (after a client command that
     /// could have changed it).
-    func verify() { apply(attachment.verify()) }
+    func verify() -> [VMAction] { outbox.collect { apply(attachment.verify()) } }
+
+    /// The canary went out with broker id `id`: that id is looked for in the file.
+    func canarySent(id: Int64?) { canary = id.map { ($0, canarySince) } }
 
     /// The reply to one of the attachment's tracing commands.
-    func answered(exchange: Int, _ result: UpstreamReply) {
-        var reply: JSON?
-        if case .reply(let line) = result { reply = line.json }
-        apply(attachment.answered(exchange: exchange, reply: reply))
+    func answered(exchange: Int, _ result: UpstreamReply) -> [VMAction] {
+        outbox.collect {
+            var reply: JSON?
+            if case .reply(let line) = result { reply = line.json }
+            apply(attachment.answered(exchange: exchange, reply: reply))
+        }
+    }
+
+    /// The USDT canary went out with broker id `id`.
+    func usdtCanarySent(id: Int64?) { usdt.canarySent(id: id) }
+
+    /// The reply to the USDT canary.
+    func usdtCanaryAnswered(_ result: UpstreamReply) -> [VMAction] {
+        outbox.collect { usdt.canaryAnswered(result) }
+    }
+
+    /// The devices recovery watches changed: the topology is read again.
+    func watching(_ devices: [Watched]) -> [VMAction] {
+        watched = devices
+        return outbox.collect { refreshTopologyNow() }
     }
 
     private func apply(_ actions: [TraceAttachment.Action]) {
@@ -125,12 +150,12 @@ final class GuestResetMonitor {
             switch action {
             case .send(let command, let exchange):
                 if case .setLogFile = command { sizeBeforeLogFile = reader.currentSize ?? 0 }
-                commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
+                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetWatch(exchange: exchange)))
             case .sendCanary(let command, let exchange):
-                let since = reader.currentSize ?? 0
+                // The id it goes out with comes back through `canarySent`.
+                canarySince = reader.currentSize ?? 0
                 canary = nil
-                let id = commands.execute(command.name, arguments: command.arguments, for: .linkResetWatch(exchange: exchange))
-                if let id { canary = (id, since) }
+                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetCanary(exchange: exchange)))
             case .checkCanary:
                 let seen = canary.map { reader.hasCanary(id: String($0.id), since: $0.since) } ?? false
                 canary = nil
@@ -139,15 +164,14 @@ final class GuestResetMonitor {
                 reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
             case .checkLogHolder:
                 let holds = reader.fileIdentity.flatMap { identity in
-                    commands.vmmPID().flatMap { VMMProcess.holdsFile($0, device: identity.device, inode: identity.inode) }
+                    vmm?.pid.flatMap { VMMProcess.holdsFile($0, device: identity.device, inode: identity.inode) }
                 }
                 apply(attachment.logHolderChecked(holdsIt: holds))
             case .detachFinished:
-                let finished = detachFinished
-                detachFinished = nil
-                finished?()
+                if detaching { outbox.ask(.watchDetached) }
+                detaching = false
             case .openLog:
-                let pid = commands.vmmPID()
+                let pid = vmm?.pid
                 // Before any `logfile`: a restore to /proc/self/fd/2 needs QEMU able to reopen it.
                 vmmStderr.open(vmmPID: pid, vmmOwner: pid.flatMap(VMMProcess.owner(of:)))
                 do throws(TraceLogFile.Failure) {
@@ -159,7 +183,7 @@ final class GuestResetMonitor {
             case .checkLog:
                 apply(attachment.logChecked(stillOurs: reader.isStillAtPath))
             case .readTopology:
-                topologyWanted()
+                outbox.ask(.readTopology)
             case .startFollowing:
                 startPassingOn()
                 readAppended()  // what QEMU logged while the broker was away
@@ -176,15 +200,15 @@ final class GuestResetMonitor {
                     $0.linkResetWatch = intact
                     $0.linkResetWatchReason = reason
                 }
-                watchPublished()
+                outbox.ask(.protectionChanged)
             case .announce(let active, let reason):
                 if active {
                     logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
                 } else {
                     logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
                 }
-                events.emit("BROKER_LINK_RESET_WATCH",
-                            data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason))
+                outbox.ask(.emit("BROKER_LINK_RESET_WATCH",
+                                 data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason)))
             case .note(.reasserting):
                 logger.warning("re-asserting the trace events the broker watches")
             case .note(.reattaching):
@@ -199,9 +223,11 @@ final class GuestResetMonitor {
         guard !verifyTimer.isArmed else { return }
         verifyTimer.repeating(everyMilliseconds: checkMilliseconds) { [weak self] in
             guard let self else { return }
-            // A wakeup inotify lost (its queue overflows under load) costs at most one period.
-            readAppended()
-            apply(attachment.tick())
+            outbox.handOver {
+                // A wakeup inotify lost (its queue overflows under load) costs at most one period.
+                readAppended()
+                apply(attachment.tick())
+            }
         }
     }
 
@@ -236,7 +262,9 @@ final class GuestResetMonitor {
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
-            for device in watched() where device.host == host { reportLinkReset(device.id, .guestHotReset, late) }
+            for device in watched where device.host == host {
+                outbox.ask(.guestLinkReset(device: device.id, origin: .guestHotReset, late: late))
+            }
         case .systemReset?, nil:
             break
         }
@@ -246,33 +274,40 @@ final class GuestResetMonitor {
         if case .asserted(let bridge)? = detector.observe(access) {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
-            for device in devices(below: bridge) { reportLinkReset(device.id, .guestLinkReset, late) }
+            for device in devices(below: bridge) {
+                outbox.ask(.guestLinkReset(device: device.id, origin: .guestLinkReset, late: late))
+            }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
-            if !below.isEmpty { refreshTopology() }
+            if !below.isEmpty { refreshTopologyNow() }
         }
-        if topology.needsRefresh(after: access) { refreshTopology() }
+        if topology.needsRefresh(after: access) { refreshTopologyNow() }
     }
 
     private func devices(below bridge: GuestPCIAddress) -> [Watched] {
-        let watched = watched()
         let listed = Set(topology.devices(below: bridge, among: Set(watched.map(\.id))))
         return watched.filter { listed.contains($0.id) || bridgesViaQOM[$0.id]?.contains(bridge) == true }
     }
 
     /// A system reset (QMP `RESET`): every Bridge Control is 0 again, bus numbers may change.
-    func systemReset() {
-        detector.forgetAll()
-        apply(attachment.systemReset())
+    func systemReset() -> [VMAction] {
+        outbox.collect {
+            detector.forgetAll()
+            apply(attachment.systemReset())
+        }
     }
 
     /// Re-reads `query-pci`, then each watched device's bridge through QOM (folded into
     /// one more round when one is under way).
-    func refreshTopology() { apply(attachment.refreshTopology()) }
+    private func refreshTopologyNow() { apply(attachment.refreshTopology()) }
 
     /// The topology `VMBroker.readTopology` learnt: `query-pci`'s listing (nil when it
     /// failed: the last one is kept) and each watched device's QOM `parent_bus`, whose port
     /// and the bridges above it count as the device's bridges.
-    func topologyRead(_ listing: PCITopology?, parentBuses: [String: String], vmmReady: Bool) {
+    func topologyRead(_ listing: PCITopology?, parentBuses: [String: String], vmmReady: Bool) -> [VMAction] {
+        outbox.collect { learnt(listing, parentBuses: parentBuses, vmmReady: vmmReady) }
+    }
+
+    private func learnt(_ listing: PCITopology?, parentBuses: [String: String], vmmReady: Bool) {
         if let listing {
             topology = listing
             detector.forgetAll()
@@ -286,14 +321,22 @@ final class GuestResetMonitor {
     }
 }
 
-// MARK: the USDT seam (issue 18)
+// MARK: the USDT source
 
 extension GuestResetMonitor {
     private func wireUSDT() {
-        usdt.onEvent = { [unowned self] event in handle(event, late: false) }
-        usdt.onTopologyWanted = { [unowned self] in refreshTopology() }
+        // The probes' hits and timer come from their own descriptors: handed over.
+        usdt.onEvent = { [unowned self] event in outbox.handOver { handle(event, late: false) } }
+        usdt.onTopologyWanted = { [unowned self] in outbox.ask(.readTopology) }
         usdt.onPublish = { [unowned self] intact, reason in publish(intact: intact, reason: reason) }
         usdt.onAnnounce = { [unowned self] active, reason in announce(active: active, reason: reason) }
+        usdt.onCanary = { [unowned self] in outbox.ask(.command("query-status", purpose: .usdtCanary)) }
+        usdt.onTick = { [unowned self] tick in outbox.handOver(tick) }
+        // The probes could not be re-armed: the log watches where QEMU has the log backend.
+        usdt.onFallback = { [unowned self] in
+            publishUSDT()
+            apply(attachment.attach())
+        }
     }
 
     /// Which source watches, and why USDT does not where it does not.
@@ -316,6 +359,7 @@ extension GuestResetMonitor {
             $0.linkResetWatchReason = reason
         }
         publishUSDT()
+        outbox.ask(.protectionChanged)
     }
 
     private func announce(active: Bool, reason: String) {
@@ -324,7 +368,6 @@ extension GuestResetMonitor {
         } else {
             logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
         }
-        events.emit("BROKER_LINK_RESET_WATCH",
-                    data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason))
+        outbox.ask(.emit("BROKER_LINK_RESET_WATCH", data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason)))
     }
 }

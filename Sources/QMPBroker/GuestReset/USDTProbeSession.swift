@@ -2,6 +2,7 @@ import CPerfEvent
 import EventLoop
 import Glibc
 import LinkResetTrace
+import Synchronization
 import USDTProbes
 
 /// QEMU's USDT probes armed on one running VMM with the kernel's uprobe PMU: a
@@ -39,7 +40,18 @@ final class USDTProbeSession {
         // The kernel resolves config1's path at open: give it the binary through the VMM's
         // own /proc link, valid even when the file was replaced or lives in another mount
         // namespace (libvirt's private /dev does not matter here, /proc is shared).
-        let bytes = try readWholeFile(link)
+        var status = stat()
+        guard stat(link, &status) == 0 else { throw .system("stat(\(link))", errno: errno) }
+        let binary = BinaryIdentity(status)
+        // Every VM of a host runs the same few QEMU binaries: each is read and parsed once.
+        if let known = knownSites.withLock({ $0[binary] }) { return (link, try known.get()) }
+        let result = Result { () throws(Failure) in try parseSites(link) }
+        knownSites.withLock { $0[binary] = result }
+        return (link, try result.get())
+    }
+
+    private static func parseSites(_ path: String) throws(Failure) -> QEMUProbeSites {
+        let bytes = try readWholeFile(path)
         let image: ELFImage
         do {
             image = try ELFImage(bytes: bytes)
@@ -47,11 +59,28 @@ final class USDTProbeSession {
             throw .unusable(.bad("\(error)"))
         }
         do {
-            return (link, try QEMUProbeSites(image: image))
+            return try QEMUProbeSites(image: image)
         } catch {
             throw .unusable(error)
         }
     }
+
+    /// A binary as the file system knows it: a rebuilt or upgraded QEMU is another one.
+    private struct BinaryIdentity: Hashable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let modified: Int
+
+        init(_ status: stat) {
+            device = UInt64(status.st_dev)
+            inode = UInt64(status.st_ino)
+            size = Int64(status.st_size)
+            modified = status.st_mtim.tv_sec * 1_000_000_000 + status.st_mtim.tv_nsec
+        }
+    }
+
+    private static let knownSites = Mutex<[BinaryIdentity: Result<QEMUProbeSites, Failure>]>([:])
 
     /// A whole file (sysfs files report a size of 4096 and end early: read to EOF).
     private static func readWholeFile(_ path: String) throws(Failure) -> [UInt8] {
@@ -91,6 +120,18 @@ final class USDTProbeSession {
             munmap(page, mappedLength)
             descriptor.close()
         }
+
+        /// Lets go of the ring on the loop and hands back the events, still open (the ring's
+        /// own through a duplicate), for the caller to close elsewhere.
+        func detach() -> [Int32] {
+            var events = otherEvents
+            otherEvents = []
+            let ring = dup(descriptor.fd)
+            if ring >= 0 { events.append(ring) }
+            munmap(page, mappedLength)
+            descriptor.close()
+            return events
+        }
     }
 
     private struct ArmedSite {
@@ -104,6 +145,12 @@ final class USDTProbeSession {
     private let loop: EventLoop
     private var rings: [pid_t: Ring] = [:]
     private var armedByEventID: [UInt64: ArmedSite] = [:]
+    /// The canary's request text, copied by the kernel at the hit; nil (and why, in
+    /// `canaryUnchecked`) without tracefs, when any request counts for the canary.
+    private var canaryEvent: USDTCanaryEvent?
+    private(set) var canaryUnchecked: String?
+    /// The perf ids of the canary event's per-thread perf events (their samples are raw).
+    private var canaryEventIDs: Set<UInt64> = []
     private let registerMask: UInt64
     private let referenceCounterShift: UInt64
     private let pmuType: UInt32
@@ -111,6 +158,8 @@ final class USDTProbeSession {
     private static let dataPages = 16
     /// Each hit, in the order the kernel recorded them (by time across threads).
     var onHit: (QEMUProbeHit) -> Void = { _ in }
+    /// A QMP request QEMU read, its text as it was at the hit (only with `canaryEvent`).
+    var onRequest: (String) -> Void = { _ in }
     /// Samples the kernel dropped because a ring was full: a reset may have been missed.
     var onLost: (UInt64) -> Void = { _ in }
     private(set) var hitCount = 0
@@ -129,6 +178,14 @@ final class USDTProbeSession {
             for argument in site.arguments { if let register = argument.register { mask |= register.perfMask } }
         }
         registerMask = mask
+        if let requestSites = sites.sites[.qmpRequest] {
+            do {
+                canaryEvent = try USDTCanaryEvent(pid: pid, binaryPath: binaryPath, sites: requestSites,
+                                                  argument: QEMUProbe.qmpRequestTextArgument)
+            } catch {
+                canaryUnchecked = "\(error)"
+            }
+        }
         do {
             try armAllThreads()
         } catch {
@@ -141,11 +198,51 @@ final class USDTProbeSession {
     // last reference drops on the VM's loop (the monitor lives there).
     deinit { close() }
 
+    /// Disarms without holding up the loop: the kernel waits for an RCU grace period as it
+    /// unregisters each uprobe (about 2 s for 4 threads' 28 events, measured on Linux 6.18),
+    /// so the events' last descriptors are closed, and the canary event removed, on a
+    /// thread of their own. The probes stay armed until then. Idempotent.
+    func closeInBackground() {
+        var events: [Int32] = []
+        for ring in rings.values { events += ring.detach() }
+        rings = [:]
+        armedByEventID = [:]
+        canaryEventIDs = []
+        let canary = canaryEvent
+        canaryEvent = nil
+        Self.detached { [events, canaryNames = canary?.names ?? [], tracefs = canary?.tracefs ?? ""] in
+            for fd in events { Glibc.close(fd) }
+            USDTCanaryEvent.remove(canaryNames, tracefs: tracefs)
+        }
+    }
+
+    /// Runs `body` on a detached thread of its own.
+    private static func detached(_ body: @escaping @Sendable () -> Void) {
+        final class Box: Sendable {
+            let body: @Sendable () -> Void
+            init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+        }
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { argument in
+            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+            return nil
+        }, box)
+        if created == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
+        }
+    }
+
     /// Disarms everything. Idempotent.
     func close() {
         for ring in rings.values { ring.close() }
         rings = [:]
         armedByEventID = [:]
+        canaryEventIDs = []
+        canaryEvent?.remove()
+        canaryEvent = nil
     }
 
     var isArmed: Bool { !rings.isEmpty }
@@ -238,6 +335,25 @@ final class USDTProbeSession {
                 armedByEventID[id] = ArmedSite(probe: probe, site: site)
             }
         }
+        if let ring, let canaryEvent {
+            for format in canaryEvent.formats {
+                let fd = cperf_tracepoint_open(format.id, tid, PerfRawSample.sampleType)
+                guard fd >= 0 else {
+                    let error = errno
+                    ring.close()
+                    if error == ESRCH { return }
+                    throw .system("perf_event_open(tracepoint \(USDTCanaryEvent.group) \(format.id), thread \(tid))", errno: error)
+                }
+                ring.otherEvents.append(fd)
+                var id: UInt64 = 0
+                guard cperf_event_id(fd, &id) == 0, cperf_set_output(fd, ring.descriptor.fd) == 0 else {
+                    let error = errno
+                    ring.close()
+                    throw .system("the canary event's PERF_EVENT_IOC_ID / SET_OUTPUT", errno: error)
+                }
+                canaryEventIDs.insert(id)
+            }
+        }
         rings[tid] = ring
     }
 
@@ -266,14 +382,20 @@ final class USDTProbeSession {
     /// a canary is judged: a hit is in its ring before QEMU even runs the command.
     func drain() {
         var samples: [PerfSampleRecord.Sample] = []
+        var requests: [PerfRawSample] = []
         for ring in rings.values {
             for record in read(ring) {
                 switch record {
-                case .sample(let sample): samples.append(sample)
-                case .lost(let count): onLost(count)
-                case .other: break
+                case .registers(.sample(let sample)): samples.append(sample)
+                case .registers(.lost(let count)): onLost(count)
+                case .registers(.other): break
+                case .raw(let sample): requests.append(sample)
                 }
             }
+        }
+        // The canary only asks whether its request came: its order among hits does not matter.
+        for sample in requests.sorted(by: { $0.time < $1.time }) {
+            if let text = canaryEvent?.request(in: sample) { onRequest(text) }
         }
         samples.sort { $0.time < $1.time }
         for sample in samples {
@@ -286,19 +408,28 @@ final class USDTProbeSession {
         }
     }
 
-    private func read(_ ring: Ring) -> [PerfSampleRecord] {
+    private enum Record {
+        case registers(PerfSampleRecord)
+        case raw(PerfRawSample)
+    }
+
+    private func read(_ ring: Ring) -> [Record] {
         let page = ring.page.assumingMemoryBound(to: perf_event_mmap_page.self)
         let dataOffset = Int(cperf_ring_data_offset(page)), dataSize = Int(cperf_ring_data_size(page))
         guard dataSize > 0 else { return [] }
         let data = ring.page + dataOffset
         let head = cperf_ring_head(page)
         var tail = page.pointee.data_tail
-        var records: [PerfSampleRecord] = []
+        var records: [Record] = []
         while tail < head {
             let headerBytes = copy(from: data, size: dataSize, at: tail, count: 8)
             guard let size = PerfSampleRecord.size(ofRecordAt: headerBytes[...]), size >= 8, tail + UInt64(size) <= head else { break }
             let bytes = copy(from: data, size: dataSize, at: tail, count: size)
-            if let record = PerfSampleRecord.decode(bytes[...], registerMask: registerMask) { records.append(record) }
+            if let id = PerfRawSample.eventID(ofRecord: bytes[...]), canaryEventIDs.contains(id) {
+                if let sample = PerfRawSample.decode(bytes[...]) { records.append(.raw(sample)) }
+            } else if let record = PerfSampleRecord.decode(bytes[...], registerMask: registerMask) {
+                records.append(.registers(record))
+            }
             tail += UInt64(size)
         }
         cperf_ring_set_tail(page, tail)

@@ -26,8 +26,8 @@ enum VFIOCommands {
                 let injectAt = try arguments.optionalString("inject-at")
                 let trigger = try arguments.optionalEnum("error-trigger", ErrorTriggerMode.self)
                 try arguments.finish()
-                try vm.recovery.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
-                                       injectAt: injectAt, origin: "command", errorTrigger: trigger)
+                try vm.run(vm.recovery.handle(.addDevice(id: id, host: host, policy: DevicePolicy(mode, autoCont: autoCont),
+                                                         injectAt: injectAt, errorTrigger: trigger)))
                 return .object()
             }
         }
@@ -35,7 +35,7 @@ enum VFIOCommands {
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let id = try arguments.string("id")
                 try arguments.finish()
-                try vm.recovery.removeDevice(id: id)
+                try vm.run(vm.recovery.handle(.removeDevice(id: id)))
                 return .object()
             }
         }
@@ -59,7 +59,7 @@ enum VFIOCommands {
                     passed.dropFirst().forEach { _ = close($0) }
                     fd = first
                 }
-                try vm.recovery.attachEventFD(fd, device: device, severity: severity)
+                try vm.run(vm.recovery.handle(.attachEventFD(fd, device: device, severity: severity)))
                 return .object()
             }
         }
@@ -70,7 +70,8 @@ enum VFIOCommands {
                 let current = try vm.recovery.device(device).machine.policy
                 let autoCont = try arguments.optionalBool("auto-cont") ?? current.autoCont
                 try arguments.finish()
-                try vm.recovery.setPolicy(device, DevicePolicy(mode, autoCont: autoCont), by: .client(client.credentials))
+                try vm.run(vm.recovery.handle(.setPolicy(device: device, DevicePolicy(mode, autoCont: autoCont),
+                                                         by: .client(client.credentials))))
                 return .object()
             }
         }
@@ -78,7 +79,7 @@ enum VFIOCommands {
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 let device = try arguments.string("device")
                 try arguments.finish()
-                try vm.recovery.operatorClear(device, by: .client(client.credentials))
+                try vm.run(vm.recovery.handle(.clearLinkError(device: device, by: .client(client.credentials))))
                 return .object()
             }
         }
@@ -97,7 +98,7 @@ enum VFIOCommands {
                 } catch {
                     throw QMPError("Unknown \(severity.rawValue) AER error '\(error.name)'")
                 }
-                try vm.recovery.inject(error, into: device)
+                try vm.run(vm.recovery.handle(.injectHostError(error, device: device)))
                 return .object()
             }
         }

@@ -82,7 +82,7 @@ extension VFIORecovery {
                 return
             }
             takeOverRealized(device)
-            placementWanted(id)
+            ask(.learnPlacement(device: id))
             return
         }
         do throws(QMPError) {

@@ -38,7 +38,7 @@ extension VFIORecovery {
     func takeTriggerOver(_ device: WatchedDevice) -> VFIOTakeoverError? {
         defer { protectionChanged() }
         releaseTrigger(of: device)
-        guard let pid = commands.vmmPID() else {
+        guard let pid = vmm?.pid else {
             device.triggerStatus = ErrorTriggerStatus(mode: .takeover, active: false, error: "the VMM's process is not known (not attached)")
             return nil
         }
@@ -55,7 +55,7 @@ extension VFIORecovery {
             do {
                 watcher = try EventFDWatcher(fd: eventFD, loop: loop, logger: logger) { [weak self, weak device] count in
                     guard let self, let device else { return }
-                    notified(device, source: .eventfd, tag: nil, signals: Int(clamping: count))
+                    outbox.handOver { notified(device, source: .eventfd, tag: nil, signals: Int(clamping: count)) }
                 }
             } catch {
                 _ = trigger.release()

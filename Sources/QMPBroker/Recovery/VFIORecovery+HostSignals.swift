@@ -22,7 +22,7 @@ extension VFIORecovery {
             try EventFD.validate(fd)
             let watcher = try EventFDWatcher(fd: fd, loop: loop, logger: logger) { [weak self, weak device] count in
                 guard let self, let device else { return }
-                notified(device, source: .eventfd, tag: severity.severity, signals: Int(clamping: count))
+                outbox.handOver { notified(device, source: .eventfd, tag: severity.severity, signals: Int(clamping: count)) }
             }
             device.eventFDs.append(.init(watcher: watcher, severity: severity))
             watcher.start()

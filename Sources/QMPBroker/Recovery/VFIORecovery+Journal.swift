@@ -4,7 +4,7 @@ import Logging
 
 /// What the broker did and why, for the operator: a log line at the level its meaning
 /// has, and a history row (`qmp-broker history`), for every error, link reset, stop,
-/// cont and flag change. The rows are written off the VM's queue (`recordHistoryLater`).
+/// cont and flag change. The rows are written off the VM's loop (`recordHistoryLater`).
 extension VFIORecovery {
     /// Who asked for an input: a client (its peer credentials) or the broker itself.
     struct Cause {
@@ -18,8 +18,10 @@ extension VFIORecovery {
     /// Logs and records what a machine's actions meant, once they have been started.
     func journal(_ actions: DeviceActions, on device: WatchedDevice, by cause: Cause) {
         let error = actions.lazy.compactMap { action -> PCIErrorEvent? in
-            if case .emitPCIError(let event) = action { return event }
-            return nil
+            switch action {
+            case .emitPCIError(let event), .forwardToGuest(_, then: let event): return event
+            default: return nil
+            }
         }.first
         let reset = actions.lazy.compactMap { action -> LinkResetEvent? in
             if case .emitLinkReset(let event) = action { return event }
@@ -52,7 +54,7 @@ extension VFIORecovery {
             case .emitHostRecovery(let event):
                 let level: Logger.Level = event.result == .failed ? .error : .notice
                 logger.log(level: level, "host recovery \(event.result.rawValue)", metadata: metadata)
-            case .emitPCIError(let event):
+            case .emitPCIError(let event), .forwardToGuest(_, then: let event):
                 // Fatal errors at error, non-fatal at warning, correctable at info.
                 let level: Logger.Level = switch event.severity {
                 case .fatal: .error
@@ -60,7 +62,7 @@ extension VFIORecovery {
                 case .correctable: .info
                 }
                 logger.log(level: level, "host AER error", metadata: metadata)
-            case .persist, .forwardToGuest:
+            case .persist:
                 break
             }
         }

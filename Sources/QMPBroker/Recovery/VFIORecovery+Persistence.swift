@@ -71,8 +71,8 @@ extension VFIORecovery {
             logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
                          metadata: ["reason": "\(error)"])
             if stateDurable {
-                events.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
-                    vm: vmName, operation: what, reason: "\(error)"))
+                ask(.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vmName, operation: what, reason: "\(error)")))
             }
             stateDurable = false
         }

@@ -16,18 +16,8 @@ final class VFIORecovery {
     let settings: VFIORecoverySettings
     /// The VM's loop: host sources and the poll timer fire on it.
     let loop: EventLoop
-    /// The broker's own commands to the VMM (stop, cont, QOM, HMP injections).
-    let commands: CommandSink
-    /// The device events to the VM's clients (wired by the VM when it starts).
-    var events = EventSink { _, _ in }
-    /// Asks the VM to re-read the guest's PCI topology (a watched device was added).
-    var refreshTopology: () -> Void = {}
-    /// A device's protection may have changed: its error trigger was taken or released, an
-    /// eventfd or the device itself came or went (the VM republishes its metrics).
-    var protectionChanged: () -> Void = {}
-    /// Asks the VM to learn where a device (by id) sits (`VMBroker.learnPlacement`).
-    var placementWanted: (String) -> Void = { _ in }
-    /// The VMM's pid file, when the process on the QMP socket is not the VMM.
+    /// Actions for the VM: returned from inputs, handed over from eventfds and the poll.
+    let outbox = ActionOutbox()
     let logger: Logger
     private(set) var devices: [String: WatchedDevice] = [:]
     /// Device ids in the order they were added, for stable listings.
@@ -35,6 +25,8 @@ final class VFIORecovery {
     private let pollTimer: LoopTimer
     /// Whether the VM runs, as last seen (query-status at attach, then STOP/RESUME).
     private var runState = VMRunState()
+    /// The attached VMM's process, for the error-trigger takeover; nil while detached.
+    var vmm: VMMProcess?
     /// Flags and history on disk, when the broker has a state directory.
     let store: StateStore?
     /// The VMM's version from its greeting: QEMU before 8.1 does not deliver correctable errors.
@@ -46,16 +38,22 @@ final class VFIORecovery {
     private(set) var hearsAERTracepoint = false
     private var stopped = false
 
-    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop,
-         commands: CommandSink, logger: Logger) {
+    init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.vmName = vmName
         self.loop = loop
         self.pollTimer = LoopTimer(loop: loop)
         self.settings = settings
-        self.commands = commands
         self.store = store
         self.logger = logger
     }
+
+    // MARK: actions out
+
+    func ask(_ action: VMAction) { outbox.ask(action) }
+
+    /// A device's protection may have changed: its error trigger was taken or released, an
+    /// eventfd or the device itself came or went.
+    func protectionChanged() { ask(.protectionChanged) }
 
     // MARK: lifecycle
 
@@ -81,13 +79,6 @@ final class VFIORecovery {
         startPolling()
     }
 
-    /// The VMM went away: its vfio handles are gone, and the broker's duplicates must not
-    /// keep the devices open for the next VMM.
-    func detached() {
-        for device in orderedDevices { releaseTrigger(of: device) }
-    }
-
-
     func stop() {
         stopped = true
         pollTimer.cancel()
@@ -105,7 +96,10 @@ final class VFIORecovery {
     private func startPolling() {
         pollTimer.cancel()
         guard !stopped, pollMilliseconds > 0 else { return }
-        pollTimer.repeating(everyMilliseconds: pollMilliseconds) { [weak self] in self?.pollCounters() }
+        pollTimer.repeating(everyMilliseconds: pollMilliseconds) { [weak self] in
+            guard let self else { return }
+            outbox.handOver { pollCounters() }
+        }
     }
 
     /// The process started (or could not start) hearing `ras:aer_event`. Its records name
@@ -142,8 +136,8 @@ final class VFIORecovery {
         order.append(id)
         record(device)
         countMissedErrors(of: device)
-        if commands.isReady() { placementWanted(id) }
-        refreshTopology()
+        if vmm != nil { ask(.learnPlacement(device: id)) }
+        ask(.watchedDevicesChanged)
         logger.info("watching VFIO device", metadata: ["device": "\(id)", "host": "\(address)", "policy": "\(policy.mode.rawValue)"])
     }
 
@@ -173,14 +167,11 @@ final class VFIORecovery {
 
     // MARK: VM and operator inputs
 
-    /// The VMM's STOP, RESUME and RESET events, and the run state learnt at attach.
     func vmEvent(_ event: VMRunEvent) {
         runState.apply(event)
         forEachDevice { $0.machine.vmEvent(event) }
     }
 
-    /// A client's `stop` went upstream: QEMU sends no STOP for an already paused VM, so
-    /// the machines hear it from here (the broker's pause is then the operator's).
     func clientRequestedStop() { forEachDevice { $0.machine.clientRequestedStop() } }
 
     /// `late`: read from the trace log after a broker restart, logged while it was down.
@@ -191,12 +182,6 @@ final class VFIORecovery {
         }
         perform(device.machine.guestLinkReset(origin: origin), on: device,
                 linkResetNote: late ? "seen late: logged by QEMU while the broker was not running" : nil)
-    }
-
-    /// A guest link reset the VM routed here from its trace follower.
-    func guestLinkReset(id: String, origin: LinkResetOrigin, late: Bool) {
-        guard let device = devices[id] else { return }
-        guestLinkReset(device, origin: origin, late: late)
     }
 
     func operatorClear(_ id: String, by cause: Cause = .broker) throws(QMPError) {
@@ -218,76 +203,66 @@ final class VFIORecovery {
 
     // MARK: actions
 
-    /// Runs a machine's actions in their order. `notes` say how the error was classified.
-    /// An error that is forwarded is announced once QEMU has answered the injection, so
-    /// that the event's `action` says what really happened; the device's later events
-    /// wait behind it (`OrderedAnnouncements`). Stop, cont and persist never wait.
+    /// Runs a machine's actions in their order: `stop` is written at once, ahead of
+    /// everything else the input does; the flag is persisted right after; the
+    /// events go out in the order the machine said them, a forwarded error's once QEMU has
+    /// answered its injection (`forwarded`), and what came after it waits behind it
+    /// (`OrderedAnnouncements`). `notes` say how the error was classified.
     func perform(_ actions: DeviceActions, on device: WatchedDevice, notes: [String] = [], linkResetNote: String? = nil,
                  by cause: Cause = .broker) {
         // The log lines and history rows come after the actions: `stop` races the guest.
         defer { journal(actions, on: device, by: cause) }
-        var unannounced: PCIErrorEvent?
         for action in actions {
             switch action {
             case .stopVM:
-                commands.execute("stop", for: .stopVM)
+                outbox.askFirst(.command("stop", purpose: .stopVM))
             case .contVM:
-                commands.execute("cont", for: .contVM)
+                ask(.command("cont", purpose: .contVM))
             case .persist(let state):
                 save(state, of: device)
-            case .emitPCIError(let event) where event.action == .forward:
-                unannounced = event
             case .emitPCIError(let event):
-                inOrder(device) { [weak self, weak device] in
-                    guard let self, let device else { return }
-                    announce(event, on: device, notes: notes)
-                }
+                announce(device.announcements.append(.pciError(event, notes: notes)), on: device)
             case .emitLinkReset(let event):
-                inOrder(device) { [weak self, weak device] in
-                    guard let self, let device else { return }
-                    events.emit(LinkResetEvent.name, data: VFIOEventData.linkReset(event, device: device, note: linkResetNote))
-                }
+                let data = VFIOEventData.linkReset(event, device: device, note: linkResetNote)
+                announce(device.announcements.append(.event(LinkResetEvent.name, data)), on: device)
             case .emitLinkErrorCleared(let event):
-                inOrder(device) { [weak self, weak device] in
-                    guard let self, let device else { return }
-                    events.emit(LinkErrorClearedEvent.name, data: VFIOEventData.linkErrorCleared(event, device: device))
-                }
+                let data = VFIOEventData.linkErrorCleared(event, device: device)
+                announce(device.announcements.append(.event(LinkErrorClearedEvent.name, data)), on: device)
             case .emitHostRecovery(let event):
-                inOrder(device) { [weak self, weak device] in
-                    guard let self, let device else { return }
-                    events.emit(HostRecoveryEvent.name, data: VFIOEventData.hostRecovery(event, device: device))
-                }
-            case .forwardToGuest(let error):
-                let event = unannounced
-                unannounced = nil
-                let ticket = device.announcements.reserve()
-                forward(error, to: device) { [weak self, weak device] outcome in
-                    guard let self, let device else { return }
-                    let ready = device.announcements.fill(ticket) { [weak self, weak device] in
-                        guard let self, let device, let event else { return }
-                        announce(event.forwarded(outcome), on: device, notes: notes + outcome.notes)
-                    }
-                    ready.forEach { $0() }
-                }
-            }
-        }
-        if let unannounced {
-            inOrder(device) { [weak self, weak device] in
-                guard let self, let device else { return }
-                announce(unannounced, on: device, notes: notes)
+                let data = VFIOEventData.hostRecovery(event, device: device)
+                announce(device.announcements.append(.event(HostRecoveryEvent.name, data)), on: device)
+            case .forwardToGuest(let error, let event):
+                ask(.forwardToGuest(error, device: device.id, ticket: device.announcements.reserve(), event: event, notes: notes))
             }
         }
     }
 
-    /// Sends a device event now, or after the forwarded errors before it.
-    private func inOrder(_ device: WatchedDevice, _ emit: @escaping () -> Void) {
-        device.announcements.append(emit).forEach { $0() }
+    /// QEMU answered the injection of a forwarded error (`VMBroker.forwardToGuest`): its
+    /// event goes out as the injection went, with what waited behind it.
+    func forwarded(_ event: PCIErrorEvent, device id: String, ticket: UInt64, notes: [String], outcome: InjectionOutcome) {
+        guard let device = devices[id] else { return }
+        if let target = outcome.target, target != device.injectTarget {
+            logger.notice("injecting at the port above from now on", metadata: ["device": "\(device.id)", "inject-at": "\(target)"])
+            device.injectTarget = target
+        }
+        let announcement = DeviceAnnouncement.pciError(event.forwarded(outcome), notes: notes + self.notes(for: outcome, on: device))
+        announce(device.announcements.fill(ticket, with: announcement), on: device)
+    }
+
+    /// Sends the device events that may go now, in order.
+    private func announce(_ ready: [DeviceAnnouncement], on device: WatchedDevice) {
+        for announcement in ready {
+            switch announcement {
+            case .pciError(let event, let notes): announce(event, on: device, notes: notes)
+            case .event(let name, let data): ask(.emit(name, data: data))
+            }
+        }
     }
 
     /// Emits `VFIO_PCI_ERROR` and records it in the history.
     private func announce(_ event: PCIErrorEvent, on device: WatchedDevice, notes: [String]) {
         let note = notes.isEmpty ? nil : notes.joined(separator: "; ")
-        events.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note))
+        ask(.emit(PCIErrorEvent.name, data: VFIOEventData.pciError(event, device: device, note: note)))
         writeLater("record error history") { store, failed in
             store.recordHistoryLater(HistoryRecord(vm: vmName, device: device.id,
                                                    host: device.host.description, event),

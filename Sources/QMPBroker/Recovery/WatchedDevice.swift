@@ -1,4 +1,5 @@
 import ErrorEvents
+import QMPSessions
 import VFIOWatch
 
 /// A VFIO device the broker watches for one VM: its identity, its error state machine,
@@ -38,7 +39,7 @@ final class WatchedDevice {
     var trigger: VFIOErrorTrigger?
     var triggerWatcher: EventFDWatcher?
     /// The device's events, kept in order while a forwarded error waits for QEMU.
-    var announcements = OrderedAnnouncements()
+    var announcements = OrderedSlots<DeviceAnnouncement>()
     /// What the counters show happened while no broker watched, until reported at attach.
     var missedErrors: [ClassifiedAERError] = []
     /// When an error was last reported for the device (monotonic seconds).

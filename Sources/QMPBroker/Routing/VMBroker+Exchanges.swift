@@ -1,18 +1,14 @@
+import ErrorEvents
 import LinkResetTrace
 import QMPSessions
 import QMPWire
 
-/// The VM's multi-step exchanges with its VMM, as async methods in its isolation: each
-/// step is one command, awaited (the reply resumes the method on the VM's loop), and the
-/// state it depends on is checked again after every `await`, because anything may have
-/// happened meanwhile (the VMM gone, the device removed, another refresh).
+/// The VM's multi-step exchanges with its VMM (`exchange`), as async methods in its
+/// isolation: each step is one command, awaited (the reply resumes the method on the VM's
+/// loop), and the state it depends on is checked again after every `await`, because
+/// anything may have happened meanwhile (the VM stopping, the VMM gone, the device
+/// removed, another refresh). What they learn goes to the part as an input.
 extension VMBroker {
-    /// Starts an exchange as a task in the VM's isolation: it starts, and resumes after
-    /// each reply, on the VM's loop (never on the shared pool, which may be busy).
-    func run(_ exchange: @escaping @Sendable (isolated VMBroker) async -> Void) {
-        Task(executorPreference: loop) { await exchange(self) }
-    }
-
     /// One of the broker's own commands, awaited.
     func reply(to command: String, arguments: JSON? = nil, for purpose: BrokerPurpose) async -> UpstreamReply {
         await withCheckedContinuation { continuation in
@@ -33,13 +29,12 @@ extension VMBroker {
         let path = VFIORecovery.qomPath(of: device.id)
         let type = await qomProperty("type", of: path, for: .learnPlacement)
         let bus = await qomProperty("parent_bus", of: path, for: .learnPlacement)
-        guard recovery.devices[device.id] === device else { return }  // removed meanwhile
-        recovery.placed(device, type: type, parentBus: bus)
-        recovery.catchUp(device)
+        guard isRunning, recovery.devices[device.id] === device else { return }  // removed meanwhile
+        run(recovery.handle(.placed(device: device.id, type: type, parentBus: bus)))
         if device.injectAtConfigured {
             let target = await qomProperty("type", of: VFIORecovery.qomPath(of: device.injectTarget), for: .learnPlacement)
-            guard recovery.devices[device.id] === device else { return }
-            if target == nil { recovery.injectTargetMissing(device) }
+            guard isRunning, recovery.devices[device.id] === device else { return }
+            if target == nil { run(recovery.handle(.injectTargetMissing(device: device.id))) }
         }
     }
 
@@ -52,11 +47,12 @@ extension VMBroker {
                   let listing = line.json?["return"] else { continue }
             for path in VFIODiscovery.vfioChildren(of: container, in: listing) {
                 let id = VFIODiscovery.deviceID(forPath: path)
+                guard isRunning else { return }
                 guard recovery.devices[id] == nil else { continue }
                 let host = await qomProperty("host", of: path, for: .discovery)
                 let sysfsdev = await qomProperty("sysfsdev", of: path, for: .discovery)
-                guard recovery.devices[id] == nil else { continue }  // added meanwhile
-                recovery.discovered(id: id, path: path, host: VFIODiscovery.hostAddress(host: host, sysfsdev: sysfsdev))
+                guard isRunning, recovery.devices[id] == nil else { continue }  // added meanwhile
+                run(recovery.handle(.discovered(id: id, path: path, host: VFIODiscovery.hostAddress(host: host, sysfsdev: sysfsdev))))
             }
         }
     }
@@ -74,6 +70,40 @@ extension VMBroker {
             let path = VFIORecovery.qomPath(of: device.id)
             if let bus = await qomProperty("parent_bus", of: path, for: .pciTopology) { parentBuses[device.id] = bus }
         }
-        guestResets?.topologyRead(topology, parentBuses: parentBuses, vmmReady: upstream.isReady)
+        guard isRunning, let guestResets else { return }
+        run(guestResets.topologyRead(topology, parentBuses: parentBuses, vmmReady: upstream.isReady))
+    }
+
+    /// Injects a forwarded error into the guest, one HMP command per AER bit (QEMU 7.2
+    /// takes one), at each of the device's targets in turn until QEMU takes it all; then
+    /// recovery announces the error as it went.
+    func forwardToGuest(_ error: GuestAERError, device id: String, ticket: UInt64, event: PCIErrorEvent,
+                        notes: [String]) async {
+        guard let device = recovery.devices[id] else { return }
+        let plan = error.injectionPlan
+        var refusals: [String] = []
+        var taken: String?
+        targets: for target in VFIORecovery.injectionTargets(of: device) {
+            // Pasted into an HMP command line: only a QEMU device id.
+            guard QEMUDeviceID.isWellFormed(target) else {
+                refusals.append("'\(target)' is not a QEMU device id")
+                continue
+            }
+            for step in plan.commands {
+                let arguments = JSON.object(["command-line": .string(step.commandLine(target: target))])
+                let reply = await reply(to: "human-monitor-command", arguments: arguments, for: .injection)
+                guard isRunning, recovery.devices[id] === device else { return }
+                if let refused = VFIORecovery.refusal(in: reply) {
+                    logger.warning("QEMU refused the AER injection",
+                                   metadata: ["device": "\(id)", "inject-at": "\(target)", "answer": "\(refused)"])
+                    refusals.append("QEMU refused it at \(target): \(refused)")
+                    continue targets
+                }
+            }
+            taken = target
+            break
+        }
+        let outcome = InjectionOutcome(target: taken, refusals: refusals, plan: plan)
+        run(recovery.handle(.forwarded(event, device: id, ticket: ticket, notes: notes, outcome: outcome)))
     }
 }

@@ -9,84 +9,13 @@ import QMPSessions
 import QMPWire
 import VFIOWatch
 
-/// How one VM is served: where its VMM's monitor is and how its own socket looks.
-public struct VMConfiguration: Sendable, Equatable {
-    public var name: String
-    public var upstreamPath: String
-    public var socketPath: String
-    public var socketMode: UInt32 = 0o660
-    /// A second socket that accepts only `query-*` commands, if wanted.
-    public var readOnlySocketPath: String?
-    /// When non-empty, only peers whose uid or gid is listed may connect (SO_PEERCRED).
-    public var allowedUIDs: Set<UInt32> = []
-    public var allowedGIDs: Set<UInt32> = []
-    /// A client whose unread events exceed this is disconnected; one whose unread replies
-    /// exceed a quarter of it is not read until it has read them (it is slowed, not dropped).
-    public var clientQueueBytes: Int = 4 << 20
-    /// The VFIO devices to watch and how.
-    public var recovery = VFIORecoverySettings()
-    /// The regular file QEMU logs its trace events into (QEMU opens it itself, so the
-    /// VMM's user and MAC profile must allow it); nil: guest link resets are not watched.
-    public var traceLogPath: String?
-    /// A file holding the VMM's pid (QEMU's `-pidfile`), for when the process that listens on
-    /// the QMP socket is not the VMM; nil: SO_PEERCRED of the upstream socket.
-    public var vmmPIDFile: String?
-    /// The VMM must greet and answer `qmp_capabilities` within this, or it is dropped and retried.
-    public var handshakeTimeoutMilliseconds = UpstreamSession.defaultHandshakeTimeoutMilliseconds
-    /// A forwarded command the VMM has not answered after this gets a `GenericError`.
-    public var commandTimeoutMilliseconds = 60_000
-    /// Whether clients stay connected across VMM restarts without asking
-    /// (`broker-stay-connected`); by default they read EOF when the VMM goes, as from QEMU.
-    public var clientsStayConnected = false
-    /// How often QEMU's trace state is re-checked, and a broken watch retried, when no client
-    /// command gave cause: each check is a few round trips, so with many VMs it is what an
-    /// idle broker spends its time on.
-    public var linkResetCheckMilliseconds = 30_000
-    /// How many numbered events `query-broker-events` can replay.
-    public var eventRingSize = 1024
-    /// The trace log's mode and owner, for a QEMU that runs as another user than the broker.
-    public var traceLogMode: UInt32 = 0o600
-    public var traceLogOwner: FileOwner?
-
-    public struct FileOwner: Sendable, Equatable {
-        public var uid: UInt32
-        public var gid: UInt32
-
-        public init(uid: UInt32, gid: UInt32) {
-            self.uid = uid
-            self.gid = gid
-        }
-    }
-
-    public init(name: String, upstreamPath: String, socketPath: String) {
-        self.name = name
-        self.upstreamPath = upstreamPath
-        self.socketPath = socketPath
-        self.traceLogPath = Self.absolute("\(Self.directory(of: socketPath))/\(name).trace.log")
-    }
-
-    private static func directory(of path: String) -> String {
-        let directory = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        return directory.isEmpty ? (path.hasPrefix("/") ? "" : ".") : directory
-    }
-
-    /// QEMU resolves a relative `logfile` against its own working directory, not the
-    /// broker's: the broker's path is made absolute before it is handed over (issue 13 item 3).
-    static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/") else { return path }
-        guard let cwd = getcwd(nil, 0) else { return path }
-        defer { free(cwd) }
-        let base = String(cString: cwd)
-        let relative = path.hasPrefix("./") ? String(path.dropFirst(2)) : path
-        return base == "/" ? "/\(relative)" : "\(base)/\(relative)"
-    }
-}
-
 /// Everything the broker does for one VM: the upstream link, the downstream sockets and
-/// their clients, and the routing between them. An actor whose executor is its event loop:
-/// descriptor handlers on that loop enter it with `assumeIsolated` (no hop, no lock), and
-/// the parts it owns (links, connections, recovery, the trace follower) are non-Sendable
-/// values in its isolation, so the compiler checks that nothing else touches them.
+/// their clients, recovery and the guest-reset watch. An actor whose executor is its event
+/// loop. Its parts are non-Sendable values in its isolation, so the compiler checks that
+/// nothing else touches them. They never call each other: each input of a part returns
+/// `VMAction`s, and what their own descriptors and timers produce is handed over (through
+/// `VMActionRunner`, which enters the actor with `assumeIsolated`: no hop, no lock). Either
+/// way `run(_:)` runs them, and every reply goes back to its part as an input.
 public actor VMBroker {
     public nonisolated let configuration: VMConfiguration
     public nonisolated let loop: EventLoop
@@ -97,7 +26,6 @@ public actor VMBroker {
     let metrics: VMMetrics
     private var listeners: [UnixSocketListener] = []
     private var clients: [Int: ClientConnection] = [:]
-    private var readOnlyClients: Set<Int> = []
     private var nextClientID = 0
     /// Whether the clients hold back output until the current VMM read is handled.
     private var clientsCorked = false
@@ -109,9 +37,41 @@ public actor VMBroker {
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
-    /// Bounds the wait for the VMM's answers to the detach at stop, and who waits for the stop.
+    /// Bounds the wait for the VMM's answers to the detach at stop.
     private let detachDeadline: LoopTimer
-    private var stopFinished: (@Sendable () -> Void)?
+    private enum Lifecycle {
+        case created
+        case running
+        /// Stopping: the VMM answers the watch's detach; then `finished`.
+        case detaching(finished: @Sendable () -> Void)
+        case stopped
+    }
+
+    private var lifecycle = Lifecycle.created
+    var isRunning: Bool {
+        if case .running = lifecycle { return true }
+        return false
+    }
+
+    /// The multi-step exchanges with the VMM under way (`exchange`), cancelled at stop.
+    private var exchanges: [Int: Task<Void, Never>] = [:]
+    private var nextExchange = 0
+
+    /// Starts a multi-step exchange with the VMM: an async method in the VM's isolation that
+    /// checks its state again after every `await` (the VMM may have gone, the device been
+    /// removed). It runs on the VM's loop, never on the shared pool, and is cancelled at stop.
+    func exchange(_ body: @escaping @Sendable (isolated VMBroker) async -> Void) {
+        guard isRunning else { return }
+        nextExchange += 1
+        let key = nextExchange
+        // The loop is serial: the task cannot end before it is kept here.
+        exchanges[key] = Task(executorPreference: loop) {
+            await body(self)
+            await self.exchangeEnded(key)
+        }
+    }
+
+    private func exchangeEnded(_ key: Int) { exchanges[key] = nil }
     /// Every event sent to this VM's clients, numbered; the recent ones kept for replay.
     private(set) var events: EventRing
 
@@ -132,30 +92,15 @@ public actor VMBroker {
         self.detachDeadline = LoopTimer(loop: loop)
         self.localCommands = LocalCommands(board: board)
         ClientSessionCommands.register(in: localCommands)
-        // The parts get capabilities, not the VM: commands to the VMM here; what needs the
-        // VM itself (events to its clients, routing between parts) is wired in `startOnLoop`.
-        let commands = CommandSink(
-            execute: { [upstream, metrics] command, arguments, purpose, continuation in
-                // The broker's own stops and conts are what the stopped-VM alert counts.
-                if case .stopVM = purpose { metrics.brokerStop() }
-                if case .contVM = purpose { metrics.brokerCont() }
-                return upstream.execute(command, arguments: arguments, for: purpose, then: continuation)
-            },
-            isReady: { [upstream] in upstream.isReady },
-            vmmPID: { [upstream, pidFile = configuration.vmmPIDFile] in VMMProcess.pid(pidFile: pidFile, peer: upstream.peerPID) })
-        let recovery = VFIORecovery(
-            vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
-            commands: commands, logger: logger)
-        self.recovery = recovery
+        recovery = VFIORecovery(vmName: configuration.name, settings: configuration.recovery, store: store, loop: loop,
+                                logger: logger)
         VFIOCommands.register(in: localCommands)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         localCommandNames = localCommands.names
         guestResets = configuration.traceLogPath.map { path in
             GuestResetMonitor(
                 vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
-                loop: loop, board: board, commands: commands,
-                watched: { recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) } },
-                checkMilliseconds: configuration.linkResetCheckMilliseconds, logger: logger)
+                loop: loop, board: board, checkMilliseconds: configuration.linkResetCheckMilliseconds, logger: logger)
         }
     }
 
@@ -169,23 +114,12 @@ public actor VMBroker {
     }
 
     private func startOnLoop() throws(SocketError) {
-        // The parts report to the VM, which routes: events go to the clients, a guest link
-        // reset to recovery, recovery's new devices to the trace follower.
-        let events = EventSink { name, data in self.emit(name, data: data) }
-        recovery.events = events
-        recovery.refreshTopology = { self.guestResets?.refreshTopology() }
-        recovery.placementWanted = { id in
-            self.run { vm in
-                if let device = vm.recovery.devices[id] { await vm.learnPlacement(of: device) }
-            }
-        }
-        recovery.protectionChanged = { self.publishProtection() }
-        guestResets?.watchPublished = { self.publishProtection() }
-        guestResets?.topologyWanted = { self.run { await $0.readTopology() } }
-        guestResets?.events = events
-        guestResets?.reportLinkReset = { device, origin, late in
-            self.recovery.guestLinkReset(id: device, origin: origin, late: late)
-        }
+        guard case .created = lifecycle else { return }
+        lifecycle = .running
+        // The parts hand what their own descriptors and timers produce to the VM.
+        upstream.runner = self
+        recovery.outbox.runner = self
+        guestResets?.outbox.runner = self
         do {
             board.update(configuration.name) {
                 $0.upstream = configuration.upstreamPath
@@ -195,19 +129,13 @@ public actor VMBroker {
             if let path = configuration.readOnlySocketPath {
                 listeners.append(try listen(at: path, readOnly: true))
             }
-            upstream.onReady = { self.upstreamReady() }
-            upstream.onDisconnected = { self.upstreamLost() }
-            upstream.onEvent = { line in self.upstreamEvent(line) }
-            upstream.onReadHandled = { self.uncorkClients() }
-            upstream.onReply = { command, reply in self.upstreamReplied(command, reply) }
             upstream.start()
-            recovery.start()
+            run(recovery.handle(.start))
             metrics.restoredFlagged(recovery.orderedDevices.filter(\.machine.linkError).count)
             publishProtection()
         } catch {
-            // A socket that cannot be opened fails the start: let go of what was set up,
-            // the routes above included (they hold the VM).
-            stopOnLoop()
+            // A socket that cannot be opened fails the start: let go of what was set up.
+            letGo()
             throw error
         }
     }
@@ -231,86 +159,76 @@ public actor VMBroker {
 
     /// A kernel uevent, from the process's one netlink socket (or a drill), for this VM's devices.
     nonisolated func deliver(_ event: UEvent) {
-        loop.execute { [self] in assumeIsolated { $0.recovery.uevent(event) } }
+        loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.uevent(event))) } }
     }
 
     /// A `ras:aer_event` record, from the process's one subscription, for this VM's devices;
     /// `emittedAt`: when the kernel emitted it (monotonic nanoseconds), if known.
     nonisolated func deliver(_ event: AERTraceEvent, emittedAt: UInt64? = nil) {
-        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceEvent(event, emittedAt: emittedAt) } }
+        loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTraceEvent(event, emittedAt: emittedAt))) } }
     }
 
     /// The kernel dropped `ras:aer_event` records.
     nonisolated func aerTraceRecordsLost(_ count: UInt64) {
-        loop.execute { [self] in assumeIsolated { $0.recovery.aerTraceRecordsLost(count) } }
+        loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTraceRecordsLost(count))) } }
     }
 
     /// Whether the process hears `ras:aer_event` (the poll slows down while it does).
     nonisolated func hearsAERTracepoint(_ heard: Bool) {
-        loop.execute { [self] in assumeIsolated { $0.recovery.aerTracepoint(heard: heard) } }
+        loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTracepoint(heard: heard))) } }
     }
 
     /// Applies a reloaded device list without touching the clients; one line per change.
     nonisolated func reconcile(_ devices: [VFIORecoverySettings.DeviceConfiguration]) -> [String] {
-        loop.runAndWait { [self] in assumeIsolated { $0.recovery.reconcile(devices) } }
+        loop.runAndWait { [self] in
+            assumeIsolated { vm in
+                let reload = vm.recovery.handleReload(devices)
+                vm.run(reload.actions)
+                return reload.changes
+            }
+        }
     }
 
     private func stopOnLoop(then finished: @escaping @Sendable () -> Void) {
+        guard isRunning else { return finished() }
         listeners.forEach { $0.close() }
         listeners = []
         for client in clients.values { client.connection.close() }
         clients = [:]
-        guard let guestResets, upstream.isReady, stopFinished == nil else {
-            stopOnLoop()
+        guard let guestResets, upstream.isReady else {
+            letGo()
             return finished()
         }
         // The VMM answers the detach before its socket closes; one that does not, in time,
         // is let go of anyway.
-        stopFinished = finished
+        lifecycle = .detaching(finished: finished)
         detachDeadline.arm(afterMilliseconds: Self.detachTimeoutMilliseconds) { self.detachEnded() }
-        guestResets.detach { self.detachEnded() }
+        run(guestResets.detach())
     }
 
-    private func detachEnded() {
-        guard let finished = stopFinished else { return }
-        stopFinished = nil
+    func detachEnded() {
+        guard case .detaching(let finished) = lifecycle else { return }
         detachDeadline.cancel()
-        stopOnLoop()
+        letGo()
         finished()
     }
 
     /// Lets go of everything at once (a failed start, or after the detach).
-    private func stopOnLoop() {
+    private func letGo() {
+        lifecycle = .stopped
+        exchanges.values.forEach { $0.cancel() }
+        exchanges = [:]
         listeners.forEach { $0.close() }
         listeners = []
         for client in clients.values { client.connection.close() }
         clients = [:]
-        guestResets?.detach()
+        if let guestResets { run(guestResets.detach()) }
         upstream.stop()
-        recovery.stop()
+        run(recovery.handle(.stop))
         metrics.removeProtection()
         namedFDs.values.forEach { _ = close($0) }
         namedFDs = [:]
         board.remove(configuration.name)
-        unwire()
-    }
-
-    /// The parts' routes hold the VM (they are its isolation's closures); a stopped VM lets
-    /// go of them so that it and its parts can be freed.
-    private func unwire() {
-        upstream.onReady = {}
-        upstream.onDisconnected = {}
-        upstream.onEvent = { _ in }
-        upstream.onReadHandled = {}
-        upstream.onReply = { _, _ in }
-        recovery.events = EventSink { _, _ in }
-        recovery.refreshTopology = {}
-        recovery.placementWanted = { _ in }
-        recovery.protectionChanged = {}
-        guestResets?.watchPublished = {}
-        guestResets?.topologyWanted = {}
-        guestResets?.events = EventSink { _, _ in }
-        guestResets?.reportLinkReset = { _, _, _ in }
     }
 
     private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
@@ -324,22 +242,19 @@ public actor VMBroker {
     private func accept(_ fd: Int32, readOnly: Bool) {
         let connection = UnixStreamConnection(adopting: fd, loop: loop, maxQueuedBytes: configuration.clientQueueBytes)
         connection.readPauseThreshold = configuration.clientQueueBytes / 4
-        if !isAllowed(connection.peerCredentials()) {
-            logger.warning("refused a client not on the allow-list",
-                           metadata: PeerCredentials.logMetadata(connection.peerCredentials()))
+        let credentials = connection.peerCredentials()
+        if !isAllowed(credentials) {
+            logger.warning("refused a client not on the allow-list", metadata: PeerCredentials.logMetadata(credentials))
             connection.close()
             return
         }
         nextClientID += 1
-        let client = ClientConnection(id: nextClientID, connection: connection, routes: ClientRoutes(
-            forward: { request, fds, slot, client in self.forward(request, fds: fds, slot: slot, from: client) },
-            handleLocally: { request, client, completion in self.handleLocally(request, from: client, completion: completion) },
-            closed: { client, reason in self.clientClosed(client, reason: reason) }))
+        let client = ClientConnection(id: nextClientID, connection: connection, credentials: credentials,
+                                      readOnly: readOnly, runner: self)
         client.staysConnected = configuration.clientsStayConnected
         clients[client.id] = client
-        if readOnly { readOnlyClients.insert(client.id) }
         publishClientCount()
-        var metadata = PeerCredentials.logMetadata(connection.peerCredentials())
+        var metadata = PeerCredentials.logMetadata(credentials)
         metadata["client"] = "\(client.id)"
         metadata["socket"] = readOnly ? "read-only" : "main"
         logger.info("client connected", metadata: metadata)
@@ -359,13 +274,11 @@ public actor VMBroker {
 
     private func greet(_ client: ClientConnection) {
         guard let greeting = upstream.greeting else { return }
-        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommandNames,
-                     readOnly: readOnlyClients.contains(client.id))
+        client.greet(greeting, oobOffered: upstream.oobOffered, localCommands: localCommandNames)
     }
 
     func clientClosed(_ client: ClientConnection, reason: ConnectionCloseReason) {
         clients.removeValue(forKey: client.id)
-        readOnlyClients.remove(client.id)
         publishClientCount()
         switch reason {
         case .outputOverflow:
@@ -422,21 +335,27 @@ public actor VMBroker {
         let command = PendingCommand(client: client.id, command: request.command, id: request.id,
                                      idBytes: request.id.map(QEMUJSONWriter.write), slot: slot,
                                      followUps: followUps, sentAt: metrics.commandForwarded())
-        upstream.send(request.message, fds: fds, as: command)
+        if let members = request.membersWithoutID {
+            upstream.send(members: members, fds: fds, as: command)
+        } else {
+            upstream.send(request.message, fds: fds, as: command)
+        }
     }
 
     /// A reply to a command with no continuation: a client's, or one of the broker's own.
-    private func upstreamReplied(_ command: PendingCommand, _ result: UpstreamReply) {
+    func upstreamReplied(_ command: PendingCommand, _ result: UpstreamReply) {
         switch command.requester {
         case .client(let number):
             clientReplied(command, result, client: clients[number])
         case .broker(.learnRunState):
             guard case .reply(let line) = result, let running = line.json?["return"]?["running"]?.bool else { return }
-            recovery.vmEvent(.runStateLearnt(running: running))
+            run(recovery.handle(.vmEvent(.runStateLearnt(running: running))))
         case .broker(.stopVM):
             if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
-        case .broker(.linkResetWatch(let exchange)):
-            guestResets?.answered(exchange: exchange, result)
+        case .broker(.linkResetWatch(let exchange)), .broker(.linkResetCanary(let exchange)):
+            if let guestResets { run(guestResets.answered(exchange: exchange, result)) }
+        case .broker(.usdtCanary):
+            if let guestResets { run(guestResets.usdtCanaryAnswered(result)) }
         case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.pciTopology):
             break  // nothing to learn, or handled by the exchange's own continuation
         }
@@ -451,9 +370,10 @@ public actor VMBroker {
             let succeeded = line.has("return")
             for followUp in command.followUps {
                 switch followUp {
-                case .takeOverAddedVFIODevice(let id, let host): if succeeded { recovery.vfioDeviceAdded(id: id, host: host) }
-                case .rediscover: if succeeded { run { await $0.discoverDevices() } }
-                case .verifyLinkResetWatch: guestResets?.verify()
+                case .takeOverAddedVFIODevice(let id, let host):
+                    if succeeded { run(recovery.handle(.vfioDeviceAdded(id: id, host: host))) }
+                case .rediscover: if succeeded { run(.discoverDevices) }
+                case .verifyLinkResetWatch: if let guestResets { run(guestResets.verify()) }
                 case .transformReply: break
                 }
             }
@@ -474,7 +394,7 @@ public actor VMBroker {
     private func noteForwarded(_ request: QMPRequest, fds: [Int32]) {
         switch request.command {
         case "stop":
-            recovery.clientRequestedStop()
+            run(recovery.handle(.clientRequestedStop))
         case "getfd":
             guard let name = request.arguments?["fdname"]?.string, let fd = fds.first else { return }
             let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
@@ -491,8 +411,11 @@ public actor VMBroker {
     /// A descriptor passed earlier with `getfd` under `name`, handed over (the VMM keeps its own).
     func takeNamedFD(_ name: String) -> Int32? { namedFDs.removeValue(forKey: name) }
 
-    func handleLocally(_ request: QMPRequest, from client: ClientConnection, completion: @escaping (JSON) -> Void) {
-        localCommands.handle(request, vm: self, client: client, completion: completion)
+    /// A command the broker answers itself; the reply takes the client's `slot`.
+    func handleLocally(_ request: QMPRequest, slot: ReplyOrder.Slot?, from client: ClientConnection) {
+        localCommands.handle(request, vm: self, client: client) { [weak client] reply in
+            client?.finish(reply.wireMessage(), slot: slot)
+        }
     }
 
     /// Numbers an event and sends the same bytes to every negotiated client (or only to
@@ -515,7 +438,7 @@ public actor VMBroker {
         broadcast(event)
     }
 
-    private func uncorkClients() {
+    func uncorkClients() {
         guard clientsCorked else { return }
         clientsCorked = false
         for client in clients.values { client.connection.uncork() }
@@ -529,29 +452,32 @@ public actor VMBroker {
 
     // MARK: upstream
 
-    private func upstreamReady() {
+    func upstreamReady() {
         board.update(configuration.name) { $0.connected = true }
         metrics.upstream(connected: true)
-        if let version = upstream.greeting.flatMap({ try? JSON.parse($0) })?["QMP"]?["version"]?["qemu"],
-           let major = version["major"]?.integer, let minor = version["minor"]?.integer {
-            recovery.qemuVersion = QEMUVersion(Int(major), Int(minor), Int(version["micro"]?.integer ?? 0))
+        var version: QEMUVersion?
+        if let qemu = upstream.greeting.flatMap({ try? JSON.parse($0) })?["QMP"]?["version"]?["qemu"],
+           let major = qemu["major"]?.integer, let minor = qemu["minor"]?.integer {
+            version = QEMUVersion(Int(major), Int(minor), Int(qemu["micro"]?.integer ?? 0))
         }
+        let vmm = VMMProcess(pidFile: configuration.vmmPIDFile, peer: upstream.peerPID)
+        run(recovery.handle(.vmmAttached(vmm, version)))
         for client in clients.values { greet(client) }
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
         upstream.execute("query-status", for: .learnRunState)
-        guestResets?.attach()
-        run { vm in
+        if let guestResets { run(guestResets.attach(vmm)) }
+        exchange { vm in
             for device in vm.recovery.orderedDevices { await vm.learnPlacement(of: device) }
             await vm.discoverDevices()
         }
     }
 
-    private func upstreamLost() {
+    func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
         metrics.upstream(connected: false)
-        guestResets?.upstreamLost()
-        recovery.detached()
+        if let guestResets { run(guestResets.upstreamLost()) }
+        run(recovery.handle(.vmmDetached))
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
         // As from QEMU: a client that did not ask to stay reads EOF once the error replies
@@ -561,13 +487,13 @@ public actor VMBroker {
         }
     }
 
-    private func upstreamEvent(_ line: UpstreamLine) {
+    func upstreamEvent(_ line: UpstreamLine) {
         let event = UpstreamEvent(line)
         // The broker's handle on a deleted vfio device goes before anyone hears of the
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
-        if case .deviceDeleted(let id, let path) = event { recovery.deviceDeleted(id: id, path: path) }
+        if case .deviceDeleted(let id, let path) = event { run(recovery.handle(.deviceDeleted(id: id, path: path))) }
         broadcastUpstream(Array(line.bytes))
-        if event == .reset { guestResets?.systemReset() }
-        if let runEvent = event.runEvent { recovery.vmEvent(runEvent) }
+        if event == .reset, let guestResets { run(guestResets.systemReset()) }
+        if let runEvent = event.runEvent { run(recovery.handle(.vmEvent(runEvent))) }
     }
 }

@@ -35,18 +35,9 @@ final class UpstreamLink {
     private var stopped = false
     private var connectFailures = ConnectFailureLog()
 
-    /// The VMM is negotiated and ready (again): greet waiting clients, announce it.
-    var onReady: () -> Void = {}
-    /// The VMM went away after having been ready.
-    var onDisconnected: () -> Void = {}
-    /// An event line from the VMM, exactly as it wrote it.
-    var onEvent: (_ line: UpstreamLine) -> Void = { _ in }
-    /// Everything in one read from the VMM has been handled (events fanned out, replies
-    /// routed): the VM sends what it held back for this read in one go.
-    var onReadHandled: () -> Void = {}
-    /// The outcome of a command with no continuation (every client command, and the
-    /// broker's own whose purpose says what to do).
-    var onReply: (_ command: PendingCommand, _ reply: UpstreamReply) -> Void = { _, _ in }
+    /// The VM: it hears the link's `upstream*` actions (ready, lost, each event line, each
+    /// read handled, each reply with no continuation).
+    weak var runner: (any VMActionRunner)?
 
     static let maximumQueuedBytes = 64 << 20
 
@@ -88,6 +79,30 @@ final class UpstreamLink {
     /// caller and modified (its `id`).
     @discardableResult
     func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) -> Int64? {
+        send(fds: fds, as: command, continuation: continuation) { id in
+            message["id"] = .integer(id)
+            return message.wireMessage()
+        }
+    }
+
+    /// Sends a client's command as it wrote it, its members after the broker's id:
+    /// `{"id": N, ` + `members` (`QMPMessageTokens.membersWithoutID`).
+    @discardableResult
+    func send(members: [UInt8], fds: [Int32] = [], as command: PendingCommand) -> Int64? {
+        send(fds: fds, as: command, continuation: nil) { id in
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(members.count + 32)
+            bytes.append(contentsOf: Self.idPrefix)
+            bytes.append(contentsOf: String(id).utf8)
+            bytes.append(contentsOf: Self.idSeparator)
+            bytes.append(contentsOf: members)
+            bytes.append(contentsOf: [13, 10])
+            return bytes
+        }
+    }
+
+    private func send(fds: [Int32], as command: PendingCommand, continuation: ReplyHandler?,
+                      encode: (Int64) -> [UInt8]) -> Int64? {
         let entry = PendingCommands<ReplyHandler>.Entry(command: command, continuation: continuation)
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
@@ -97,11 +112,13 @@ final class UpstreamLink {
         var command = command
         command.deadline = Self.now() + UInt64(commandTimeoutMilliseconds)
         let id = pending.register(command, continuation: continuation)
-        message["id"] = .integer(id)
-        connection.send(message.wireMessage(), fds: fds)
+        connection.send(encode(id), fds: fds)
         if !commandTimer.isArmed { armCommandTimer() }
         return id
     }
+
+    private static let idPrefix = Array(#"{"id": "#.utf8)
+    private static let idSeparator = Array(", ".utf8)
 
     /// Monotonic milliseconds.
     static func now() -> UInt64 { MonotonicClock.milliseconds() }
@@ -139,7 +156,7 @@ final class UpstreamLink {
 
     private func deliver(_ reply: UpstreamReply, to entry: PendingCommands<ReplyHandler>.Entry) {
         if let continuation = entry.continuation { return continuation(reply) }
-        onReply(entry.command, reply)
+        runner?.runOnLoop(.upstreamReplied(entry.command, reply))
     }
 
     private func connect() {
@@ -181,7 +198,7 @@ final class UpstreamLink {
             logger.error("VMM sent an over-long line; reconnecting")
             connection?.close()
         }
-        onReadHandled()
+        runner?.runOnLoop(.upstreamReadHandled)
     }
 
     private func perform(_ action: UpstreamSession.Action, line: UpstreamLine? = nil) {
@@ -195,9 +212,9 @@ final class UpstreamLink {
         case .ready:
             handshakeTimer.cancel()
             logger.info("attached to VMM", metadata: ["vm": "\(vmName)", "path": "\(path)"])
-            onReady()
+            runner?.runOnLoop(.upstreamReady)
         case .deliverEvent:
-            if let line { onEvent(line) }
+            if let line { runner?.runOnLoop(.upstreamEvent(line)) }
         case .deliverReply:
             guard let line, let entry = pending.resolve(line.brokerID) else {
                 logger.warning("VMM reply to a command that timed out, or with an id the broker did not send; dropped")
@@ -228,10 +245,10 @@ final class UpstreamLink {
         if wasReady && stopped {
             // The broker itself is going: nothing was lost.
             logger.debug("closed the VMM connection", metadata: ["vm": "\(vmName)"])
-            onDisconnected()
+            runner?.runOnLoop(.upstreamLost)
         } else if wasReady {
             logger.warning("lost the VMM", metadata: ["vm": "\(vmName)", "reason": "\(reason)"])
-            onDisconnected()
+            runner?.runOnLoop(.upstreamLost)
         }
         perform(action)
     }

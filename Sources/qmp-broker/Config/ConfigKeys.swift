@@ -17,14 +17,14 @@ enum ConfigKeys {
     static let broker: [ConfigKey] = [
         ConfigKey("socket-dir", .string, "Where DIR/NAME.qmp (and .ro.qmp, .trace.log) are created; created if missing."),
         ConfigKey("socket-mode", .string, default: octal(vmDefaults.socketMode), "Octal mode of the broker's sockets."),
-        ConfigKey("client-queue-bytes", .integer, default: "\(vmDefaults.clientQueueBytes)", "A client whose unread output exceeds this is cut off."),
+        ConfigKey("client-queue-bytes", .integer, default: "\(vmDefaults.clientQueueBytes)", "A client whose unread events exceed this is cut off; one whose unread replies exceed a quarter of it is not read until it has read them."),
         ConfigKey("state-dir", .string, "Where flags and error history are kept (SQLite); without it flags live in memory only."),
         ConfigKey("sysfs-root", .string, default: recoveryDefaults.sysfsRoot, "Root of the sysfs tree with the AER counters."),
         ConfigKey("sysfs-poll-ms", .integer, default: "\(recoveryDefaults.pollMilliseconds)", "How often AER counters are read (10 to 3600000; 0: only when an eventfd, uevent or tracepoint record fires). Unset: \(recoveryDefaults.pollMilliseconds), or \(recoveryDefaults.pollMillisecondsBesideTracepoint) while the kernel's ras:aer_event tracepoint is heard."),
         ConfigKey("allow-inject", .boolean, default: "\(recoveryDefaults.allowInject)", "Enable x-vfio-inject-error (drills and tests)."),
-        ConfigKey("trace-log-owner", .string, "Owner (USER, UID or UID:GID) of DIR/NAME.trace.log, for a QEMU running as another user."),
+        ConfigKey("trace-log-owner", .string, default: "the VMM's own uid and gid", "Owner (USER, UID or UID:GID) of DIR/NAME.trace.log, which QEMU opens itself."),
         ConfigKey("trace-log-mode", .string, default: octal(vmDefaults.traceLogMode), "Octal mode of DIR/NAME.trace.log."),
-        ConfigKey("history-max-age-days", .integer, default: "\(HistoryRetention.defaultMaxAgeDays)", "Error history rows older than this are deleted."),
+        ConfigKey("history-max-age-days", .integer, default: "\(HistoryRetention.defaultMaxAgeDays)", "Error history rows older than this many days are deleted."),
         ConfigKey("history-max-rows", .integer, default: "\(HistoryRetention.defaultMaxRows)", "At most this many error history rows are kept."),
         ConfigKey("vm", .tableList(.vm), "One [[vm]] table per VM."),
     ]
@@ -32,7 +32,7 @@ enum ConfigKeys {
     static let vm: [ConfigKey] = [
         ConfigKey("name", .string, required: true, "The VM's name: the broker serves DIR/NAME.qmp."),
         ConfigKey("qmp", .string, required: true, "The VMM's own QMP socket."),
-        ConfigKey("socket-mode", .string, default: "socket-mode", "Octal mode of this VM's sockets."),
+        ConfigKey("socket-mode", .string, default: "the top-level socket-mode", "Octal mode of this VM's sockets."),
         ConfigKey("read-only-socket", .boolean, default: "false", "Also serve DIR/NAME.ro.qmp (query-* only)."),
         ConfigKey("clients-stay-connected", .boolean, default: "\(vmDefaults.clientsStayConnected)",
                   "Clients stay connected across VMM restarts (as if each sent broker-stay-connected); default: EOF, as from QEMU."),
@@ -43,7 +43,7 @@ enum ConfigKeys {
         ConfigKey("command-timeout-ms", .integer, default: "\(vmDefaults.commandTimeoutMilliseconds)", "A command the VMM leaves unanswered this long gets a GenericError."),
         ConfigKey("pid-file", .string, "A file with the VMM's pid, when another process created its QMP socket (default: SO_PEERCRED)."),
         ConfigKey("allowed-uids", .integerList, default: "[] (anyone the mode lets in)", "SO_PEERCRED allow-list of uids."),
-        ConfigKey("allowed-gids", .integerList, default: "[]", "SO_PEERCRED allow-list of gids."),
+        ConfigKey("allowed-gids", .integerList, default: "[]", "SO_PEERCRED allow-list of gids; a peer whose uid or gid is listed may connect."),
         ConfigKey("device", .tableList(.device), "One [[vm.device]] table per watched VFIO device."),
     ]
 

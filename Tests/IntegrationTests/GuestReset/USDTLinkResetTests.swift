@@ -3,6 +3,7 @@ import Glibc
 import QMPBroker
 import QMPWire
 import Testing
+import USDTProbes
 
 /// Debian's QEMU 7.2 built with the dtrace trace backend only (scripts/build-qemu-dtrace.sh,
 /// `make qemu-dtrace`): no log backend, so guest link resets are seen only through the
@@ -91,6 +92,35 @@ extension GuestReset {
             #expect(try rig.client.nextEvent("STOP") != nil)
         }
 
+        /// Something outside the broker puts QEMU's own instructions back over the probes'
+        /// breakpoints, as a debugger restoring the bytes it saved would: no probe fires any
+        /// more, so guest resets go unseen. The canary must notice, and re-arming must put
+        /// the breakpoints back so that a flagged SBR stops the VM again.
+        @Test func probesRemovedFromQEMUsTextAreNoticedAndReArmed() throws {
+            let rig = try rig(checkMilliseconds: 1000)
+            rig.hostFatalError()
+            #expect(try rig.client.nextEvent("VFIO_PCI_ERROR")?["data"]?["link-error"]?.bool == true)
+            let removed = try QEMUText.removeProbeBreakpoints(pid: rig.qemu.process.pid)
+            #expect(removed > 0)
+            let broken = Deadline.now()
+            let inactive = try #require(try rig.client.nextWatchEvent(active: false, timeout: 10))
+            let noticed = Deadline.now() - broken
+            let vm = try rig.client.execute("query-broker")["return"]?["vms"]?[0]
+            #expect(vm?["link-reset-watch"]?.bool == false, "\(vm.map { "\($0)" } ?? "")")
+            #expect(inactive["data"]?["reason"]?.string?.contains("canary") == true, "\(inactive)")
+            #expect(try rig.device()?["link-reset-source"]?.string == "none")
+            _ = try #require(try rig.client.nextWatchEvent(active: true, timeout: 10))
+            let rearmed = Deadline.now() - broken
+            print("USDT canary: breakage noticed after \(Int(noticed * 1000)) ms, watch intact again after \(Int(rearmed * 1000)) ms (check every \(rig.checkMilliseconds) ms)")
+            #expect(try QEMUText.probeBreakpointCount(pid: rig.qemu.process.pid) == removed)
+            let source = try source(rig)
+            #expect(source.broker == "usdt" && source.device == "usdt")
+            try rig.guestLinkReset()
+            let reset = try #require(try rig.client.nextEvent("VFIO_LINK_RESET"))
+            #expect(reset["data"]?["action"]?.string == "stop")
+            #expect(try rig.client.nextEvent("STOP") != nil)
+        }
+
         @Test func aBrokerKilledAndRestartedKeepsWatching() throws {
             let directory = try TemporaryDirectory()
             let qtestPath = directory.file("qtest.sock")
@@ -131,6 +161,94 @@ extension GuestReset {
             #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop", "\(directory.read("broker.log"))")
             #expect(try client.nextEvent("STOP") != nil)
             _ = (qemu, broker)
+        }
+    }
+}
+
+extension QMPClient {
+    /// The next `BROKER_LINK_RESET_WATCH` saying `active`, past any saying otherwise.
+    func nextWatchEvent(active: Bool, timeout: Double) throws -> JSON? {
+        let deadline = Deadline(after: timeout)
+        while !deadline.passed {
+            guard let event = try nextEvent("BROKER_LINK_RESET_WATCH", timeout: deadline.remaining) else { return nil }
+            if event["data"]?["active"]?.bool == active { return event }
+        }
+        return nil
+    }
+}
+
+/// QEMU's probe sites in its memory, written through /proc/PID/mem as a debugger does.
+enum QEMUText {
+    static let breakpoint: UInt8 = 0xCC
+    /// What <sys/sdt.h> puts at a probe site on x86-64.
+    static let nop: UInt8 = 0x90
+
+    /// Puts the `nop` back at every probe site of the broker's that holds a uprobe
+    /// breakpoint; how many it changed.
+    static func removeProbeBreakpoints(pid: pid_t) throws -> Int {
+        try withSites(pid: pid) { mem, address in
+            guard try byte(mem, at: address) == breakpoint else { return false }
+            var byte = nop
+            guard pwrite(mem, &byte, 1, off_t(address)) == 1 else { throw QMPClient.Failure("pwrite: \(errno)") }
+            return true
+        }
+    }
+
+    static func probeBreakpointCount(pid: pid_t) throws -> Int {
+        try withSites(pid: pid) { mem, address in try byte(mem, at: address) == breakpoint }
+    }
+
+    private static func byte(_ mem: Int32, at address: UInt64) throws -> UInt8 {
+        var byte: UInt8 = 0
+        guard pread(mem, &byte, 1, off_t(address)) == 1 else { throw QMPClient.Failure("pread: \(errno)") }
+        return byte
+    }
+
+    /// Calls `body` with /proc/PID/mem and the address of each site; counts the trues.
+    private static func withSites(pid: pid_t, _ body: (Int32, UInt64) throws -> Bool) throws -> Int {
+        let binary = try readLink("/proc/\(pid)/exe")
+        let image = try ELFImage(bytes: try readFile(binary))
+        let sites = try QEMUProbeSites(image: image).sites.values.joined()
+        // The binary's mappings: start, end and file offset (`/proc/PID/maps`).
+        let mappings: [(start: UInt64, end: UInt64, offset: UInt64)] = try readFile("/proc/\(pid)/maps")
+            .split(separator: UInt8(ascii: "\n")).compactMap { line in
+                let fields = String(decoding: line, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: true)
+                guard fields.count >= 6, fields[5] == binary else { return nil }
+                let range = fields[0].split(separator: "-")
+                guard let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16),
+                      let offset = UInt64(fields[2], radix: 16) else { return nil }
+                return (start, end, offset)
+            }
+        let mem = open("/proc/\(pid)/mem", O_RDWR)
+        guard mem >= 0 else { throw QMPClient.Failure("open /proc/\(pid)/mem: \(errno)") }
+        defer { close(mem) }
+        var count = 0
+        for site in sites {
+            guard let mapping = mappings.first(where: {
+                site.fileOffset >= $0.offset && site.fileOffset - $0.offset < $0.end - $0.start
+            }) else { continue }
+            if try body(mem, mapping.start + site.fileOffset - mapping.offset) { count += 1 }
+        }
+        return count
+    }
+
+    private static func readLink(_ path: String) throws -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { throw QMPClient.Failure("readlink \(path): \(errno)") }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw QMPClient.Failure("open \(path): \(errno)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            guard count > 0 else { return bytes }
+            bytes += chunk[..<count]
         }
     }
 }
