@@ -56,11 +56,14 @@ let package = Package(
         ),
         // The QMP wire format: QEMU's JSON lexer, streamer, parser and writer, requests. No I/O.
         .target(name: "QMPWire", dependencies: ["CJansson"]),
+        .testTarget(name: "QMPWireTests", dependencies: ["QMPWire"]),
         // The QMP protocol state machines and tables of both sides (sessions, pending commands,
         // reply order, event ring). No I/O.
         .target(name: "QMPSessions", dependencies: ["QMPWire"]),
+        .testTarget(name: "QMPSessionsTests", dependencies: ["QMPSessions", "QMPWire"]),
         // Guest link resets from QEMU's trace lines: parsing, SBR detection, PCI topology. No I/O.
         .target(name: "LinkResetTrace", dependencies: ["QMPWire"]),
+        .testTarget(name: "LinkResetTraceTests", dependencies: ["LinkResetTrace", "QMPWire"]),
         // QEMU's USDT probes (dtrace builds): ELF `.note.stapsdt`, argument specs, perf
         // samples, probe hits as trace events. No I/O.
         .target(name: "USDTProbes", dependencies: ["LinkResetTrace"]),
@@ -128,7 +131,7 @@ let package = Package(
             name: "BrokerStateTests",
             dependencies: ["BrokerState", "ErrorEvents", "BrokerTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "LinkResetTrace", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "QMPBrokerTests", dependencies: ["QMPBroker", "EventLoop", "QMPWire", "QMPSessions", "BrokerTesting", "ErrorEvents", "VFIOWatch", .product(name: "Logging", package: "swift-log")]),
         // Routing, recovery wiring and the trace follower against ScriptedVMM: real sockets, no QEMU.
         .testTarget(name: "BrokerUnitTests", dependencies: ["BrokerTesting", "QMPBroker", "QMPWire", "LinkResetTrace", "VFIOWatch", "KernelTracepoint", "USDTProbes", "EventLoop",
                                                             .product(name: "Logging", package: "swift-log")]),

@@ -8,7 +8,7 @@ seconds="${1:-60}"
 out=.build/fuzz
 mkdir -p "$out/corpus"
 sources=(Fuzz/main.swift Sources/QMPWire/*.swift Sources/QMPSessions/ClientSession.swift
-         Sources/QMPSessions/LineFramer.swift Sources/QMPSessions/UpstreamLine.swift
+         Sources/QMPSessions/UpstreamLine.swift
          Sources/BrokerTesting/WireExercise.swift)
 if [[ ! -x "$out/qmp-fuzz" ]] || [[ -n "$(find "${sources[@]}" -newer "$out/qmp-fuzz")" ]]; then
     # One module for the fuzzer: the imports of the package's own modules are dropped.

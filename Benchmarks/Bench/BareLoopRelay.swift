@@ -9,8 +9,8 @@ final class BareLoopRelay: @unchecked Sendable {
     private var listener: UnixSocketListener?
     private var connections: [UnixStreamConnection] = []
 
-    init(path: String, upstream: String) throws(SocketError) {
-        try loop.runAndWait { [self] () throws(SocketError) in
+    init(path: String, upstream: String) throws(SystemCallError) {
+        try loop.runAndWait { [self] () throws(SystemCallError) in
             listener = try UnixSocketListener(path: path, mode: 0o600, loop: loop) { [self] fd in accept(fd, upstream: upstream) }
         }
     }

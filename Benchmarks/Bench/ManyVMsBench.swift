@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import VFIOWatch
 
 /// `count` VMs served by the real `qmp-broker run` binary (so the process's RSS and CPU
 /// are the broker's alone), every VMM scripted by one `ScriptedVMMGroup` in this process,
@@ -71,7 +72,7 @@ struct ManyVMsBench {
             idleCommands = Dictionary(during.map { ($0, 1) }, uniquingKeysWith: +)
         }
         let resident = Double(ProcessFigures.residentKiB(pid: broker.pid) ?? 0) / 1024
-        let problems = (TextFile.read("\(root)/broker.log") ?? "").split(separator: "\n")
+        let problems = (PathReader.read("\(root)/broker.log") ?? "").split(separator: "\n")
             .filter { !$0.contains("no --state-dir") }.map(String.init)
         return Figures(attachSeconds: attachSeconds, residentMiB: resident, idleCPUPercent: idle,
                        idleCommandsPerSecond: commandsPerSecond, idleCommands: idleCommands, threads: Self.threadCount(pid: broker.pid), problems: problems)
@@ -108,7 +109,7 @@ struct ManyVMsBench {
     }
 
     private static func threadCount(pid: pid_t) -> Int {
-        let line = TextFile.read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix("Threads:") }
+        let line = PathReader.read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix("Threads:") }
         return line.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0
     }
 

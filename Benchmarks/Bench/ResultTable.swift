@@ -1,5 +1,5 @@
 /// One figure of the bench: its value, the baseline measured beside it in the same run,
-/// and the goal issue 11 sets for it (none for figures shown only for context).
+/// and the goal set for it (none for figures shown only for context).
 struct BenchRow {
     enum Goal {
         /// value / baseline at most this.

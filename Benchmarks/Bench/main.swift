@@ -2,7 +2,7 @@ import BrokerTesting
 import Glibc
 import Logging
 
-// `make bench`: the figures of issue 11, each beside a baseline measured in the same run,
+// `make bench`: the broker's performance figures, each beside a baseline measured in the same run,
 // as one table. BENCH_ROUNDS sets the query-status trials per path (default 5000),
 // BENCH_FANOUT_ROUNDS the fan-out rounds of each kind (5), BENCH_IDLE_SECONDS the 1000-VM idle
 // window (30), BENCH_ONLY a comma list of qemu,fanout,stop,many.

@@ -97,7 +97,10 @@ public struct HistoryRetention: Sendable, Equatable {
     public var maxAgeMicroseconds: Int64
     public var maxRows: Int
 
-    public init(maxAgeDays: Int = 90, maxRows: Int = 100_000) {
+    public static let defaultMaxAgeDays = 90
+    public static let defaultMaxRows = 100_000
+
+    public init(maxAgeDays: Int = Self.defaultMaxAgeDays, maxRows: Int = Self.defaultMaxRows) {
         self.maxAgeMicroseconds = Int64(maxAgeDays) * 86_400 * 1_000_000
         self.maxRows = maxRows
     }

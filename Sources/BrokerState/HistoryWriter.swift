@@ -3,7 +3,7 @@ import Synchronization
 
 /// The store's one background writer. History rows (with the counters an error row carries)
 /// and AER baselines are written on one serial queue, in the order they were handed over, so
-/// that a VM's queue never waits for the disk. A handed-over write is not durable until the
+/// that a VM's event loop never waits for the disk. A handed-over write is not durable until the
 /// queue reaches it: a broker killed meanwhile loses what was still waiting (operator's record
 /// and counters, never a flag: flags are written at once, see `StateStore.saveState`).
 ///

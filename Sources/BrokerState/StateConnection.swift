@@ -14,7 +14,7 @@ import GRDB
 /// The spec asks that the flag survive broker restarts; a kernel crash takes the VM (and
 /// every client that saw the event) with it. Not paying an fsync keeps a write at tens of
 /// microseconds; with FULL the flag write measured 0.25 ms on an idle disk and 4 ms
-/// (12 ms worst) under a concurrent build, on the VM's queue. Should power-loss durability
+/// (12 ms worst) under a concurrent build, on the VM's event loop. Should power-loss durability
 /// of the flag ever be wanted, it is `PRAGMA synchronous = FULL` around `saveState`.
 enum StateConnection {
     static func configuration(wal: Bool) -> Configuration {

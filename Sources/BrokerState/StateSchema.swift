@@ -141,11 +141,11 @@ enum StateSchema {
             """)
     }
 
-    /// Devices come back after a restart exactly as added (issue 13 item 5): where errors
+    /// Devices come back after a restart exactly as added: where errors
     /// are injected, and how the device came to be watched (no row: a device a v1 broker
     /// wrote, origin unknown). A table of its own, so v1's `device` stays as frozen. The
     /// trace log's read position per VM, so a guest link reset logged while the broker
-    /// was down is still seen (issue 13, catch-up).
+    /// was down is still seen.
     private static func registryAndTraceLog(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE device_registration (

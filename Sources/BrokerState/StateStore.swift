@@ -4,7 +4,7 @@ import GRDB
 /// The broker's durable state (SPEC 7): per device its host, policy, link-error flag,
 /// broker-stop ownership and counters, and the operator's history.
 ///
-/// Flags and device rows are written synchronously: each VM's serial queue calls the store
+/// Flags and device rows are written synchronously: each VM's event loop calls the store
 /// inline, in the order the device machine asked, so "persist, then announce" needs no
 /// extra choreography. History rows and AER baselines go to a background writer
 /// (`HistoryWriter`), which device-row writes wait for, as they carry the same counters. One SQLite

@@ -5,7 +5,7 @@ import QMPBroker
 /// run a real QEMU. It is killed when the value goes away, so nothing outlives a test.
 /// `@unchecked Sendable`: test and demo support only. Its one mutable member, the reaped
 /// exit status, is written by whichever thread waits for the child; callers wait from one
-/// thread at a time (issue 11 moves this out of the product library).
+/// thread at a time.
 public final class ChildProcess: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String

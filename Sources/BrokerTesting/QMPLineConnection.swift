@@ -11,22 +11,10 @@ public final class QMPLineConnection {
 
     /// Connects to `path`, retrying until `timeout` seconds pass (the server may be starting).
     public init(path: String, timeout: Double = 10) throws {
-        let deadline = Deadline(after: timeout)
-        while true {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if connected == 0 {
-                self.fd = fd
-                return
-            }
-            Glibc.close(fd)
-            guard !deadline.passed else { throw QMPClient.Failure("connect(\(path)): \(String(cString: strerror(errno)))") }
-            usleep(2_000)
+        do {
+            fd = try BlockingConnect.unixSocket(path, timeout: timeout, interval: 0.002)
+        } catch {
+            throw QMPClient.Failure(error.description)
         }
     }
 

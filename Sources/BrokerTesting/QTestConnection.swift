@@ -9,25 +9,10 @@ public final class QTestConnection {
     private var pending: [UInt8] = []
 
     public init(path: String, timeout: Double = 10) throws {
-        let deadline = Deadline(after: timeout)
-        while true {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw QMPClient.Failure("socket: \(String(cString: strerror(errno)))") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: path.utf8.prefix(raw.count - 1))
-            }
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if connected == 0 {
-                self.fd = fd
-                return
-            }
-            close(fd)
-            guard !deadline.passed else { throw QMPClient.Failure("qtest connect(\(path)) failed") }
-            usleep(10_000)
+        do {
+            fd = try BlockingConnect.unixSocket(path, timeout: timeout)
+        } catch {
+            throw QMPClient.Failure("qtest \(error)")
         }
     }
 

@@ -51,7 +51,7 @@ public final class RecoveryDemo: Sendable {
         vm.recovery.sysfsRoot = sysfs.root
         vm.recovery.pollMilliseconds = 0
         var device = VFIORecoverySettings.DeviceConfiguration(id: commandLine.deviceID, host: sysfs.host)
-        device.policy = "forward"
+        device.policy.mode = .forward
         device.autoCont = true
         vm.recovery.devices = [device]
         var logger = Logger(label: "qmp-broker.demo")

@@ -1,3 +1,4 @@
+import BrokerState
 import Glibc
 import QMPBroker
 import QMPWire
@@ -102,9 +103,8 @@ extension ScriptedVMM {
     }
 
     static func eventBytes(_ name: String, data: String?) -> [UInt8] {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        let stamp = #"{"seconds": \#(spec.tv_sec), "microseconds": \#(spec.tv_nsec / 1000)}"#
+        let now = WallClock.qmpTimestamp()
+        let stamp = #"{"seconds": \#(now.seconds), "microseconds": \#(now.microseconds)}"#
         let text = #"{"timestamp": \#(stamp), "event": \#(quoted(name))\#(data.map { ", \"data\": \(normalized($0))" } ?? "")}"#
         return Array((text + "\r\n").utf8)
     }

@@ -7,15 +7,14 @@ import QMPWire
 /// run on the group's thread; writes come from there and from callers, serialised by `link`.
 extension ScriptedVMM {
     static func listeningSocket(at path: String) throws(Failure) -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure(description: "path too long: \(path)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes + [0]) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         unlink(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        let bound: Int32
+        do {
+            bound = try UnixSocketAddress.with(path) { bind(fd, $0, $1) }
+        } catch {
+            if fd >= 0 { Glibc.close(fd) }
+            throw Failure(description: "path too long: \(path)")
         }
         guard fd >= 0, bound == 0, Glibc.listen(fd, 64) == 0 else {
             let reason = String(cString: strerror(errno))

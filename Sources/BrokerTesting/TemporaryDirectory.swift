@@ -1,6 +1,7 @@
 import EventLoop
 import Glibc
 import QMPBroker
+import VFIOWatch
 
 /// A private directory under /tmp for the demo, the benchmarks and the tests; removed with
 /// everything in it by `remove()` or when the value goes away. Unix socket paths must stay
@@ -48,5 +49,5 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     /// A file's text, or "" when it cannot be read.
-    public func read(_ name: String) -> String { TextFile.read(file(name)) ?? "" }
+    public func read(_ name: String) -> String { PathReader.read(file(name)) ?? "" }
 }

@@ -3,7 +3,7 @@ import QMPWire
 
 /// Drives one input through both wire paths the way the broker would, for the fuzzer
 /// (`Fuzz/main.swift`) and for the unit test that replays its seeds and crash inputs.
-/// Upstream: the bytes as a VMM's output through `LineFramer` and `UpstreamLine` (id
+/// Upstream: the bytes as a VMM's output through `LineSplitter` and `UpstreamLine` (id
 /// splicing). Downstream: QEMU's JSON dialect through `QMPInputReader` (framer, lexer,
 /// parser, limits), every value through `ClientSession` (envelope checks, negotiation,
 /// command mode), every reply through QEMU's JSON writer.
@@ -24,11 +24,11 @@ public enum WireExercise {
             start = index + 1
         }
         chunks.append(ArraySlice(bytes[start...]))
-        var framer = LineFramer()
+        var framer = LineSplitter.qmp
         for chunk in chunks {
             Array(chunk).withUnsafeBytes { raw in
-                try? framer.feed(raw) { line in
-                    guard let upstream = UpstreamLine(line) else { return }
+                framer.feed(raw) { line in
+                    guard let upstream = UpstreamLine(ArraySlice(line)) else { return }
                     _ = upstream.replacingID(with: Array("{\"a\": [1]}".utf8))
                     _ = upstream.has("return")
                     _ = upstream.brokerID

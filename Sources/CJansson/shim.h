@@ -10,7 +10,6 @@ static inline int cj_is_string(const json_t *j) { return json_is_string(j); }
 static inline int cj_is_integer(const json_t *j) { return json_is_integer(j); }
 static inline int cj_is_real(const json_t *j) { return json_is_real(j); }
 static inline int cj_is_boolean(const json_t *j) { return json_is_boolean(j); }
-static inline int cj_is_null(const json_t *j) { return json_is_null(j); }
 static inline json_t *cj_incref(json_t *j) { return json_incref(j); }
 static inline void cj_decref(json_t *j) { json_decref(j); }
 static inline json_t *cj_true(void) { return json_true(); }

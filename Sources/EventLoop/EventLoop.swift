@@ -212,7 +212,7 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: descriptors (loop-confined)
 
     /// Watches `fd` for `interest`; `handler` is kept (strongly) until `deregister`.
-    public func register(_ fd: Int32, interest: Interest, handler: any ReadinessHandler) throws(LoopError) -> Registration {
+    public func register(_ fd: Int32, interest: Interest, handler: any ReadinessHandler) throws(SystemCallError) -> Registration {
         assertInLoop()
         let registration = registrations.insert(fd: fd, handler: handler)
         do {
@@ -226,7 +226,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// An empty interest takes the descriptor out of epoll altogether: epoll reports a
     /// hangup even to a descriptor that asks for nothing, which would spin a paused reader.
-    public func setInterest(_ interest: Interest, for registration: Registration) throws(LoopError) {
+    public func setInterest(_ interest: Interest, for registration: Registration) throws(SystemCallError) {
         assertInLoop()
         guard let current = registrations.slot(registration) else { return }
         guard current.interest != interest || !current.inEpoll && !interest.isEmpty else { return }
@@ -238,7 +238,7 @@ public final class EventLoop: @unchecked Sendable {
         case (true, true): result = epoll_ctl(epollFD, EPOLL_CTL_DEL, current.fd, nil)
         case (true, false): result = epoll_ctl(epollFD, EPOLL_CTL_MOD, current.fd, &event)
         }
-        guard result == 0 else { throw LoopError(operation: "epoll_ctl", errno: errno) }
+        guard result == 0 else { throw SystemCallError("epoll_ctl", errno: errno) }
         registrations.update(registration, interest: interest, inEpoll: !interest.isEmpty)
     }
 
@@ -279,16 +279,4 @@ extension EventLoop: SerialExecutor {
     public func isIsolatingCurrentContext() -> Bool? {
         inLoop
     }
-}
-
-public struct LoopError: Error, Sendable, CustomStringConvertible {
-    public let operation: String
-    public let errno: Int32
-
-    public init(operation: String, errno: Int32) {
-        self.operation = operation
-        self.errno = errno
-    }
-
-    public var description: String { "\(operation): \(String(cString: strerror(errno)))" }
 }

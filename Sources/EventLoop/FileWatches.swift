@@ -23,11 +23,11 @@ public final class FileWatches {
     }
 
     /// Calls `handler` on the loop whenever the file at `path` is written (IN_MODIFY).
-    public func watchModifications(of path: String, _ handler: @escaping () -> Void) throws(LoopError) -> Watch {
+    public func watchModifications(of path: String, _ handler: @escaping () -> Void) throws(SystemCallError) -> Watch {
         loop.assertInLoop()
         let notify = try instance()
         let descriptor = inotify_add_watch(notify.fd, path, UInt32(IN_MODIFY))
-        guard descriptor >= 0 else { throw LoopError(operation: "inotify_add_watch(\(path))", errno: errno) }
+        guard descriptor >= 0 else { throw SystemCallError("inotify_add_watch(\(path))", errno: errno) }
         let id = nextHandler
         nextHandler += 1
         handlers[descriptor, default: [:]][id] = handler
@@ -44,10 +44,10 @@ public final class FileWatches {
         }
     }
 
-    private func instance() throws(LoopError) -> WatchedDescriptor {
+    private func instance() throws(SystemCallError) -> WatchedDescriptor {
         if let notify { return notify }
         let fd = inotify_init1(Int32(O_NONBLOCK | O_CLOEXEC))
-        guard fd >= 0 else { throw LoopError(operation: "inotify_init1", errno: errno) }
+        guard fd >= 0 else { throw SystemCallError("inotify_init1", errno: errno) }
         let notify = WatchedDescriptor(adopting: fd, loop: loop)
         notify.onReady = { [unowned self] _ in drain() }
         try notify.setInterest(.read)

@@ -21,7 +21,7 @@ public final class WatchedDescriptor: ReadinessHandler {
 
     public var isOpen: Bool { owned != nil }
 
-    public func setInterest(_ wanted: Interest) throws(LoopError) {
+    public func setInterest(_ wanted: Interest) throws(SystemCallError) {
         guard owned != nil, wanted != interest else { return }
         if let registration {
             try loop.setInterest(wanted, for: registration)

@@ -1,3 +1,5 @@
+import QMPWire
+
 extension QEMUTraceLine {
     /// Parses one line (with or without its line end); nil for anything that is not one of
     /// the events `QEMUTraceLine.Event` names.
@@ -143,4 +145,12 @@ private enum EventName {
         default: return nil
         }
     }
+}
+
+extension LineSplitter {
+    /// For the bytes read from QEMU's log file. QEMU flushes after every message
+    /// (`qemu_log_unlock` calls `fflush`), so a read normally ends on a line end, but a read
+    /// racing a write can stop mid-line. No trace line we parse comes near 4 KiB: a longer
+    /// one is dropped and counted, and reading goes on.
+    public static var traceLog: LineSplitter { LineSplitter(maximumLineLength: 4096) }
 }

@@ -1,7 +1,7 @@
 import QMPWire
 
 /// Which client commands would switch off the broker's link-reset watch, judged before
-/// they go upstream while the watch is on (issue 13 item 2). What reaches the same end in
+/// they go upstream while the watch is on. What reaches the same end in
 /// QEMU 7.2, checked on Debian's 7.2.22 binary:
 /// - QMP `trace-event-set-state` with `enable: false` and a name or pattern (`pci_*`, `*`)
 ///   that covers a watched event;

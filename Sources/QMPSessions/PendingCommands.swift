@@ -4,7 +4,7 @@
 ///
 /// Each entry is data: who asked, the client's id and reply slot, the command, its
 /// deadline (monotonic milliseconds, from the caller) and what to do with the reply, so
-/// the table can say what a client is waiting for. A command the VMM never answers is
+/// each reply is handled without looking elsewhere. A command the VMM never answers is
 /// expired and its requester told so; a reply that comes later finds no entry and is
 /// dropped, as one with an id the broker never sent.
 ///
@@ -25,8 +25,6 @@ public struct PendingCommands<Continuation> {
 
     private var nextID: Int64 = 1
     private var waiting: [Int64: Entry] = [:]
-
-    public var count: Int { waiting.count }
 
     /// Registers a command and returns the id to send upstream.
     public mutating func register(_ command: PendingCommand, continuation: Continuation? = nil) -> Int64 {
@@ -61,18 +59,5 @@ public struct PendingCommands<Continuation> {
         let drained = waiting.sorted { $0.key < $1.key }.map(\.value)
         waiting.removeAll()
         return drained
-    }
-
-    /// What one client is waiting for, in the order it was sent.
-    public func commands(of client: Int) -> [PendingCommand] {
-        waiting.sorted { $0.key < $1.key }.map(\.value.command).filter { $0.requester == .client(client) }
-    }
-
-    /// Forgets a client's commands (it went away); their replies will be dropped. Returns how many.
-    @discardableResult
-    public mutating func removeCommands(of client: Int) -> Int {
-        let before = waiting.count
-        waiting = waiting.filter { $0.value.command.requester != .client(client) }
-        return before - waiting.count
     }
 }

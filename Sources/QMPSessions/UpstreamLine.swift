@@ -141,3 +141,9 @@ public struct UpstreamLine: Sendable {
         return false
     }
 }
+
+extension LineSplitter {
+    /// For the VMM's QMP output. A larger line means the peer is not a QMP server (QEMU's
+    /// largest reply, the schema, is a few hundred KiB).
+    public static var qmp: LineSplitter { LineSplitter(maximumLineLength: 64 << 20) }
+}

@@ -61,8 +61,6 @@ public struct UpstreamSession: Sendable {
 
     public var isReady: Bool { state == .ready }
 
-    public var isDisconnected: Bool { state == .disconnected }
-
     /// The socket connected: the greeting must follow in time.
     public mutating func connected() -> Action {
         state = .awaitingGreeting

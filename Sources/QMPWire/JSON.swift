@@ -4,7 +4,7 @@ import CJansson
 ///
 /// Every `json_t` reference the broker holds lives in exactly one `JSON`, which
 /// releases it in `deinit`; no reference count leaks into the rest of the code.
-/// Values are confined to the queue of the VM that owns them (not `Sendable`).
+/// Values are confined to the event loop of the VM that owns them (not `Sendable`).
 public final class JSON {
     let raw: UnsafeMutablePointer<json_t>
 
@@ -127,7 +127,6 @@ public final class JSON {
         guard cj_is_boolean(raw) != 0 else { return nil }
         return cj_typeof(raw) == Int32(JSON_TRUE.rawValue)
     }
-    public var isNull: Bool { cj_is_null(raw) != 0 }
 
     /// Keys are counted, not C strings: a client's member name may hold a NUL (`"a\u0000b"`).
     public subscript(key: String) -> JSON? {

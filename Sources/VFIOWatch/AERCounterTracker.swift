@@ -1,4 +1,5 @@
 import ErrorEvents
+import EventLoop
 import Logging
 
 /// One device's AER counters over time.
@@ -9,7 +10,7 @@ import Logging
 /// reported once it is back. Trouble — a vanished or unreadable file, garbage lines, a
 /// re-enumerated device — is logged when it starts, not at every poll.
 ///
-/// A plain value without locks: keep it on the queue that polls it.
+/// A plain value without locks: keep it on the loop that polls it.
 public struct AERCounterTracker: Sendable {
     public let host: HostAddress
     public let reader: SysfsAERReader

@@ -1,3 +1,5 @@
+import EventLoop
+
 /// Why a file descriptor cannot be used as an eventfd, or an eventfd operation failed.
 ///
 /// `description` is written for a QMP `GenericError` `desc` (no fd number: a number the

@@ -1,10 +1,42 @@
 import EventLoop
 import Glibc
 
-/// Reads symbolic links and directory listings (of `/proc` and sysfs) with plain libc calls.
-enum PathReader {
+/// Reads what sits at a path with plain libc calls: small files (sysfs attributes,
+/// `/proc` files, configs, logs), symbolic links and directory listings.
+///
+/// Sysfs attributes are at most a page and are formatted by the kernel on read, so a read
+/// never blocks for long; it is cheap enough for the event loop and needs no Foundation.
+public enum PathReader {
+    /// A sysfs attribute is at most one page: larger files are cut here.
+    public static let attributeLimit = 64 * 1024
+
+    /// The file's bytes, at most about `limit` of them (whole chunks of 4 KiB).
+    public static func bytes(_ path: String, limit: Int = .max) -> Result<[UInt8], SystemCallError> {
+        let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) }
+        guard fd >= 0 else { return .failure(.last("open(\(path))")) }
+        defer { close(fd) }
+
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                retryingOnInterrupt { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+            }
+            if count < 0 { return .failure(.last("read(\(path))")) }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+        }
+        return .success(bytes)
+    }
+
+    /// The whole file as text; nil when it cannot be opened or read.
+    public static func read(_ path: String) -> String? {
+        guard case .success(let bytes) = bytes(path) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// The link's target text, as `readlink(2)` returns it (not resolved).
-    static func readLink(_ path: String) -> Result<String, SystemCallError> {
+    public static func readLink(_ path: String) -> Result<String, SystemCallError> {
         // PATH_MAX: sysfs and /proc links are far shorter, a longer one is cut.
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
         let length = buffer.withUnsafeMutableBytes { bytes in
@@ -15,7 +47,7 @@ enum PathReader {
     }
 
     /// The names in a directory, without `.` and `..`, in the order the kernel lists them.
-    static func entries(of path: String) -> Result<[String], SystemCallError> {
+    public static func entries(of path: String) -> Result<[String], SystemCallError> {
         guard let names = DirectoryListing.names(path) else { return .failure(.last("opendir(\(path))")) }
         return .success(names)
     }

@@ -1,4 +1,5 @@
 import CVFIO
+import EventLoop
 import Glibc
 
 /// A pidfd on another process, to duplicate its open files with pidfd_getfd(2).

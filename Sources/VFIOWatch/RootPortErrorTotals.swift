@@ -31,7 +31,7 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     /// Reads the three files of `port`; a missing or garbled file is nil.
     public static func read(_ port: HostAddress, reader: SysfsAERReader) -> RootPortErrorTotals {
         func value(_ severity: Severity) -> UInt64? {
-            guard case .success(let bytes) = SmallFileReader.read(reader.directory(of: port) + "/" + fileName(for: severity))
+            guard case .success(let bytes) = PathReader.bytes(reader.directory(of: port) + "/" + fileName(for: severity), limit: PathReader.attributeLimit)
             else { return nil }
             return UInt64(String(decoding: bytes, as: UTF8.self).filter { !$0.isWhitespace })
         }

@@ -1,4 +1,5 @@
 import ErrorEvents
+import EventLoop
 import Glibc
 
 /// Reads a host device's AER counters from `<sysfsRoot>/bus/pci/devices/<host>/`.
@@ -25,7 +26,7 @@ public struct SysfsAERReader: Sendable {
 
     /// Reads one counter file.
     public func read(_ severity: Severity, of host: HostAddress) -> AERCounterFile {
-        switch SmallFileReader.read(path(of: severity, for: host)) {
+        switch PathReader.bytes(path(of: severity, for: host), limit: PathReader.attributeLimit) {
         case .success(let bytes):
             return .present(AERCounters(parsing: String(decoding: bytes, as: UTF8.self), severity: severity))
         case .failure(let error) where error.errno == ENOENT || error.errno == ENOTDIR:

@@ -97,7 +97,7 @@ public final class TracepointSubscription {
 
     static func onlineCPUs() throws(TracepointError) -> [Int] {
         let path = "/sys/devices/system/cpu/online"
-        switch SmallFileReader.read(path) {
+        switch PathReader.bytes(path, limit: PathReader.attributeLimit) {
         case .failure(let error):
             throw .system(error)
         case .success(let bytes):
@@ -178,7 +178,7 @@ public enum Tracefs {
     public static func format(system: String, event: String, in directories: [String] = directories)
         throws(TracepointError) -> TracepointFormat {
         for directory in directories {
-            guard case .success(let bytes) = SmallFileReader.read("\(directory)/events/\(system)/\(event)/format") else { continue }
+            guard case .success(let bytes) = PathReader.bytes("\(directory)/events/\(system)/\(event)/format", limit: PathReader.attributeLimit) else { continue }
             do {
                 return try TracepointFormat.parse(String(decoding: bytes, as: UTF8.self))
             } catch {

@@ -1,4 +1,5 @@
 import CVFIO
+import EventLoop
 import Glibc
 
 /// The vfio ioctls the takeover needs, on fds the caller owns.

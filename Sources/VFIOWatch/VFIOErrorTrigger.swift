@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// The error interrupt of one host vfio device, taken over from the VMM that owns the

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// A VMM's handle on one vfio device: an fd number in the VMM's table, and how it was
@@ -113,7 +114,7 @@ public struct VFIOHandleLocator: Sendable {
     /// True when the fdinfo file has a `vfio-device-syspath` line ending in `host`.
     private func fdinfoNames(_ host: HostAddress, path: String, pid: pid_t) throws(VFIOTakeoverError) -> Bool {
         let bytes: [UInt8]
-        switch SmallFileReader.read(path) {
+        switch PathReader.bytes(path, limit: PathReader.attributeLimit) {
         case .success(let read): bytes = read
         case .failure(let error) where error.errno == ENOENT: return false
         case .failure(let error): throw processError(error, pid: pid)

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Why the broker could not take a device's error trigger over from its VMM.

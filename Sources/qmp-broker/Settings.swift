@@ -1,3 +1,5 @@
+import BrokerState
+import ErrorEvents
 import QMPBroker
 import VFIOWatch
 
@@ -36,8 +38,8 @@ struct Settings {
     }
 
     struct HistoryRetentionSetting {
-        var maxAgeDays = 90
-        var maxRows = 100_000
+        var maxAgeDays = HistoryRetention.defaultMaxAgeDays
+        var maxRows = HistoryRetention.defaultMaxRows
     }
 
     /// Reads, checks and combines everything; all problems are reported together.
@@ -80,8 +82,9 @@ struct SettingsCheck {
         if directory == nil { problems.add("missing --socket-dir (or socket-dir in the config file)") }
         settings.socketDirectory = directory ?? ""
         settings.stateDirectory = vfio.stateDirectory ?? top.string("state-dir")
-        let defaultMode = mode(top.string("socket-mode") ?? "0660", key: "socket-mode", at: top.location) ?? 0o660
-        let traceMode = mode(top.string("trace-log-mode") ?? "0600", key: "trace-log-mode", at: top.location) ?? 0o600
+        let defaults = ConfigKeys.vmDefaults
+        let defaultMode = top.string("socket-mode").flatMap { mode($0, key: "socket-mode", at: top.location) } ?? defaults.socketMode
+        let traceMode = top.string("trace-log-mode").flatMap { mode($0, key: "trace-log-mode", at: top.location) } ?? defaults.traceLogMode
         let traceOwner = top.string("trace-log-owner").flatMap { owner($0, at: top.location) }
         let queueBytes = positive(top.integer("client-queue-bytes"), key: "client-queue-bytes", at: top.location)
         // 0 turns polling off: the counters are then read on notifications only.
@@ -106,7 +109,7 @@ struct SettingsCheck {
             entries.append(entry)
         }
         if entries.isEmpty && problems.isEmpty { problems.add("no VM to serve: give --vm NAME=QMP_SOCKET or [[vm]] in the config") }
-        var inherited: [(vm: String, eventFD: VFIORecoverySettings.InheritedEventFD)] = []
+        var inherited: [EventFDArgument] = []
         for text in vfio.eventFDs {
             if let parsed = Self.parseEventFD(text) { inherited.append(parsed) } else {
                 problems.add("--eventfd takes VM/DEVICE/SEVERITY=FD (FD > 2), got '\(text)'")
@@ -138,7 +141,7 @@ struct SettingsCheck {
                 .flatMap { inRange($0, 1...3_600_000, key: "handshake-timeout-ms", at: entry.location) } ?? vm.handshakeTimeoutMilliseconds
             vm.commandTimeoutMilliseconds = entry.integer("command-timeout-ms")
                 .flatMap { inRange($0, 1...86_400_000, key: "command-timeout-ms", at: entry.location) } ?? vm.commandTimeoutMilliseconds
-            vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? "/sys"
+            vm.recovery.sysfsRoot = vfio.sysfsRoot ?? top.string("sysfs-root") ?? vm.recovery.sysfsRoot
             vm.recovery.pollMilliseconds = pollMs ?? vm.recovery.pollMilliseconds
             vm.recovery.pollMillisecondsBesideTracepoint = pollMs ?? vm.recovery.pollMillisecondsBesideTracepoint
             vm.recovery.allowInject = vfio.allowInject || top.boolean("allow-inject") == true
@@ -150,7 +153,7 @@ struct SettingsCheck {
                 }
                 vm.recovery.devices.append(device)
             }
-            vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.map(\.eventFD)
+            vm.recovery.inheritedEventFDs = inherited.filter { $0.vm == name }.compactMap(\.eventFD)
             do throws(ConfigurationProblem) {
                 // Devices already reported above are not reported twice.
                 var whole = vm
@@ -162,18 +165,18 @@ struct SettingsCheck {
             settings.vms.append(vm)
         }
         for fd in inherited {
-            let flag = "--eventfd \(fd.vm)/\(fd.eventFD.device)/\(fd.eventFD.severity)=\(fd.eventFD.fd)"
+            let flag = "--eventfd \(fd.vm)/\(fd.device)/\(fd.severity)=\(fd.fd)"
             guard let vm = settings.vms.first(where: { $0.name == fd.vm }) else {
                 problems.add("\(flag): names VM '\(fd.vm)', which is not configured")
                 continue
             }
             // An eventfd for a device nobody watches would protect nothing while the
             // orchestrator believes the device is covered.
-            if vfio.takingEventFDs && !vm.recovery.devices.contains(where: { $0.id == fd.eventFD.device }) {
-                problems.add("\(flag): device '\(fd.eventFD.device)' is not a [[vm.device]] of VM '\(fd.vm)'")
+            if vfio.takingEventFDs && !vm.recovery.devices.contains(where: { $0.id == fd.device }) {
+                problems.add("\(flag): device '\(fd.device)' is not a [[vm.device]] of VM '\(fd.vm)'")
             }
-            if !Self.eventFDSeverities.contains(fd.eventFD.severity) {
-                problems.add("\(flag): unknown severity \"\(fd.eventFD.severity)\"; expected one of \(Self.eventFDSeverities.joined(separator: ", "))")
+            if fd.eventFD == nil {
+                problems.add("\(flag): unknown severity \"\(fd.severity)\"; expected one of \(Self.eventFDSeverities.joined(separator: ", "))")
             }
         }
         return settings
@@ -194,16 +197,21 @@ struct SettingsCheck {
         } else {
             problems.add("\(table.location): `host` must be a PCI address like 0000:3b:00.0, got \"\(host)\"")
         }
-        device.policy = table.string("policy") ?? "forward"
-        if !ConfigKeys.policies.contains(device.policy) {
-            let hint = NearestName.to(device.policy, among: ConfigKeys.policies).map { " (did you mean `\($0)`?)" } ?? ""
-            problems.add("\(table.location): unknown policy \"\(device.policy)\"\(hint); expected one of \(ConfigKeys.policies.joined(separator: ", "))")
+        if let text = table.string("policy") {
+            if let mode = DevicePolicy.Mode(rawValue: text) {
+                device.policy.mode = mode
+            } else {
+                let hint = NearestName.to(text, among: ConfigKeys.policies).map { " (did you mean `\($0)`?)" } ?? ""
+                problems.add("\(table.location): unknown policy \"\(text)\"\(hint); expected one of \(ConfigKeys.policies.joined(separator: ", "))")
+            }
         }
-        device.errorTrigger = table.string("error-trigger")
-        if let trigger = device.errorTrigger, !ConfigKeys.errorTriggers.contains(trigger) {
-            problems.add("\(table.location): unknown error-trigger \"\(trigger)\"; expected one of \(ConfigKeys.errorTriggers.joined(separator: ", "))")
+        if let text = table.string("error-trigger") {
+            device.errorTrigger = ErrorTriggerMode(rawValue: text)
+            if device.errorTrigger == nil {
+                problems.add("\(table.location): unknown error-trigger \"\(text)\"; expected one of \(ConfigKeys.errorTriggers.joined(separator: ", "))")
+            }
         }
-        device.autoCont = table.boolean("auto-cont") ?? false
+        device.autoCont = table.boolean("auto-cont") ?? device.autoCont
         device.injectAt = table.string("inject-at")
         if let target = device.injectAt, Self.isSeveralWords(target) {
             problems.add("\(table.location): `inject-at` must be one QEMU device id, got \"\(target)\"")
@@ -258,14 +266,14 @@ struct SettingsCheck {
         return value
     }
 
-    static let eventFDSeverities = ["fatal", "non-fatal", "any"]
+    static let eventFDSeverities = EventFDSeverity.allCases.map(\.rawValue)
 
     /// Each `--eventfd` descriptor must be an eventfd this process holds: a closed number
     /// (or another file) would be watched as if it were the device's error interrupt, and
     /// nothing would ever be heard on it.
     mutating func inheritedDescriptors(_ arguments: [String]) {
         for text in arguments {
-            guard let inherited = Self.parseEventFD(text)?.eventFD else { continue }  // reported with the syntax
+            guard let inherited = Self.parseEventFD(text) else { continue }  // reported with the syntax
             switch InheritedDescriptor.kind(of: inherited.fd) {
             case .eventFD:
                 break
@@ -277,12 +285,25 @@ struct SettingsCheck {
         }
     }
 
-    /// `--eventfd VM/DEVICE/SEVERITY=FD`: an eventfd inherited from the process that started the broker.
-    static func parseEventFD(_ text: String) -> (vm: String, eventFD: VFIORecoverySettings.InheritedEventFD)? {
+    /// `--eventfd VM/DEVICE/SEVERITY=FD` as written: an eventfd inherited from the process
+    /// that started the broker. The severity is checked (and reported) with the VM's devices.
+    struct EventFDArgument {
+        let vm: String
+        let device: String
+        let severity: String
+        let fd: Int32
+
+        /// Nil when the severity is not one of `EventFDSeverity`.
+        var eventFD: VFIORecoverySettings.InheritedEventFD? {
+            EventFDSeverity(rawValue: severity).map { .init(device: device, severity: $0, fd: fd) }
+        }
+    }
+
+    static func parseEventFD(_ text: String) -> EventFDArgument? {
         let sides = text.split(separator: "=", maxSplits: 1)
         let path = sides.first?.split(separator: "/") ?? []
         guard sides.count == 2, path.count == 3, let fd = Int32(sides[1]), fd > 2 else { return nil }
-        return (String(path[0]), .init(device: String(path[1]), severity: String(path[2]), fd: fd))
+        return EventFDArgument(vm: String(path[0]), device: String(path[1]), severity: String(path[2]), fd: fd)
     }
 
     /// Blanks or control characters: more than one word on the HMP command line.

@@ -4,7 +4,7 @@ import ErrorEvents
 import GRDB
 import Testing
 
-/// The store's background writer: what a VM's queue hands it lands, in order, behind the
+/// The store's background writer: what a VM's event loop hands it lands, in order, behind the
 /// device rows that must not be overtaken, and a writer that falls behind drops and counts.
 @Suite struct HistoryWriterTests {
     static let host = "0000:01:00.0"

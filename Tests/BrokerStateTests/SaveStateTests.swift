@@ -68,7 +68,7 @@ import Testing
             let store = try StateStore(path: directory.file("state.sqlite"))
             let vms = (0..<4).map { "vm\($0)" }
             for vm in vms { try store.save(.sample(vm: vm)) }
-            // Each VM's serial queue writes concurrently with the others.
+            // Each VM's event loop writes concurrently with the others.
             let failures = Mutex<[StateStoreError]>([])
             DispatchQueue.concurrentPerform(iterations: vms.count) { index in
                 for round in 0..<50 {

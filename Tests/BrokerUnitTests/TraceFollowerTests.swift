@@ -3,12 +3,13 @@ import Glibc
 import QMPBroker
 import LinkResetTrace
 import Testing
+import VFIOWatch
 
 /// QEMU's trace lines, appended to the file the broker follows, become guest link resets
 /// of the devices below the bridge the topology (`query-pci`) names.
 @Suite struct TraceFollowerTests {
     /// What QEMU 7.2 writes when the guest sets Secondary Bus Reset on rp0 (00:1c.0), without
-    /// and with `-msg timestamp=on` (captured, see CapturedTraceLines in QMPBrokerTests).
+    /// and with `-msg timestamp=on` (captured, see CapturedTraceLines in LinkResetTraceTests).
     static let resetLines = [
         "pci_cfg_write pcie-root-port 00:1c.0 @0x3e <- 0x40\n",
         "12968@1795610769.786173:pci_cfg_write pcie-root-port 00:1c.0 @0x3e <- 0x40\n",
@@ -33,7 +34,7 @@ import Testing
         // The watched events, and the canary that proves they arrive.
         #expect(Set(enabled) == Set(LinkResetTracing.traceEvents + [LinkResetTracing.canaryEvent]))
         #expect(commands.contains { $0.name == "query-pci" })
-        #expect(TextFile.read(path)?.contains("monitor_qmp_cmd_in_band") == true)
+        #expect(PathReader.read(path)?.contains("monitor_qmp_cmd_in_band") == true)
     }
 
     @Test(arguments: resetLines) func aSecondaryBusResetOnAFlaggedLinkStopsTheVM(_ line: String) throws {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A real fleet (issue 20): Debian's Prometheus scrapes two `qmp-broker run` processes,
+"""A real fleet: Debian's Prometheus scrapes two `qmp-broker run` processes,
 each in front of a real qemu-system-x86_64, with contrib's alert rules loaded (their `for:`
 shortened to seconds). VM "vmb"'s QEMU runs as nobody (-runas), so it opens the broker's
 trace log only through a directory nobody may enter:

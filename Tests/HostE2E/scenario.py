@@ -609,7 +609,7 @@ class Run:
             self.vm.qtest.write(0, INNER_PORT_SLOT, 0x3E, value, 2)
 
     def broker_late_reset(self):
-        """Issue 17: a flagged guest SBR well after attach, past several periodic trace
+        """A flagged guest SBR well after attach, past several periodic trace
         checks (link-reset-check-ms short), with guest config traffic before each check.
         It must stop the VM as the early one does."""
         check(self.broker is not None, "no broker from the previous scenario")

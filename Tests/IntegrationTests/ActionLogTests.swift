@@ -2,7 +2,7 @@ import Glibc
 import QMPBroker
 import Testing
 
-/// Issue 12's log bullets, read from the built binary's log as an operator would: each
+/// The broker's action log lines, read from the built binary's log as an operator would: each
 /// action with its cause, at the level its meaning has (fatal error, non-fatal warning,
 /// correctable info), who changed a policy or cleared a flag, devices added and removed,
 /// clients connected and gone.

@@ -2,6 +2,7 @@ import BrokerTesting
 import Glibc
 import QMPBroker
 import Testing
+import VFIOWatch
 
 /// A config mistake stops the broker before it serves anything, with every problem named
 /// (`run` and `check-config` through the built binary, checked by message text).
@@ -60,7 +61,7 @@ import Testing
         let result = try BrokerCLI.run(["run", "--config", file], in: directory)
         #expect(result.exitCode == 78)
         #expect(result.output.split(separator: "\n").map(String.init) == Self.expectedProblems(file))
-        #expect(!result.output.contains("Fatal error"))  // item 1 of issue 13: no runtime trap
+        #expect(!result.output.contains("Fatal error"))  // a config mistake is a message, not a runtime trap
         #expect(access(directory.file("sockets/vm1.qmp"), F_OK) != 0)
     }
 
@@ -140,7 +141,7 @@ import Testing
     /// The operations guide's example config is what an operator copies first: it must be accepted.
     @Test func theDocumentedExampleConfigIsAccepted() throws {
         let directory = TemporaryDirectory.forTest()
-        let readme = TextFile.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/docs/operations.md") ?? ""
+        let readme = PathReader.read("/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/") + "/docs/operations.md") ?? ""
         let start = try #require(readme.range(of: "```toml\n"))
         let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
         let file = directory.file(write(String(readme[start.upperBound..<end.lowerBound]), as: "readme.toml", in: directory))

@@ -4,7 +4,8 @@ import Glibc
 import QMPBroker
 import Testing
 
-/// Issue 13 items 5 and 9 and the trace-log catch-up, with the real CLI killed by SIGKILL.
+/// Devices that survive a restart as added, inject-at checked on the way in, and the
+/// trace-log catch-up, with the real CLI killed by SIGKILL.
 @Suite(.serialized) struct DurableRegistryTests {
     /// On every QEMU build: the restarted broker finds QEMU still writing into its file and
     /// does not point QEMU at it again (QEMU 10 would truncate it, and the reset with it).
@@ -68,7 +69,7 @@ import Testing
         try expectConfigRefused(rig, named: "odd", injectAt: "rp0;x", saying: "inject-at 'rp0;x' is not a QEMU device id")
     }
 
-    /// The fault test of issue 13: SIGKILL at random points while errors flow, devices
+    /// The fault test: SIGKILL at random points while errors flow, devices
     /// added at runtime; after every restart every acknowledged flag is back.
     @Test func twentySIGKILLsLoseNoFlagAndLeaveTheFileIntact() throws {
         let rig = try CLIBrokerRig()

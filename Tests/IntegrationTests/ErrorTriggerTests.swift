@@ -3,6 +3,7 @@ import Glibc
 import QMPBroker
 import QMPWire
 import Testing
+import VFIOWatch
 
 /// The error trigger as `query-vfio-devices` shows it with a real QEMU that owns no vfio
 /// device: the broker must say that it does not hold the trigger, never pretend.
@@ -11,7 +12,7 @@ import Testing
         let directory = TemporaryDirectory.forTest()
         let qemu = try QEMUInstance(in: directory)
         var device = VFIORecoverySettings.DeviceConfiguration(id: "dev0", host: "0000:3b:00.0")
-        device.errorTrigger = trigger
+        device.errorTrigger = trigger.flatMap(ErrorTriggerMode.init(rawValue:))
         let broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory) { $0.recovery.devices = [device] }
         let client = try broker.client()
         try waitUntilTracing(socket: broker.socketPath)

@@ -3,7 +3,7 @@ import Glibc
 import QMPBroker
 import Testing
 
-/// The four mistakes of issue 20 that used to start a broker protecting less than its
+/// The four mistakes that used to start a broker protecting less than its
 /// command line said: each now stops `run` (exit 78, nothing served) and `check-config`,
 /// naming the flag or key. Through the built binary.
 @Suite struct FailFastConfigTests {

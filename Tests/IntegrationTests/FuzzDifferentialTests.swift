@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import QMPBroker
 import Testing
+import VFIOWatch
 
 /// The fuzzer's differential mode: each input of the corpus is sent to the same QEMU
 /// directly and through the broker, and the replies must be the same bytes. The committed
@@ -33,7 +34,7 @@ import Testing
         let broker = try BrokerInstance(upstream: qemu.qmpSocket, in: directory)
         var differences: [String] = []
         for path in Self.inputs {
-            guard let text = TextFile.read(path) else { continue }
+            guard let text = PathReader.read(path) else { continue }
             let input = Array(text.utf8)
             let direct = try Self.replies(qemu.directSocket!, input)
             let viaBroker = try Self.replies(broker.socketPath, input)
@@ -62,7 +63,7 @@ import Testing
     /// The commands the broker answers itself (schemas/), which QEMU does not know.
     static let brokerCommands: [String] = {
         let root = "/" + #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
-        let schema = TextFile.read("\(root)/schemas/qmp-broker.json") ?? ""
+        let schema = PathReader.read("\(root)/schemas/qmp-broker.json") ?? ""
         return schema.components(separatedBy: "'command': '").dropFirst().compactMap { $0.split(separator: "'").first.map(String.init) }
     }()
 

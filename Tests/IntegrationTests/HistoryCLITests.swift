@@ -45,7 +45,7 @@ import Testing
         }
 
         // The fatal error set the flag: a row of its own. Rows are written off the VM's
-        // queue, and the command waits for the writer: one query sees all four.
+        // event loop, and the command waits for the writer: one query sees all four.
         let all = try client.execute("query-vfio-error-history")["return"]
         #expect(all?.elements.count == 4)
         #expect(all?.elements.filter { $0["kind"]?.string == "error" }.count == 3)

@@ -4,7 +4,7 @@ import QMPBroker
 import QMPWire
 import Testing
 
-/// Issue 13 item 2 against a real QEMU 7.2: no client of the broker can switch the
+/// Against a real QEMU 7.2: no client of the broker can switch the
 /// link-reset watch off, and a change made behind its back (QEMU's own second monitor)
 /// is announced, shown, and undone.
 @Suite(.serialized) struct LinkResetWatchGuardTests {

@@ -4,6 +4,7 @@ import QMPBroker
 import QMPSessions
 import QMPWire
 import Testing
+import VFIOWatch
 
 /// The daemon's log as an operator reads it: millisecond UTC times, plain values, JSON on
 /// request, peer credentials of clients, and a quiet normal shutdown.
@@ -20,7 +21,7 @@ import Testing
         broker.process.kill(signal: SIGTERM)
         #expect(broker.process.wait(timeout: 20) == 0)
         _ = qemu
-        return (TextFile.read(log) ?? "").split(separator: "\n").map(String.init)
+        return (PathReader.read(log) ?? "").split(separator: "\n").map(String.init)
     }
 
     @Test func textLinesHaveMillisecondsAndPlainValues() throws {

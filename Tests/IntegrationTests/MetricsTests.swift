@@ -2,6 +2,7 @@ import BrokerTesting
 import Glibc
 import QMPBroker
 import Testing
+import VFIOWatch
 
 /// `run --metrics-listen`: a Prometheus scrape over HTTP whose counters follow what the
 /// broker does (real QEMU, the built binary, loopback TCP).
@@ -41,7 +42,7 @@ import Testing
         #expect(try client.execute("x-vfio-inject-error", arguments: .object([
             "device": .string("dev0"), "severity": .string("fatal")]))["return"] != nil)
         #expect(try client.nextEvent("VFIO_PCI_ERROR") != nil)
-        // A command answered on the VM's queue: whatever handling the error had left is done.
+        // A command answered on the VM's event loop: whatever handling the error had left is done.
         #expect(try client.execute("query-vfio-devices")["return"] != nil)
 
         let after = try HTTPScrape.get(port: port, path: "/metrics")
@@ -86,7 +87,7 @@ import Testing
         rig.kill()
     }
 
-    /// Whether each VM and device is protected (issue 20): the watch with its source, each
+    /// Whether each VM and device is protected: the watch with its source, each
     /// device's error trigger with its source, the count of watched but unprotected devices,
     /// and the broker's own up, ready and version.
     @Test func aScrapeShowsWhetherTheVMIsProtected() throws {
@@ -146,7 +147,7 @@ import Testing
         // Raw wait status: exit 0 (clean) or 3 (lint findings only); 1 would be a parse error.
         #expect(status == 0 || status == 3 << 8, "status \(String(describing: status)): \(directory.read("lint.txt"))")
         #expect(problems.isEmpty, "\(problems)")
-        let rules = try #require(TextFile.read("\(ServiceUnitTests.root)/contrib/qmp-broker.rules.yml"))
+        let rules = try #require(PathReader.read("\(ServiceUnitTests.root)/contrib/qmp-broker.rules.yml"))
         let used = Set(rules.split(whereSeparator: { !($0.isLetter || $0 == "_") }).filter { $0.hasPrefix("qmp_broker_") })
         #expect(used.count == 8)
         for name in used {
@@ -158,7 +159,7 @@ import Testing
     static func port(inLog path: String) -> UInt16? {
         let deadline = Deadline(after: 20)
         repeat {
-            for line in (TextFile.read(path) ?? "").split(separator: "\n") where line.contains("serving metrics") {
+            for line in (PathReader.read(path) ?? "").split(separator: "\n") where line.contains("serving metrics") {
                 if let range = line.range(of: "port=") {
                     return UInt16(line[range.upperBound...].prefix { $0.isNumber })
                 }

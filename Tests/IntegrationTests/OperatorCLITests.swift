@@ -3,6 +3,7 @@ import Glibc
 import QMPBroker
 import QMPWire
 import Testing
+import VFIOWatch
 
 /// `qmp-broker events` and `qmp-broker cmd` as an operator runs them, against a broker
 /// in front of a real QEMU, the VM looked up by name in --socket-dir.
@@ -36,7 +37,7 @@ import Testing
         _ = try ready.execute("stop")
         _ = try ready.execute("cont")
         #expect(events.wait(timeout: 20) == 0)
-        let line = TextFile.read(log) ?? ""
+        let line = PathReader.read(log) ?? ""
         #expect(line.split(separator: "\n").count == 1 && line.contains("Z RESUME"), "\(line)")
         #expect(line.dropFirst(26).hasPrefix("Z RESUME") && line.prefix(4).allSatisfy(\.isNumber), "\(line)")
 

@@ -2,6 +2,7 @@ import BrokerTesting
 import Glibc
 import QMPBroker
 import Testing
+import VFIOWatch
 
 /// contrib/qmp-broker.service as systemd reads it (`systemd-analyze verify`, where the
 /// machine has it), with ExecStart pointing at the built binary.
@@ -14,7 +15,7 @@ import Testing
     static let analyzer: String? = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { (path: String) in access(path, X_OK) == 0 }
 
     @Test func theUnitIsANotifyServiceWithTheNeededAccess() throws {
-        let unit = try #require(TextFile.read("\(Self.root)/contrib/qmp-broker.service"))
+        let unit = try #require(PathReader.read("\(Self.root)/contrib/qmp-broker.service"))
         for line in ["Type=notify", "WatchdogSec=30s", "RuntimeDirectory=qmp-broker", "StateDirectory=qmp-broker",
                      "ExecReload=/bin/kill -HUP $MAINPID", "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6",
                      "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_PERFMON",
@@ -26,7 +27,7 @@ import Testing
     @Test(.enabled(if: analyzer != nil, "systemd-analyze is not installed"))
     func systemdAnalyzeVerifiesTheUnit() throws {
         let directory = try TemporaryDirectory()
-        let unit = try #require(TextFile.read("\(Self.root)/contrib/qmp-broker.service"))
+        let unit = try #require(PathReader.read("\(Self.root)/contrib/qmp-broker.service"))
         directory.write("qmp-broker.service", unit.replacingOccurrences(of: "/usr/local/bin/qmp-broker", with: BrokerProcess.binary))
         let log = directory.file("verify.log")
         let verify = try ChildProcess([Self.analyzer!, "verify", "--man=no", directory.file("qmp-broker.service")], outputPath: log)

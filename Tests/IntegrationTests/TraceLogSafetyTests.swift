@@ -3,7 +3,7 @@ import Glibc
 import QMPBroker
 import Testing
 
-/// Issue 13 items 3 and 4 with the real CLI and a real QEMU.
+/// The trace log's path and file kept safe, with the real CLI and a real QEMU.
 @Suite(.serialized) struct TraceLogSafetyTests {
     /// A symlink planted at DIR/NAME.trace.log must not make QEMU append to its target.
     @Test func aPlantedSymlinkIsReplacedAndQEMUNeverWritesThroughIt() throws {

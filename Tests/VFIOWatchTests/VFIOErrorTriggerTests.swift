@@ -1,4 +1,5 @@
 import BrokerTesting
+import EventLoop
 import Glibc
 import QMPBroker
 import Testing

@@ -3,7 +3,7 @@ import QMPWire
 
 /// A small blocking QMP client for tools and tests (`qmp-broker events`, the demo,
 /// the integration suite): connect, read the greeting, negotiate, run commands,
-/// collect events. Every wait is bounded. Not for use on a broker queue.
+/// collect events. Every wait is bounded. Not for use on a broker event loop.
 public final class QMPClient {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -19,22 +19,10 @@ public final class QMPClient {
 
     /// Connects to a unix socket, retrying until `timeout` seconds pass (the server may still be starting).
     public init(path: String, timeout: Double = 10, readGreeting: Bool = true) throws {
-        let deadline = Deadline(after: timeout)
-        var lastError: Int32 = 0
-        while true {
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
-            let connected = (try? StreamSocketCalls.withAddress(of: path) { Glibc.connect(fd, $0, $1) }) ?? -1
-            if connected == 0 {
-                self.fd = fd
-                break
-            }
-            lastError = errno
-            Glibc.close(fd)
-            guard !deadline.passed else {
-                throw Failure("connect(\(path)): \(String(cString: strerror(lastError)))")
-            }
-            usleep(10_000)
+        do {
+            fd = try BlockingConnect.unixSocket(path, timeout: timeout)
+        } catch {
+            throw Failure(error.description)
         }
         if readGreeting {
             guard let greeting = try readMessage(timeout: timeout), greeting["QMP"] != nil else {

@@ -4,8 +4,7 @@ import Glibc
 ///
 /// QEMU opens the path itself (`logfile PATH`, plain `fopen` in append mode: it follows
 /// symlinks), so the broker must make sure that what sits at PATH is its own file: a
-/// symlink or hard link planted there would make QEMU append to the victim (issue 13
-/// item 4). Opening with O_NOFOLLOW refuses a symlink; fstat refuses anything not a
+/// symlink or hard link planted there would make QEMU append to the victim. Opening with O_NOFOLLOW refuses a symlink; fstat refuses anything not a
 /// regular file owned by the broker with one link; such an entry is unlinked (the entry,
 /// never what it points at) and the file created afresh with O_EXCL. Right after QEMU's
 /// `logfile` reply, `isStillAtPath` checks that PATH still names the very inode the

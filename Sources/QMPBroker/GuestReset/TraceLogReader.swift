@@ -3,6 +3,7 @@ import EventLoop
 import Glibc
 import LinkResetTrace
 import Logging
+import QMPWire
 
 /// Follows the broker's trace log (inotify on the VM's loop) from where the last run
 /// stopped reading it: the read position is kept in the state file per VM, tied to the
@@ -17,7 +18,7 @@ final class TraceLogReader {
     private let logger: Logger
     private var file: TraceLogFile?
     private var notify: FileWatches.Watch?
-    private var splitter = TraceLogLineSplitter()
+    private var splitter = LineSplitter.traceLog
     /// Bytes read from `file` so far; what was written before `lateUntil` was logged while
     /// the broker was away.
     private var readOffset: Int64 = 0
@@ -47,7 +48,7 @@ final class TraceLogReader {
         close()
         let file = try TraceLogFile.open(path, access: access)
         file.warnings.forEach { logger.warning("trace log: \($0)") }
-        do throws(LoopError) {
+        do throws(SystemCallError) {
             // The loop's one inotify instance, shared by its VMs (see `FileWatches`).
             notify = try loop.fileWatches.watchModifications(of: path) { [weak self] in self?.onAppended?() }
         } catch {
@@ -92,6 +93,7 @@ final class TraceLogReader {
                 guard count > 0 else { break }
                 readOffset += Int64(count)
                 splitter.feed(UnsafeRawBufferPointer(rebasing: chunk[..<count])) { line in
+                    let line = line.withoutLineEnd
                     onLine?(line)
                     if let parsed = QEMUTraceLine.parse(line) { handle(parsed.event, late) }
                 }
@@ -131,7 +133,7 @@ final class TraceLogReader {
         guard let fd = file?.fd, let size = currentSize else { return false }
         var position = size < offset ? 0 : offset  // started again meanwhile: all of it is new
         let end = min(size, position + Self.canaryScanLimit)
-        var splitter = TraceLogLineSplitter()
+        var splitter = LineSplitter.traceLog
         var found = false
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while position < end, !found {

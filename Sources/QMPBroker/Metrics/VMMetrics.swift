@@ -2,7 +2,7 @@ import EventLoop
 import Metrics
 
 /// One VM's metrics, through swift-metrics: no-ops unless the process bootstrapped a
-/// backend (`run --metrics-listen`). Used on the VM's queue only; each handle is created
+/// backend (`run --metrics-listen`). Used on the VM's event loop only; each handle is created
 /// once, so the hot path is an atomic add in the backend.
 final class VMMetrics {
     private let dimensions: [(String, String)]

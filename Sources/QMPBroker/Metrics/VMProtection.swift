@@ -1,6 +1,6 @@
 import VFIOWatch
 
-/// Whether a VM is protected, as a fleet's metrics show it (issue 20): its guest
+/// Whether a VM is protected, as a fleet's metrics show it: its guest
 /// link-reset watch, and each watched device's error trigger. A device is protected only
 /// while both hold: without the trigger QEMU stops the VM on any uncorrectable error (or
 /// nobody hears it); without the watch a guest reset of a flagged link goes unnoticed.

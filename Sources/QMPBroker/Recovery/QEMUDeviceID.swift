@@ -3,7 +3,7 @@ import QMPWire
 /// QEMU's rule for a device id (`id_wellformed`, util/id.c): a letter, then letters,
 /// digits, `-`, `.` or `_`. The broker pastes `inject-at` into an HMP command line
 /// (`pcie_aer_inject_error ID ...`), so anything else could change what is injected
-/// (issue 13 item 9): it is refused where it comes in, and checked again where it goes out.
+/// and where: it is refused where it comes in, and checked again where it goes out.
 enum QEMUDeviceID {
     static func isWellFormed(_ id: String) -> Bool {
         let bytes = Array(id.utf8)

@@ -61,13 +61,8 @@ final class VFIORecovery {
         let stored = storedDevices()  // before config entries rewrite their rows
         for device in settings.devices {
             do throws(QMPError) {
-                let policy = try DevicePolicy.parse(device.policy, autoCont: device.autoCont)
-                let trigger = try device.errorTrigger.map { (text) throws(QMPError) in
-                    guard let mode = ErrorTriggerMode(rawValue: text) else { throw .parameterValueRejected("error-trigger", text) }
-                    return mode
-                }
-                try addDevice(id: device.id, host: device.host, policy: policy, injectAt: device.injectAt, origin: "config",
-                              errorTrigger: trigger)
+                try addDevice(id: device.id, host: device.host, policy: device.policy, injectAt: device.injectAt, origin: "config",
+                              errorTrigger: device.errorTrigger)
             } catch {
                 logger.error("configured device not watched", metadata: ["device": "\(device.id)", "reason": "\(error.desc)"])
             }
@@ -75,10 +70,7 @@ final class VFIORecovery {
         restore(stored)
         for inherited in settings.inheritedEventFDs {
             do throws(QMPError) {
-                guard let severity = EventFDSeverity(rawValue: inherited.severity) else {
-                    throw QMPError.parameterValueRejected("severity", inherited.severity)
-                }
-                try attachEventFD(inherited.fd, device: inherited.device, severity: severity)
+                try attachEventFD(inherited.fd, device: inherited.device, severity: inherited.severity)
             } catch {
                 logger.error("inherited eventfd not watched",
                              metadata: ["fd": "\(inherited.fd)", "device": "\(inherited.device)", "reason": "\(error.desc)"])

@@ -1,3 +1,6 @@
+import ErrorEvents
+import VFIOWatch
+
 /// How one VM's VFIO devices are watched (the `run` options and config file).
 public struct VFIORecoverySettings: Sendable, Equatable {
     /// Root of the sysfs tree with the AER counters (`/sys`; tests use a fake tree).
@@ -23,11 +26,15 @@ public struct VFIORecoverySettings: Sendable, Equatable {
     public struct DeviceConfiguration: Sendable, Equatable {
         public var id: String
         public var host: String
-        public var policy: String = "forward"
-        public var autoCont = false
+        public var policy = DevicePolicy.default
+        /// `policy.autoCont`, as the config file spells it (`auto-cont`).
+        public var autoCont: Bool {
+            get { policy.autoCont }
+            set { policy.autoCont = newValue }
+        }
         public var injectAt: String?
-        /// `takeover`, `eventfd` or `none`; nil: takeover for a vfio-pci device, else eventfd.
-        public var errorTrigger: String?
+        /// nil: takeover for a vfio-pci device, else eventfd.
+        public var errorTrigger: ErrorTriggerMode?
 
         public init(id: String, host: String) {
             self.id = id
@@ -37,10 +44,10 @@ public struct VFIORecoverySettings: Sendable, Equatable {
 
     public struct InheritedEventFD: Sendable, Equatable {
         public var device: String
-        public var severity: String
+        public var severity: EventFDSeverity
         public var fd: Int32
 
-        public init(device: String, severity: String, fd: Int32) {
+        public init(device: String, severity: EventFDSeverity, fd: Int32) {
             self.device = device
             self.severity = severity
             self.fd = fd

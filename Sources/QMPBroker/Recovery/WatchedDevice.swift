@@ -3,7 +3,7 @@ import QMPSessions
 import VFIOWatch
 
 /// A VFIO device the broker watches for one VM: its identity, its error state machine,
-/// and the host sources attached to it. Lives on the VM's queue.
+/// and the host sources attached to it. Lives on the VM's event loop.
 final class WatchedDevice {
     /// The guest-visible QEMU device id.
     let id: String
@@ -93,7 +93,7 @@ final class WatchedDevice {
 
 /// What an eventfd signals: the error IRQ of one severity, or of any (classified by the
 /// AER counters).
-enum EventFDSeverity: String, Sendable, CaseIterable {
+public enum EventFDSeverity: String, Sendable, CaseIterable {
     case fatal
     case nonFatal = "non-fatal"
     case any

@@ -51,7 +51,7 @@ public final class Broker: Sendable {
     /// Opens every VM's socket and starts attaching; a socket that cannot be opened fails the start.
     /// Kernel uevents are optional: without them (no permission, no netlink) host
     /// recovery is learnt from `vfio-link-error-clear` only, and that is logged once.
-    public func start() throws(SocketError) {
+    public func start() throws(SystemCallError) {
         do {
             try uevents.start()
         } catch {

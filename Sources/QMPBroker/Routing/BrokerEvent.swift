@@ -1,4 +1,4 @@
-import Glibc
+import BrokerState
 import QMPWire
 
 /// Events the broker emits itself, shaped exactly like QEMU's: `timestamp`
@@ -10,11 +10,8 @@ public enum BrokerEvent {
     }
 
     public static func message(_ name: String, data: JSON? = nil) -> JSON {
-        var now = timeval()
-        gettimeofday(&now, nil)
-        let timestamp = JSON.qdict([
-            "seconds": .integer(Int64(now.tv_sec)), "microseconds": .integer(Int64(now.tv_usec)),
-        ])
+        let now = WallClock.qmpTimestamp()
+        let timestamp = JSON.qdict(["seconds": .integer(now.seconds), "microseconds": .integer(now.microseconds)])
         // QEMU's monitor_qapi_event_emit inserts timestamp, event, then data.
         if let data { return .qdict(["timestamp": timestamp, "event": .string(name), "data": data]) }
         return .qdict(["timestamp": timestamp, "event": .string(name)])

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// What `query-broker` reports, published by each VM from its own queue and read by
+/// What `query-broker` reports, published by each VM from its own event loop and read by
 /// any other: VMs never wait on each other's queues.
 public final class BrokerStatusBoard: Sendable {
     public struct VMStatus: Sendable, Equatable {

@@ -17,7 +17,7 @@ enum HistoryCommand {
                 guard (1...maxLimit).contains(limit) else {
                     throw QMPError("Parameter 'limit' expects a value between 1 and \(maxLimit)")
                 }
-                // A bounded indexed read (at most maxLimit rows) on the VM's queue, after the
+                // A bounded indexed read (at most maxLimit rows) on the VM's event loop, after the
                 // writer has caught up: the reply holds what the VM did before the command.
                 store?.waitForHistoryWrites()
                 let query = HistoryQuery(vm: vm, device: device, sinceMicroseconds: since.map { $0 * 1_000_000 },

@@ -6,6 +6,6 @@ public struct Deadline {
     public init(after seconds: Double) { end = Self.now() + seconds }
     public var remaining: Double { max(0, end - Self.now()) }
     public var passed: Bool { Self.now() >= end }
-    /// Monotonic seconds (`MonotonicClock`, the loop's clock).
-    public static func now() -> Double { Double(MonotonicClock.nanoseconds()) / 1e9 }
+    /// `MonotonicClock` in seconds.
+    public static func now() -> Double { MonotonicClock.seconds() }
 }

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Why a `UnixStreamConnection` closed; handed to `onClose` exactly once.
@@ -15,7 +16,7 @@ public enum ConnectionCloseReason: Sendable, Equatable, CustomStringConvertible 
     public var description: String {
         switch self {
         case .peerClosed: return "peer closed"
-        case .error(let code): return "socket error: \(SocketError.text(forErrno: code))"
+        case .error(let code): return "socket error: \(SystemCallError.reason(forErrno: code))"
         case .outputOverflow: return "output queue overflow"
         case .local: return "closed locally"
         }

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// Thin wrappers around the socket calls the transport makes, so the connection and
@@ -82,31 +83,10 @@ enum StreamSocketCalls {
         }
     }
 
-    /// Runs `body` with a `sockaddr_un` for `path`, or fails with ENAMETOOLONG when the path
-    /// does not fit (108 bytes including the terminating NUL).
-    static func withAddress<Result>(
-        of path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result
-    ) throws(SocketError) -> Result {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let utf8 = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard !utf8.isEmpty, utf8.count < capacity else {
-            throw SocketError(operation: "socket address(\(path))", errno: ENAMETOOLONG)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { sunPath in
-            sunPath.copyBytes(from: utf8)
-            sunPath[utf8.count] = 0
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-    }
-
     /// A new non-blocking, close-on-exec unix stream socket.
-    static func makeSocket(for path: String) throws(SocketError) -> Int32 {
+    static func makeSocket(for path: String) throws(SystemCallError) -> Int32 {
         let fd = socket(AF_UNIX, socketType, 0)
-        guard fd >= 0 else { throw SocketError.lastError("socket(\(path))") }
+        guard fd >= 0 else { throw SystemCallError.last("socket(\(path))") }
         return fd
     }
 

@@ -1,3 +1,4 @@
+import EventLoop
 import Glibc
 
 /// The memory `recvmsg` reads into: one block per thread, shared by every connection.
@@ -25,7 +26,7 @@ enum ThreadReceiveBuffer {
         var key = pthread_key_t()
         // The destructor frees a thread's block when the thread ends (a loop shut down).
         let result = pthread_key_create(&key) { block in block?.deallocate() }
-        precondition(result == 0, "pthread_key_create: \(SocketError.text(forErrno: result))")
+        precondition(result == 0, "pthread_key_create: \(SystemCallError.reason(forErrno: result))")
         return key
     }()
 

@@ -22,7 +22,7 @@ public final class UnixSocketListener {
     /// Binds (removing a stale socket file), chmods to `mode`, listens, and calls onAccept on
     /// the loop with each accepted fd (non-blocking, CLOEXEC). A socket file that a live
     /// process still listens on is not removed: that fails with EADDRINUSE. Call on the loop.
-    public init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping (Int32) -> Void) throws(SocketError) {
+    public init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping (Int32) -> Void) throws(SystemCallError) {
         self.path = path
         let fd = try StreamSocketCalls.makeSocket(for: path)
         do {
@@ -38,7 +38,7 @@ public final class UnixSocketListener {
             try descriptor.setInterest(.read)
         } catch {
             close()
-            throw SocketError(operation: "epoll_ctl(\(path))", errno: error.errno)
+            throw SystemCallError("epoll_ctl(\(path))", errno: error.errno)
         }
     }
 
@@ -79,35 +79,35 @@ public final class UnixSocketListener {
         }
     }
 
-    private static func bindAndListen(_ fd: Int32, path: String, mode: UInt32) throws(SocketError) -> FileIdentity {
+    private static func bindAndListen(_ fd: Int32, path: String, mode: UInt32) throws(SystemCallError) -> FileIdentity {
         try removeStaleSocket(at: path)
-        let bound = try StreamSocketCalls.withAddress(of: path) { bind(fd, $0, $1) }
-        guard bound == 0 else { throw SocketError.lastError("bind(\(path))") }
+        let bound = try UnixSocketAddress.with(path) { bind(fd, $0, $1) }
+        guard bound == 0 else { throw SystemCallError.last("bind(\(path))") }
         // chmod before listen: until listen, connecting fails anyway, so no client ever
         // reaches the socket under the umask's permissions.
-        guard chmod(path, mode_t(mode)) == 0 else { throw unlinking(path, SocketError.lastError("chmod(\(path))")) }
-        guard listen(fd, SOMAXCONN) == 0 else { throw unlinking(path, SocketError.lastError("listen(\(path))")) }
-        guard let identity = FileIdentity(path: path) else { throw unlinking(path, SocketError.lastError("stat(\(path))")) }
+        guard chmod(path, mode_t(mode)) == 0 else { throw unlinking(path, SystemCallError.last("chmod(\(path))")) }
+        guard listen(fd, SOMAXCONN) == 0 else { throw unlinking(path, SystemCallError.last("listen(\(path))")) }
+        guard let identity = FileIdentity(path: path) else { throw unlinking(path, SystemCallError.last("stat(\(path))")) }
         return identity
     }
 
     /// Removes the half-set-up socket file, keeping the error that made us give up.
-    private static func unlinking(_ path: String, _ failure: SocketError) -> SocketError {
+    private static func unlinking(_ path: String, _ failure: SystemCallError) -> SystemCallError {
         _ = unlink(path)
         return failure
     }
 
     /// A socket file nobody listens on is left behind by a crash; remove it so bind succeeds.
     /// Anything else (a live socket, a regular file) is left alone.
-    private static func removeStaleSocket(at path: String) throws(SocketError) {
+    private static func removeStaleSocket(at path: String) throws(SystemCallError) {
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK else { return }
         let probe = try StreamSocketCalls.makeSocket(for: path)
         defer { _ = Glibc.close(probe) }
-        let (connected, code) = try StreamSocketCalls.withAddress(of: path) { (Glibc.connect(probe, $0, $1), Glibc.errno) }
+        let (connected, code) = try UnixSocketAddress.with(path) { (Glibc.connect(probe, $0, $1), Glibc.errno) }
         if connected == 0 || StreamSocketCalls.isWouldBlock(code) {
             // Accepting, or with a full backlog: someone is serving this path.
-            throw SocketError(operation: "bind(\(path))", errno: EADDRINUSE)
+            throw SystemCallError("bind(\(path))", errno: EADDRINUSE)
         }
         if code == ECONNREFUSED { _ = unlink(path) }
     }

@@ -69,8 +69,6 @@ extension UnixStreamConnection {
             // than none (the command would act on the wrong ones), so drop them all.
             StreamSocketCalls.closeAll(fds)
             fds = []
-            onControlTruncated?()
-            guard state == .started else { return }
         }
         if let onRead {
             onRead(bytes, fds)

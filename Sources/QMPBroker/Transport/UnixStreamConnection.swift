@@ -28,9 +28,6 @@ public final class UnixStreamConnection {
     /// Called exactly once, after which the fd is closed. Also called synchronously from
     /// `send` when the output queue overflows or the socket fails.
     public var onClose: ((ConnectionCloseReason) -> Void)?
-    /// Called when a client sent more descriptors than one message may carry (QEMU's
-    /// limit, 16): those that arrived are closed, the bytes are still delivered. For logging.
-    public var onControlTruncated: (() -> Void)?
     /// When set, the peer's end of input (a half-close, as `socat` does after its input)
     /// stops reading but keeps the connection open for writing: the owner finishes its
     /// replies and then calls `closeAfterFlushing()`. When nil, end of input closes.
@@ -68,12 +65,12 @@ public final class UnixStreamConnection {
     /// than stalling the loop; callers retry later, as they do for a missing socket.
     public static func connect(
         toPath path: String, loop: EventLoop, maxQueuedBytes: Int
-    ) throws(SocketError) -> UnixStreamConnection {
+    ) throws(SystemCallError) -> UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
-        let failure: SocketError?
+        let failure: SystemCallError?
         do {
-            failure = try StreamSocketCalls.withAddress(of: path) {
-                Glibc.connect(fd, $0, $1) == 0 ? nil : SocketError.lastError("connect(\(path))")
+            failure = try UnixSocketAddress.with(path) {
+                Glibc.connect(fd, $0, $1) == 0 ? nil : SystemCallError.last("connect(\(path))")
             }
         } catch {
             failure = error
@@ -140,7 +137,6 @@ public final class UnixStreamConnection {
         // The handlers usually capture the connection's owner; drop them to break the cycle.
         onRead = nil
         onClose = nil
-        onControlTruncated = nil
         onEndOfInput = nil
         onReadResumed = nil
         handler?(reason)

@@ -23,7 +23,7 @@ final class UpstreamLink {
     let loop: EventLoop
     private let logger: Logger
     private var session: UpstreamSession
-    private var framer = LineFramer()
+    private var framer = LineSplitter.qmp
     private var connection: UnixStreamConnection?
     private var pending = PendingCommands<ReplyHandler>()
     private let reconnectTimer: LoopTimer
@@ -41,9 +41,9 @@ final class UpstreamLink {
 
     static let maximumQueuedBytes = 64 << 20
 
+    /// The timeouts come from `VMConfiguration`, which holds their defaults.
     init(vmName: String, path: String, loop: EventLoop, logger: Logger,
-         handshakeTimeoutMilliseconds: Int = UpstreamSession.defaultHandshakeTimeoutMilliseconds,
-         commandTimeoutMilliseconds: Int = 60_000) {
+         handshakeTimeoutMilliseconds: Int, commandTimeoutMilliseconds: Int) {
         self.session = UpstreamSession(handshakeTimeoutMilliseconds: handshakeTimeoutMilliseconds)
         self.commandTimeoutMilliseconds = commandTimeoutMilliseconds
         self.vmName = vmName
@@ -56,12 +56,8 @@ final class UpstreamLink {
     }
 
     var isReady: Bool { session.isReady }
-    var isDisconnected: Bool { session.isDisconnected }
     var greeting: [UInt8]? { session.greeting }
     var oobOffered: Bool { session.oobOffered }
-    var pendingCount: Int { pending.count }
-    /// What one client is waiting for from the VMM.
-    func commands(of client: Int) -> [PendingCommand] { pending.commands(of: client) }
     /// The VMM's process, from SO_PEERCRED of the current connection.
     var peerPID: pid_t? { connection?.peerCredentials()?.pid }
 
@@ -179,7 +175,7 @@ final class UpstreamLink {
         } catch {
             if connectFailures.shouldLog(errno: error.errno, now: Deadline.now()) {
                 logger.warning("cannot connect to the VMM's QMP socket; retrying", metadata: [
-                    "path": "\(path)", "errno": "\(error.errno)", "error": "\(SocketError.text(forErrno: error.errno))",
+                    "path": "\(path)", "errno": "\(error.errno)", "error": "\(SystemCallError.reason(forErrno: error.errno))",
                     "attempts": "\(connectFailures.failuresSinceLogged)",
                 ])
                 connectFailures.logged()
@@ -190,15 +186,15 @@ final class UpstreamLink {
 
     private func received(_ bytes: UnsafeRawBufferPointer, fds: [Int32]) {
         fds.forEach { _ = close($0) }  // QEMU never sends fds on QMP; never leak them
-        do {
-            try framer.feed(bytes) { raw in
-                guard let line = UpstreamLine(raw) else {
-                    perform(session.receivedGarbage(String(decoding: raw.prefix(200), as: UTF8.self).trimmingLineEnd()))
-                    return
-                }
-                perform(session.received(line), line: line)
+        let dropped = framer.droppedLines
+        framer.feed(bytes) { raw in
+            guard let line = UpstreamLine(ArraySlice(raw)) else {
+                perform(session.receivedGarbage(String(decoding: raw.prefix(200), as: UTF8.self).trimmingLineEnd()))
+                return
             }
-        } catch {
+            perform(session.received(line), line: line)
+        }
+        if framer.droppedLines != dropped {
             logger.error("VMM sent an over-long line; reconnecting")
             connection?.close()
         }

@@ -1,5 +1,6 @@
 import Glibc
 import QMPBroker
+import VFIOWatch
 
 /// The config file's bytes as TOML text, or why there is none. TOML is UTF-8 only: bytes
 /// that are not UTF-8 are refused here, because decoding them leniently would hand the
@@ -13,10 +14,13 @@ enum ConfigFile {
     static func read(_ path: String) -> Read {
         var status = stat()
         guard stat(path, &status) == 0 else { return .unreadable("--config \(path): \(String(cString: strerror(errno)))") }
-        // fopen(3) opens a directory and the read returns nothing: the broker would start
-        // with an empty config (and --vm) instead of the one the operator meant.
+        // A directory is named as one, not by read(2)'s "Is a directory".
         if status.st_mode & S_IFMT == S_IFDIR { return .unreadable("--config \(path): is a directory, not a TOML file") }
-        guard let bytes = TextFile.bytes(path) else { return .unreadable("--config \(path): \(String(cString: strerror(errno)))") }
+        let bytes: [UInt8]
+        switch PathReader.bytes(path) {
+        case .success(let read): bytes = read
+        case .failure(let error): return .unreadable("--config \(path): \(error.reason)")
+        }
         guard let text = String(validating: bytes, as: UTF8.self) else { return .unreadable(notUTF8(bytes)) }
         return .text(text)
     }

@@ -1,3 +1,4 @@
+import BrokerState
 import Foundation
 import Glibc
 import Logging
@@ -65,14 +66,13 @@ struct BrokerLogHandler: LogHandler {
 
     /// "2026-12-01T10:47:12.345Z"
     static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
+        let now = WallClock.microsecondsSinceEpoch()
+        var seconds = time_t(now / 1_000_000)
         var fields = tm()
         gmtime_r(&seconds, &fields)
         var buffer = [CChar](repeating: 0, count: 32)
         let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &fields)
-        let millis = String(Int(now.tv_nsec / 1_000_000))
+        let millis = String(now % 1_000_000 / 1_000)
         return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             + "." + String(repeating: "0", count: 3 - millis.count) + millis + "Z"
     }

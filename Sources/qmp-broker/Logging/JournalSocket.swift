@@ -1,4 +1,5 @@
 import Glibc
+import QMPBroker
 
 /// journald's native protocol: one datagram per entry of `FIELD=value` lines (a value
 /// with a newline goes as FIELD, newline, 64-bit little-endian length, bytes).
@@ -30,13 +31,8 @@ enum JournalSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let sent = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                sendto(fd, datagram, datagram.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+        let sent = try? UnixSocketAddress.with(path) {
+            sendto(fd, datagram, datagram.count, Int32(MSG_NOSIGNAL), $0, $1)
         }
         return sent == datagram.count
     }

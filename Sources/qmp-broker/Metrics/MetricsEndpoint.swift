@@ -41,7 +41,7 @@ final class MetricsEndpoint {
         port = UInt16(bigEndian: actual.sin_port)
         listener = LoopBound(WatchedDescriptor(adopting: fd, loop: loop), loop: loop)
         do {
-            try loop.runAndWait { [listener, registry] () throws(LoopError) in
+            try loop.runAndWait { [listener, registry] () throws(SystemCallError) in
                 listener.value.onReady = { _ in Self.acceptAll(fd, registry: registry) }
                 try listener.value.setInterest(.read)
             }

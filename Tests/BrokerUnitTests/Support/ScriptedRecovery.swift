@@ -33,13 +33,13 @@ final class ScriptedRecovery {
             configuration.recovery.pollMilliseconds = 0
             configuration.recovery.allowInject = true
             var watched = VFIORecoverySettings.DeviceConfiguration(id: device, host: sysfs.host)
-            watched.policy = policy
+            watched.policy.mode = .init(rawValue: policy)!
             watched.autoCont = autoCont
-            watched.errorTrigger = "eventfd"
+            watched.errorTrigger = .eventfd
             configuration.recovery.devices = [watched]
             if traceLog { configuration.traceLogPath = directory.file("vm1.trace.log") }
             if handover == .config {
-                configuration.recovery.inheritedEventFDs = [.init(device: device, severity: "fatal", fd: dup(fatalFD))]
+                configuration.recovery.inheritedEventFDs = [.init(device: device, severity: .fatal, fd: dup(fatalFD))]
             }
         }
         sysfs = tree!

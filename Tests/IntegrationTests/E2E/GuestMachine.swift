@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import VFIOWatch
 
 /// The tiny Debian guest (scripts/build-guest.sh: the distribution kernel and a busybox
 /// initramfs) booted under QEMU TCG by scripts/boot-guest.sh, with a second root port
@@ -57,7 +58,7 @@ final class GuestMachine {
         text.consoleLines.suffix(lines).joined(separator: "\n")
     }
 
-    static func tail(of path: String) -> String { tail(TextFile.read(path) ?? "") }
+    static func tail(of path: String) -> String { tail(PathReader.read(path) ?? "") }
 }
 
 extension String {

@@ -1,13 +1,14 @@
 import Glibc
 import LinkResetTrace
 import QMPBroker
+import QMPWire
 
 /// Tails the broker-owned regular file QEMU logs into, woken by inotify (IN_MODIFY), the
 /// way the broker is meant to: QEMU never waits for this reader.
 final class TraceLogFollower {
     private let fileFD: Int32
     private let notifyFD: Int32
-    private var splitter = TraceLogLineSplitter()
+    private var splitter = LineSplitter.traceLog
     private var parsed: [QEMUTraceLine] = []
     /// Every line read so far, parsed or not, for failure messages.
     private(set) var rawLines: [String] = []
@@ -64,6 +65,7 @@ final class TraceLogFollower {
             total += count
             chunk.withUnsafeBytes { bytes in
                 splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
+                    let line = line.withoutLineEnd
                     rawLines.append(String(decoding: line, as: UTF8.self))
                     if let traceLine = QEMUTraceLine.parse(line) { parsed.append(traceLine) }
                 }

@@ -1,6 +1,7 @@
 import BrokerTesting
 import Glibc
 import QMPBroker
+import VFIOWatch
 
 /// One run of the built `qmp-broker` binary to its end, as an operator's shell would.
 struct BrokerCLI {
@@ -20,6 +21,6 @@ struct BrokerCLI {
             throw DidNotFinish(arguments: arguments)
         }
         let exitCode = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return BrokerCLI(exitCode: exitCode, output: TextFile.read(log) ?? "")
+        return BrokerCLI(exitCode: exitCode, output: PathReader.read(log) ?? "")
     }
 }

@@ -51,7 +51,7 @@ final class RecoveryRig {
             $0.recovery.sysfsRoot = root
             $0.recovery.pollMilliseconds = 0
             var device = VFIORecoverySettings.DeviceConfiguration(id: "dev0", host: host)
-            device.policy = policy
+            device.policy.mode = .init(rawValue: policy)!
             device.autoCont = autoCont
             $0.recovery.devices = [device]
         }

@@ -58,7 +58,7 @@ extension TemporaryDirectory {
 
 /// Runs a blocking client loop on a thread of its own. Not on Dispatch's global queues:
 /// on Linux their pool does not notice threads blocked in poll(2), so a few dozen of them
-/// starve the broker's own queues, which run on the same pool.
+/// starve whatever else that pool runs (the state store's history writer among it).
 func runOnOwnThread(_ group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
     group.enter()
     let thread = Thread {

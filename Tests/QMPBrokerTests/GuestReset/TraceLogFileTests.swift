@@ -5,7 +5,7 @@ import Glibc
 import Testing
 
 extension GuestReset {
-    /// The trace log QEMU appends to never follows what someone planted at its path (issue 13 item 4).
+    /// The trace log QEMU appends to never follows what someone planted at its path.
     @Suite struct TraceLogFileTests {
         let directory: TemporaryDirectory
 

@@ -10,7 +10,7 @@ import Testing
         return String(cString: pointer)
     }
 
-    /// Issue 13 item 3: QEMU resolves a relative logfile against its own cwd.
+    /// QEMU resolves a relative logfile against its own cwd.
     @Test func aRelativeSocketDirectoryGivesAnAbsoluteTraceLog() throws {
         let relative = VMConfiguration(name: "vm1", upstreamPath: "/q", socketPath: "run/vm1.qmp")
         #expect(relative.traceLogPath == "\(cwd)/run/vm1.trace.log")
@@ -31,7 +31,7 @@ import Testing
         #expect(throws: ConfigurationProblem.self) { try configuration.validate() }
     }
 
-    /// Issue 13 item 9: inject-at goes into an HMP command line.
+    /// inject-at goes into an HMP command line.
     @Test func injectAtMustBeAQEMUDeviceID() throws {
         #expect(QEMUDeviceID.isWellFormed("rp1"))
         #expect(QEMUDeviceID.isWellFormed("net0.a-b_c"))

@@ -3,14 +3,14 @@ import Glibc
 import Testing
 @testable import QMPBroker
 
-/// Collects what a listener accepts, on its queue.
+/// Collects what a listener accepts, on its event loop.
 final class AcceptedDescriptors: @unchecked Sendable {
-    let queue = testLoop("test.listener")
+    let loop = testLoop("test.listener")
     private(set) var fds: [Int32] = []
-    // Not lazy: the listener's queue and the test would race to create it (ThreadSanitizer).
-    private let conditions: QueueConditions
+    // Not lazy: the listener's loop and the test would race to create it (ThreadSanitizer).
+    private let conditions: LoopConditions
 
-    init() { conditions = QueueConditions(loop: queue) }
+    init() { conditions = LoopConditions(loop: loop) }
 
     func record(_ fd: Int32) {
         fds.append(fd)
@@ -19,7 +19,7 @@ final class AcceptedDescriptors: @unchecked Sendable {
 
     func wait(count: Int) async -> [Int32]? {
         guard await conditions.wait(until: { [self] in fds.count >= count }) else { return nil }
-        return await runOnQueue(queue) { [self] in fds }
+        return await runOnLoop(loop) { [self] in fds }
     }
 }
 
@@ -32,7 +32,7 @@ private func fileStatus(_ path: String) -> stat? {
 private func makeStaleSocketFile(at path: String) throws {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { _ = Glibc.close(fd) }
-    let bound = try StreamSocketCalls.withAddress(of: path) { bind(fd, $0, $1) }
+    let bound = try UnixSocketAddress.with(path) { bind(fd, $0, $1) }
     try #require(bound == 0)
 }
 
@@ -40,7 +40,7 @@ private func makeStaleSocketFile(at path: String) throws {
 private func canConnect(to path: String) throws -> Bool {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
     defer { _ = Glibc.close(fd) }
-    return try StreamSocketCalls.withAddress(of: path) { connect(fd, $0, $1) } == 0
+    return try UnixSocketAddress.with(path) { connect(fd, $0, $1) } == 0
 }
 
 @Suite("Transport: UnixSocketListener")
@@ -53,7 +53,7 @@ struct TransportListenerTests {
         try #require(fileStatus(path) != nil)
 
         let accepted = AcceptedDescriptors()
-        let listener = try TestListener(path: path, mode: 0o660, loop: accepted.queue) { accepted.record($0) }
+        let listener = try TestListener(path: path, mode: 0o660, loop: accepted.loop) { accepted.record($0) }
         defer { listener.close() }
         let status = try #require(fileStatus(path))
         #expect(status.st_mode & S_IFMT == S_IFSOCK)
@@ -71,13 +71,13 @@ struct TransportListenerTests {
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
         let accepted = AcceptedDescriptors()
-        let first = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { accepted.record($0) }
+        let first = try TestListener(path: path, mode: 0o600, loop: accepted.loop) { accepted.record($0) }
         defer { first.close() }
 
         #expect {
-            _ = try TestListener(path: path, mode: 0o600, loop: accepted.queue) { _ in }
+            _ = try TestListener(path: path, mode: 0o600, loop: accepted.loop) { _ in }
         } throws: { error in
-            (error as? SocketError)?.errno == EADDRINUSE
+            (error as? SystemCallError)?.errno == EADDRINUSE
         }
         #expect(try canConnect(to: path), "the first listener still serves the path")
         // One accepted connection from the liveness probe, one from canConnect.
@@ -89,15 +89,15 @@ struct TransportListenerTests {
         let directory = SocketTestDirectory()
         defer { directory.remove() }
         let path = directory.file("qmp.sock")
-        let queue = testLoop("test.listener")
+        let loop = testLoop("test.listener")
 
-        let first = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let first = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         first.close()
         #expect(fileStatus(path) == nil)
 
-        let replaced = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let replaced = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         _ = unlink(path)
-        let successor = try TestListener(path: path, mode: 0o660, loop: queue) { _ = Glibc.close($0) }
+        let successor = try TestListener(path: path, mode: 0o660, loop: loop) { _ = Glibc.close($0) }
         replaced.close()
         #expect(fileStatus(path) != nil, "the successor's socket file is not ours to remove")
         successor.close()
@@ -109,7 +109,7 @@ struct TransportListenerTests {
         #expect {
             _ = try TestListener(path: path, mode: 0o660, loop: testLoop("test")) { _ in }
         } throws: { error in
-            (error as? SocketError)?.errno == ENAMETOOLONG
+            (error as? SystemCallError)?.errno == ENAMETOOLONG
         }
     }
 }

@@ -13,7 +13,7 @@ struct SocketTestDirectory {
     init() {
         var template = Array("/tmp/qmpb-transport-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed: \(SocketError.text(forErrno: errno))")
+        precondition(made != nil, "mkdtemp failed: \(SystemCallError.reason(forErrno: errno))")
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
 
@@ -32,28 +32,28 @@ struct SocketTestDirectory {
     }
 }
 
-/// Tests suspended until a condition over state confined to `queue` holds: the callbacks
+/// Tests suspended until a condition over state confined to `loop` holds: the callbacks
 /// under test call `changed()`, so nothing polls or sleeps.
-final class QueueConditions: @unchecked Sendable {
+final class LoopConditions: @unchecked Sendable {
     private struct Waiter {
         let id: Int
         let condition: () -> Bool
         let continuation: CheckedContinuation<Bool, Never>
     }
 
-    let queue: EventLoop
+    let loop: EventLoop
     private var waiters: [Waiter] = []
     private var nextID = 0
 
     init(loop: EventLoop) {
-        self.queue = loop
+        self.loop = loop
     }
 
-    /// Resumes once `condition` holds (checked on the queue after each `changed()`), or with
+    /// Resumes once `condition` holds (checked on the loop after each `changed()`), or with
     /// the condition's value at the timeout.
     func wait(timeout: Double = transportTestTimeout, until condition: @escaping @Sendable () -> Bool) async -> Bool {
         await withCheckedContinuation { continuation in
-            queue.execute { [self] in
+            loop.execute { [self] in
                 if condition() {
                     continuation.resume(returning: true)
                     return
@@ -61,7 +61,7 @@ final class QueueConditions: @unchecked Sendable {
                 let id = nextID
                 nextID += 1
                 waiters.append(Waiter(id: id, condition: condition, continuation: continuation))
-                queue.schedule(afterMilliseconds: Int(timeout * 1000)) { [self] in
+                loop.schedule(afterMilliseconds: Int(timeout * 1000)) { [self] in
                     guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
                     waiters.remove(at: index)
                     continuation.resume(returning: condition())
@@ -70,7 +70,7 @@ final class QueueConditions: @unchecked Sendable {
         }
     }
 
-    /// Call on the queue after the state changed.
+    /// Call on the loop after the state changed.
     func changed() {
         waiters.removeAll { waiter in
             guard waiter.condition() else { return false }
@@ -81,7 +81,7 @@ final class QueueConditions: @unchecked Sendable {
 }
 
 /// Records what one connection reports, for tests to wait on without sleeping.
-/// Mutated only on the connection's queue; read through `wait(until:)` or `onQueue`.
+/// Mutated only on the connection's loop; read through `wait(until:)` or `onLoop`.
 final class SocketEndpoint: @unchecked Sendable {
     struct Read {
         /// Offset of the read's first byte in the stream.
@@ -94,12 +94,11 @@ final class SocketEndpoint: @unchecked Sendable {
     var received: [UInt8] = []
     var reads: [Read] = []
     var closeReasons: [ConnectionCloseReason] = []
-    var truncations = 0
-    private let conditions: QueueConditions
+    private let conditions: LoopConditions
 
     init(_ connection: UnixStreamConnection) {
         self.connection = connection
-        conditions = QueueConditions(loop: connection.loop)
+        conditions = LoopConditions(loop: connection.loop)
         connection.onRead = { [self] bytes, fds in
             reads.append(Read(offset: received.count, count: bytes.count, fds: fds))
             received.append(contentsOf: bytes)
@@ -109,63 +108,59 @@ final class SocketEndpoint: @unchecked Sendable {
             closeReasons.append(reason)
             conditions.changed()
         }
-        connection.onControlTruncated = { [self] in
-            truncations += 1
-            conditions.changed()
-        }
     }
 
-    var queue: EventLoop { connection.loop }
+    var loop: EventLoop { connection.loop }
     var receivedFDs: [Int32] { reads.flatMap(\.fds) }
 
-    /// Runs `body` on the connection's queue, suspending (not blocking) the test meanwhile.
-    func onQueue<Result: Sendable>(_ body: @escaping @Sendable (SocketEndpoint) -> Result) async -> Result {
-        await runOnQueue(queue) { body(self) }
+    /// Runs `body` on the connection's loop, suspending (not blocking) the test meanwhile.
+    func onLoop<Result: Sendable>(_ body: @escaping @Sendable (SocketEndpoint) -> Result) async -> Result {
+        await runOnLoop(loop) { body(self) }
     }
 
     func wait(timeout: Double = transportTestTimeout, until condition: @escaping @Sendable (SocketEndpoint) -> Bool) async -> Bool {
         await conditions.wait(timeout: timeout) { condition(self) }
     }
 
-    func start() async { await onQueue { $0.connection.start() } }
+    func start() async { await onLoop { $0.connection.start() } }
 
     @discardableResult
     func send(_ bytes: [UInt8], fds: [Int32] = []) async -> Bool {
-        await onQueue { $0.connection.send(bytes, fds: fds) }
+        await onLoop { $0.connection.send(bytes, fds: fds) }
     }
 
-    func close() async { await onQueue { $0.connection.close() } }
+    func close() async { await onLoop { $0.connection.close() } }
 }
 
-/// Runs `body` on `queue` and resumes with its result.
+/// Runs `body` on `loop` and resumes with its result.
 ///
-/// Tests never block a thread on a queue (no `queue.sync`, no semaphores): with 2 cores the
-/// blocked test threads would be the very threads the queues under test need, and
-/// libdispatch only adds threads after about a second.
-func runOnQueue<Result: Sendable>(_ queue: EventLoop, _ body: @escaping @Sendable () -> Result) async -> Result {
+/// The test suspends meanwhile instead of blocking (no `runAndWait`, no semaphores): with
+/// 2 cores a blocked test thread is one of the few threads Swift's cooperative pool has,
+/// and the pool does not add more.
+func runOnLoop<Result: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> Result) async -> Result {
     await withCheckedContinuation { continuation in
-        queue.execute { continuation.resume(returning: body()) }
+        loop.execute { continuation.resume(returning: body()) }
     }
 }
 
-/// A listener plus the server-side endpoints it accepted, on `serverQueue`.
+/// A listener plus the server-side endpoints it accepted, on `serverLoop`.
 final class SocketTestServer: @unchecked Sendable {
     let directory = SocketTestDirectory()
     let path: String
-    let serverQueue: EventLoop
+    let serverLoop: EventLoop
     let maxQueuedBytes: Int
     private var listener: UnixSocketListener?
     private var accepted: [SocketEndpoint] = []
-    private let conditions: QueueConditions
+    private let conditions: LoopConditions
 
-    init(serverQueue: EventLoop, maxQueuedBytes: Int = 1 << 20) throws {
-        self.serverQueue = serverQueue
+    init(serverLoop: EventLoop, maxQueuedBytes: Int = 1 << 20) throws {
+        self.serverLoop = serverLoop
         self.maxQueuedBytes = maxQueuedBytes
-        conditions = QueueConditions(loop: serverQueue)
+        conditions = LoopConditions(loop: serverLoop)
         path = directory.file("qmp.sock")
-        try serverQueue.runAndWait { [self] () throws(SocketError) in
-            listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverQueue) { [self] fd in
-                let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverQueue, maxQueuedBytes: maxQueuedBytes))
+        try serverLoop.runAndWait { [self] () throws(SystemCallError) in
+            listener = try UnixSocketListener(path: path, mode: 0o660, loop: serverLoop) { [self] fd in
+                let endpoint = SocketEndpoint(UnixStreamConnection(adopting: fd, loop: serverLoop, maxQueuedBytes: maxQueuedBytes))
                 endpoint.connection.start()
                 accepted.append(endpoint)
                 conditions.changed()
@@ -173,21 +168,21 @@ final class SocketTestServer: @unchecked Sendable {
         }
     }
 
-    /// Connects a client on `clientQueue` and returns it with its accepted server side.
-    func connectPair(clientQueue: EventLoop, clientMaxQueuedBytes: Int = 1 << 20, startClient: Bool = true) async throws -> (client: SocketEndpoint, server: SocketEndpoint) {
-        let client = SocketEndpoint(try UnixStreamConnection.connect(toPath: path, loop: clientQueue, maxQueuedBytes: clientMaxQueuedBytes))
+    /// Connects a client on `clientLoop` and returns it with its accepted server side.
+    func connectPair(clientLoop: EventLoop, clientMaxQueuedBytes: Int = 1 << 20, startClient: Bool = true) async throws -> (client: SocketEndpoint, server: SocketEndpoint) {
+        let client = SocketEndpoint(try UnixStreamConnection.connect(toPath: path, loop: clientLoop, maxQueuedBytes: clientMaxQueuedBytes))
         if startClient { await client.start() }
         guard await conditions.wait(until: { [self] in !accepted.isEmpty }) else {
             throw TransportTestFailure("the listener accepted nothing")
         }
-        let server = await runOnQueue(serverQueue) { [self] in accepted.removeFirst() }
+        let server = await runOnLoop(serverLoop) { [self] in accepted.removeFirst() }
         return (client, server)
     }
 
     /// Closes the listener and the accepted connections, then removes the directory; does not
     /// wait, so that it can run from `defer`.
     func shutDown() {
-        serverQueue.execute { [self] in
+        serverLoop.execute { [self] in
             listener?.close()
             listener = nil
             for endpoint in accepted { endpoint.connection.close() }
@@ -210,7 +205,7 @@ struct DescriptorTestPipe {
 
     init() {
         var ends: [Int32] = [-1, -1]
-        precondition(pipe(&ends) == 0, "pipe: \(SocketError.text(forErrno: errno))")
+        precondition(pipe(&ends) == 0, "pipe: \(SystemCallError.reason(forErrno: errno))")
         readEnd = ends[0]
         writeEnd = ends[1]
         _ = fcntl(readEnd, F_SETFL, O_NONBLOCK)
@@ -267,8 +262,8 @@ final class LoopHold: Sendable {
 struct TestListener: Sendable {
     let bound: LoopBound<UnixSocketListener>
 
-    init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SocketError) {
-        bound = try loop.runAndWait { () throws(SocketError) in
+    init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping @Sendable (Int32) -> Void) throws(SystemCallError) {
+        bound = try loop.runAndWait { () throws(SystemCallError) in
             LoopBound(try UnixSocketListener(path: path, mode: mode, loop: loop, onAccept: onAccept), loop: loop)
         }
     }
