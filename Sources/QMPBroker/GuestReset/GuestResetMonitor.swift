@@ -202,13 +202,7 @@ final class GuestResetMonitor {
                 }
                 outbox.ask(.protectionChanged)
             case .announce(let active, let reason):
-                if active {
-                    logger.info("watching for guest link resets", metadata: ["trace-log": "\(logPath)"])
-                } else {
-                    logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
-                }
-                outbox.ask(.emit("BROKER_LINK_RESET_WATCH",
-                                 data: BrokerEventData.linkResetWatch(vm: vmName, active: active, reason: reason)))
+                announce(active: active, reason: reason, source: ["trace-log": "\(logPath)"])
             case .note(.reasserting):
                 logger.warning("re-asserting the trace events the broker watches")
             case .note(.reattaching):
@@ -362,9 +356,10 @@ extension GuestResetMonitor {
         outbox.ask(.protectionChanged)
     }
 
-    private func announce(active: Bool, reason: String) {
+    /// `BROKER_LINK_RESET_WATCH`, and a log line that says which source watches.
+    func announce(active: Bool, reason: String, source: Logger.Metadata = ["source": "usdt"]) {
         if active {
-            logger.info("watching for guest link resets", metadata: ["source": "usdt"])
+            logger.info("watching for guest link resets", metadata: source)
         } else {
             logger.error("guest link resets are not watched", metadata: ["reason": "\(reason)"])
         }

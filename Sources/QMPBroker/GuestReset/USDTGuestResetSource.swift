@@ -15,7 +15,7 @@ enum LinkResetSource: String, Sendable {
     case none
 }
 
-/// The USDT half of `GuestResetMonitor` (issue 18): at attach, when the VMM's binary
+/// The USDT half of `GuestResetMonitor`: at attach, when the VMM's binary
 /// (`/proc/PID/exe`) carries QEMU's USDT probes, arm them (`USDTProbeSession`) instead of
 /// pointing QEMU's log at a file. Probes need no `logfile`, no trace events switched on and
 /// no trace guard, and no client can switch them off. The watch proves itself as the log

@@ -4,6 +4,7 @@ import Glibc
 import LinkResetTrace
 import Synchronization
 import USDTProbes
+import VFIOWatch
 
 /// QEMU's USDT probes armed on one running VMM with the kernel's uprobe PMU: a
 /// `perf_event_open` per thread of the process and per probe site, each sampling the user
@@ -84,16 +85,9 @@ final class USDTProbeSession {
 
     /// A whole file (sysfs files report a size of 4096 and end early: read to EOF).
     private static func readWholeFile(_ path: String) throws(Failure) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .system("open(\(path))", errno: errno) }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            guard count >= 0 else { throw .system("read(\(path))", errno: errno) }
-            if count == 0 { return bytes }
-            bytes += chunk[..<count]
+        switch PathReader.bytes(path) {
+        case .success(let bytes): return bytes
+        case .failure(let error): throw .system(error.call, errno: error.errno)
         }
     }
 

@@ -19,7 +19,7 @@ extension VFIORecovery {
         }
         for entry in configured {
             do throws(QMPError) {
-                let policy = try DevicePolicy.parse(entry.policy, autoCont: entry.autoCont)
+                let policy = entry.policy
                 if let current = try? device(entry.id) {
                     if current.host.description != entry.host || current.injectTarget != (entry.injectAt ?? entry.id) {
                         try removeDevice(id: entry.id)

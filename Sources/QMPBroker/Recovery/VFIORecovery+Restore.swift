@@ -1,9 +1,8 @@
 import BrokerState
 import QMPWire
 
-/// Devices added at runtime come back after a restart as they were added (issue 13
-/// item 5): policy, inject-at and flag from their rows. A config entry with the same id
-/// wins. Eventfds cannot outlive the broker: management must send them again, and
+/// Devices added at runtime come back after a restart as they were added: policy,
+/// inject-at and flag from their rows. A config entry with the same id wins. Eventfds cannot outlive the broker: management must send them again, and
 /// `query-vfio-devices` shows which sources are active.
 extension VFIORecovery {
     func storedDevices() -> [StoredDevice] {

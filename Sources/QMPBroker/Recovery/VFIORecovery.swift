@@ -95,7 +95,8 @@ final class VFIORecovery {
 
     private func startPolling() {
         pollTimer.cancel()
-        guard !stopped, pollMilliseconds > 0 else { return }
+        // No device, nothing to poll: an idle broker with many VMs wakes for nothing else.
+        guard !stopped, pollMilliseconds > 0, !devices.isEmpty else { return }
         pollTimer.repeating(everyMilliseconds: pollMilliseconds) { [weak self] in
             guard let self else { return }
             outbox.handOver { pollCounters() }
@@ -134,6 +135,7 @@ final class VFIORecovery {
                                    counters: counters, origin: origin, triggerMode: errorTrigger)
         devices[id] = device
         order.append(id)
+        if devices.count == 1 { startPolling() }
         record(device)
         countMissedErrors(of: device)
         if vmm != nil { ask(.learnPlacement(device: id)) }
@@ -145,6 +147,7 @@ final class VFIORecovery {
         defer { protectionChanged() }
         guard let device = devices.removeValue(forKey: id) else { throw QMPError.deviceNotWatched(id) }
         order.removeAll { $0 == id }
+        if devices.isEmpty { pollTimer.cancel() }
         device.detachEventFDs()
         releaseTrigger(of: device)
         storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vmName, id: id) }
@@ -273,11 +276,4 @@ final class VFIORecovery {
 
 extension QMPError {
     static func deviceNotWatched(_ id: String) -> QMPError { QMPError(.deviceNotFound, "Device '\(id)' is not a watched VFIO device") }
-}
-
-extension DevicePolicy {
-    static func parse(_ text: String, autoCont: Bool) throws(QMPError) -> DevicePolicy {
-        guard let mode = Mode(rawValue: text) else { throw QMPError.parameterValueRejected("policy", text) }
-        return DevicePolicy(mode, autoCont: autoCont)
-    }
 }

@@ -5,6 +5,9 @@ import QMPWire
 /// and the answers go back to the part that asked, as inputs.
 extension VMBroker {
     func run(_ actions: [VMAction]) {
+        // The commands of one input (a check's queries and canary) leave in one write.
+        if actions.count > 1 { upstream.cork() }
+        defer { if actions.count > 1 { upstream.uncork() } }
         for action in actions { run(action) }
     }
 

@@ -106,14 +106,14 @@ public actor VMBroker {
 
     /// Opens the downstream socket(s) and starts attaching to the VMM. From any thread but
     /// the VM's loop: it waits for the loop.
-    public nonisolated func start() throws(SocketError) {
-        try loop.runAndWait { [self] () throws(SocketError) in
-            // `assumeIsolated` forgets typed errors: the Result keeps SocketError.
-            try assumeIsolated { vm in Result { () throws(SocketError) in try vm.startOnLoop() } }.get()
+    public nonisolated func start() throws(SystemCallError) {
+        try loop.runAndWait { [self] () throws(SystemCallError) in
+            // `assumeIsolated` forgets typed errors: the Result keeps SystemCallError.
+            try assumeIsolated { vm in Result { () throws(SystemCallError) in try vm.startOnLoop() } }.get()
         }
     }
 
-    private func startOnLoop() throws(SocketError) {
+    private func startOnLoop() throws(SystemCallError) {
         guard case .created = lifecycle else { return }
         lifecycle = .running
         // The parts hand what their own descriptors and timers produce to the VM.
@@ -231,7 +231,7 @@ public actor VMBroker {
         board.remove(configuration.name)
     }
 
-    private func listen(at path: String, readOnly: Bool) throws(SocketError) -> UnixSocketListener {
+    private func listen(at path: String, readOnly: Bool) throws(SystemCallError) -> UnixSocketListener {
         try UnixSocketListener(path: path, mode: configuration.socketMode, loop: loop) { fd in
             self.accept(fd, readOnly: readOnly)
         }

@@ -1,4 +1,5 @@
 import EventLoop
+import VFIOWatch
 import Glibc
 
 /// Which process is the VMM: the configured pid file's (when the QMP socket was created by
@@ -15,7 +16,7 @@ struct VMMProcess {
 
     static func pid(pidFile: String?, peer: pid_t?) -> pid_t? {
         guard let pidFile else { return peer }
-        guard let text = TextFile.read(pidFile), let pid = pid_t(text.filter(\.isNumber)), pid > 0 else { return nil }
+        guard let text = PathReader.read(pidFile), let pid = pid_t(text.filter(\.isNumber)), pid > 0 else { return nil }
         return pid
     }
 
@@ -38,7 +39,7 @@ struct VMMProcess {
     /// The process's effective uid and gid (the second field of `Uid:` and `Gid:` in
     /// `/proc/PID/status`; `/proc/PID` itself is root's when the process is not dumpable).
     static func owner(of pid: pid_t) -> (uid: uid_t, gid: gid_t)? {
-        guard let status = TextFile.read("/proc/\(pid)/status") else { return nil }
+        guard let status = PathReader.read("/proc/\(pid)/status") else { return nil }
         func effective(_ key: String) -> UInt32? {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(key) }) else { return nil }
             let fields = line.dropFirst(key.count).split(whereSeparator: { $0 == "\t" || $0 == " " })

@@ -120,6 +120,10 @@ final class UpstreamLink {
     private static let idPrefix = Array(#"{"id": "#.utf8)
     private static let idSeparator = Array(", ".utf8)
 
+    /// Holds back writes to the VMM until `uncork`: several commands, one `sendmsg`.
+    func cork() { connection?.cork() }
+    func uncork() { connection?.uncork() }
+
     /// Monotonic milliseconds.
     static func now() -> UInt64 { MonotonicClock.milliseconds() }
 

@@ -7,7 +7,7 @@ import USDTProbes
 
 /// Debian's QEMU 7.2 built with the dtrace trace backend only (scripts/build-qemu-dtrace.sh,
 /// `make qemu-dtrace`): no log backend, so guest link resets are seen only through the
-/// USDT probes (SPEC 11, issue 18).
+/// USDT probes (SPEC 11).
 enum DtraceQEMU {
     /// The cached wrapper, newest source version first; nil when it was never built.
     static let binary: String? = {

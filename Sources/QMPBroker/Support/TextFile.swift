@@ -1,4 +1,0 @@
-import VFIOWatch
-
-/// `PathReader` under the name `VMCapabilities.swift` still spells.
-typealias TextFile = PathReader
