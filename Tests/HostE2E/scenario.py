@@ -964,9 +964,9 @@ class Run:
     # --- systemd: the packaged unit --------------------------------------------------
     def systemd_install(self):
         """dpkg -i of the package scripts/check-package.sh built, against a dpkg database
-        holding the build machine's entries for the package's dependencies (all of them,
-        with their file lists, take minutes to read over 9p under TCG): the unit is
-        enabled, not started. The inner QEMU starts meanwhile."""
+        holding the build machine's entries for the package's dependencies (with all of
+        them, reading their file lists over 9p made dpkg -i take 100 s under TCG): the
+        unit is enabled, not started. The inner QEMU starts meanwhile."""
         debs = sorted(glob.glob(os.path.join(REPO, ".build/deb/qmp-broker_*_amd64.deb")))
         check(debs, f"no .build/deb/qmp-broker_*_amd64.deb in {REPO} (scripts/check-package.sh builds it)")
         vm_errors = []
