@@ -11,8 +11,9 @@ QEMU 10 both as the host's emulator and as the inner QEMU), and the SR-IOV runs 
 6.12+qemu10: a VF of an igb PF that the host's igb driver owns, with the other VF on
 igbvf, then with it bound to no driver; and 6.1+qemu7.2+systemd, where the host boots
 systemd as PID 1 and the broker is the Debian package's unit (the .deb in .build/deb,
-built by scripts/check-package.sh when missing or older than the sources). 6.12+qemu10+iommufd (QEMU's iommufd backend, on
-rebuilt modules) runs only when named (`make host-e2e-iommufd`).
+built by scripts/check-package.sh when missing or older than the sources).
+6.12+qemu10+iommufd (QEMU's iommufd backend, on rebuilt modules) runs only when named
+(`make host-e2e-iommufd`).
 
 Exits non-zero when a scenario fails. Each configuration ends with its own line
 `host-e2e: CONFIG: N passed, M failed`; the last line is `host-e2e: N passed, M failed`
