@@ -66,9 +66,11 @@ guest: setup
 # machine's /usr; cached outside the clone ($QMP_BROKER_CACHE, default /var/cache/qmp-broker).
 host: setup
 	scripts/build-host.sh 6.1 >/dev/null && scripts/build-host.sh 6.12 >/dev/null && scripts/fetch-qemu10.sh >/dev/null
+	scripts/build-host-systemd.sh 6.1 >/dev/null
 
-# Boots each nested host configuration (6.1 + QEMU 7.2, 6.12 + QEMU 10, an SR-IOV VF) and
-# runs Tests/HostE2E's scenarios in it (SPEC sections 10 and 11).
+# Boots each nested host configuration (6.1 + QEMU 7.2, 6.12 + QEMU 10, an SR-IOV VF, and
+# 6.1 with systemd as PID 1 running the .deb's unit, built by scripts/check-package.sh
+# when missing) and runs Tests/HostE2E's scenarios in it (SPEC sections 10 and 11).
 host-e2e: build host
 	Tests/HostE2E/host_e2e.py
 

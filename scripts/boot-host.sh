@@ -14,7 +14,9 @@
 #                     project folder); its exit status lands in RESULTS_DIR/exit-status
 #   --control PATH    serve the host's ttyS1 on unix socket PATH (server, no wait): a
 #                     line channel between RUN and a driver outside
-#   --kernel 6.1|6.12 the host's kernel (default 6.1; scripts/build-host.sh builds it)
+#   --kernel 6.1|6.12 the host's kernel (default 6.1; scripts/build-host.sh builds it);
+#                     KVER-systemd boots the same host with systemd as PID 1
+#                     (scripts/build-host-systemd.sh, rdinit=/init-systemd)
 #   --qemu PATH       the outer emulator (default qemu-system-x86_64, Debian 12's 7.2);
 #                     correctable errors reach the host's kernel only from QEMU >= 8.1
 #   --endpoint KIND   virtio (default: virtio-net-pci nic0, bound to vfio-pci at boot) or
@@ -76,7 +78,11 @@ qmp_socket=$1 console_log=$2 results=$3 run=$4
 shift 4
 [ "${1:-}" != "--" ] || shift
 
-host=$("$repo/scripts/build-host.sh" "$kernel")   # cached: about a second
+rdinit=""
+case "$kernel" in
+    *-systemd) host=$("$repo/scripts/build-host-systemd.sh" "${kernel%-systemd}") rdinit=" rdinit=/init-systemd systemd.show_status=false" ;;
+    *) host=$("$repo/scripts/build-host.sh" "$kernel") ;;   # cached: about a second
+esac
 case "$endpoint" in
     virtio) endpoint_args=(-device virtio-net-pci,id=nic0,bus=rp1,aer=on,disable-legacy=on,netdev=net0); vfio=0000:01:00.0 ;;
     igb)    endpoint_args=(-device igb,id=pf0,bus=rp1,netdev=net0); vfio="" ;;
@@ -129,7 +135,7 @@ cmd=(
     -kernel "$host/vmlinux" -initrd "$host/initramfs.gz"   # PVH boot of the uncompressed kernel
     # no_timer_check: under load, nested TCG fails the IO-APIC timer check, and with
     # interrupt remapping on, 6.12 panics ("timer doesn't work through Interrupt-remapped IO-APIC").
-    -append "console=ttyS0 loglevel=7 intel_iommu=on iommu=pt no_timer_check e2e_vfio=$vfio e2e_repo=$repo e2e_swift=$swift_runtime e2e_run=$run e2e_shares=$(IFS=,; echo "${extra_shares[*]}") e2e_config=$config e2e_inner_qemu=$inner_qemu"
+    -append "console=ttyS0 loglevel=7 intel_iommu=on iommu=pt no_timer_check e2e_vfio=$vfio e2e_repo=$repo e2e_swift=$swift_runtime e2e_run=$run e2e_shares=$(IFS=,; echo "${extra_shares[*]}") e2e_config=$config e2e_inner_qemu=$inner_qemu$rdinit"
     "${serial[@]}"
     -qmp "unix:$(qemu_path "$qmp_socket"),server=on,wait=off"
     "$@"

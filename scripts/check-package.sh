@@ -6,8 +6,11 @@
 # runs `qmp-broker --version`, `check-config` on the shipped example and `qmp-broker run`
 # in front of a QEMU started on this machine, over a bind-mounted socket directory, asked
 # `query-status` by a QMP client from outside. Part of `make test`; one line per check,
-# then "N passed, M failed".
+# then "N passed, M failed". `--build-only` stops after the build (the host e2e test's
+# systemd configuration installs that .deb).
 set -uo pipefail
+build_only=false
+[ "${1:-}" != --build-only ] || build_only=true
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 
@@ -62,6 +65,7 @@ if [ -z "${PACKAGE_CHECK_REUSE:-}" ]; then
 fi
 deb=$(ls "$out"/qmp-broker_*_amd64.deb 2>/dev/null | head -1)
 [ -n "$deb" ] || finish
+! $build_only || finish
 
 # lintian with no errors (warnings and infos are listed, not counted).
 lintian_clean() {

@@ -9,8 +9,11 @@ hardware), and prints the results, the timings and the measurements.
 Configurations (CONFIGS below): 6.1+qemu7.2 (Debian 12), 6.12+qemu10 (Debian stable,
 QEMU 10 both as the host's emulator and as the inner QEMU), and the SR-IOV runs on
 6.12+qemu10: a VF of an igb PF that the host's igb driver owns, with the other VF on
-igbvf, then with it bound to no driver. 6.12+qemu10+iommufd (QEMU's iommufd backend, on
-rebuilt modules) runs only when named (`make host-e2e-iommufd`).
+igbvf, then with it bound to no driver; and 6.1+qemu7.2+systemd, where the host boots
+systemd as PID 1 and the broker is the Debian package's unit (the .deb in .build/deb,
+built by scripts/check-package.sh when missing or older than the sources).
+6.12+qemu10+iommufd (QEMU's iommufd backend, on rebuilt modules) runs only when named
+(`make host-e2e-iommufd`).
 
 Exits non-zero when a scenario fails. Each configuration ends with its own line
 `host-e2e: CONFIG: N passed, M failed`; the last line is `host-e2e: N passed, M failed`
@@ -19,6 +22,7 @@ QEMU logs and the broker log. Each configuration's files land in .cache/host/run
 (kept until the next run); the images are cached outside the clone (scripts/build-host.sh).
 """
 import argparse
+import glob
 import os
 import shutil
 import subprocess
@@ -30,6 +34,7 @@ from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix  # no
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCENARIO = os.path.join(REPO, "Tests/HostE2E/scenario.py")
+SYSTEMD_ROOT = os.path.join(REPO, "Tests/HostE2E/systemd_root.py")   # the systemd host's e2e_run
 SCENARIO_COUNT = 6   # when a scenario never says how many it runs
 
 
@@ -45,11 +50,39 @@ CONFIGS = {
     "6.12+qemu10": ("6.12", True, True, "virtio"),
     "6.12+qemu10+sriov-igbvf": ("6.12", True, True, "igb"),
     "6.12+qemu10+sriov-nodriver": ("6.12", True, True, "igb"),
+    # systemd as PID 1 (scripts/build-host-systemd.sh); 6.1 boots it faster under TCG.
+    "6.1+qemu7.2+systemd": ("6.1-systemd", False, False, "virtio"),
     # Not in the default run (make host-e2e-iommufd): needs vfio and iommufd modules rebuilt
     # from Debian's source (scripts/build-iommufd-modules.sh, minutes on 2 cores, cached).
     "6.12+qemu10+iommufd": ("6.12-iommufd", True, True, "virtio"),
 }
 DEFAULT = [name for name in CONFIGS if "iommufd" not in name]
+
+
+def host_folder(kernel):
+    """Builds (cached) the host's kernel and initramfs folder."""
+    if kernel.endswith("-systemd"):
+        command = [os.path.join(REPO, "scripts/build-host-systemd.sh"), kernel[:-len("-systemd")]]
+    else:
+        command = [os.path.join(REPO, "scripts/build-host.sh"), kernel]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def package():
+    """The .deb the systemd host installs: .build/deb's, rebuilt when missing or older
+    than what goes into it (`make test` has just built it: scripts/check-package.sh)."""
+    debs = glob.glob(os.path.join(REPO, ".build/deb/qmp-broker_*_amd64.deb"))
+    # debian/ itself also holds what the build writes (debian/files, the staging tree).
+    inputs = [os.path.join(REPO, name) for name in ("Package.swift", "Makefile", "contrib/qmp-broker.service",
+                                                     "contrib/qmp-broker.toml", "debian/control", "debian/rules",
+                                                     "debian/changelog")]
+    for base, _, files in os.walk(os.path.join(REPO, "Sources")):
+        inputs += [os.path.join(base, name) for name in files]
+    newest = max(os.path.getmtime(path) for path in inputs if os.path.exists(path))
+    if debs and os.path.getmtime(debs[0]) >= newest:
+        return
+    print("host-e2e: building the package (scripts/check-package.sh --build-only)", flush=True)
+    subprocess.run([os.path.join(REPO, "scripts/check-package.sh"), "--build-only"], check=True, stdout=subprocess.DEVNULL)
 
 
 def tail(path, lines=40):
@@ -99,7 +132,12 @@ def run_config(name, timeout):
     options = ["--control", control_path, "--kernel", kernel, "--endpoint", endpoint, "--config", name]
     try:
         # Built (cached) before the clock starts: boot-host.sh only finds it then.
-        subprocess.run([os.path.join(REPO, "scripts/build-host.sh"), kernel], check=True, stdout=subprocess.DEVNULL)
+        host_folder(kernel)
+        run_program = SCENARIO
+        if kernel.endswith("-systemd"):
+            package()
+            run_program = SYSTEMD_ROOT
+            options += ["--share", "/var/lib/dpkg"]   # dpkg -i inside, against this machine's database
         if outer10 or inner10:
             wrapper = qemu10()
             options += ["--share", os.path.dirname(wrapper)]
@@ -114,7 +152,7 @@ def run_config(name, timeout):
     started = time.monotonic()
     with open(f"{run}/outer-qemu.log", "w") as outer_log:
         outer = subprocess.Popen(
-            [os.path.join(REPO, "scripts/boot-host.sh"), *options, qmp_path, console, results, SCENARIO],
+            [os.path.join(REPO, "scripts/boot-host.sh"), *options, qmp_path, console, results, run_program],
             stdin=subprocess.DEVNULL, stdout=outer_log, stderr=subprocess.STDOUT)
     outcomes, timings, passed, failed, finished, planned = [], [], 0, 0, False, SCENARIO_COUNT
     try:

@@ -19,11 +19,16 @@ The configuration comes from the driver through /init (E2E_CONFIG, host_e2e.py's
 CONFIGS): the inner QEMU is E2E_INNER_QEMU (default the system's 7.2); on a `qemu10`
 host (QEMU >= 8.1 as the host's emulator) correctable errors reach the host kernel and
 are part of the run; on an `sriov` host the device is VF 0 of an igb PF the host's igb
-driver owns, and the other VF is on igbvf or on no driver.
+driver owns, and the other VF is on igbvf or on no driver; on a `systemd` host
+(Tests/HostE2E/systemd_root.py) the broker is installed with `dpkg -i` from the
+package scripts/check-package.sh built, and run by systemd as its unit
+qmp-broker.service.
 """
 import calendar
+import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -39,12 +44,14 @@ from e2elib import Deadline, Failure, LineChannel, QMPClient, connect_unix, even
 CONFIG = os.environ.get("E2E_CONFIG") or "6.1+qemu7.2"
 INNER_QEMU = os.environ.get("E2E_INNER_QEMU") or "qemu-system-x86_64"
 SRIOV = "sriov" in CONFIG
+SYSTEMD = "systemd" in CONFIG   # systemd is PID 1; the broker is the Debian package's unit
 IOMMUFD = "iommufd" in CONFIG   # QEMU's iommufd backend: /dev/iommu and the vfio cdev, no group
 CORRECTABLE_REACHES_HOST = "qemu10" in CONFIG   # the host's emulator is QEMU >= 8.1 (SPEC 11)
 DEVICE = "0000:01:00.0"      # the host's endpoint (nic0), bound to vfio-pci; on SR-IOV, VF 0
 PORT = "0000:00:01.0"        # the host's root port rp1 above it
 PF = "0000:01:00.0"          # SR-IOV: the igb PF (pf0), owned by the host's igb driver
 SIBLINGS = []                # SR-IOV: the PF and the other VF, whose counters are read too
+WATCHDOG_SEC = 15            # systemd: the unit's 30 s, halved by a drop-in to wait less past it
 LINK_RESET_CHECK_MS = 1500   # the broker's periodic trace check, short so a late SBR passes several
 RUN = "/run/e2e"
 RESULTS = "/results"
@@ -214,6 +221,17 @@ def qemu_message_time(log, text):
             parsed = time.strptime(seconds, "%Y-%m-%dT%H:%M:%S")
             return calendar.timegm(parsed) + float("0." + (fraction or "0"))
     return None
+
+
+def parse_seconds(text):
+    """systemctl show's time span (\"30s\", \"1min 30s\", \"500ms\") in seconds."""
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600}
+    total = 0.0
+    for word in text.split():
+        number = word.rstrip("abcdefghijklmnopqrstuvwxyz")
+        if number and word[len(number):] in units:
+            total += float(number) * units[word[len(number):]]
+    return total
 
 
 def event_time(event):
@@ -395,6 +413,116 @@ class Broker:
             self.process.terminate()
         end_process(self.process, 10)
         self.log.close()
+
+
+class UnitBroker(Broker):
+    """The packaged broker as systemd runs it (qmp-broker.service): a client of its
+    socket in /run/qmp-broker; starting, reloading, killing and stopping go through
+    systemctl."""
+
+    unit = "qmp-broker.service"
+    socket_dir = "/run/qmp-broker"
+    config = "/etc/qmp-broker/qmp-broker.toml"
+
+    def __init__(self, vm, extra=""):
+        self.vm = vm
+        with open(self.config, "w") as file:
+            file.write(f'socket-dir = "{self.socket_dir}"\nstate-dir = "/var/lib/qmp-broker"\n\n'
+                       f'[[vm]]\nname = "inner"\nqmp = "{vm.qmp_path}"\nlink-reset-check-ms = {LINK_RESET_CHECK_MS}\n'
+                       + extra)
+        self.path = f"{self.socket_dir}/inner.qmp"
+        self.trace_log = f"{self.socket_dir}/inner.trace.log"
+        self.client = None
+        self.started = time.monotonic()
+
+    def connect(self):
+        self.client = QMPClient(self.path, "broker QMP (unit)", timeout=30)
+
+    def wait_restarted(self, before, timeout):
+        """Properties once systemd runs a new main process after the one in `before`."""
+        deadline = Deadline(timeout)
+        properties = {}
+        while not deadline.passed():
+            properties = self.show("ActiveState", "SubState", "MainPID", "NRestarts", "Result", "ExecMainStatus")
+            if (properties["MainPID"] not in ("0", before["MainPID"])
+                    and (properties["ActiveState"], properties["SubState"]) == ("active", "running")):
+                break
+            time.sleep(0.2)
+        check(properties.get("MainPID") not in ("0", before["MainPID"]) and properties.get("ActiveState") == "active",
+              f"not restarted: {properties}")
+        check(int(properties["NRestarts"]) == int(before["NRestarts"]) + 1, f"NRestarts {before['NRestarts']} -> {properties['NRestarts']}")
+        return properties
+
+    def wait_vm(self, match, timeout, what, name="inner"):
+        deadline = Deadline(timeout)
+        entry = None
+        while not deadline.passed():
+            entry = next((vm for vm in self.client.command("query-broker")["vms"] if vm["name"] == name), None)
+            if entry is not None and match(entry):
+                return entry
+            time.sleep(0.2)
+        raise Failure(f"query-broker: {what} not seen within {timeout} s (last: {entry})")
+
+    @classmethod
+    def show(cls, *names):
+        """systemctl show's properties of the unit: {name: value}."""
+        output = systemctl("show", "-p", ",".join(names), cls.unit)
+        return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+    def save_events(self):
+        if self.client is not None:
+            super().save_events()
+
+    def close(self):
+        self.save_events()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def stop(self):
+        self.close()
+        if self.show("ActiveState")["ActiveState"] in ("active", "activating", "reloading"):
+            systemctl("stop", self.unit)
+
+
+def systemctl(*arguments, timeout=60):
+    """systemctl's output; a non-zero exit is a Failure with its output."""
+    done = subprocess.run(["systemctl", *arguments], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise Failure(f"systemctl {' '.join(arguments)}: exit {done.returncode}: {done.stdout.strip()}")
+    return done.stdout
+
+
+def journal(*arguments):
+    """journalctl -u qmp-broker -o json's entries (after the given filters)."""
+    done = subprocess.run(["journalctl", "-u", "qmp-broker", "-o", "json", "--no-pager", *arguments],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, timeout=60)
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+
+def copy_dpkg_entries(source, target, packages):
+    """A dpkg database (admindir) with only these packages' status entries and file
+    lists, copied from another."""
+    for folder in ("info", "updates", "triggers"):
+        os.makedirs(os.path.join(target, folder), exist_ok=True)
+    with open(os.path.join(source, "status")) as file:
+        stanzas = file.read().split("\n\n")
+    kept = []
+    for stanza in stanzas:
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line.startswith(" "))
+        if fields.get("Package") in packages and fields.get("Status") == "install ok installed":
+            kept.append(stanza.strip("\n"))
+            name = fields["Package"] + (f":{fields['Architecture']}" if fields.get("Multi-Arch") == "same" else "")
+            for suffix in (".list", ".md5sums"):
+                if os.path.exists(os.path.join(source, "info", name + suffix)):
+                    shutil.copy(os.path.join(source, "info", name + suffix), os.path.join(target, "info", name + suffix))
+    write_sysfs(os.path.join(target, "status"), "\n\n".join(kept) + "\n")
+    write_sysfs(os.path.join(target, "available"), "")
+
+
+def journal_messages(entries):
+    return [entry.get("MESSAGE") for entry in entries if isinstance(entry.get("MESSAGE"), str)]
 
 
 def check(condition, message):
@@ -833,13 +961,248 @@ class Run:
         check(entry.get("host-recovery") == "failed", f"host-recovery {entry.get('host-recovery')}, expected failed")
         return f"VFIO_LINK_RESET stop + STOP; cont {reply.get('error', {}).get('desc', 'accepted')}; flag kept"
 
+    # --- systemd: the packaged unit --------------------------------------------------
+    def systemd_install(self):
+        """dpkg -i of the package scripts/check-package.sh built, against a dpkg database
+        holding the build machine's entries for the package's dependencies (with all of
+        them, reading their file lists over 9p made dpkg -i take 100 s under TCG): the
+        unit is enabled, not started. The inner QEMU starts meanwhile."""
+        debs = sorted(glob.glob(os.path.join(REPO, ".build/deb/qmp-broker_*_amd64.deb")))
+        check(debs, f"no .build/deb/qmp-broker_*_amd64.deb in {REPO} (scripts/check-package.sh builds it)")
+        vm_errors = []
+
+        def start_vm():
+            try:
+                self.start_vm("inner-qemu")
+            except Exception as error:   # reported below
+                vm_errors.append(error)
+
+        # The test's one change to the unit: a shorter watchdog, so that outliving it takes
+        # less waiting (the package's postinst reloads systemd, which reads the drop-in).
+        os.makedirs(f"/etc/systemd/system/{UnitBroker.unit}.d", exist_ok=True)
+        write_sysfs(f"/etc/systemd/system/{UnitBroker.unit}.d/e2e-watchdog.conf", f"[Service]\nWatchdogSec={WATCHDOG_SEC}s\n")
+        starter = threading.Thread(target=start_vm, daemon=True)
+        starter.start()
+        started = time.monotonic()
+        depends = subprocess.run(["dpkg-deb", "-f", debs[-1], "Depends"], stdout=subprocess.PIPE, text=True, check=True).stdout
+        wanted = {word.split("(")[0].split(":")[0].strip() for part in depends.split(",") for word in part.split("|")}
+        copy_dpkg_entries("/.dpkg-build-machine", "/var/lib/dpkg", wanted)
+        done = subprocess.run(["dpkg", "-i", debs[-1]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        self.timing("systemd: dpkg -i", (time.monotonic() - started) * 1000)
+        with open(f"{RESULTS}/dpkg.log", "w") as file:
+            file.write(done.stdout)
+        check(done.returncode == 0, f"dpkg -i exit {done.returncode}: {done.stdout.strip()[-400:]}")
+        enabled = subprocess.run(["systemctl", "is-enabled", UnitBroker.unit], stdout=subprocess.PIPE, text=True).stdout.strip()
+        properties = UnitBroker.show("LoadState", "ActiveState", "FragmentPath")
+        self.measure("systemd: the installed unit", {**properties, "is-enabled": enabled, "dependencies": sorted(wanted)})
+        check(enabled == "enabled", f"systemctl is-enabled: {enabled}")
+        check(properties["LoadState"] == "loaded" and properties["ActiveState"] == "inactive", f"unit {properties}")
+        starter.join(90)
+        check(not vm_errors and self.vm is not None, f"inner QEMU: {vm_errors}")
+        return (f"{os.path.basename(debs[-1])} installed in {(time.monotonic() - started):.1f} s (Depends: {', '.join(sorted(wanted))}); "
+                f"{properties['FragmentPath']} enabled, inactive")
+
+    def systemd_start(self):
+        """systemctl start returns once the broker sent READY=1 (Type=notify); the
+        sandboxed broker takes the trigger over."""
+        check(self.vm is not None, "no inner QEMU from the previous scenario")
+        self.broker = UnitBroker(self.vm)
+        started = time.monotonic()
+        systemctl("start", UnitBroker.unit)
+        self.timing("systemd: systemctl start (to READY=1)", (time.monotonic() - started) * 1000)
+        properties = self.broker.show("ActiveState", "SubState", "Type", "MainPID", "NRestarts", "StatusText",
+                                      "WatchdogUSec", "Restart", "ExecMainStartTimestampMonotonic")
+        self.measure("systemd: after systemctl start", properties)
+        check((properties["ActiveState"], properties["SubState"]) == ("active", "running"),
+              f"{properties['ActiveState']} ({properties['SubState']}), expected active (running)")
+        check(properties["Type"] == "notify", f"Type={properties['Type']}")
+        self.broker.main_pid = properties["MainPID"]
+        self.broker.connect()
+        entry = self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        self.timing("systemd: start -> takeover active", (time.monotonic() - started) * 1000)
+        self.measure("systemd: query-vfio-devices after start", entry)
+        watch = self.broker.wait_vm(lambda vm: vm.get("link-reset-watch"), 30, "inner with link-reset-watch")
+        self.measure("systemd: query-broker's inner after start", watch)
+        # Debian's kernels keep perf_event_paranoid at 3, where perf_event_open also wants
+        # CAP_SYS_ADMIN (a Debian patch), which the unit grants.
+        with open("/proc/sys/kernel/perf_event_paranoid") as file:
+            paranoid = file.read().strip()
+        tracepoint = [m for m in journal_messages(journal()) if "ras:aer_event" in m]
+        self.measure("systemd: AER tracepoint at perf_event_paranoid " + paranoid, tracepoint)
+        check(any("announced by the kernel's ras:aer_event tracepoint" in m for m in tracepoint),
+              f"in the sandbox at perf_event_paranoid {paranoid}: {tracepoint}")
+        return f"active (running), status {properties['StatusText']!r}; ras:aer_event tracepoint in use; sources {entry.get('sources')}, error-trigger {entry.get('error-trigger')}"
+
+    def systemd_non_fatal(self):
+        """In the sandbox the broker still hears the ERR eventfd, reads the AER counters
+        and the recovery uevent: a non-fatal error becomes its event and the VM runs."""
+        check(self.broker is not None and self.broker.client is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        client.command("cont")
+        counted = self.broker.device()["counters"]["non-fatal"]
+        sent, answer, recovered, changes = self.host_error(CMPLT_TO)
+        arrival, event = client.wait_event(event_named("VFIO_PCI_ERROR"), 15, since=sent)
+        self.timing("systemd: non-fatal: injection request -> VFIO_PCI_ERROR at a broker client", (arrival - sent) * 1000)
+        self.measure("systemd: non-fatal VFIO_PCI_ERROR", event["data"])
+        _, recovery = client.wait_event(event_named("VFIO_HOST_RECOVERY"), 15, since=sent)
+        data = event["data"]
+        check(data.get("severity") == "non-fatal", f"severity {data.get('severity')}, expected non-fatal")
+        check("CmpltTO" in data.get("errors", []), f"errors {data.get('errors')} lack CmpltTO")
+        entry = self.broker.wait_device(lambda e: e["counters"]["non-fatal"] > counted, 10, "the non-fatal count moved")
+        client.poll_events(0.5)
+        check(self.vm.status() == "running", f"inner VM is {self.vm.status()} after a non-fatal error")
+        check("Unrecoverable error" not in self.vm.log_text(), "QEMU's own ERR notifier fired")
+        return (f"{data.get('severity')} {data.get('errors')} source {data.get('source')}; VFIO_HOST_RECOVERY "
+                f"{recovery['data'].get('result')} (uevent); non-fatal count {counted} -> {entry['counters']['non-fatal']}; VM running")
+
+    def systemd_reload(self):
+        """systemctl reload (SIGHUP) re-reads the config: a VM added there is served."""
+        check(self.broker is not None and self.broker.client is not None, "no broker from the previous scenario")
+        UnitBroker(self.vm, extra=f'\n[[vm]]\nname = "spare"\nqmp = "{RUN}/spare.qmp"\n')
+        started = time.monotonic()
+        systemctl("reload", UnitBroker.unit)
+        deadline = Deadline(15)
+        names = []
+        while not deadline.passed():
+            names = [vm["name"] for vm in self.broker.client.command("query-broker")["vms"]]
+            if "spare" in names:
+                break
+            time.sleep(0.2)
+        self.timing("systemd: systemctl reload -> the added VM in query-broker", (time.monotonic() - started) * 1000)
+        properties = self.broker.show("ActiveState", "SubState", "MainPID", "NRestarts")
+        check("spare" in names, f"query-broker lists {names} after the reload")
+        check(os.path.exists(f"{UnitBroker.socket_dir}/spare.qmp"), "no socket for the added VM")
+        check(properties["MainPID"] == self.broker.main_pid, f"MainPID {properties['MainPID']}, was {self.broker.main_pid}")
+        check((properties["ActiveState"], properties["SubState"]) == ("active", "running"), f"after reload: {properties}")
+        return f"query-broker lists {names}; the inner client stayed connected; MainPID kept"
+
+    def systemd_watchdog(self):
+        """Past WatchdogSec the broker, pinging, is still the same running process."""
+        check(self.broker is not None, "no broker from the previous scenario")
+        properties = self.broker.show("WatchdogUSec", "ExecMainStartTimestampMonotonic")
+        watchdog = parse_seconds(properties["WatchdogUSec"])
+        check(watchdog > 0, f"WatchdogUSec={properties['WatchdogUSec']}: no watchdog")
+        begun = int(properties["ExecMainStartTimestampMonotonic"]) / 1e6
+        waited = max(0.0, begun + watchdog + 3 - time.clock_gettime(time.CLOCK_MONOTONIC))
+        time.sleep(waited)
+        properties = self.broker.show("ActiveState", "SubState", "MainPID", "NRestarts", "WatchdogTimestampMonotonic", "Result")
+        self.measure("systemd: past WatchdogSec", properties)
+        running = time.clock_gettime(time.CLOCK_MONOTONIC) - begun
+        check((properties["ActiveState"], properties["SubState"]) == ("active", "running"), f"{properties}")
+        check(properties["NRestarts"] == "0" and properties["MainPID"] == self.broker.main_pid, f"{properties}")
+        last_ping = int(properties["WatchdogTimestampMonotonic"] or 0) / 1e6
+        check(last_ping > begun, "no watchdog ping recorded")
+        return f"running {running:.0f} s (WatchdogSec {watchdog:.0f} s, waited {waited:.0f} s), NRestarts 0, last ping {running - (last_ping - begun):.1f} s ago"
+
+    def systemd_kill_restart(self):
+        """SIGKILL of the main process: systemd restarts it, and the new broker takes the
+        trigger over again and keeps the fatal flag."""
+        check(self.broker is not None and self.broker.client is not None, "no broker from the previous scenario")
+        client = self.broker.client
+        sent, answer, recovered, changes = self.host_error("DLP")
+        _, event = client.wait_event(event_named("VFIO_PCI_ERROR", severity="fatal"), 15, since=sent)
+        check(event["data"].get("link-error") is True, f"link-error {event['data'].get('link-error')}, expected true")
+        before = self.broker.show("MainPID", "NRestarts")
+        cursor = journal("-n", "1")
+        self.broker.close()
+        killed = time.monotonic()
+        systemctl("kill", "-s", "KILL", UnitBroker.unit)
+        properties = self.broker.wait_restarted(before, 60)
+        self.timing("systemd: SIGKILL -> restarted, active (running)", (time.monotonic() - killed) * 1000)
+        self.measure("systemd: after SIGKILL", properties)
+        self.broker.main_pid = properties["MainPID"]
+        self.broker.connect()
+        entry = self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        self.timing("systemd: SIGKILL -> takeover active again", (time.monotonic() - killed) * 1000)
+        self.measure("systemd: query-vfio-devices after the restart", entry)
+        check(entry.get("link-error") is True, f"link-error {entry.get('link-error')} after the restart, expected true")
+        since = ["--after-cursor", cursor[-1]["__CURSOR"]] if cursor else []
+        tracepoint = [m for m in journal_messages(journal(*since)) if "ras:aer_event" in m]
+        self.measure("systemd: AER tracepoint after the restart", tracepoint)
+        check(any("announced by the kernel's ras:aer_event tracepoint" in m for m in tracepoint),
+              f"after the restart: {tracepoint}")
+        return (f"{properties['Result']}: MainPID {before['MainPID']} -> {properties['MainPID']}, NRestarts {properties['NRestarts']}; sources {entry.get('sources')}, link-error true; "
+                f"ras:aer_event tracepoint in use")
+
+    def systemd_sigterm(self):
+        """A clean exit that systemctl did not ask for (kill -TERM of the main process):
+        the broker disarms the trigger and exits 0, and Restart=always starts it again."""
+        check(self.broker is not None and self.broker.client is not None, "no broker from the previous scenario")
+        before = self.broker.show("MainPID", "NRestarts")
+        self.broker.close()
+        killed = time.monotonic()
+        os.kill(int(before["MainPID"]), signal.SIGTERM)
+        properties = self.broker.wait_restarted(before, 60)
+        self.timing("systemd: kill -TERM -> restarted, active (running)", (time.monotonic() - killed) * 1000)
+        self.measure("systemd: after kill -TERM of the main process", properties)
+        self.broker.main_pid = properties["MainPID"]
+        self.broker.connect()
+        entry = self.broker.wait_device(lambda e: "takeover" in e.get("sources", []), 30, "hostdev0 with source takeover")
+        self.timing("systemd: kill -TERM -> takeover active again", (time.monotonic() - killed) * 1000)
+        return (f"exit {properties['ExecMainStatus']} ({properties['Result']}), restarted: MainPID {before['MainPID']} -> "
+                f"{properties['MainPID']}, NRestarts {properties['NRestarts']}; sources {entry.get('sources')}")
+
+    def systemd_stop(self):
+        """systemctl stop: the broker undoes QEMU's tracing and releases the trigger."""
+        check(self.broker is not None and self.broker.client is not None, "no broker from the previous scenario")
+        before = self.vm.qmp.command("trace-event-get-state", {"name": "pci_cfg_write"})
+        self.broker.close()
+        stopped = time.monotonic()
+        cursor = journal("-n", "1")
+        systemctl("stop", UnitBroker.unit)
+        self.timing("systemd: systemctl stop", (time.monotonic() - stopped) * 1000)
+        properties = self.broker.show("ActiveState", "SubState", "Result", "MainPID")
+        after = self.vm.qmp.command("trace-event-get-state", {"name": "pci_cfg_write"})
+        self.measure("systemd: pci_cfg_write before and after the stop", [before, after])
+        since = ["--after-cursor", cursor[-1]["__CURSOR"]] if cursor else []
+        messages = journal_messages(journal(*since))
+        self.measure("systemd: the broker's journal during the stop", messages[-15:])
+        check(properties["ActiveState"] == "inactive" and properties["Result"] == "success", f"after stop: {properties}")
+        check(any(e.get("state") == "enabled" for e in before), f"pci_cfg_write was not traced while attached: {before}")
+        check(after and all(e.get("state") == "disabled" for e in after), f"pci_cfg_write after the stop: {after}")
+        check(any("released the vfio error trigger" in m for m in messages), "no 'released the vfio error trigger' in the journal")
+        check(self.vm.status() == "running", f"inner VM is {self.vm.status()} after the broker stopped")
+        return f"inactive (success); pci_cfg_write {before[0]['state']} -> {after[0]['state']}; trigger released; VM running"
+
+    def systemd_journal(self):
+        """The unit's journal carries the broker's fields (journald's native protocol)."""
+        entries = journal()
+        with open(f"{RESULTS}/journal-qmp-broker.json", "w") as file:
+            for entry in entries:
+                file.write(json.dumps(entry) + "\n")
+        fields = {}
+        for entry in entries:
+            for name in ("VM", "DEVICE"):
+                if name in entry:
+                    fields.setdefault(name, entry)
+        example = fields.get("DEVICE") or fields.get("VM") or {}
+        self.measure("systemd: a journal entry with the broker's fields",
+                     {k: v for k, v in example.items() if not k.startswith("__") and not k.startswith("_SOURCE")})
+        check("VM" in fields, f"no entry with VM= among {len(entries)}")
+        check("DEVICE" in fields, f"no entry with DEVICE= among {len(entries)}")
+        check(fields["VM"].get("_SYSTEMD_UNIT") == UnitBroker.unit, f"_SYSTEMD_UNIT {fields['VM'].get('_SYSTEMD_UNIT')}")
+        check(fields["VM"].get("_TRANSPORT") == "journal", f"_TRANSPORT {fields['VM'].get('_TRANSPORT')}: not journald's native protocol")
+        return (f"{len(entries)} entries; VM={fields['VM'].get('VM')} in {fields['VM'].get('MESSAGE')!r}; "
+                f"DEVICE={fields['DEVICE'].get('DEVICE')} in {fields['DEVICE'].get('MESSAGE')!r}")
+
     def main(self):
         self.control.send("ready", uptime=float(open("/proc/uptime").read().split()[0]))
         plan = []
         if SRIOV:
             plan.append(("0 SR-IOV: igb PF on igb, VF 0 on vfio-pci, VF 1 " + ("on igbvf" if CONFIG.endswith("igbvf") else "on no driver"),
                          self.sriov_setup))
-        if CONFIG.endswith("nodriver"):
+        if SYSTEMD:
+            plan += [("s0 dpkg -i the package: unit enabled, not started", self.systemd_install),
+                     ("s1 systemctl start: active (running) through READY=1; sandboxed broker takes the trigger over", self.systemd_start),
+                     ("s2 sandbox: non-fatal at rp1 -> VFIO_PCI_ERROR (eventfd, AER counters, uevent), VM runs", self.systemd_non_fatal),
+                     ("s3 systemctl reload: an added VM is served", self.systemd_reload),
+                     ("s4 watchdog: past WatchdogSec still active, NRestarts 0", self.systemd_watchdog),
+                     ("s4b kill -TERM of the main process: Restart=always starts it again", self.systemd_sigterm),
+                     ("s5 fatal, then SIGKILL: systemd restarts it, takeover and flag back", self.systemd_kill_restart),
+                     ("s6 systemctl stop: tracing undone, trigger released", self.systemd_stop),
+                     ("s7 journalctl -u qmp-broker -o json: VM= and DEVICE= fields", self.systemd_journal)]
+        elif CONFIG.endswith("nodriver"):
             plan += [("1 fatal with the other VF on no driver: host recovery failed, flag set", self.sriov_failed_recovery),
                      ("2 guest SBR -> stop; cont keeps the flag after the failed recovery", self.sriov_flag_stays)]
         else:
