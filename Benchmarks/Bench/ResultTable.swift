@@ -8,9 +8,12 @@ struct BenchRow {
         case ratioAtLeast(Double)
         case atMost(Double)
         case atLeast(Double)
+        /// value − baseline at most this (the broker's own share of a path).
+        case aboveBaselineAtMost(Double)
 
         func met(value: Double, ratio: Double?) -> Bool {
             switch self {
+            case .aboveBaselineAtMost(let limit): ratio.map { value - value / $0 <= limit } ?? false
             case .ratioAtMost(let limit): ratio.map { $0 <= limit } ?? false
             case .ratioAtLeast(let limit): ratio.map { $0 >= limit } ?? false
             case .atMost(let limit): value <= limit
@@ -24,6 +27,7 @@ struct BenchRow {
             case .ratioAtLeast(let limit): "≥ \(ResultTable.format(limit, digits: 2))x"
             case .atMost(let limit): "< \(ResultTable.format(limit)) \(unit)"
             case .atLeast(let limit): "≥ \(ResultTable.format(limit)) \(unit)"
+            case .aboveBaselineAtMost(let limit): "≤ +\(ResultTable.format(limit)) \(unit)"
             }
         }
     }

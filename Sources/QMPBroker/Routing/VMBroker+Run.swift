@@ -14,10 +14,11 @@ extension VMBroker {
     func run(_ action: VMAction) {
         switch action {
         case .command(let command, let arguments, let purpose):
-            // The broker's own stops and conts are what the stopped-VM alert counts.
+            let id = upstream.execute(command, arguments: arguments, for: purpose)
+            // Counted once written: the broker's own stops and conts are what the
+            // stopped-VM alert counts.
             if case .stopVM = purpose { metrics.brokerStop() }
             if case .contVM = purpose { metrics.brokerCont() }
-            let id = upstream.execute(command, arguments: arguments, for: purpose)
             if case .linkResetCanary = purpose { guestResets?.canarySent(id: id) }
             if case .usdtCanary = purpose { guestResets?.usdtCanarySent(id: id) }
         case .emit(let name, let data):

@@ -89,16 +89,19 @@ final class UpstreamLink {
     /// `{"id": N, ` + `members` (`QMPMessageTokens.membersWithoutID`).
     @discardableResult
     func send(members: [UInt8], fds: [Int32] = [], as command: PendingCommand) -> Int64? {
-        send(fds: fds, as: command, continuation: nil) { id in
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(members.count + 32)
-            bytes.append(contentsOf: Self.idPrefix)
-            bytes.append(contentsOf: String(id).utf8)
-            bytes.append(contentsOf: Self.idSeparator)
-            bytes.append(contentsOf: members)
-            bytes.append(contentsOf: [13, 10])
-            return bytes
-        }
+        send(fds: fds, as: command, continuation: nil) { id in Self.message(id: id, members: members) }
+    }
+
+    /// `{"id": N, ` + `members` + CRLF.
+    private static func message(id: Int64, members: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(members.count + 32)
+        bytes.append(contentsOf: idPrefix)
+        bytes.append(contentsOf: String(id).utf8)
+        bytes.append(contentsOf: idSeparator)
+        bytes.append(contentsOf: members)
+        bytes.append(contentsOf: [13, 10])
+        return bytes
     }
 
     private func send(fds: [Int32], as command: PendingCommand, continuation: ReplyHandler?,
@@ -153,8 +156,14 @@ final class UpstreamLink {
     func execute(_ command: String, arguments: JSON? = nil, for purpose: BrokerPurpose,
                  then continuation: ReplyHandler? = nil) -> Int64? {
         // Internal commands need no client id; whoever handles the reply parses what it needs.
-        let message = JSON.object(["execute": .string(command)])
-        if let arguments { message["arguments"] = arguments }
+        guard let arguments else {
+            // `stop` races the guest: no JSON value is built or serialised for it.
+            let members = Array(#""execute": ""#.utf8) + Array(command.utf8) + Array(#""}"#.utf8)
+            return send(fds: [], as: PendingCommand(broker: purpose, command: command), continuation: continuation) { id in
+                Self.message(id: id, members: members)
+            }
+        }
+        let message = JSON.object(["execute": .string(command), "arguments": arguments])
         return send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
     }
 
