@@ -88,12 +88,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
-        // Helpers for tests, the bench and `qmp-broker demo`: child processes, QEMU qtest,
-        // temporary trees, the recovery drill. Not a product.
+        // `qmp-broker demo`'s recovery drill against a real QEMU, with what it needs: child
+        // processes, QEMU's qtest, temporary and fake sysfs trees. Shipped in the binary.
+        .target(
+            name: "RecoveryDrill",
+            dependencies: ["EventLoop", "QMPBroker", "QMPWire", "VFIOWatch", "ErrorEvents",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // Helpers for tests and the bench (scripted VMMs, wire exercises), on top of the
+        // drill's. Not a product, and not in the shipped binary.
         .target(
             name: "BrokerTesting",
             dependencies: [
-                "CEpoll", "EventLoop", "QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
+                "RecoveryDrill", "CEpoll", "EventLoop", "QMPBroker", "QMPWire", "QMPSessions", "VFIOWatch", "ErrorEvents", "BrokerState",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
@@ -102,7 +109,7 @@ let package = Package(
                 "QMPBroker",
                 "EventLoop",
                 "QMPWire",
-                "BrokerTesting",
+                "RecoveryDrill",
                 "ErrorEvents",
                 "VFIOWatch",
                 "BrokerState",

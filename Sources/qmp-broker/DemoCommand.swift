@@ -1,5 +1,5 @@
 import ArgumentParser
-import BrokerTesting
+import RecoveryDrill
 import Glibc
 import QMPBroker
 import QMPWire
