@@ -4,14 +4,14 @@
 /// the domain), and each device row carries the time its ownership began. A second
 /// VM-level row would be a second copy of the same truth, written on the hot path and
 /// able to disagree with the device rows after a crash between the two writes.
-public struct BrokerStop: Hashable, Sendable {
-    public var vm: String
+package struct BrokerStop: Hashable, Sendable {
+    package var vm: String
     /// When the earliest still-owned stop was recorded, in microseconds since the epoch.
-    public var microsecondsSinceEpoch: Int64
+    package var microsecondsSinceEpoch: Int64
     /// The devices whose errors the pause belongs to, earliest first.
-    public var devices: [String]
+    package var devices: [String]
 
-    public init(vm: String, microsecondsSinceEpoch: Int64, devices: [String]) {
+    package init(vm: String, microsecondsSinceEpoch: Int64, devices: [String]) {
         self.vm = vm
         self.microsecondsSinceEpoch = microsecondsSinceEpoch
         self.devices = devices

@@ -2,8 +2,8 @@ import ErrorEvents
 
 /// One line of the operator's history: an error (a `VFIO_PCI_ERROR` as emitted), a link
 /// reset, a stop or cont, or a flag set or cleared, with what it was about and why it happened.
-public struct HistoryRecord: Hashable, Sendable {
-    public enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
+package struct HistoryRecord: Hashable, Sendable {
+    package enum Kind: String, Sendable, Hashable, CaseIterable, Codable {
         case error
         case linkReset = "link-reset"
         case stop
@@ -13,27 +13,27 @@ public struct HistoryRecord: Hashable, Sendable {
     }
 
     /// The order of recording; nil until stored.
-    public var sequence: Int64?
-    public var microsecondsSinceEpoch: Int64
-    public var vm: String
-    public var device: String
-    public var host: String
-    public var kind: Kind
-    public var severity: Severity?
+    package var sequence: Int64?
+    package var microsecondsSinceEpoch: Int64
+    package var vm: String
+    package var device: String
+    package var host: String
+    package var kind: Kind
+    package var severity: Severity?
     /// The host's AER names (errors only).
-    public var errors: [String]
-    public var count: Int
+    package var errors: [String]
+    package var count: Int
     /// Where it came from: an error source (eventfd, sysfs, uevent, inject, ...), "guest",
     /// "operator" or "broker".
-    public var source: String?
+    package var source: String?
     /// What the broker did: forward, stop, none (errors), or the command it issued.
-    public var action: String?
+    package var action: String?
     /// The flag after this record.
-    public var linkError: Bool?
+    package var linkError: Bool?
     /// Why, in words: "guest reset of a flagged link", "operator uid=0 pid=4242", "host-recovered".
-    public var cause: String?
+    package var cause: String?
 
-    public init(vm: String, device: String, host: String, kind: Kind, severity: Severity? = nil, errors: [String] = [],
+    package init(vm: String, device: String, host: String, kind: Kind, severity: Severity? = nil, errors: [String] = [],
                 count: Int = 1, source: String? = nil, action: String? = nil, linkError: Bool? = nil, cause: String? = nil,
                 microsecondsSinceEpoch: Int64 = WallClock.microsecondsSinceEpoch()) {
         self.microsecondsSinceEpoch = microsecondsSinceEpoch
@@ -51,7 +51,7 @@ public struct HistoryRecord: Hashable, Sendable {
     }
 
     /// The record of a `VFIO_PCI_ERROR` the broker is emitting (or has just emitted).
-    public init(vm: String, device: String, host: String, _ event: PCIErrorEvent, cause: String? = nil,
+    package init(vm: String, device: String, host: String, _ event: PCIErrorEvent, cause: String? = nil,
                 microsecondsSinceEpoch: Int64 = WallClock.microsecondsSinceEpoch()) {
         self.init(vm: vm, device: device, host: host, kind: .error, severity: event.severity, errors: event.errorNames,
                   count: event.count, source: event.source.rawValue, action: event.action.rawValue,
@@ -60,14 +60,14 @@ public struct HistoryRecord: Hashable, Sendable {
 }
 
 /// Which records to read: all filters optional, newest `limit` kept, returned oldest first.
-public struct HistoryQuery: Sendable, Equatable {
-    public var vm: String?
-    public var device: String?
-    public var sinceMicroseconds: Int64?
-    public var kinds: [HistoryRecord.Kind] = []
-    public var limit = 1000
+package struct HistoryQuery: Sendable, Equatable {
+    package var vm: String?
+    package var device: String?
+    package var sinceMicroseconds: Int64?
+    package var kinds: [HistoryRecord.Kind] = []
+    package var limit = 1000
 
-    public init(vm: String? = nil, device: String? = nil, sinceMicroseconds: Int64? = nil,
+    package init(vm: String? = nil, device: String? = nil, sinceMicroseconds: Int64? = nil,
                 kinds: [HistoryRecord.Kind] = [], limit: Int = 1000) {
         self.vm = vm
         self.device = device
@@ -78,17 +78,17 @@ public struct HistoryQuery: Sendable, Equatable {
 }
 
 /// `ras-mc-ctl --summary` style: how many of each kind (and severity) per device.
-public struct HistorySummaryRow: Hashable, Sendable, Codable {
-    public var vm: String
-    public var device: String
-    public var host: String
-    public var kind: HistoryRecord.Kind
-    public var severity: Severity?
+package struct HistorySummaryRow: Hashable, Sendable, Codable {
+    package var vm: String
+    package var device: String
+    package var host: String
+    package var kind: HistoryRecord.Kind
+    package var severity: Severity?
     /// Records, and signals (errors coalesce several into one record).
-    public var records: Int
-    public var signals: Int
-    public var firstMicroseconds: Int64
-    public var lastMicroseconds: Int64
+    package var records: Int
+    package var signals: Int
+    package var firstMicroseconds: Int64
+    package var lastMicroseconds: Int64
 }
 
 /// How much history is kept: rows older than `maxAgeMicroseconds` and beyond the newest

@@ -71,7 +71,7 @@ final class HistoryWriter: Sendable {
 }
 
 /// What became of a write handed to the background writer.
-public enum HistoryHandOff: Sendable, Equatable {
+package enum HistoryHandOff: Sendable, Equatable {
     case queued
     /// The writer was `HistoryWriter.capacity` writes behind; `total` dropped so far.
     case dropped(total: Int)

@@ -4,7 +4,7 @@ import ErrorEvents
 /// `HistoryWriter`, one serial queue, in order. Flags do not (`saveState`).
 extension StateStore {
     /// What the writer keeps; applied at once and then every 1000 records.
-    public func setHistoryRetention(_ retention: HistoryRetention) {
+    package func setHistoryRetention(_ retention: HistoryRetention) {
         writer.setRetention(retention)
         _ = writer.enqueue { _ = try? self.pruneHistory(retention) }
     }
@@ -13,7 +13,7 @@ extension StateStore {
     /// writer's thread. `onFailure` runs on that thread: a failed history write loses a line
     /// of the operator's record, never a flag.
     @discardableResult
-    public func recordHistoryLater(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil,
+    package func recordHistoryLater(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil,
                                    onFailure: @escaping @Sendable (StateStoreError) -> Void = { _ in }) -> HistoryHandOff {
         writer.enqueue {
             do throws(StateStoreError) {
@@ -27,7 +27,7 @@ extension StateStore {
 
     /// `saveAERBaseline` on the writer's thread, after the history rows of the errors it counts.
     @discardableResult
-    public func saveAERBaselineLater(vm: String, device: String, host: String, counters: String,
+    package func saveAERBaselineLater(vm: String, device: String, host: String, counters: String,
                                      onFailure: @escaping @Sendable (StateStoreError) -> Void = { _ in }) -> HistoryHandOff {
         writer.enqueue {
             do throws(StateStoreError) {
@@ -39,10 +39,10 @@ extension StateStore {
     }
 
     /// Returns once every write queued before the call is done (tests, shutdown).
-    public func waitForHistoryWrites() {
+    package func waitForHistoryWrites() {
         writer.waitForQueued()
     }
 
     /// Writes the writer dropped because it was too far behind, since the store opened.
-    public var droppedHistoryWrites: Int { writer.dropped }
+    package var droppedHistoryWrites: Int { writer.dropped }
 }

@@ -2,7 +2,7 @@ import ErrorEvents
 import GRDB
 
 extension StateStore {
-    public func device(vm: String, id: String) throws(StateStoreError) -> StoredDevice? {
+    package func device(vm: String, id: String) throws(StateStoreError) -> StoredDevice? {
         try read { db in
             try Row.fetchOne(db.cachedStatement(sql: DeviceColumns.selectOne), arguments: [vm, id])
                 .map(DeviceColumns.decode)
@@ -10,7 +10,7 @@ extension StateStore {
     }
 
     /// The VM's devices, by id.
-    public func devices(vm: String) throws(StateStoreError) -> [StoredDevice] {
+    package func devices(vm: String) throws(StateStoreError) -> [StoredDevice] {
         try read { db in
             try Row.fetchAll(db.cachedStatement(sql: DeviceColumns.selectVM), arguments: [vm])
                 .map(DeviceColumns.decode)
@@ -21,7 +21,7 @@ extension StateStore {
     /// the device's machine has now (after restoring it from `device(vm:id:)`), not `.clean`,
     /// or a stored flag is overwritten. Waits for the history writer: queued error rows
     /// carry older counters, which must not land after these.
-    public func save(_ device: StoredDevice) throws(StateStoreError) {
+    package func save(_ device: StoredDevice) throws(StateStoreError) {
         let now = WallClock.microsecondsSinceEpoch()
         let arguments = DeviceColumns.arguments(device, now: now)
         try writer.afterQueued { () throws(StateStoreError) in
@@ -39,7 +39,7 @@ extension StateStore {
     /// right after finds them on restart. The device must have been `save`d; otherwise
     /// nothing is written and `unknownDevice` is thrown. Straight to SQLite, never behind
     /// the history writer: no queued write touches the flag columns.
-    public func saveState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
+    package func saveState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
         var arguments = DeviceColumns.stateArguments(state)
         arguments += ["vm": vm, "id": id, "now": WallClock.microsecondsSinceEpoch()]
         try write { db in
@@ -51,7 +51,7 @@ extension StateStore {
     /// Forgets the device (`vfio-device-del`); its history stays. Returns whether it was
     /// stored. After the queued history writes, like `save`.
     @discardableResult
-    public func removeDevice(vm: String, id: String) throws(StateStoreError) -> Bool {
+    package func removeDevice(vm: String, id: String) throws(StateStoreError) -> Bool {
         try writer.afterQueued { () throws(StateStoreError) in
             try write { db in
                 try db.cachedStatement(sql: DeviceColumns.delete).execute(arguments: [vm, id])
@@ -62,7 +62,7 @@ extension StateStore {
 
     /// "The broker stopped this VM at T and still owns the pause", from the device rows;
     /// nil when no device of the VM holds a broker stop.
-    public func brokerStop(vm: String) throws(StateStoreError) -> BrokerStop? {
+    package func brokerStop(vm: String) throws(StateStoreError) -> BrokerStop? {
         let rows = try read { db in
             try Row.fetchAll(db.cachedStatement(sql: DeviceColumns.selectBrokerStops), arguments: [vm])
         }

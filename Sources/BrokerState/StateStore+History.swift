@@ -6,7 +6,7 @@ extension StateStore {
     /// counters are stored in the same transaction, so history and counters never disagree
     /// on disk; a device removed meanwhile keeps its history and has no counters to update.
     /// The broker's event path uses `recordHistoryLater`.
-    public func recordHistory(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil) throws(StateStoreError) {
+    package func recordHistory(_ record: HistoryRecord, counters: DeviceErrorCounters? = nil) throws(StateStoreError) {
         let arguments = try HistoryColumns.arguments(record)
         var counterArguments = counters.map(DeviceColumns.counterArguments)
         counterArguments? += ["vm": record.vm, "id": record.device]
@@ -19,7 +19,7 @@ extension StateStore {
     }
 
     /// The newest `query.limit` matching records, oldest first (as a log reads).
-    public func historyRecords(_ query: HistoryQuery) throws(StateStoreError) -> [HistoryRecord] {
+    package func historyRecords(_ query: HistoryQuery) throws(StateStoreError) -> [HistoryRecord] {
         guard query.limit > 0 else { return [] }
         let filter = HistoryColumns.filter(query)
         var arguments = filter.arguments
@@ -34,7 +34,7 @@ extension StateStore {
     }
 
     /// Per VM, device, kind and severity: how many records and signals, first and last.
-    public func historySummary(_ query: HistoryQuery) throws(StateStoreError) -> [HistorySummaryRow] {
+    package func historySummary(_ query: HistoryQuery) throws(StateStoreError) -> [HistorySummaryRow] {
         let filter = HistoryColumns.filter(query)
         return try read { db in
             let rows = try Row.fetchAll(db, sql: """
@@ -57,7 +57,7 @@ extension StateStore {
 
     /// Deletes what `retention` no longer keeps; returns how many rows went.
     @discardableResult
-    public func pruneHistory(_ retention: HistoryRetention,
+    package func pruneHistory(_ retention: HistoryRetention,
                              now: Int64 = WallClock.microsecondsSinceEpoch()) throws(StateStoreError) -> Int {
         try write { db in
             try db.execute(sql: "DELETE FROM history WHERE time_us < ?", arguments: [now - retention.maxAgeMicroseconds])

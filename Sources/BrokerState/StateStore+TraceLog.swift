@@ -1,7 +1,7 @@
 import GRDB
 
 extension StateStore {
-    public func traceLogPosition(vm: String) throws(StateStoreError) -> TraceLogPosition? {
+    package func traceLogPosition(vm: String) throws(StateStoreError) -> TraceLogPosition? {
         try read { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT file_device, file_inode, offset FROM trace_log WHERE vm = ?
@@ -13,7 +13,7 @@ extension StateStore {
         }
     }
 
-    public func saveTraceLogPosition(_ position: TraceLogPosition) throws(StateStoreError) {
+    package func saveTraceLogPosition(_ position: TraceLogPosition) throws(StateStoreError) {
         try write { db in
             try db.cachedStatement(sql: """
                 INSERT INTO trace_log (vm, file_device, file_inode, offset) VALUES (?, ?, ?, ?)

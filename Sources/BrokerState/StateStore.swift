@@ -15,15 +15,15 @@ import GRDB
 /// The file closes when the last reference goes (GRDB's `DatabaseQueue` checkpoints and
 /// closes in `deinit`). There is deliberately no `close()`: GRDB traps, rather than throws,
 /// on use after close, and nothing committed depends on closing anyway.
-public final class StateStore: Sendable {
+package final class StateStore: Sendable {
     /// The state file, or `:memory:`.
-    public let path: String
+    package let path: String
     let database: DatabaseQueue
     /// History rows and AER baselines are written here, off the VM queues (`recordHistoryLater`).
     let writer = HistoryWriter()
 
     /// Opens (creating the file and its directories if need be) and migrates the state file.
-    public convenience init(path: String) throws(StateStoreError) {
+    package convenience init(path: String) throws(StateStoreError) {
         try Self.createDirectory(containing: path)
         try PrivateFiles.prepare(databaseAt: path)
         let database = try Self.perform(path: path) {
@@ -33,7 +33,7 @@ public final class StateStore: Sendable {
     }
 
     /// A private store that vanishes with the object: for tests and `demo`.
-    public static func inMemory() throws(StateStoreError) -> StateStore {
+    package static func inMemory() throws(StateStoreError) -> StateStore {
         let path = ":memory:"
         let database = try perform(path: path) {
             try DatabaseQueue(configuration: StateConnection.configuration(wal: false))
@@ -103,7 +103,7 @@ extension StateStoreError {
 
 extension StateStore {
     /// `PRAGMA integrity_check`: "ok", or SQLite's list of what is damaged.
-    public func integrityCheck() throws(StateStoreError) -> String {
+    package func integrityCheck() throws(StateStoreError) -> String {
         try read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "\n") }
     }
 }

@@ -1,4 +1,4 @@
-/// Why the state store could not do what was asked. Every public `StateStore` method throws
+/// Why the state store could not do what was asked. Every package `StateStore` method throws
 /// only this, so callers (and their logs) never need to know about SQLite or GRDB.
 public enum StateStoreError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The file exists but is not an SQLite database, or its pages are damaged.

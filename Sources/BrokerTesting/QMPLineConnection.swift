@@ -3,14 +3,14 @@ import QMPBroker
 
 /// A blocking QMP connection that keeps the peer's lines as bytes, for tests that check
 /// exactly what went over the wire (QMPClient parses). Every wait is bounded.
-public final class QMPLineConnection {
-    public let fd: Int32
+package final class QMPLineConnection {
+    package let fd: Int32
     private var pending: [UInt8] = []
     /// Lines set aside by `nextEvent`/`nextReply` while looking for another kind.
     private var setAside: [String] = []
 
     /// Connects to `path`, retrying until `timeout` seconds pass (the server may be starting).
-    public init(path: String, timeout: Double = 10) throws {
+    package init(path: String, timeout: Double = 10) throws {
         do {
             fd = try BlockingConnect.unixSocket(path, timeout: timeout, interval: 0.002)
         } catch {
@@ -19,12 +19,12 @@ public final class QMPLineConnection {
     }
 
     /// Takes over a connected stream socket (one end of a socketpair).
-    public init(adopting fd: Int32) { self.fd = fd }
+    package init(adopting fd: Int32) { self.fd = fd }
 
     deinit { Glibc.close(fd) }
 
     /// Sends text, with `fds` attached by SCM_RIGHTS when given.
-    public func send(_ text: String, fds: [Int32] = []) throws {
+    package func send(_ text: String, fds: [Int32] = []) throws {
         let bytes = Array(text.utf8)
         let space = fds.isEmpty ? 0 : MemoryLayout<cmsghdr>.size + fds.count * 4
         let sent = bytes.withUnsafeBytes { raw in
@@ -55,23 +55,23 @@ public final class QMPLineConnection {
     }
 
     /// The next line without its `\r\n`, or nil when `timeout` passes first. Throws at EOF.
-    public func nextLine(timeout: Double = 10) throws -> String? {
+    package func nextLine(timeout: Double = 10) throws -> String? {
         if !setAside.isEmpty { return setAside.removeFirst() }
         return try readLine(timeout: timeout)
     }
 
     /// The next line that is not an event (events met on the way are kept for `nextEvent`).
-    public func nextReply(timeout: Double = 10) throws -> String? {
+    package func nextReply(timeout: Double = 10) throws -> String? {
         try next(timeout: timeout) { !Self.isEvent($0) }
     }
 
     /// The next event named `name` (other lines met on the way are kept).
-    public func nextEvent(_ name: String, timeout: Double = 10) throws -> String? {
+    package func nextEvent(_ name: String, timeout: Double = 10) throws -> String? {
         try next(timeout: timeout) { Self.isEvent($0) && $0.contains(#""event": "\#(name)""#) }
     }
 
     /// Reads until the peer closes; true if it did within `timeout`.
-    public func waitForClose(timeout: Double = 10) -> Bool {
+    package func waitForClose(timeout: Double = 10) -> Bool {
         let deadline = Deadline(after: timeout)
         while !deadline.passed {
             do { _ = try readLine(timeout: deadline.remaining) } catch { return true }

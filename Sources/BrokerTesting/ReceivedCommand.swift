@@ -2,25 +2,25 @@ import QMPBroker
 import QMPWire
 
 /// One command a `ScriptedVMM` read, as it arrived.
-public struct ReceivedCommand: Sendable, Equatable {
+package struct ReceivedCommand: Sendable, Equatable {
     /// `execute` (or `exec-oob`); "" when the message had neither.
-    public let name: String
+    package let name: String
     /// The `id` as QEMU's writer prints it (what QEMU echoes), nil when there was none.
-    public let id: String?
+    package let id: String?
     /// The `arguments` object as QEMU's writer prints it, nil when there were none.
-    public let arguments: String?
+    package let arguments: String?
     /// CLOCK_MONOTONIC nanoseconds taken as soon as `recvmsg` returned the bytes that
     /// completed this command: the arrival time a benchmark can compare with its own clock.
-    public let receivedAt: UInt64
+    package let receivedAt: UInt64
     /// Descriptors that came by SCM_RIGHTS since the previous command was complete (QEMU too
     /// queues them for the next command that takes one). The VMM owns them; they stay open
     /// until the VMM is closed.
-    public let descriptors: [Int32]
+    package let descriptors: [Int32]
     /// Which connection it came on, counting from 1.
-    public let connection: Int
+    package let connection: Int
 
     /// A string member of `arguments`, e.g. `argument("command-line")` of an HMP command.
-    public func argument(_ key: String) -> String? {
+    package func argument(_ key: String) -> String? {
         guard let arguments, let object = try? JSON.parse(arguments) else { return nil }
         return object[key]?.string
     }

@@ -1,23 +1,23 @@
 /// The devices a `ScriptedVMM` pretends to have, so the broker's attach-time questions get
 /// QEMU 7.2's answers: `qom-list` of `/machine/peripheral`, `qom-get` of `type`,
 /// `parent_bus` and `host`, and `query-pci` (bus numbers as firmware left them).
-public struct ScriptedMachine: Sendable, Equatable {
-    public struct Device: Sendable, Equatable {
+package struct ScriptedMachine: Sendable, Equatable {
+    package struct Device: Sendable, Equatable {
         /// The qdev id: the device is `/machine/peripheral/ID` in QOM.
-        public var id: String
+        package var id: String
         /// The QOM type (`vfio-pci`, `pcie-root-port`, ...).
-        public var type: String
+        package var type: String
         /// QOM `parent_bus`: `/machine/q35/pcie.0` on the root bus, `/machine/peripheral/PORT/PORT` below a port.
-        public var parentBus: String
-        public var bus: UInt8
-        public var slot: UInt8
-        public var function: UInt8 = 0
+        package var parentBus: String
+        package var bus: UInt8
+        package var slot: UInt8
+        package var function: UInt8 = 0
         /// A bridge's secondary bus number (0: not programmed, `query-pci` lists nothing below it).
-        public var secondaryBus: UInt8?
+        package var secondaryBus: UInt8?
         /// `qom-get host` of a vfio-pci device.
-        public var host: String?
+        package var host: String?
 
-        public init(id: String, type: String, parentBus: String, bus: UInt8, slot: UInt8, function: UInt8 = 0,
+        package init(id: String, type: String, parentBus: String, bus: UInt8, slot: UInt8, function: UInt8 = 0,
                     secondaryBus: UInt8? = nil, host: String? = nil) {
             self.id = id
             self.type = type
@@ -32,13 +32,13 @@ public struct ScriptedMachine: Sendable, Equatable {
         var isBridge: Bool { secondaryBus != nil }
     }
 
-    public var devices: [Device]
+    package var devices: [Device]
 
-    public init(devices: [Device] = []) { self.devices = devices }
+    package init(devices: [Device] = []) { self.devices = devices }
 
     /// A q35 machine with one device behind the root port `port` at 00:SLOT.0 (bus 1), as
     /// the integration tests' QEMU has (`00:1c.0`).
-    public static func deviceBehindRootPort(_ id: String = "dev0", type: String = "vfio-pci", host: String? = "0000:3b:00.0",
+    package static func deviceBehindRootPort(_ id: String = "dev0", type: String = "vfio-pci", host: String? = "0000:3b:00.0",
                                             port: String = "rp0", slot: UInt8 = 0x1C) -> ScriptedMachine {
         ScriptedMachine(devices: [
             Device(id: port, type: "pcie-root-port", parentBus: "/machine/q35/pcie.0", bus: 0, slot: slot, secondaryBus: 1),

@@ -1,7 +1,7 @@
 /// What a `ScriptedVMM` sends for one command: data, not closures, so a script can be
 /// shared between threads and read back. JSON is given as text (QEMU's spacing is applied
 /// when it is sent).
-public indirect enum ScriptedReply: Sendable, Equatable {
+package indirect enum ScriptedReply: Sendable, Equatable {
     /// `{"return": VALUE, "id": ID}`; `value` is JSON text.
     case success(String)
     /// `{"id": ID, "error": {"class": CLASS, "desc": DESC}}`, in QEMU's member order.
@@ -18,10 +18,10 @@ public indirect enum ScriptedReply: Sendable, Equatable {
     /// Bytes sent exactly as given (no `\r\n` added): a reply with a foreign id, garbage.
     case raw(String)
 
-    public static let empty = ScriptedReply.success("{}")
+    package static let empty = ScriptedReply.success("{}")
 
     /// QEMU's answer to a command it does not have.
-    public static func commandNotFound(_ name: String) -> ScriptedReply {
+    package static func commandNotFound(_ name: String) -> ScriptedReply {
         .error(class: "CommandNotFound", desc: "The command \(name) has not been found")
     }
 }

@@ -14,13 +14,13 @@ import Synchronization
 ///
 /// Served by a `ScriptedVMMGroup` (one thread for many peers); every member is safe to
 /// use from any thread.
-public final class ScriptedVMM: Sendable {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+package final class ScriptedVMM: Sendable {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// The socket the broker connects to (its `upstreamPath`); nil for a socketpair peer.
-    public let path: String?
+    package let path: String?
     let group: ScriptedVMMGroup
     let listener: Int32
     let listenerToken: UInt64
@@ -75,33 +75,33 @@ public final class ScriptedVMM: Sendable {
     // MARK: scripting
 
     /// Replaces the reply to every later `name` command.
-    public func reply(to name: String, with reply: ScriptedReply) {
+    package func reply(to name: String, with reply: ScriptedReply) {
         state.withLock { $0.script.replies[name] = reply }
     }
 
     /// Goes back to the built-in answer for `name`.
-    public func removeReply(to name: String) {
+    package func removeReply(to name: String) {
         _ = state.withLock { $0.script.replies.removeValue(forKey: name) }
     }
 
-    public func updateScript(_ change: @Sendable (inout VMMScript) -> Void) {
+    package func updateScript(_ change: @Sendable (inout VMMScript) -> Void) {
         state.withLock { change(&$0.script) }
     }
 
     /// Sends an event now, with QEMU's timestamp member; `data` is JSON text.
-    public func emit(_ event: String, data: String? = nil) {
+    package func emit(_ event: String, data: String? = nil) {
         sendOnCurrentConnection(Self.eventBytes(event, data: data))
     }
 
     /// Sends bytes as they are (nothing added), QMP or not.
-    public func sendRaw(_ text: String) {
+    package func sendRaw(_ text: String) {
         sendOnCurrentConnection(Array(text.utf8))
     }
 
     /// Answers the held commands named `name` (all held ones when nil) with `reply`, oldest
     /// first; those of a closed connection are dropped. Returns how many were answered.
     @discardableResult
-    public func answerHeld(_ name: String? = nil, with reply: ScriptedReply = .empty) -> Int {
+    package func answerHeld(_ name: String? = nil, with reply: ScriptedReply = .empty) -> Int {
         let answering = state.withLock { state in
             let (matching, rest) = (state.held.filter { name == nil || $0.name == name },
                                     state.held.filter { name != nil && $0.name != name })
@@ -117,13 +117,13 @@ public final class ScriptedVMM: Sendable {
     // MARK: what happened
 
     /// Every command read so far, in order (all connections).
-    public var commands: [ReceivedCommand] { state.withLock { $0.received } }
+    package var commands: [ReceivedCommand] { state.withLock { $0.received } }
 
-    public var commandNames: [String] { commands.map(\.name) }
+    package var commandNames: [String] { commands.map(\.name) }
 
     /// The log so far, emptied: for long runs (a benchmark) that must not grow it forever.
     /// `waitForCommand(after:)` counts from the log as it is after this.
-    public func takeCommands() -> [ReceivedCommand] {
+    package func takeCommands() -> [ReceivedCommand] {
         state.withLock { state in
             defer { state.received = [] }
             return state.received
@@ -131,20 +131,20 @@ public final class ScriptedVMM: Sendable {
     }
 
     /// Connections accepted so far.
-    public var connections: Int { state.withLock { $0.connections } }
+    package var connections: Int { state.withLock { $0.connections } }
 
     /// Whether `query-status` would now say running.
-    public var isRunning: Bool { state.withLock { $0.running } }
+    package var isRunning: Bool { state.withLock { $0.running } }
 
     /// The first command named `name` among those read after the first `after`; waits for it
     /// up to `timeout` seconds. Use `commands.count` before acting as `after`.
-    public func waitForCommand(_ name: String, after: Int = 0, timeout: Double = 10) -> ReceivedCommand? {
+    package func waitForCommand(_ name: String, after: Int = 0, timeout: Double = 10) -> ReceivedCommand? {
         waitFor(timeout: timeout) { received in received.dropFirst(after).first { $0.name == name } }
     }
 
     /// Waits until `condition` holds for the commands read so far, up to `timeout` seconds.
     @discardableResult
-    public func waitUntil(timeout: Double = 10, _ condition: @escaping ([ReceivedCommand]) -> Bool) -> Bool {
+    package func waitUntil(timeout: Double = 10, _ condition: @escaping ([ReceivedCommand]) -> Bool) -> Bool {
         waitFor(timeout: timeout) { condition($0) ? true : nil } ?? false
     }
 
@@ -162,14 +162,14 @@ public final class ScriptedVMM: Sendable {
 
     /// Closes the current connection, as a VMM that dies or restarts would; a listening
     /// peer then accepts the next one.
-    public func disconnect() {
+    package func disconnect() {
         link.withLock { link in
             if link.fd >= 0 { shutdown(link.fd, Int32(SHUT_RDWR)) }
         }
     }
 
     /// Stops listening and serving, removes the socket file, closes received descriptors.
-    public func close() {
+    package func close() {
         link.withLock { link in
             guard !link.closed else { return }
             link.closed = true

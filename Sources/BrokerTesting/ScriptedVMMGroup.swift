@@ -8,9 +8,9 @@ import VFIOWatch
 /// cost a thousand sockets, not a thousand threads. Handlers run inline on that thread and
 /// never block (output the socket does not take waits for EPOLLOUT): one slow broker
 /// cannot stall the other peers. The peers' accessors may be called from any thread.
-public final class ScriptedVMMGroup: Sendable {
+package final class ScriptedVMMGroup: Sendable {
     /// The group tests share; it lives as long as the process.
-    public static let shared = ScriptedVMMGroup()
+    package static let shared = ScriptedVMMGroup()
 
     private let epoll = Epoll()
     /// Wakes the loop to stop it.
@@ -36,7 +36,7 @@ public final class ScriptedVMMGroup: Sendable {
         let bytes: [UInt8]
     }
 
-    public init() {
+    package init() {
         wakeFD = (try? EventFD.makeEventFD()) ?? -1
         precondition(wakeFD >= 0, "eventfd: errno \(errno)")
         epoll.add(wakeFD, token: Self.wakeToken)
@@ -44,18 +44,18 @@ public final class ScriptedVMMGroup: Sendable {
     }
 
     /// Stops the thread; the peers must have been closed.
-    public func close() {
+    package func close() {
         stopping.store(true, ordering: .releasing)
         try? EventFD.signal(wakeFD)
     }
 
     /// A QEMU-like peer listening on a unix socket at `path` (an old socket file is replaced).
-    public func listen(at path: String, script: VMMScript = VMMScript()) throws(ScriptedVMM.Failure) -> ScriptedVMM {
+    package func listen(at path: String, script: VMMScript = VMMScript()) throws(ScriptedVMM.Failure) -> ScriptedVMM {
         try ScriptedVMM(group: self, path: path, script: script)
     }
 
     /// A peer serving `fd`, one end of a connected stream socket (a socketpair), greeting at once.
-    public func serve(connected fd: Int32, script: VMMScript = VMMScript()) -> ScriptedVMM {
+    package func serve(connected fd: Int32, script: VMMScript = VMMScript()) -> ScriptedVMM {
         ScriptedVMM(group: self, connected: fd, script: script)
     }
 

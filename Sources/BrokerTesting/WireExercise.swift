@@ -11,9 +11,9 @@ import QMPWire
 /// The input is cut into reads at 0xFF bytes in positions divisible by 7 (the byte is
 /// dropped), so framing across reads is exercised with the same corpus. Returns the
 /// number of replies the broker would write.
-public enum WireExercise {
+package enum WireExercise {
     @discardableResult
-    public static func run(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    package static func run(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         var replies = 0
         var reader = QMPInputReader()
         var session = ClientSession(oobOffered: true, localCommands: ["query-broker", "vfio-device-add"])

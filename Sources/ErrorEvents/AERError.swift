@@ -1,5 +1,5 @@
 /// How bad a host PCIe error is, as the AER core classifies it.
-public enum Severity: String, Sendable, Hashable, CaseIterable, Codable {
+package enum Severity: String, Sendable, Hashable, CaseIterable, Codable {
     case correctable
     case nonFatal = "non-fatal"
     case fatal
@@ -10,24 +10,24 @@ public enum Severity: String, Sendable, Hashable, CaseIterable, Codable {
 /// The two do not agree (SPEC section 9): sysfs says `CmpltTO`, QEMU 7.2 says
 /// `COMP_TIME`. The broker injects the bit mask as a number, which QEMU accepts
 /// whatever it calls the bit.
-public struct AERError: Hashable, Sendable {
-    public let correctable: Bool
-    public let bit: Int
+package struct AERError: Hashable, Sendable {
+    package let correctable: Bool
+    package let bit: Int
     /// The name the kernel prints in `aer_dev_*`; unnamed bits are `dev_*_errs_bit[N]` there.
-    public let sysfsName: String
+    package let sysfsName: String
     /// QEMU 7.2's `pcie_aer_inject_error` name, when it has one.
-    public let qemuName: String?
+    package let qemuName: String?
 
-    public var mask: UInt32 { UInt32(1) << UInt32(bit) }
+    package var mask: UInt32 { UInt32(1) << UInt32(bit) }
 
-    public init(correctable: Bool, bit: Int, sysfsName: String, qemuName: String?) {
+    package init(correctable: Bool, bit: Int, sysfsName: String, qemuName: String?) {
         self.correctable = correctable
         self.bit = bit
         self.sysfsName = sysfsName
         self.qemuName = qemuName
     }
 
-    public static let correctableErrors: [AERError] = [
+    package static let correctableErrors: [AERError] = [
         .init(correctable: true, bit: 0, sysfsName: "RxErr", qemuName: "RCVR"),
         .init(correctable: true, bit: 6, sysfsName: "BadTLP", qemuName: "BAD_TLP"),
         .init(correctable: true, bit: 7, sysfsName: "BadDLLP", qemuName: "BAD_DLLP"),
@@ -38,7 +38,7 @@ public struct AERError: Hashable, Sendable {
         .init(correctable: true, bit: 15, sysfsName: "HeaderOF", qemuName: "HL_OVERFLOW"),
     ]
 
-    public static let uncorrectableErrors: [AERError] = [
+    package static let uncorrectableErrors: [AERError] = [
         .init(correctable: false, bit: 4, sysfsName: "DLP", qemuName: "DLP"),
         .init(correctable: false, bit: 5, sysfsName: "SDES", qemuName: "SDN"),
         .init(correctable: false, bit: 12, sysfsName: "TLP", qemuName: "POISON_TLP"),
@@ -55,7 +55,7 @@ public struct AERError: Hashable, Sendable {
 
     /// Looks a name up the way the kernel prints it (`DLP`, `dev_fatal_errs_bit[22]`),
     /// or as QEMU names it (`COMP_TIME`). `correctable` picks the table; names overlap.
-    public static func named(_ name: String, correctable: Bool) -> AERError? {
+    package static func named(_ name: String, correctable: Bool) -> AERError? {
         let table = correctable ? correctableErrors : uncorrectableErrors
         if let known = table.first(where: { $0.sysfsName == name || $0.qemuName == name }) { return known }
         // Unnamed bits: `dev_cor_errs_bit[N]`, `dev_fatal_errs_bit[N]`, `dev_nonfatal_errs_bit[N]`.
@@ -69,5 +69,5 @@ public struct AERError: Hashable, Sendable {
 
 extension Severity {
     /// The AER table whose names this severity's counters use.
-    public var isCorrectable: Bool { self == .correctable }
+    package var isCorrectable: Bool { self == .correctable }
 }

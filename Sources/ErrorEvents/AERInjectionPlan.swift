@@ -7,54 +7,54 @@
 /// (`pcie_aer_inject_error`: "one and only one bit must be set", else `-EINVAL`): hence
 /// one command per bit. `-a` (advisory non-fatal) is never used: it would turn a non-fatal
 /// error into a correctable one, which the guest does not recover from.
-public struct AERInjectionCommand: Hashable, Sendable {
-    public static let hmpCommand = "pcie_aer_inject_error"
+package struct AERInjectionCommand: Hashable, Sendable {
+    package static let hmpCommand = "pcie_aer_inject_error"
 
-    public let correctable: Bool
-    public let bit: Int
+    package let correctable: Bool
+    package let bit: Int
 
-    public init(correctable: Bool, bit: Int) {
+    package init(correctable: Bool, bit: Int) {
         self.correctable = correctable
         self.bit = bit
     }
 
-    public var status: UInt32 { UInt32(1) << UInt32(bit) }
+    package var status: UInt32 { UInt32(1) << UInt32(bit) }
 
     /// The status as QEMU parses it: hex, never a name (names differ from sysfs and disable `-c`).
-    public var statusArgument: String { "0x" + String(status, radix: 16) }
+    package var statusArgument: String { "0x" + String(status, radix: 16) }
 
     /// The severity QEMU gives this bit while the guest keeps the reset-default severity register.
-    public var severityAtGuestDefaults: Severity {
+    package var severityAtGuestDefaults: Severity {
         QEMUAERModel.severityAtDefaults(bit: bit, correctable: correctable)
     }
 
     /// The arguments after the command name. `target` is a qdev id (QEMU ids contain no
     /// blanks or quotes, so no quoting is needed): the device itself when it reports errors,
     /// else the nearest port above it (SPEC section 9); the I/O layer knows which.
-    public func arguments(target: String) -> [String] {
+    package func arguments(target: String) -> [String] {
         correctable ? ["-c", target, statusArgument] : [target, statusArgument]
     }
 
     /// The `command-line` for `human-monitor-command`.
-    public func commandLine(target: String) -> String {
+    package func commandLine(target: String) -> String {
         ([Self.hmpCommand] + arguments(target: target)).joined(separator: " ")
     }
 }
 
 /// How to raise a `GuestAERError` in QEMU: the commands, in order, and what could not be done.
-public struct AERInjectionPlan: Hashable, Sendable {
-    public let correctable: Bool
-    public let commands: [AERInjectionCommand]
+package struct AERInjectionPlan: Hashable, Sendable {
+    package let correctable: Bool
+    package let commands: [AERInjectionCommand]
     /// Host bits QEMU cannot inject (e.g. uncorrectable bits 26 to 31 of newer kernels);
     /// left out, for the log.
-    public let uninjectable: UInt32
+    package let uninjectable: UInt32
     /// None of the host's bits could be injected; the severity's default bit stands in.
-    public let usesDefaultBit: Bool
+    package let usesDefaultBit: Bool
 
     /// Orders the bits so that the first injected error, the one QEMU's First Error
     /// Pointer and first error message name, is one QEMU classifies with the host's
     /// severity when the guest keeps the default severity register; then ascending.
-    public init(_ error: GuestAERError) {
+    package init(_ error: GuestAERError) {
         let supported = QEMUAERModel.supported(correctable: error.correctable)
         var injectable = error.status & supported
         uninjectable = error.status & ~supported
@@ -79,24 +79,24 @@ public struct AERInjectionPlan: Hashable, Sendable {
     /// defaults. When it differs from the host's (a host whose firmware reprogrammed the
     /// severity register), the log should say so: a fatal host error the guest takes as
     /// non-fatal will not make the guest reset the link.
-    public var guestSeverityAtDefaults: Severity {
+    package var guestSeverityAtDefaults: Severity {
         commands.first?.severityAtGuestDefaults ?? (correctable ? .correctable : .nonFatal)
     }
 
     /// Whether the injection can reach the guest's AER driver at all on this QEMU.
     /// Correctable errors before 8.1 are only recorded in the device's AER status
     /// registers: still inject, and log `undeliveredNote` rather than a failure.
-    public func reachesGuest(on qemu: QEMUVersion) -> Bool {
+    package func reachesGuest(on qemu: QEMUVersion) -> Bool {
         !correctable || qemu >= .deliversCorrectableAERErrors
     }
 
-    public static let undeliveredNote = "recorded, not delivered (QEMU < 8.1)"
-    public static let deliveredNote = "delivered to the guest (QEMU >= 8.1)"
-    public static let deliveryUnknownNote = "delivery to the guest unknown (QEMU version not known)"
+    package static let undeliveredNote = "recorded, not delivered (QEMU < 8.1)"
+    package static let deliveredNote = "delivered to the guest (QEMU >= 8.1)"
+    package static let deliveryUnknownNote = "delivery to the guest unknown (QEMU version not known)"
 
     /// What becomes of a correctable injection on `qemu` (nil: version not known), in the
     /// words of the event's note; nil for an uncorrectable plan, which always reaches it.
-    public func correctableDelivery(on qemu: QEMUVersion?) -> String? {
+    package func correctableDelivery(on qemu: QEMUVersion?) -> String? {
         guard correctable else { return nil }
         guard let qemu else { return Self.deliveryUnknownNote }
         return reachesGuest(on: qemu) ? Self.deliveredNote : Self.undeliveredNote
@@ -104,5 +104,5 @@ public struct AERInjectionPlan: Hashable, Sendable {
 }
 
 extension GuestAERError {
-    public var injectionPlan: AERInjectionPlan { AERInjectionPlan(self) }
+    package var injectionPlan: AERInjectionPlan { AERInjectionPlan(self) }
 }

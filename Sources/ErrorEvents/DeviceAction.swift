@@ -1,5 +1,5 @@
 /// One thing the I/O layer must do after an input to a `DeviceErrorMachine`.
-public enum DeviceAction: Hashable, Sendable {
+package enum DeviceAction: Hashable, Sendable {
     /// Send QMP `stop`. Always first in a `DeviceActions`: it races the guest.
     case stopVM
     /// Store the flag and the broker-stop ownership durably, before announcing anything.

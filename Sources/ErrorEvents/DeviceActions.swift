@@ -4,29 +4,29 @@
 /// A fixed inline list rather than an `Array`: the stop after a guest link reset must go out
 /// well under a millisecond after the trace line, so a transition allocates nothing.
 /// No input yields more than three actions.
-public struct DeviceActions: RandomAccessCollection, Hashable, Sendable, ExpressibleByArrayLiteral,
+package struct DeviceActions: RandomAccessCollection, Hashable, Sendable, ExpressibleByArrayLiteral,
     CustomStringConvertible
 {
-    public static let capacity = 4
+    package static let capacity = 4
 
     private var slot0: DeviceAction?
     private var slot1: DeviceAction?
     private var slot2: DeviceAction?
     private var slot3: DeviceAction?
-    public private(set) var count = 0
+    package private(set) var count = 0
 
-    public init() {}
+    package init() {}
 
-    public init(arrayLiteral elements: DeviceAction...) {
+    package init(arrayLiteral elements: DeviceAction...) {
         for element in elements { append(element) }
     }
 
-    public static let none = DeviceActions()
+    package static let none = DeviceActions()
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { count }
+    package var startIndex: Int { 0 }
+    package var endIndex: Int { count }
 
-    public subscript(position: Int) -> DeviceAction {
+    package subscript(position: Int) -> DeviceAction {
         precondition(position >= 0 && position < count, "DeviceActions index out of range")
         // Non-nil below `count` by construction of `append`.
         if position == 0 { return slot0! }
@@ -49,5 +49,5 @@ public struct DeviceActions: RandomAccessCollection, Hashable, Sendable, Express
         count += 1
     }
 
-    public var description: String { Array(self).description }
+    package var description: String { Array(self).description }
 }

@@ -1,21 +1,21 @@
 /// Host errors seen on one device, per severity, for `query-vfio-devices`.
 /// Counts signals (a `HostError`'s `count`), not observations.
-public struct DeviceErrorCounters: Hashable, Sendable {
-    public private(set) var correctable: UInt64
-    public private(set) var nonFatal: UInt64
-    public private(set) var fatal: UInt64
+package struct DeviceErrorCounters: Hashable, Sendable {
+    package private(set) var correctable: UInt64
+    package private(set) var nonFatal: UInt64
+    package private(set) var fatal: UInt64
 
-    public init(correctable: UInt64 = 0, nonFatal: UInt64 = 0, fatal: UInt64 = 0) {
+    package init(correctable: UInt64 = 0, nonFatal: UInt64 = 0, fatal: UInt64 = 0) {
         self.correctable = correctable
         self.nonFatal = nonFatal
         self.fatal = fatal
     }
 
-    public var total: UInt64 {
+    package var total: UInt64 {
         Self.saturatingSum(Self.saturatingSum(correctable, nonFatal), fatal)
     }
 
-    public subscript(severity: Severity) -> UInt64 {
+    package subscript(severity: Severity) -> UInt64 {
         switch severity {
         case .correctable: correctable
         case .nonFatal: nonFatal
@@ -23,7 +23,7 @@ public struct DeviceErrorCounters: Hashable, Sendable {
         }
     }
 
-    public mutating func record(_ severity: Severity, count: Int) {
+    package mutating func record(_ severity: Severity, count: Int) {
         let added = UInt64(max(0, count))
         switch severity {
         case .correctable: correctable = Self.saturatingSum(correctable, added)
@@ -32,7 +32,7 @@ public struct DeviceErrorCounters: Hashable, Sendable {
         }
     }
 
-    public mutating func record(_ error: HostError) {
+    package mutating func record(_ error: HostError) {
         record(error.severity, count: error.count)
     }
 

@@ -12,7 +12,7 @@
 /// under the guest (SPEC 10). The flag clears when the guest's link reset has stopped the
 /// VM and the VM is resumed, when the VM is reset after the host recovered, or by the
 /// operator; after a failed host recovery only the operator clears it.
-public struct DeviceErrorMachine: Sendable {
+package struct DeviceErrorMachine: Sendable {
     /// The VM's run state as the STOP and RESUME events told it.
     private enum RunState: Sendable {
         case running
@@ -53,12 +53,12 @@ public struct DeviceErrorMachine: Sendable {
     /// `runStateLearnt`; until then the machine runs on the assumed run state.
     private var restoredStop: PersistedDeviceState?
     /// The host's recovery since the last uncorrectable error.
-    public private(set) var hostRecovery: HostRecovery = .none
-    public private(set) var policy: DevicePolicy
-    public private(set) var counters: DeviceErrorCounters
+    package private(set) var hostRecovery: HostRecovery = .none
+    package private(set) var policy: DevicePolicy
+    package private(set) var counters: DeviceErrorCounters
 
     /// A machine for a device with nothing persisted.
-    public init(policy: DevicePolicy = .default, vmRunning: Bool = true) {
+    package init(policy: DevicePolicy = .default, vmRunning: Bool = true) {
         self.init(policy: policy, restoring: .clean, vmRunning: vmRunning)
     }
 
@@ -67,7 +67,7 @@ public struct DeviceErrorMachine: Sendable {
     /// and the flag still set: if the VM runs, someone resumed it while the broker was away,
     /// and without the flag there is nothing a `cont` would wait for. When the result
     /// differs from what was stored, `persistedState` says what to store now.
-    public init(
+    package init(
         policy: DevicePolicy = .default, restoring persisted: PersistedDeviceState,
         vmRunning: Bool, counters: DeviceErrorCounters = DeviceErrorCounters()
     ) {
@@ -86,7 +86,7 @@ public struct DeviceErrorMachine: Sendable {
     /// A machine restored while the VM's run state may not be known yet (a broker start,
     /// before `query-status` answers). A stored broker stop is then kept as stored until
     /// `runStateLearnt` judges it.
-    public init(
+    package init(
         policy: DevicePolicy = .default, restoring persisted: PersistedDeviceState,
         vm: VMRunState, counters: DeviceErrorCounters = DeviceErrorCounters()
     ) {
@@ -96,7 +96,7 @@ public struct DeviceErrorMachine: Sendable {
 
     // MARK: - What the rest of the broker reads
 
-    public var persistedState: PersistedDeviceState {
+    package var persistedState: PersistedDeviceState {
         switch state {
         case .healthy, .nonFatalSeen, .recovered:
             PersistedDeviceState(linkError: false, stoppedByBroker: false)
@@ -109,13 +109,13 @@ public struct DeviceErrorMachine: Sendable {
         }
     }
 
-    public var linkError: Bool { persistedState.linkError }
+    package var linkError: Bool { persistedState.linkError }
 
     /// What the device's row must say: a restored broker stop still being judged is
     /// written back as it was stored, not as the provisional machine sees it.
-    public var storedState: PersistedDeviceState { restoredStop ?? persistedState }
+    package var storedState: PersistedDeviceState { restoredStop ?? persistedState }
 
-    public var status: DeviceErrorStatus {
+    package var status: DeviceErrorStatus {
         switch state {
         case .healthy: .healthy
         case .nonFatalSeen: .nonFatal
@@ -129,7 +129,7 @@ public struct DeviceErrorMachine: Sendable {
 
     /// A device error observed on the host. Every one is reported; a fatal one sets the
     /// flag under every policy (under `report` it is information for management).
-    public mutating func hostError(_ error: HostError) -> DeviceActions {
+    package mutating func hostError(_ error: HostError) -> DeviceActions {
         let before = persistedState
         counters.record(error)
         var stop = false
@@ -155,7 +155,7 @@ public struct DeviceErrorMachine: Sendable {
     /// The guest reset the device's link (SBR on a bridge above it, or a hot reset).
     /// With the flag set, a running VM is stopped before the guest can use a link the
     /// host considers broken; a VM already paused or already being stopped is left alone.
-    public mutating func guestLinkReset(origin: LinkResetOrigin) -> DeviceActions {
+    package mutating func guestLinkReset(origin: LinkResetOrigin) -> DeviceActions {
         let before = persistedState
         var stop = false
         switch state {
@@ -180,7 +180,7 @@ public struct DeviceErrorMachine: Sendable {
     /// Once the host has recovered the device, a rebooting guest starts with it afresh, so
     /// the flag clears; before that (or after a failed recovery) the device is as broken as
     /// before, and the flag stays.
-    public mutating func systemReset() -> DeviceActions {
+    package mutating func systemReset() -> DeviceActions {
         guard hostRecovery == .successful else {
             // A guest rebooted in the middle of its link reset will not finish it: resuming
             // it no longer re-initialises the device the host has not recovered yet.
@@ -197,7 +197,7 @@ public struct DeviceErrorMachine: Sendable {
     }
 
     /// One of the VMM's run-state inputs.
-    public mutating func vmEvent(_ event: VMRunEvent) -> DeviceActions {
+    package mutating func vmEvent(_ event: VMRunEvent) -> DeviceActions {
         switch event {
         case .runStateLearnt(let running): runStateLearnt(running: running)
         case .stopped: vmStopped()
@@ -210,7 +210,7 @@ public struct DeviceErrorMachine: Sendable {
     /// now, as if restored knowing it (what happened meanwhile was provisional; only the
     /// counters stay); a changed judgement is persisted. Any other machine takes the state
     /// as a STOP or RESUME.
-    public mutating func runStateLearnt(running: Bool) -> DeviceActions {
+    package mutating func runStateLearnt(running: Bool) -> DeviceActions {
         guard let restored = restoredStop else { return running ? vmResumed() : vmStopped() }
         self = DeviceErrorMachine(policy: policy, restoring: restored, vmRunning: running, counters: counters)
         return persistedState == restored ? .none : [.persist(persistedState)]
@@ -218,7 +218,7 @@ public struct DeviceErrorMachine: Sendable {
 
     /// QMP `STOP`, whoever caused it. Only the first STOP after the broker's own `stop`
     /// is the broker's.
-    public mutating func vmStopped() -> DeviceActions {
+    package mutating func vmStopped() -> DeviceActions {
         let before = persistedState
         var cont = false
         switch state {
@@ -253,7 +253,7 @@ public struct DeviceErrorMachine: Sendable {
     /// QEMU emits no STOP for a `stop` on a VM that is already paused (`do_vm_stop` only
     /// signals a running VM), so this is the only way to learn that an operator took over
     /// a pause the broker made; it also settles a client `stop` racing the broker's own.
-    public mutating func clientRequestedStop() -> DeviceActions {
+    package mutating func clientRequestedStop() -> DeviceActions {
         let before = persistedState
         switch state {
         case .healthy, .nonFatalSeen, .linkError, .recovered:
@@ -272,7 +272,7 @@ public struct DeviceErrorMachine: Sendable {
     /// finish that reset and re-initialise the device, so the flag clears (unless the host
     /// failed to recover it). After any other `cont` the flag stays, and the next guest link
     /// reset stops the VM again.
-    public mutating func vmResumed() -> DeviceActions {
+    package mutating func vmResumed() -> DeviceActions {
         let before = persistedState
         switch state {
         case .stopping(.linkReset), .stoppedByBroker(.linkReset):
@@ -298,7 +298,7 @@ public struct DeviceErrorMachine: Sendable {
     }
 
     /// The host's AER core began handling an uncorrectable error (`BEGIN_RECOVERY`).
-    public mutating func hostRecoveryStarted() -> DeviceActions {
+    package mutating func hostRecoveryStarted() -> DeviceActions {
         hostRecovery = .inProgress
         return .none
     }
@@ -306,7 +306,7 @@ public struct DeviceErrorMachine: Sendable {
     /// The host reports successful recovery (uevent `SUCCESSFUL_RECOVERY` or `DEVICE_ONLINE`).
     /// Recorded and announced; the flag stays (the device was reset under the guest). A VM
     /// the broker stopped is resumed under auto-cont: the host is ready for the guest again.
-    public mutating func hostRecoveryDone() -> DeviceActions {
+    package mutating func hostRecoveryDone() -> DeviceActions {
         guard hostRecovery != .successful else { return .none }  // DEVICE_ONLINE after SUCCESSFUL_RECOVERY
         hostRecovery = .successful
         var cont = false
@@ -324,7 +324,7 @@ public struct DeviceErrorMachine: Sendable {
 
     /// The host's recovery failed (uevent `FAILED_RECOVERY`): the device stays broken, so
     /// the flag stays, even across a reboot, until the operator clears it.
-    public mutating func hostRecoveryFailed() -> DeviceActions {
+    package mutating func hostRecoveryFailed() -> DeviceActions {
         guard hostRecovery != .failed else { return .none }
         hostRecovery = .failed
         return [.emitHostRecovery(HostRecoveryEvent(result: .failed, linkError: linkError))]
@@ -333,17 +333,17 @@ public struct DeviceErrorMachine: Sendable {
     /// Whether a `cont` must be refused: the host failed to recover the flagged device, so it
     /// is gone (an SR-IOV VF whose PF lost VF Enable reads all ones) and a resumed guest
     /// would run on it. The operator's way out is removing the device, or clearing the flag.
-    public var forbidsResume: Bool { linkError && hostRecovery == .failed }
+    package var forbidsResume: Bool { linkError && hostRecovery == .failed }
 
     /// `vfio-link-error-clear`. Without a flag there is nothing to announce.
-    public mutating func operatorClear() -> DeviceActions {
+    package mutating func operatorClear() -> DeviceActions {
         clear(reason: .operator)
     }
 
     /// `vfio-device-set-policy`. Applies to the next inputs only: switching to `stop` does
     /// not stop a VM for an error already reported, and enabling auto-cont does not resume
     /// a VM whose flag was already cleared.
-    public mutating func policyChanged(to policy: DevicePolicy) -> DeviceActions {
+    package mutating func policyChanged(to policy: DevicePolicy) -> DeviceActions {
         self.policy = policy
         return .none
     }

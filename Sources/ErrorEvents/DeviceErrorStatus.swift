@@ -1,5 +1,5 @@
 /// A device's error state as `query-vfio-devices` shows it.
-public enum DeviceErrorStatus: String, Sendable, Hashable, CaseIterable, Codable {
+package enum DeviceErrorStatus: String, Sendable, Hashable, CaseIterable, Codable {
     /// No error since the broker attached, other than correctable ones.
     case healthy
     /// A non-fatal error was seen and the host has not reported recovery yet.

@@ -25,7 +25,7 @@ public struct DevicePolicy: Hashable, Sendable {
     public static let `default` = DevicePolicy()
 
     /// Whether host errors are injected into the guest.
-    public var forwardsToGuest: Bool {
+    package var forwardsToGuest: Bool {
         switch mode {
         case .forward: true
         case .report, .stop: false
@@ -33,7 +33,7 @@ public struct DevicePolicy: Hashable, Sendable {
     }
 
     /// Whether a fatal host error stops a running VM at once.
-    public var stopsOnFatalError: Bool {
+    package var stopsOnFatalError: Bool {
         switch mode {
         case .stop: true
         case .report, .forward: false
@@ -41,7 +41,7 @@ public struct DevicePolicy: Hashable, Sendable {
     }
 
     /// Whether a guest link reset of a flagged device stops a running VM.
-    public var stopsOnFlaggedLinkReset: Bool {
+    package var stopsOnFlaggedLinkReset: Bool {
         switch mode {
         case .forward, .stop: true
         case .report: false

@@ -2,14 +2,14 @@
 ///
 /// `status` is the host's AER status bits (one table: correctable or uncorrectable). QEMU
 /// injects one bit per command; `injectionPlan` turns this into those commands.
-public struct GuestAERError: Hashable, Sendable {
-    public let severity: Severity
+package struct GuestAERError: Hashable, Sendable {
+    package let severity: Severity
     /// Bits of the Correctable (if `correctable`) or Uncorrectable Error Status register.
-    public let status: UInt32
+    package let status: UInt32
 
-    public var correctable: Bool { severity.isCorrectable }
+    package var correctable: Bool { severity.isCorrectable }
 
-    public init(severity: Severity, status: UInt32) {
+    package init(severity: Severity, status: UInt32) {
         self.severity = severity
         self.status = status == 0 ? Self.defaultStatus(for: severity) : status
     }
@@ -18,7 +18,7 @@ public struct GuestAERError: Hashable, Sendable {
     /// (a bare eventfd), the severity's default bit.
     /// Errors from the other table are ignored here: QEMU's `-c` flag applies to the whole
     /// status, so one injection cannot mix the two registers.
-    public init(severity: Severity, errors: [AERError]) {
+    package init(severity: Severity, errors: [AERError]) {
         var status: UInt32 = 0
         for error in errors where error.correctable == severity.isCorrectable {
             status |= error.mask
@@ -37,7 +37,7 @@ public struct GuestAERError: Hashable, Sendable {
     ///   data corruption, and UnsupReq takes a special reporting path in QEMU.)
     /// - correctable: RxErr (bit 0), Receiver Error, the most common corrected error; the
     ///   advisory/internal/header-overflow bits are masked at reset and would be invisible.
-    public static func defaultBit(for severity: Severity) -> Int {
+    package static func defaultBit(for severity: Severity) -> Int {
         switch severity {
         case .correctable: 0
         case .nonFatal: 14
@@ -45,7 +45,7 @@ public struct GuestAERError: Hashable, Sendable {
         }
     }
 
-    public static func defaultStatus(for severity: Severity) -> UInt32 {
+    package static func defaultStatus(for severity: Severity) -> UInt32 {
         UInt32(1) << UInt32(defaultBit(for: severity))
     }
 }

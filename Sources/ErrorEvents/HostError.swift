@@ -1,5 +1,5 @@
 /// Where the broker learnt of a host error (the `source` member of `VFIO_PCI_ERROR`).
-public enum ErrorSource: String, Sendable, Hashable, CaseIterable, Codable {
+package enum ErrorSource: String, Sendable, Hashable, CaseIterable, Codable {
     /// A vfio error or request eventfd fired.
     case eventfd
     /// The `aer_dev_*` counters in sysfs moved.
@@ -13,27 +13,27 @@ public enum ErrorSource: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// A name that is not an AER error of the severity it was given with.
-public struct UnknownAERErrorName: Error, Hashable, Sendable {
-    public let name: String
-    public let severity: Severity
+package struct UnknownAERErrorName: Error, Hashable, Sendable {
+    package let name: String
+    package let severity: Severity
 
-    public init(name: String, severity: Severity) {
+    package init(name: String, severity: Severity) {
         self.name = name
         self.severity = severity
     }
 }
 
 /// A device error observed on the host, as the error sources hand it to the domain.
-public struct HostError: Hashable, Sendable {
-    public let severity: Severity
+package struct HostError: Hashable, Sendable {
+    package let severity: Severity
     /// The exact errors when the source knows them (sysfs counter deltas); empty when it
     /// does not (a bare eventfd signal). Forwarding then uses the severity's default bit.
-    public let errors: [AERError]
+    package let errors: [AERError]
     /// How many signals were coalesced into this one observation; at least 1.
-    public let count: Int
-    public let source: ErrorSource
+    package let count: Int
+    package let source: ErrorSource
 
-    public init(severity: Severity, errors: [AERError] = [], count: Int = 1, source: ErrorSource) {
+    package init(severity: Severity, errors: [AERError] = [], count: Int = 1, source: ErrorSource) {
         self.severity = severity
         self.errors = errors
         // Something was signalled, so it happened at least once; a zero or negative
@@ -46,7 +46,7 @@ public struct HostError: Hashable, Sendable {
     /// `dev_fatal_errs_bit[22]`) or as QEMU spells them (`COMP_TIME`).
     /// Throws on the first name that is not in the severity's AER table, so a command
     /// such as `x-vfio-inject-error` can answer with a clear error.
-    public init(
+    package init(
         severity: Severity, names: [String], count: Int = 1, source: ErrorSource
     ) throws(UnknownAERErrorName) {
         var errors: [AERError] = []

@@ -1,5 +1,5 @@
 /// How far the host's own AER recovery of a device has got, as the kernel's uevents tell it.
-public enum HostRecovery: String, Sendable, Hashable, CaseIterable, Codable {
+package enum HostRecovery: String, Sendable, Hashable, CaseIterable, Codable {
     /// No uncorrectable error since the broker attached (or since the last recovery ended).
     case none
     /// An uncorrectable error is being handled (`ERROR_EVENT=BEGIN_RECOVERY`, or the error itself).
@@ -12,19 +12,19 @@ public enum HostRecovery: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// The device-specific members of `VFIO_HOST_RECOVERY`; the QMP layer adds `device` and `host`.
-public struct HostRecoveryEvent: Hashable, Sendable {
-    public static let name = "VFIO_HOST_RECOVERY"
+package struct HostRecoveryEvent: Hashable, Sendable {
+    package static let name = "VFIO_HOST_RECOVERY"
 
-    public enum Result: String, Sendable, Hashable, CaseIterable, Codable {
+    package enum Result: String, Sendable, Hashable, CaseIterable, Codable {
         case successful
         case failed
     }
 
-    public let result: Result
+    package let result: Result
     /// The flag after the recovery was taken into account: host recovery never clears it.
-    public let linkError: Bool
+    package let linkError: Bool
 
-    public init(result: Result, linkError: Bool) {
+    package init(result: Result, linkError: Bool) {
         self.result = result
         self.linkError = linkError
     }

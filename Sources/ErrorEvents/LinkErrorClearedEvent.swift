@@ -1,8 +1,8 @@
 /// The device-specific members of `VFIO_LINK_ERROR_CLEARED`; the QMP layer adds `device` and `host`.
-public struct LinkErrorClearedEvent: Hashable, Sendable {
-    public static let name = "VFIO_LINK_ERROR_CLEARED"
+package struct LinkErrorClearedEvent: Hashable, Sendable {
+    package static let name = "VFIO_LINK_ERROR_CLEARED"
 
-    public enum Reason: String, Sendable, Hashable, CaseIterable, Codable {
+    package enum Reason: String, Sendable, Hashable, CaseIterable, Codable {
         /// The guest reset the link, the broker stopped the VM for it, and the VM was resumed
         /// (by an operator, or by auto-cont once the host recovered): the guest re-initialises
         /// the device it was resetting.
@@ -13,9 +13,9 @@ public struct LinkErrorClearedEvent: Hashable, Sendable {
         case `operator`
     }
 
-    public let reason: Reason
+    package let reason: Reason
 
-    public init(reason: Reason) {
+    package init(reason: Reason) {
         self.reason = reason
     }
 }

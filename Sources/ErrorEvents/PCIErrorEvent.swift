@@ -1,10 +1,10 @@
 /// The device-specific members of `VFIO_PCI_ERROR`; the QMP layer adds `device` and `host`
 /// (it knows which device's machine it drove) and serialises the event.
-public struct PCIErrorEvent: Hashable, Sendable {
-    public static let name = "VFIO_PCI_ERROR"
+package struct PCIErrorEvent: Hashable, Sendable {
+    package static let name = "VFIO_PCI_ERROR"
 
     /// What the broker does about this error.
-    public enum Action: String, Sendable, Hashable, CaseIterable, Codable {
+    package enum Action: String, Sendable, Hashable, CaseIterable, Codable {
         case none
         /// Injected into the guest (see `GuestAERError`).
         case forward
@@ -12,15 +12,15 @@ public struct PCIErrorEvent: Hashable, Sendable {
         case stop
     }
 
-    public let severity: Severity
-    public let errors: [AERError]
-    public let count: Int
-    public let source: ErrorSource
+    package let severity: Severity
+    package let errors: [AERError]
+    package let count: Int
+    package let source: ErrorSource
     /// The flag after this error was taken into account.
-    public let linkError: Bool
-    public let action: Action
+    package let linkError: Bool
+    package let action: Action
 
-    public init(
+    package init(
         severity: Severity, errors: [AERError], count: Int, source: ErrorSource,
         linkError: Bool, action: Action
     ) {
@@ -32,7 +32,7 @@ public struct PCIErrorEvent: Hashable, Sendable {
         self.action = action
     }
 
-    public init(_ error: HostError, linkError: Bool, action: Action) {
+    package init(_ error: HostError, linkError: Bool, action: Action) {
         self.init(
             severity: error.severity, errors: error.errors, count: error.count,
             source: error.source, linkError: linkError, action: action)
@@ -40,5 +40,5 @@ public struct PCIErrorEvent: Hashable, Sendable {
 
     /// The `errors` member: the host's own (sysfs) names, which is what an operator will
     /// find again in `aer_dev_*` and the kernel log.
-    public var errorNames: [String] { errors.map(\.sysfsName) }
+    package var errorNames: [String] { errors.map(\.sysfsName) }
 }

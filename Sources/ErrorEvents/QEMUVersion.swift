@@ -1,22 +1,22 @@
 /// A QEMU version as `query-version` reports it (`qemu.major`, `.minor`, `.micro`).
-public struct QEMUVersion: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let major: Int
-    public let minor: Int
-    public let micro: Int
+package struct QEMUVersion: Hashable, Sendable, Comparable, CustomStringConvertible {
+    package let major: Int
+    package let minor: Int
+    package let micro: Int
 
-    public init(_ major: Int, _ minor: Int, _ micro: Int = 0) {
+    package init(_ major: Int, _ minor: Int, _ micro: Int = 0) {
         self.major = major
         self.minor = minor
         self.micro = micro
     }
 
-    public static func < (lhs: QEMUVersion, rhs: QEMUVersion) -> Bool {
+    package static func < (lhs: QEMUVersion, rhs: QEMUVersion) -> Bool {
         (lhs.major, lhs.minor, lhs.micro) < (rhs.major, rhs.minor, rhs.micro)
     }
 
-    public var description: String { "\(major).\(minor).\(micro)" }
+    package var description: String { "\(major).\(minor).\(micro)" }
 
     /// The first QEMU whose `pcie_aer_msg_alldev` lets correctable errors reach the guest
     /// (SPEC section 9). Before it they are only recorded in the AER status registers.
-    public static let deliversCorrectableAERErrors = QEMUVersion(8, 1, 0)
+    package static let deliversCorrectableAERErrors = QEMUVersion(8, 1, 0)
 }

@@ -1,6 +1,6 @@
 /// What the VMM says about the VM's run state, as inputs of every device's machine
 /// (`DeviceErrorMachine.vmEvent`) and of `VMRunState`.
-public enum VMRunEvent: Sendable, Equatable {
+package enum VMRunEvent: Sendable, Equatable {
     /// `query-status` at attach: not an event, so nobody's pause began or ended.
     case runStateLearnt(running: Bool)
     /// QMP `STOP`, whoever caused it.

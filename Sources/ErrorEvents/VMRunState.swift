@@ -1,14 +1,14 @@
 /// The VM's run state as the broker last heard it: learnt at attach (`query-status`),
 /// then followed through STOP and RESUME. A device watched later starts from it.
-public struct VMRunState: Sendable, Equatable {
+package struct VMRunState: Sendable, Equatable {
     /// Assumed running until told otherwise (a VM the broker has not seen yet).
-    public private(set) var running = true
+    package private(set) var running = true
     /// Whether `query-status` has answered: before that a restored broker stop cannot be judged.
-    public private(set) var learnt = false
+    package private(set) var learnt = false
 
-    public init() {}
+    package init() {}
 
-    public mutating func apply(_ event: VMRunEvent) {
+    package mutating func apply(_ event: VMRunEvent) {
         switch event {
         case .runStateLearnt(let running):
             self.running = running

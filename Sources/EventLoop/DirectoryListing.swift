@@ -4,10 +4,10 @@ import Glibc
 /// their names (`d_reclen`), so copying a whole `dirent` (`entry.pointee.d_name`, 256
 /// bytes) can run off the end of its buffer and fault on the next page. Only the name's
 /// own bytes are read here.
-public enum DirectoryListing {
+package enum DirectoryListing {
     /// The names without `.` and `..`, in the order the kernel lists them; nil when the
     /// directory cannot be opened (`errno` says why).
-    public static func names(_ path: String) -> [String]? {
+    package static func names(_ path: String) -> [String]? {
         guard let directory = opendir(path) else { return nil }
         defer { closedir(directory) }
         let nameOffset = MemoryLayout<dirent>.offset(of: \.d_name)!

@@ -17,8 +17,8 @@ import Synchronization
 /// `@unchecked Sendable`: the cross-thread state (`submissions`) is behind a Mutex; every
 /// other mutable member is touched only on the loop's own thread, which each loop-confined
 /// entry point checks with `assertInLoop()`.
-public final class EventLoop: @unchecked Sendable {
-    public let name: String
+package final class EventLoop: @unchecked Sendable {
+    package let name: String
     let epollFD: Int32
     private let wakeFD: Int32
     private let submissions = Mutex(Submissions())
@@ -28,7 +28,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Whether the thread has been told to finish (it runs what was submitted before).
     private var finished = false
     /// The loop's one inotify instance, made on first use. Loop-confined.
-    public private(set) lazy var fileWatches = FileWatches(loop: self)
+    package private(set) lazy var fileWatches = FileWatches(loop: self)
 
     private struct Submissions {
         var work: [Work] = []
@@ -45,7 +45,7 @@ public final class EventLoop: @unchecked Sendable {
     /// The token epoll reports for the loop's own wakeup eventfd.
     static let wakeToken = UInt64.max
 
-    public init(name: String) {
+    package init(name: String) {
         self.name = name
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
         precondition(epollFD >= 0, "epoll_create1: errno \(errno)")
@@ -68,23 +68,23 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Whether the caller runs on this loop's thread.
-    public var inLoop: Bool {
+    package var inLoop: Bool {
         pthread_getspecific(Self.currentLoopKey) == Unmanaged.passUnretained(self).toOpaque()
     }
 
-    public func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+    package func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
         precondition(inLoop, "called off event loop \(name)", file: file, line: line)
     }
 
     /// Runs `body` on the loop, after what is already queued. From any thread.
-    public func execute(_ body: @escaping @Sendable () -> Void) {
+    package func execute(_ body: @escaping @Sendable () -> Void) {
         submit(.closure(body))
     }
 
     /// Runs `body` on the loop and waits for its result, or rethrows what it threw: for
     /// setup and teardown called from outside (never on a hot path). On the loop's own
     /// thread it runs inline.
-    public func runAndWait<Value: Sendable, Failure: Error>(
+    package func runAndWait<Value: Sendable, Failure: Error>(
         _ body: @escaping @Sendable () throws(Failure) -> Value
     ) throws(Failure) -> Value {
         if inLoop { return try body() }
@@ -101,21 +101,21 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Calls `body` on the loop after `milliseconds`. Loop-confined.
     @discardableResult
-    public func schedule(afterMilliseconds milliseconds: Int, _ body: @escaping () -> Void) -> TimerQueue<() -> Void>.ID {
+    package func schedule(afterMilliseconds milliseconds: Int, _ body: @escaping () -> Void) -> TimerQueue<() -> Void>.ID {
         assertInLoop()
         let deadline = MonotonicClock.nanoseconds() + UInt64(max(0, milliseconds)) * 1_000_000
         return timers.schedule(at: deadline, body)
     }
 
     /// Loop-confined. Cancelling a timer that already ran does nothing.
-    public func cancel(_ timer: TimerQueue<() -> Void>.ID) {
+    package func cancel(_ timer: TimerQueue<() -> Void>.ID) {
         assertInLoop()
         timers.cancel(timer)
     }
 
     /// Asks the thread to finish once everything submitted so far has run. From any thread
     /// but the loop's; registered descriptors stay open (their owners close them).
-    public func shutdown() {
+    package func shutdown() {
         let wake = submissions.withLock { state -> Bool in
             state.stopping = true
             defer { state.wakePending = true }
@@ -212,7 +212,7 @@ public final class EventLoop: @unchecked Sendable {
     // MARK: descriptors (loop-confined)
 
     /// Watches `fd` for `interest`; `handler` is kept (strongly) until `deregister`.
-    public func register(_ fd: Int32, interest: Interest, handler: any ReadinessHandler) throws(SystemCallError) -> Registration {
+    package func register(_ fd: Int32, interest: Interest, handler: any ReadinessHandler) throws(SystemCallError) -> Registration {
         assertInLoop()
         let registration = registrations.insert(fd: fd, handler: handler)
         do {
@@ -226,7 +226,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// An empty interest takes the descriptor out of epoll altogether: epoll reports a
     /// hangup even to a descriptor that asks for nothing, which would spin a paused reader.
-    public func setInterest(_ interest: Interest, for registration: Registration) throws(SystemCallError) {
+    package func setInterest(_ interest: Interest, for registration: Registration) throws(SystemCallError) {
         assertInLoop()
         guard let current = registrations.slot(registration) else { return }
         guard current.interest != interest || !current.inEpoll && !interest.isEmpty else { return }
@@ -244,7 +244,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Stops watching and lets go of the handler. Call before closing the descriptor.
     /// Idempotent; an event already fetched for it in this wakeup is dropped.
-    public func deregister(_ registration: Registration) {
+    package func deregister(_ registration: Registration) {
         assertInLoop()
         guard let current = registrations.slot(registration) else { return }
         if current.inEpoll { _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, current.fd, nil) }
@@ -256,27 +256,27 @@ public final class EventLoop: @unchecked Sendable {
 /// nonisolated parts (continuations resumed, awaited helpers) on the loop too, never on the
 /// shared pool, which blocking callers (tests, setup) may have filled.
 extension EventLoop: TaskExecutor {
-    public func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+    package func asUnownedTaskExecutor() -> UnownedTaskExecutor {
         UnownedTaskExecutor(ordinary: self)
     }
 }
 
 extension EventLoop: SerialExecutor {
-    public func enqueue(_ job: consuming ExecutorJob) {
+    package func enqueue(_ job: consuming ExecutorJob) {
         submit(.job(UnownedJob(job)))
     }
 
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
+    package func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
     }
 
     /// `assumeIsolated` from a descriptor handler (which runs outside any job) asks this:
     /// the actor's code may run because this thread is the loop that serialises it.
-    public func checkIsolated() {
+    package func checkIsolated() {
         assertInLoop()
     }
 
-    public func isIsolatingCurrentContext() -> Bool? {
+    package func isIsolatingCurrentContext() -> Bool? {
         inLoop
     }
 }

@@ -3,14 +3,14 @@ import Synchronization
 
 /// The broker's loops: VMs are spread over them, each VM staying on one for its life.
 public final class EventLoopGroup: Sendable {
-    public let loops: [EventLoop]
+    package let loops: [EventLoop]
     private let nextIndex = Atomic<Int>(0)
 
     /// One loop per core by default: each loop is one thread, and a VM's work never needs
     /// more than one.
-    public static var defaultLoopCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    package static var defaultLoopCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
-    public init(loopCount: Int = EventLoopGroup.defaultLoopCount, name: String = "qmp-broker") {
+    package init(loopCount: Int = EventLoopGroup.defaultLoopCount, name: String = "qmp-broker") {
         loops = (0..<max(1, loopCount)).map { EventLoop(name: "\(name)-loop-\($0)") }
     }
 
@@ -18,11 +18,11 @@ public final class EventLoopGroup: Sendable {
     public static let shared = EventLoopGroup()
 
     /// Round robin: the next VM goes to the next loop.
-    public func next() -> EventLoop {
+    package func next() -> EventLoop {
         loops[nextIndex.add(1, ordering: .relaxed).oldValue % loops.count]
     }
 
-    public func shutdown() {
+    package func shutdown() {
         for loop in loops { loop.shutdown() }
     }
 }

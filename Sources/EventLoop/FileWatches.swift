@@ -4,9 +4,9 @@ import Glibc
 /// per watched file would run into `fs.inotify.max_user_instances` (128 by default) long
 /// before a host's VMs run out; watches per instance are limited far higher
 /// (`max_user_watches`). Loop-confined, like the loop's other descriptors.
-public final class FileWatches {
+package final class FileWatches {
     /// One watch: the kernel's watch descriptor and which handler on it.
-    public struct Watch: Hashable, Sendable {
+    package struct Watch: Hashable, Sendable {
         let descriptor: Int32
         let handler: UInt64
     }
@@ -23,7 +23,7 @@ public final class FileWatches {
     }
 
     /// Calls `handler` on the loop whenever the file at `path` is written (IN_MODIFY).
-    public func watchModifications(of path: String, _ handler: @escaping () -> Void) throws(SystemCallError) -> Watch {
+    package func watchModifications(of path: String, _ handler: @escaping () -> Void) throws(SystemCallError) -> Watch {
         loop.assertInLoop()
         let notify = try instance()
         let descriptor = inotify_add_watch(notify.fd, path, UInt32(IN_MODIFY))
@@ -35,7 +35,7 @@ public final class FileWatches {
     }
 
     /// Idempotent; the kernel's watch goes with the last handler on it.
-    public func cancel(_ watch: Watch) {
+    package func cancel(_ watch: Watch) {
         loop.assertInLoop()
         guard handlers[watch.descriptor]?.removeValue(forKey: watch.handler) != nil else { return }
         if handlers[watch.descriptor]?.isEmpty == true {

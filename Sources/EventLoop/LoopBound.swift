@@ -4,17 +4,17 @@
 ///
 /// `@unchecked Sendable`: `value` traps unless called on `loop`'s thread, and the loop runs
 /// one thing at a time, so the wrapped value is never used from two threads at once.
-public struct LoopBound<Value>: @unchecked Sendable {
-    public let loop: EventLoop
+package struct LoopBound<Value>: @unchecked Sendable {
+    package let loop: EventLoop
     private let wrapped: Value
 
     /// `sending`: nothing else holds the value, so it may start life off the loop.
-    public init(_ value: sending Value, loop: EventLoop) {
+    package init(_ value: sending Value, loop: EventLoop) {
         self.loop = loop
         self.wrapped = value
     }
 
-    public var value: Value {
+    package var value: Value {
         loop.assertInLoop()
         return wrapped
     }

@@ -1,7 +1,7 @@
 /// A registered descriptor as epoll knows it: the token in `epoll_data` names a slot and
 /// its generation, so an event fetched for a descriptor that was deregistered (and whose
 /// slot was reused) in the same wakeup finds a stale generation and is dropped.
-public struct Registration: Hashable, Sendable {
+package struct Registration: Hashable, Sendable {
     let slot: UInt32
     let generation: UInt32
 

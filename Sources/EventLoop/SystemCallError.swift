@@ -8,21 +8,21 @@ public struct SystemCallError: Error, Hashable, Sendable, CustomStringConvertibl
     public let call: String
     public let errno: Int32
 
-    public init(_ call: String, errno: Int32) {
+    package init(_ call: String, errno: Int32) {
         self.call = call
         self.errno = errno
     }
 
     /// Captures the calling thread's `errno`; call it right after the failing call.
-    public static func last(_ call: String) -> SystemCallError {
+    package static func last(_ call: String) -> SystemCallError {
         SystemCallError(call, errno: Glibc.errno)
     }
 
     /// `strerror(3)` text, e.g. "No such file or directory".
-    public var reason: String { Self.reason(forErrno: errno) }
+    package var reason: String { Self.reason(forErrno: errno) }
 
     /// The C library's text for an errno value ("Broken pipe").
-    public static func reason(forErrno code: Int32) -> String { String(cString: strerror(code)) }
+    package static func reason(forErrno code: Int32) -> String { String(cString: strerror(code)) }
 
     /// `connect(/path): No such file or directory`
     public var description: String { "\(call): \(reason)" }

@@ -1,7 +1,7 @@
 /// The loop's timers: a binary min-heap of deadlines, with cancellation by id. Pure data,
 /// so its ordering is tested without a thread. Deadlines are monotonic nanoseconds.
-public struct TimerQueue<Payload> {
-    public struct ID: Hashable, Sendable {
+package struct TimerQueue<Payload> {
+    package struct ID: Hashable, Sendable {
         let value: UInt64
     }
 
@@ -16,11 +16,11 @@ public struct TimerQueue<Payload> {
     private var payloads: [UInt64: Payload] = [:]
     private var nextID: UInt64 = 1
 
-    public init() {}
+    package init() {}
 
-    public var count: Int { payloads.count }
+    package var count: Int { payloads.count }
 
-    public mutating func schedule(at deadline: UInt64, _ payload: Payload) -> ID {
+    package mutating func schedule(at deadline: UInt64, _ payload: Payload) -> ID {
         let id = nextID
         nextID += 1
         payloads[id] = payload
@@ -31,19 +31,19 @@ public struct TimerQueue<Payload> {
 
     /// Returns whether the timer was still pending.
     @discardableResult
-    public mutating func cancel(_ id: ID) -> Bool {
+    package mutating func cancel(_ id: ID) -> Bool {
         payloads.removeValue(forKey: id.value) != nil
     }
 
     /// The earliest live deadline.
-    public mutating func nextDeadline() -> UInt64? {
+    package mutating func nextDeadline() -> UInt64? {
         dropCancelledTop()
         return heap.first?.deadline
     }
 
     /// Removes and returns the payload of the earliest timer due at `now`, if any (one at a
     /// time, so that a payload that schedules or cancels timers sees a consistent queue).
-    public mutating func popDue(now: UInt64) -> Payload? {
+    package mutating func popDue(now: UInt64) -> Payload? {
         dropCancelledTop()
         guard let top = heap.first, top.deadline <= now else { return nil }
         removeTop()

@@ -5,23 +5,23 @@
 /// While registered, the loop holds it (and so whatever `onReady` captures) alive: owners
 /// must `close()` what they drop, as with a Dispatch source they must cancel.
 /// Loop-confined, like everything it calls.
-public final class WatchedDescriptor: ReadinessHandler {
-    public let loop: EventLoop
-    public let fd: Int32
+package final class WatchedDescriptor: ReadinessHandler {
+    package let loop: EventLoop
+    package let fd: Int32
     private var owned: OwnedFD?
     private var registration: Registration?
-    public private(set) var interest: Interest = []
-    public var onReady: (Readiness) -> Void = { _ in }
+    package private(set) var interest: Interest = []
+    package var onReady: (Readiness) -> Void = { _ in }
 
-    public init(adopting fd: Int32, loop: EventLoop) {
+    package init(adopting fd: Int32, loop: EventLoop) {
         self.loop = loop
         self.fd = fd
         self.owned = OwnedFD(adopting: fd)
     }
 
-    public var isOpen: Bool { owned != nil }
+    package var isOpen: Bool { owned != nil }
 
-    public func setInterest(_ wanted: Interest) throws(SystemCallError) {
+    package func setInterest(_ wanted: Interest) throws(SystemCallError) {
         guard owned != nil, wanted != interest else { return }
         if let registration {
             try loop.setInterest(wanted, for: registration)
@@ -32,14 +32,14 @@ public final class WatchedDescriptor: ReadinessHandler {
     }
 
     /// Deregisters and closes. Idempotent.
-    public func close() {
+    package func close() {
         if let registration { loop.deregister(registration) }
         registration = nil
         onReady = { _ in }
         owned.take()?.close()
     }
 
-    public func ready(_ readiness: Readiness) {
+    package func ready(_ readiness: Readiness) {
         onReady(readiness)
     }
 }

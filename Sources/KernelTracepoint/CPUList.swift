@@ -1,7 +1,7 @@
 /// A kernel CPU list (`/sys/devices/system/cpu/online`: `0-3,6,8-9`), as CPU numbers.
-public enum CPUList {
+package enum CPUList {
     /// Nil when the text is not a CPU list; an empty line is no CPUs.
-    public static func parse(_ text: String) -> [Int]? {
+    package static func parse(_ text: String) -> [Int]? {
         var cpus: [Int] = []
         let line = Substring(text).trimmingBlanks().filter { $0 != "\n" }
         guard !line.isEmpty else { return [] }

@@ -7,26 +7,26 @@
 /// Pure: it reads bytes it is given. A record that wraps is copied into a scratch buffer
 /// kept across calls (it grows to the largest wrapped record once); others are handed
 /// out in place, with no allocation.
-public struct PerfRingWalker {
-    public static let headerSize = 8
+package struct PerfRingWalker {
+    package static let headerSize = 8
     /// `PERF_RECORD_LOST`: the kernel dropped records because the ring was full.
-    public static let recordLost: UInt32 = 2
+    package static let recordLost: UInt32 = 2
     /// `PERF_RECORD_SAMPLE`: one sample, here one tracepoint hit.
-    public static let recordSample: UInt32 = 9
+    package static let recordSample: UInt32 = 9
 
     private var scratch: [UInt8] = []
 
-    public init() {}
+    package init() {}
 
     /// What one walk read.
-    public struct Walk: Hashable, Sendable {
+    package struct Walk: Hashable, Sendable {
         /// The tail to publish: after the last whole record, or `head` when the ring held
         /// garbage (then everything up to head is given up).
-        public let tail: UInt64
+        package let tail: UInt64
         /// A header with an impossible size was met; the rest was skipped.
-        public let corrupt: Bool
+        package let corrupt: Bool
 
-        public init(tail: UInt64, corrupt: Bool) {
+        package init(tail: UInt64, corrupt: Bool) {
             self.tail = tail
             self.corrupt = corrupt
         }
@@ -34,7 +34,7 @@ public struct PerfRingWalker {
 
     /// Calls `body` with each whole record in `ring` from `tail` to `head`. The record's
     /// bytes are valid only during the call.
-    public mutating func walk(_ ring: UnsafeRawBufferPointer, tail: UInt64, head: UInt64,
+    package mutating func walk(_ ring: UnsafeRawBufferPointer, tail: UInt64, head: UInt64,
                               _ body: (PerfRecord) -> Void) -> Walk {
         let size = UInt64(ring.count)
         guard size > 0, size & (size - 1) == 0, head >= tail, head - tail <= size else {
@@ -78,15 +78,15 @@ public struct PerfRingWalker {
 }
 
 /// One record of a perf ring, header split off.
-public struct PerfRecord {
-    public let type: UInt32
-    public let misc: UInt16
-    public let body: UnsafeRawBufferPointer
+package struct PerfRecord {
+    package let type: UInt32
+    package let misc: UInt16
+    package let body: UnsafeRawBufferPointer
 
     /// A `PERF_RECORD_SAMPLE` taken with `sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`
     /// is `u64 time; u32 size; char data[size]`: when the kernel took it (in the clock the
     /// event was opened with) and the tracepoint's raw record (padded to 8 bytes).
-    public var timedRawSample: (nanoseconds: UInt64, raw: UnsafeRawBufferPointer)? {
+    package var timedRawSample: (nanoseconds: UInt64, raw: UnsafeRawBufferPointer)? {
         guard type == PerfRingWalker.recordSample, body.count >= 12 else { return nil }
         let time = body.loadUnaligned(as: UInt64.self)
         let size = Int(body.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
@@ -95,7 +95,7 @@ public struct PerfRecord {
     }
 
     /// A `PERF_RECORD_LOST` is `u64 id; u64 lost`: how many records the kernel dropped.
-    public var lostCount: UInt64? {
+    package var lostCount: UInt64? {
         guard type == PerfRingWalker.recordLost, body.count >= 16 else { return nil }
         return body.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
     }

@@ -4,26 +4,26 @@
 ///
 /// The layout is read, never assumed: fields move between kernel versions (the common
 /// header grew on some kernels, `tlp_header` of `ras:aer_event` grew from 4 words).
-public struct TracepointFormat: Hashable, Sendable {
-    public let name: String
+package struct TracepointFormat: Hashable, Sendable {
+    package let name: String
     /// The tracepoint's id; also the record's `common_type` (its low 16 bits).
-    public let id: UInt64
-    public let fields: [TracepointField]
+    package let id: UInt64
+    package let fields: [TracepointField]
 
-    public init(name: String, id: UInt64, fields: [TracepointField]) {
+    package init(name: String, id: UInt64, fields: [TracepointField]) {
         self.name = name
         self.id = id
         self.fields = fields
     }
 
-    public func field(named name: String) -> TracepointField? {
+    package func field(named name: String) -> TracepointField? {
         fields.first { $0.name == name }
     }
 
     /// Reads a `format` file's text. The lines that matter:
     /// `name: aer_event`, `ID: 1234`, and per field
     /// `\tfield:__data_loc char[] dev_name;\toffset:8;\tsize:4;\tsigned:0;`.
-    public static func parse(_ text: String) throws(TracepointFormatError) -> TracepointFormat {
+    package static func parse(_ text: String) throws(TracepointFormatError) -> TracepointFormat {
         var name: String?
         var id: UInt64?
         var fields: [TracepointField] = []
@@ -47,9 +47,9 @@ public struct TracepointFormat: Hashable, Sendable {
 }
 
 /// One field of a tracepoint's raw record.
-public struct TracepointField: Hashable, Sendable {
+package struct TracepointField: Hashable, Sendable {
     /// How the field holds its value.
-    public enum Storage: Hashable, Sendable {
+    package enum Storage: Hashable, Sendable {
         /// The value itself, `size` bytes at `offset`.
         case inline
         /// `__data_loc`: a u32 whose low 16 bits are the data's offset from the record's
@@ -60,12 +60,12 @@ public struct TracepointField: Hashable, Sendable {
         case relativeLocation
     }
 
-    public let name: String
-    public let offset: Int
-    public let size: Int
-    public let storage: Storage
+    package let name: String
+    package let offset: Int
+    package let size: Int
+    package let storage: Storage
 
-    public init(name: String, offset: Int, size: Int, storage: Storage) {
+    package init(name: String, offset: Int, size: Int, storage: Storage) {
         self.name = name
         self.offset = offset
         self.size = size
@@ -103,12 +103,12 @@ public struct TracepointField: Hashable, Sendable {
 }
 
 /// A `format` file that does not say what a tracepoint looks like.
-public enum TracepointFormatError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum TracepointFormatError: Error, Hashable, Sendable, CustomStringConvertible {
     case malformed(String)
     /// The tracepoint lacks a field the reader needs, or has it in another shape.
     case missingField(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .malformed(let why): return "malformed tracepoint format: \(why)"
         case .missingField(let field): return "tracepoint format lacks the field \(field)"

@@ -1,15 +1,15 @@
 /// Reads fields out of one raw tracepoint record (a perf sample's `PERF_SAMPLE_RAW` bytes),
 /// checked against the record's length: a short or inconsistent record gives nil, never
 /// a read past its end. Values are in the host's byte order, as the kernel wrote them.
-public struct TracepointRecord {
-    public let bytes: UnsafeRawBufferPointer
+package struct TracepointRecord {
+    package let bytes: UnsafeRawBufferPointer
 
-    public init(_ bytes: UnsafeRawBufferPointer) {
+    package init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
 
     /// An inline unsigned field of 1, 2, 4 or 8 bytes.
-    public func unsigned(_ field: TracepointField) -> UInt64? {
+    package func unsigned(_ field: TracepointField) -> UInt64? {
         guard field.storage == .inline, field.offset + field.size <= bytes.count else { return nil }
         switch field.size {
         case 1: return UInt64(bytes.load(fromByteOffset: field.offset, as: UInt8.self))
@@ -21,7 +21,7 @@ public struct TracepointRecord {
     }
 
     /// The bytes a `__data_loc` or `__rel_loc` field points at.
-    public func variableBytes(_ field: TracepointField) -> UnsafeRawBufferPointer? {
+    package func variableBytes(_ field: TracepointField) -> UnsafeRawBufferPointer? {
         guard field.storage != .inline, field.size == 4, field.offset + 4 <= bytes.count else { return nil }
         let location = bytes.loadUnaligned(fromByteOffset: field.offset, as: UInt32.self)
         var start = Int(location & 0xffff)
@@ -32,7 +32,7 @@ public struct TracepointRecord {
     }
 
     /// A string field (`__string`): its bytes up to the first NUL.
-    public func string(_ field: TracepointField) -> String? {
+    package func string(_ field: TracepointField) -> String? {
         guard let data = variableBytes(field) else { return nil }
         let end = data.firstIndex(of: 0) ?? data.endIndex
         return String(decoding: UnsafeRawBufferPointer(rebasing: data[..<end]), as: UTF8.self)

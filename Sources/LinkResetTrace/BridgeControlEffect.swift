@@ -9,7 +9,7 @@
 /// lower bytes is either a narrow write (interrupt line/pin) that leaves Bridge Control
 /// alone, or a dword/word write that writes Bridge Control as 0. Such a write can never
 /// *set* the bit (it would need the upper bytes), only maybe clear it.
-public enum BridgeControlEffect: Equatable, Sendable {
+package enum BridgeControlEffect: Equatable, Sendable {
     /// The write does not reach offset 0x3e.
     case untouched
     /// The write certainly wrote offset 0x3e; `secondaryBusReset` is the bit it wrote.
@@ -20,7 +20,7 @@ public enum BridgeControlEffect: Equatable, Sendable {
     static let bridgeControlOffset: UInt16 = 0x3E
     static let secondaryBusResetBit: UInt32 = 0x40
 
-    public init(_ write: PCIConfigAccess) {
+    package init(_ write: PCIConfigAccess) {
         let target = Self.bridgeControlOffset
         let offset = write.offset
         guard offset <= target, target - offset < 4 else { self = .untouched; return }

@@ -6,12 +6,12 @@
 /// changes when the guest renumbers. Only functions on the root bus (`00:..`) have an
 /// address that no guest write can change. The host address of an assigned device is a
 /// different thing (`HostAddress`, `DDDD:BB:DD.F`).
-public struct GuestPCIAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
-    public let bus: UInt8
-    public let slot: UInt8
-    public let function: UInt8
+package struct GuestPCIAddress: Hashable, Sendable, Comparable, CustomStringConvertible {
+    package let bus: UInt8
+    package let slot: UInt8
+    package let function: UInt8
 
-    public init(bus: UInt8, slot: UInt8, function: UInt8) {
+    package init(bus: UInt8, slot: UInt8, function: UInt8) {
         precondition(slot < 32 && function < 8, "slot must be < 32 and function < 8")
         self.bus = bus
         self.slot = slot
@@ -19,7 +19,7 @@ public struct GuestPCIAddress: Hashable, Sendable, Comparable, CustomStringConve
     }
 
     /// Parses `BB:DD.F` exactly as QEMU prints it (one or two hex digits for bus and slot).
-    public init?(_ text: some StringProtocol) {
+    package init?(_ text: some StringProtocol) {
         var text = String(text)
         guard let parsed = text.withUTF8({ buffer -> GuestPCIAddress? in
             guard let base = buffer.baseAddress else { return nil }
@@ -39,11 +39,11 @@ public struct GuestPCIAddress: Hashable, Sendable, Comparable, CustomStringConve
         return GuestPCIAddress(bus: UInt8(bus), slot: UInt8(slot), function: UInt8(function))
     }
 
-    public static func < (lhs: GuestPCIAddress, rhs: GuestPCIAddress) -> Bool {
+    package static func < (lhs: GuestPCIAddress, rhs: GuestPCIAddress) -> Bool {
         (lhs.bus, lhs.slot, lhs.function) < (rhs.bus, rhs.slot, rhs.function)
     }
 
-    public var description: String {
+    package var description: String {
         "\(TraceHex.padded(bus, width: 2)):\(TraceHex.padded(slot, width: 2)).\(String(function, radix: 16))"
     }
 }

@@ -13,8 +13,8 @@
 /// A guest SBR also shows as `SecondaryBusResetDetector.Transition.asserted` on the bridge
 /// (`guest-link-reset`); a hot reset `one` right after it is the same incident. A guest
 /// hot reset with no SBR before it came from the guest resetting the device itself.
-public struct HotResetClassifier: Sendable {
-    public enum Verdict: Equatable, Sendable {
+package struct HotResetClassifier: Sendable {
+    package enum Verdict: Equatable, Sendable {
         /// QEMU reset the host link of this device because the guest asked.
         case guestHotReset(host: String)
         /// Part of a system reset (reboot): not a link reset.
@@ -22,12 +22,12 @@ public struct HotResetClassifier: Sendable {
     }
 
     /// True between the begin and the end of a system reset's device resets.
-    public private(set) var insideSystemReset = false
+    package private(set) var insideSystemReset = false
 
-    public init() {}
+    package init() {}
 
     /// The verdict for a hot reset line; other lines only move the bracket.
-    public mutating func observe(_ event: QEMUTraceLine.Event) -> Verdict? {
+    package mutating func observe(_ event: QEMUTraceLine.Event) -> Verdict? {
         switch event {
         case .systemReset(.begin):
             insideSystemReset = true

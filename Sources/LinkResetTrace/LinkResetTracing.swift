@@ -39,9 +39,9 @@ import QMPWire
 /// - QEMU opens PATH itself, so its user and MAC profile (libvirt's AppArmor/SELinux)
 ///   must allow it. `/dev/fdset/N` is not understood; `/proc/self/fd/N` of a descriptor
 ///   passed with `add-fd` works (re-opened, so file permissions are checked again).
-public enum LinkResetTracing {
+package enum LinkResetTracing {
     /// The events the broker enables, and why each.
-    public static let traceEvents: [String] = [
+    package static let traceEvents: [String] = [
         // Guest config writes: Secondary Bus Reset (0x3e bit 0x40) and bus renumbering (0x18).
         "pci_cfg_write",
         // A host bus reset of an assigned device, and how it went.
@@ -56,7 +56,7 @@ public enum LinkResetTracing {
     /// (`monitor_qmp_cmd_in_band`, emitted before the command runs, flushed at once). The
     /// broker switches it on, sends one command, and expects that command's id in the file
     /// by the time the reply arrives; it is on only for that.
-    public static let canaryEvent = "monitor_qmp_cmd_in_band"
+    package static let canaryEvent = "monitor_qmp_cmd_in_band"
 
     /// The watched events as three `trace-event-get-state` patterns (QEMU matches them with
     /// `g_pattern_match_simple`), so a check asks three questions, not five.
@@ -64,14 +64,14 @@ public enum LinkResetTracing {
 
     /// Sent first at attach: which events the VMM has on, the canary's too (to leave them as
     /// they were at detach).
-    public static var stateQueries: [TracingCommand] { (watchedPatterns + [canaryEvent]).map { .getTraceEventState(name: $0) } }
+    package static var stateQueries: [TracingCommand] { (watchedPatterns + [canaryEvent]).map { .getTraceEventState(name: $0) } }
 
     /// Sent at every check: whether a watched event was switched off behind the broker's back.
-    public static var checkQueries: [TracingCommand] { watchedPatterns.map { .getTraceEventState(name: $0) } }
+    package static var checkQueries: [TracingCommand] { watchedPatterns.map { .getTraceEventState(name: $0) } }
 
     /// The canary pair: switch the event on, then set it back to how the VMM had it. The
     /// second command runs with the event on, so its id is traced: it is the canary.
-    public static func canaryCommands(previouslyEnabled: Set<String>) -> [TracingCommand] {
+    package static func canaryCommands(previouslyEnabled: Set<String>) -> [TracingCommand] {
         [.setTraceEventState(name: canaryEvent, enable: true),
          .setTraceEventState(name: canaryEvent, enable: previouslyEnabled.contains(canaryEvent))]
     }
@@ -79,13 +79,13 @@ public enum LinkResetTracing {
     /// Sent after the state queries, in order; stop at the first failed `check(reply:)`.
     /// `logfile` only when QEMU is not already writing into the file: QEMU ≥ 8 truncates a
     /// file it reopens (`fopen(filename, "w")` in `qemu_set_log_internal`), 7.2 appended.
-    public static func attachCommands(logPath: String, pointLog: Bool) -> [TracingCommand] {
+    package static func attachCommands(logPath: String, pointLog: Bool) -> [TracingCommand] {
         (pointLog ? [.setLogFile(path: logPath)] : []) + traceEvents.map { .setTraceEventState(name: $0, enable: true) }
     }
 
     /// Undoes `attachCommands`: disables the events the VMM did not have on, then gives the
     /// log back (`restoreLogTo`: the VMM's `-D` path, or its own stderr when it had none).
-    public static func detachCommands(previouslyEnabled: Set<String>, restoreLogTo: String) -> [TracingCommand] {
+    package static func detachCommands(previouslyEnabled: Set<String>, restoreLogTo: String) -> [TracingCommand] {
         traceEvents.filter { !previouslyEnabled.contains($0) }.map { .setTraceEventState(name: $0, enable: false) }
             + [.setLogFile(path: restoreLogTo)]
     }
@@ -93,10 +93,10 @@ public enum LinkResetTracing {
     /// Where QEMU's log goes back to when the broker lets go and the VMM had no `-D`: its own
     /// fd 2, named through procfs. `/dev/stderr` does not exist inside libvirt's private
     /// `/dev`; `/proc/self/fd/2` resolves in QEMU's own process in any mount namespace.
-    public static let vmmStderr = "/proc/self/fd/2"
+    package static let vmmStderr = "/proc/self/fd/2"
 
     /// The events enabled before attach, from the replies to `stateQueries`.
-    public static func previouslyEnabled(fromReplies replies: [JSON]) -> Set<String> {
+    package static func previouslyEnabled(fromReplies replies: [JSON]) -> Set<String> {
         var enabled: Set<String> = []
         for reply in replies {
             for (name, on) in TracingCommand.traceEventStates(fromReply: reply) where on { enabled.insert(name) }
@@ -107,7 +107,7 @@ public enum LinkResetTracing {
     /// Whether QEMU's `logfile` can take this path as it is: absolute; no `"` or `\` (HMP
     /// quoting), no `%` (QEMU treats `%d` as a pid template and rejects other `%`), and no
     /// control characters.
-    public static func isUsableLogPath(_ path: String) -> Bool {
+    package static func isUsableLogPath(_ path: String) -> Bool {
         path.hasPrefix("/") && !path.unicodeScalars.contains { scalar in
             scalar == "\"" || scalar == "\\" || scalar == "%" || scalar.value < 0x20 || scalar.value == 0x7F
         }

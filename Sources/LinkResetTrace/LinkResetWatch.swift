@@ -2,8 +2,8 @@
 /// re-checking and losing the VMM come in, the actions to run go out. `GuestResetMonitor`
 /// runs the actions; `query-broker`, `query-vfio-devices` and `BROKER_LINK_RESET_WATCH`
 /// read the state.
-public struct LinkResetWatch: Equatable, Sendable {
-    public init() {}
+package struct LinkResetWatch: Equatable, Sendable {
+    package init() {}
 
     enum State: Equatable {
         /// No VMM, or the broker let go of QEMU's log.
@@ -16,7 +16,7 @@ public struct LinkResetWatch: Equatable, Sendable {
         case broken(reason: String)
     }
 
-    public enum Action: Equatable, Sendable {
+    package enum Action: Equatable, Sendable {
         /// `BROKER_LINK_RESET_WATCH {active, reason}`, and a log line.
         case announce(active: Bool, reason: String)
         /// Send the attach commands again (the events were switched off behind our back).
@@ -38,10 +38,10 @@ public struct LinkResetWatch: Equatable, Sendable {
         let reason: String
     }
 
-    public var isIntact: Bool { state == .intact }
+    package var isIntact: Bool { state == .intact }
 
     /// Why the watch is not intact, for `query-broker`; nil while it is.
-    public var reason: String? {
+    package var reason: String? {
         switch state {
         case .detached(let reason), .broken(let reason): reason
         case .attaching: "attaching"
@@ -49,29 +49,29 @@ public struct LinkResetWatch: Equatable, Sendable {
         }
     }
 
-    public mutating func attachStarted() -> [Action] {
+    package mutating func attachStarted() -> [Action] {
         state = .attaching
         return []
     }
 
-    public mutating func attached() -> [Action] {
+    package mutating func attached() -> [Action] {
         state = .intact
         return announce(active: true, reason: "attached")
     }
 
     /// Attach (or re-assert) failed; with no VMM to blame, the watch is broken.
-    public mutating func attachFailed(_ reason: String) -> [Action] { breaks(reason) }
+    package mutating func attachFailed(_ reason: String) -> [Action] { breaks(reason) }
 
     /// QEMU's answer to `trace-event-get-state` for the watched events: those now off.
     /// Only an intact watch is judged: an attach in flight will set the events itself.
-    public mutating func verified(disabled: [String]) -> [Action] {
+    package mutating func verified(disabled: [String]) -> [Action] {
         guard isIntact, !disabled.isEmpty else { return [] }
         return breaks("trace events disabled in QEMU: \(disabled.joined(separator: ", "))") + [.reassert]
     }
 
     /// The canary did not arrive: whatever the cause (QEMU logs elsewhere, or nowhere; the
     /// file was replaced), QEMU's lines do not reach the broker, so it attaches again.
-    public mutating func linesStopped(_ reason: String) -> [Action] {
+    package mutating func linesStopped(_ reason: String) -> [Action] {
         guard isIntact else { return [] }
         return breaks(reason) + [.reattach]
     }
@@ -79,14 +79,14 @@ public struct LinkResetWatch: Equatable, Sendable {
     /// The path no longer names the file the broker reads (removed, renamed, replaced).
     /// QEMU's `logfile` with the same path reopens it (measured on 7.2.22), so attaching
     /// again puts QEMU back on a file the broker owns.
-    public mutating func logReplaced() -> [Action] {
+    package mutating func logReplaced() -> [Action] {
         guard isIntact else { return [] }
         return breaks("the trace log was removed or replaced") + [.reattach]
     }
 
     /// The periodic timer while a VMM is attached: an intact watch is checked, a broken one
     /// tried again (announced only when the reason changes, so retrying is quiet).
-    public mutating func tick() -> [Action] {
+    package mutating func tick() -> [Action] {
         switch state {
         case .intact: [.verify]
         case .broken: [.reattach]
@@ -96,7 +96,7 @@ public struct LinkResetWatch: Equatable, Sendable {
 
     /// The VMM went away, or the broker gave QEMU's log back.
     /// Announced only if the last announcement said the watch was on.
-    public mutating func detached(_ reason: String) -> [Action] {
+    package mutating func detached(_ reason: String) -> [Action] {
         state = .detached(reason: reason)
         return announced?.active == true ? announce(active: false, reason: reason) : []
     }

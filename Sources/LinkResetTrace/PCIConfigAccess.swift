@@ -7,17 +7,17 @@
 /// The trace has no access width: a byte write of 0x40 at 0x3e and a word write of 0x40
 /// at 0x3e print the same line, and a dword write at 0x3c whose upper half is zero
 /// prints like a word write at 0x3c. `BridgeControlEffect` reasons about that.
-public struct PCIConfigAccess: Hashable, Sendable {
+package struct PCIConfigAccess: Hashable, Sendable {
     /// QEMU's type name of the device model (`pcie-root-port`, `xio3130-downstream`,
     /// `vfio-pci`), not the user's `id`.
-    public let model: String
-    public let address: GuestPCIAddress
+    package let model: String
+    package let address: GuestPCIAddress
     /// Byte offset into configuration space.
-    public let offset: UInt16
+    package let offset: UInt16
     /// The value as the guest wrote it (or as QEMU returned it, for reads).
-    public let value: UInt32
+    package let value: UInt32
 
-    public init(model: String, address: GuestPCIAddress, offset: UInt16, value: UInt32) {
+    package init(model: String, address: GuestPCIAddress, offset: UInt16, value: UInt32) {
         self.model = model
         self.address = address
         self.offset = offset

@@ -6,7 +6,7 @@ extension PCITopology {
     /// `function`, `class_info.class`, `qdev_id` (`""` when the device has no id) and, for a
     /// bridge, `pci_bridge.bus.{secondary,subordinate}` and `pci_bridge.devices`, present only
     /// while the secondary bus number is not 0).
-    public init(queryPCI reply: JSON) throws(DecodeError) {
+    package init(queryPCI reply: JSON) throws(DecodeError) {
         let buses = reply["return"] ?? reply
         guard buses.kind == .array else { throw DecodeError(description: "query-pci: expected an array of buses") }
         var builder = Builder()

@@ -17,19 +17,19 @@
 /// to 0); after a guest SBR of a bridge that has bridges below (theirs return to 0); and
 /// whenever `needsRefresh(after:)` says a traced write reprogrammed bus numbers. Reads can
 /// be coalesced (a guest programs every bridge in one burst).
-public struct PCITopology: Sendable {
-    public struct Function: Hashable, Sendable {
-        public let address: GuestPCIAddress
+package struct PCITopology: Sendable {
+    package struct Function: Hashable, Sendable {
+        package let address: GuestPCIAddress
         /// The qdev `id` (`-device ...,id=`); nil for devices created without one.
-        public let qdevID: String?
+        package let qdevID: String?
         /// The PCI class, e.g. 0x0604 for a PCI-to-PCI bridge or PCIe port.
-        public let classCode: UInt16
+        package let classCode: UInt16
         /// The bus numbers programmed into a bridge; nil for a function that is not a bridge.
-        public let bridge: BusRange?
+        package let bridge: BusRange?
 
-        public var isBridge: Bool { bridge != nil }
+        package var isBridge: Bool { bridge != nil }
 
-        public init(address: GuestPCIAddress, qdevID: String?, classCode: UInt16, bridge: BusRange?) {
+        package init(address: GuestPCIAddress, qdevID: String?, classCode: UInt16, bridge: BusRange?) {
             self.address = address
             self.qdevID = qdevID
             self.classCode = classCode
@@ -37,22 +37,22 @@ public struct PCITopology: Sendable {
         }
     }
 
-    public struct BusRange: Hashable, Sendable {
-        public let secondary: UInt8
-        public let subordinate: UInt8
+    package struct BusRange: Hashable, Sendable {
+        package let secondary: UInt8
+        package let subordinate: UInt8
 
-        public init(secondary: UInt8, subordinate: UInt8) {
+        package init(secondary: UInt8, subordinate: UInt8) {
             self.secondary = secondary
             self.subordinate = subordinate
         }
     }
 
-    public struct DecodeError: Error, CustomStringConvertible {
-        public let description: String
+    package struct DecodeError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Every function, depth first in `query-pci` order, so a bridge's descendants follow it.
-    public let functions: [Function]
+    package let functions: [Function]
     /// For each function, the index of the bridge above it (nil on a root bus).
     private let parents: [Int?]
     /// For each function, one past the index of its last descendant.
@@ -60,7 +60,7 @@ public struct PCITopology: Sendable {
     private let indexByID: [String: Int]
     private let indicesByAddress: [GuestPCIAddress: [Int]]
 
-    public static let empty = PCITopology(functions: [], parents: [], subtreeEnds: [])
+    package static let empty = PCITopology(functions: [], parents: [], subtreeEnds: [])
 
     init(functions: [Function], parents: [Int?], subtreeEnds: [Int]) {
         self.functions = functions
@@ -76,16 +76,16 @@ public struct PCITopology: Sendable {
         self.indicesByAddress = indicesByAddress
     }
 
-    public func function(id: String) -> Function? { indexByID[id].map { functions[$0] } }
+    package func function(id: String) -> Function? { indexByID[id].map { functions[$0] } }
 
     /// Normally one function; more only if the guest programmed overlapping bus numbers.
-    public func functions(at address: GuestPCIAddress) -> [Function] {
+    package func functions(at address: GuestPCIAddress) -> [Function] {
         (indicesByAddress[address] ?? []).map { functions[$0] }
     }
 
     /// The bridges above a device, nearest first (the root port last). Empty when the device
     /// is on a root bus or not listed.
-    public func bridges(above id: String) -> [Function] {
+    package func bridges(above id: String) -> [Function] {
         var chain: [Function] = []
         var current = indexByID[id].flatMap { parents[$0] }
         while let index = current {
@@ -96,18 +96,18 @@ public struct PCITopology: Sendable {
     }
 
     /// Everything below the bridge(s) at `address`, at any depth.
-    public func functions(below address: GuestPCIAddress) -> [Function] {
+    package func functions(below address: GuestPCIAddress) -> [Function] {
         (indicesByAddress[address] ?? []).flatMap { index in functions[(index + 1)..<subtreeEnds[index]] }
     }
 
     /// The bridges a reset of this bridge's secondary bus also resets (their Bridge Control
     /// and bus numbers return to 0 without any traced write).
-    public func bridges(below address: GuestPCIAddress) -> [GuestPCIAddress] {
+    package func bridges(below address: GuestPCIAddress) -> [GuestPCIAddress] {
         functions(below: address).filter(\.isBridge).map(\.address)
     }
 
     /// The ids among `watched` that a Secondary Bus Reset of the bridge at `address` resets.
-    public func devices(below address: GuestPCIAddress, among watched: Set<String>) -> [String] {
+    package func devices(below address: GuestPCIAddress, among watched: Set<String>) -> [String] {
         functions(below: address).compactMap { function in
             function.qdevID.flatMap { watched.contains($0) ? $0 : nil }
         }
@@ -117,7 +117,7 @@ public struct PCITopology: Sendable {
     /// subordinate 0x1a, by any width) of a bridge, so addresses below it may have moved.
     /// Writes to functions known to be endpoints do not count (0x18 is their BAR2); writes
     /// to unknown addresses do, because a bridge that appeared since the last read is unknown.
-    public func needsRefresh(after write: PCIConfigAccess) -> Bool {
+    package func needsRefresh(after write: PCIConfigAccess) -> Bool {
         guard (0x18...0x1A).contains(write.offset) else { return false }
         return functions(at: write.address).allSatisfy(\.isBridge)
     }

@@ -3,18 +3,18 @@ import QMPWire
 extension QEMUTraceLine {
     /// Parses one line (with or without its line end); nil for anything that is not one of
     /// the events `QEMUTraceLine.Event` names.
-    public static func parse(_ line: String) -> QEMUTraceLine? {
+    package static func parse(_ line: String) -> QEMUTraceLine? {
         var line = line
         return line.withUTF8 { parse($0) }
     }
 
-    public static func parse(_ line: ArraySlice<UInt8>) -> QEMUTraceLine? {
+    package static func parse(_ line: ArraySlice<UInt8>) -> QEMUTraceLine? {
         line.withUnsafeBufferPointer { parse($0) }
     }
 
     /// The hand parser: one pass over the bytes, no regex, allocates only the strings it
     /// returns. Foreign lines are rejected at their first token, mostly by its length.
-    public static func parse(_ line: UnsafeBufferPointer<UInt8>) -> QEMUTraceLine? {
+    package static func parse(_ line: UnsafeBufferPointer<UInt8>) -> QEMUTraceLine? {
         guard let base = line.baseAddress else { return nil }
         // QEMU ≥ 8 opens its log without O_APPEND: after someone else truncates the file, its
         // next line lands at the old offset behind a run of NUL bytes. The line still counts.
@@ -152,5 +152,5 @@ extension LineSplitter {
     /// (`qemu_log_unlock` calls `fflush`), so a read normally ends on a line end, but a read
     /// racing a write can stop mid-line. No trace line we parse comes near 4 KiB: a longer
     /// one is dropped and counted, and reading goes on.
-    public static var traceLog: LineSplitter { LineSplitter(maximumLineLength: 4096) }
+    package static var traceLog: LineSplitter { LineSplitter(maximumLineLength: 4096) }
 }

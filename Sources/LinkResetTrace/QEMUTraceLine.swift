@@ -15,22 +15,22 @@
 ///
 /// The same target also receives non-trace `qemu_log` output (`-d guest_errors`, ...);
 /// such lines, other trace events, and anything malformed parse to nil.
-public struct QEMUTraceLine: Equatable, Sendable {
+package struct QEMUTraceLine: Equatable, Sendable {
     /// The `TID@SECONDS.MICROSECONDS:` prefix QEMU adds with `-msg timestamp=on` (wall
     /// clock; the thread is the one that ran the guest access, e.g. a vCPU thread).
-    public struct Origin: Equatable, Sendable {
-        public let threadID: Int32
-        public let seconds: Int64
-        public let microseconds: Int32
+    package struct Origin: Equatable, Sendable {
+        package let threadID: Int32
+        package let seconds: Int64
+        package let microseconds: Int32
 
-        public init(threadID: Int32, seconds: Int64, microseconds: Int32) {
+        package init(threadID: Int32, seconds: Int64, microseconds: Int32) {
             self.threadID = threadID
             self.seconds = seconds
             self.microseconds = microseconds
         }
     }
 
-    public enum Event: Equatable, Sendable {
+    package enum Event: Equatable, Sendable {
         /// `pci_cfg_write`: the guest wrote a function's configuration space.
         case configWrite(PCIConfigAccess)
         /// `pci_cfg_read`: QEMU answered a configuration read.
@@ -49,17 +49,17 @@ public struct QEMUTraceLine: Equatable, Sendable {
         case qmpCommandInBand(id: String)
     }
 
-    public let origin: Origin?
-    public let event: Event
+    package let origin: Origin?
+    package let event: Event
 
-    public init(origin: Origin? = nil, event: Event) {
+    package init(origin: Origin? = nil, event: Event) {
         self.origin = origin
         self.event = event
     }
 }
 
 /// Which QEMU path asked for a vfio hot reset (the second word of `vfio_pci_hot_reset`).
-public enum VFIOHotResetScope: String, Sendable, Hashable, CaseIterable {
+package enum VFIOHotResetScope: String, Sendable, Hashable, CaseIterable {
     /// `vfio_pci_hot_reset_one`, from the device's own reset (`vfio_pci_reset`) when FLR is
     /// not available: a guest SBR on the bridge above it, a guest FLR, or a system reset.
     case one
@@ -67,7 +67,7 @@ public enum VFIOHotResetScope: String, Sendable, Hashable, CaseIterable {
     case multi
 }
 
-public enum SystemResetPhase: Sendable, Hashable {
+package enum SystemResetPhase: Sendable, Hashable {
     case begin
     case end
 }

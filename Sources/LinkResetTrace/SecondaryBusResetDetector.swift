@@ -18,8 +18,8 @@
 /// `forgetAll()`), and for every bridge below a bridge whose secondary bus was reset
 /// (call `forget(_:)` with `PCITopology.bridges(below:)`). Call `forgetAll()` too when
 /// the guest renumbers buses, since addresses then move between bridges.
-public struct SecondaryBusResetDetector: Sendable {
-    public enum Transition: Equatable, Sendable {
+package struct SecondaryBusResetDetector: Sendable {
+    package enum Transition: Equatable, Sendable {
         /// The guest set Secondary Bus Reset: QEMU reset everything below this bridge.
         case asserted(bridge: GuestPCIAddress)
         /// The guest cleared it again: the link below is out of reset.
@@ -35,10 +35,10 @@ public struct SecondaryBusResetDetector: Sendable {
     /// Only bridges not known to be out of reset are stored, so the table stays small.
     private var bridges: [GuestPCIAddress: BridgeState] = [:]
 
-    public init() {}
+    package init() {}
 
     /// The transition `write` makes, if any.
-    public mutating func observe(_ write: PCIConfigAccess) -> Transition? {
+    package mutating func observe(_ write: PCIConfigAccess) -> Transition? {
         let address = write.address
         switch BridgeControlEffect(write) {
         case .untouched:
@@ -58,7 +58,7 @@ public struct SecondaryBusResetDetector: Sendable {
 
     /// Whether the bridge is (as far as the trace shows) holding its secondary bus in reset;
     /// nil when a write may have ended the reset without saying so.
-    public func isInReset(_ bridge: GuestPCIAddress) -> Bool? {
+    package func isInReset(_ bridge: GuestPCIAddress) -> Bool? {
         switch bridges[bridge] {
         case .inReset: true
         case .unknown: nil
@@ -68,10 +68,10 @@ public struct SecondaryBusResetDetector: Sendable {
 
     /// These bridges were reset by something other than a traced write (a reset of the bus
     /// they sit on): their Bridge Control is 0 again.
-    public mutating func forget(_ resetBridges: some Sequence<GuestPCIAddress>) {
+    package mutating func forget(_ resetBridges: some Sequence<GuestPCIAddress>) {
         for bridge in resetBridges { bridges.removeValue(forKey: bridge) }
     }
 
     /// A system reset (QMP `RESET`, or the traced `systemReset` bracket) or a bus renumbering.
-    public mutating func forgetAll() { bridges.removeAll() }
+    package mutating func forgetAll() { bridges.removeAll() }
 }

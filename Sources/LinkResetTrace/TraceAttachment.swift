@@ -13,8 +13,8 @@ import QMPWire
 /// broker's, and the topology. Checking is the state queries plus the
 /// canary: no `logfile`, which QEMU ≥ 8 answers by truncating the file. At most one
 /// script runs; each carries an exchange number so a reply from an abandoned one is ignored.
-public struct TraceAttachment {
-    public enum Action: Equatable, Sendable {
+package struct TraceAttachment {
+    package enum Action: Equatable, Sendable {
         /// Send one command; its reply comes back as `answered(exchange:reply:)`.
         case send(TracingCommand, exchange: Int)
         /// Send the canary command: note its id and where the trace log ends now. Its reply
@@ -52,7 +52,7 @@ public struct TraceAttachment {
         case note(Note)
     }
 
-    public enum Note: Equatable, Sendable {
+    package enum Note: Equatable, Sendable {
         case reasserting
         case reattaching
         case refused(command: String, reason: String)
@@ -108,13 +108,13 @@ public struct TraceAttachment {
         var checked: Bool { if case .attachCommands = kind { true } else { false } }
     }
 
-    public let logPath: String
-    public private(set) var watch = LinkResetWatch()
+    package let logPath: String
+    package private(set) var watch = LinkResetWatch()
     private var phase = Phase.idle
     private var exchange = 0
     private var vmmReady = false
     /// Events the VMM had on before the broker attached: left on at detach.
-    public private(set) var previouslyEnabled: Set<String> = []
+    package private(set) var previouslyEnabled: Set<String> = []
     private var refreshing = false
     private var refreshAgain = false
     /// The attach ends once the topology being read now is in.
@@ -124,16 +124,16 @@ public struct TraceAttachment {
     /// The last attach skipped `logfile` and its canary did not arrive: the next one sends it.
     private var pointLogNextTime = false
 
-    public init(logPath: String) {
+    package init(logPath: String) {
         self.logPath = logPath
     }
 
-    public var isIntact: Bool { watch.isIntact }
+    package var isIntact: Bool { watch.isIntact }
 
     // MARK: inputs
 
     /// The VMM is (again) ready: follow the log file and switch tracing on.
-    public mutating func attach() -> [Action] {
+    package mutating func attach() -> [Action] {
         vmmReady = true
         return startAttach()
     }
@@ -149,19 +149,19 @@ public struct TraceAttachment {
         return actions
     }
 
-    public mutating func logOpened() -> [Action] {
+    package mutating func logOpened() -> [Action] {
         guard phase == .openingLog else { return [] }
         return start(.stateQueries)
     }
 
-    public mutating func logOpenFailed(_ reason: String) -> [Action] {
+    package mutating func logOpenFailed(_ reason: String) -> [Action] {
         guard phase == .openingLog else { return [] }
         phase = .idle
         return watchDid(watch.attachFailed("cannot follow the trace log: \(reason)"))
     }
 
     /// The reply to `send(_, exchange:)`; nil when the VMM could not answer or its reply is unreadable.
-    public mutating func answered(exchange: Int, reply: JSON?) -> [Action] {
+    package mutating func answered(exchange: Int, reply: JSON?) -> [Action] {
         guard case .running(var script) = phase, script.exchange == exchange, let command = script.next else { return [] }
         guard let reply else { return finish(script, failure: nil) }
         let failure = command.check(reply: reply)
@@ -187,7 +187,7 @@ public struct TraceAttachment {
     }
 
     /// What the canary's line said: `seen` when it was in the file by the time its reply came.
-    public mutating func canaryChecked(seen: Bool) -> [Action] {
+    package mutating func canaryChecked(seen: Bool) -> [Action] {
         guard case .checkingCanary(var script) = phase else { return [] }
         script.canarySeen = seen
         return proceed(script)
@@ -209,7 +209,7 @@ public struct TraceAttachment {
         return actions
     }
 
-    public mutating func logChecked(stillOurs: Bool) -> [Action] {
+    package mutating func logChecked(stillOurs: Bool) -> [Action] {
         switch phase {
         case .confirmingLog:
             // QEMU opened the path itself: it must still be the file the broker reads.
@@ -235,7 +235,7 @@ public struct TraceAttachment {
     /// Whether the VMM holds the trace log open: it does when it already logs there (a
     /// restarted broker's VMM), and then pointing it at the file again would only truncate
     /// it (QEMU ≥ 8). nil: its descriptors cannot be read, so a canary asks instead.
-    public mutating func logHolderChecked(holdsIt: Bool?) -> [Action] {
+    package mutating func logHolderChecked(holdsIt: Bool?) -> [Action] {
         guard phase == .checkingLogHolder else { return [] }
         phase = .idle
         guard let holdsIt else { return start(.probe) }
@@ -257,18 +257,18 @@ public struct TraceAttachment {
     /// behind the broker's back (QEMU's own monitor), a file truncated or replaced, a QEMU
     /// that stopped logging, each shows as a canary that does not arrive, and the watch is
     /// broken and attached again. Checks never pile up behind a VMM that is slow to answer.
-    public mutating func verify() -> [Action] {
+    package mutating func verify() -> [Action] {
         guard watch.isIntact, vmmReady, phase == .idle else { return [] }
         phase = .checkingLogBeforeVerify
         return [.checkLog]
     }
 
     /// The periodic timer while a VMM is attached.
-    public mutating func tick() -> [Action] { watchDid(watch.tick()) }
+    package mutating func tick() -> [Action] { watchDid(watch.tick()) }
 
     /// Re-read the topology (a watched device was added, a reset moved bus numbers).
     /// Requests arriving meanwhile are folded into one more round.
-    public mutating func refreshTopology() -> [Action] {
+    package mutating func refreshTopology() -> [Action] {
         guard !refreshing else {
             refreshAgain = true
             return []
@@ -278,11 +278,11 @@ public struct TraceAttachment {
     }
 
     /// A system reset (QMP `RESET`): bus numbers may change.
-    public mutating func systemReset() -> [Action] { refreshTopology() }
+    package mutating func systemReset() -> [Action] { refreshTopology() }
 
     /// `vmmReady`: whether the VMM is still attached now. The link fails what is pending
     /// before it reports the loss, so a read failed by a lost VMM ends before `upstreamLost`.
-    public mutating func topologyRead(vmmReady: Bool) -> [Action] {
+    package mutating func topologyRead(vmmReady: Bool) -> [Action] {
         refreshing = false
         var actions: [Action] = []
         if attachAwaitsTopology {
@@ -299,7 +299,7 @@ public struct TraceAttachment {
     }
 
     /// The VMM went away: its log target went with it.
-    public mutating func upstreamLost() -> [Action] {
+    package mutating func upstreamLost() -> [Action] {
         vmmReady = false
         changedVMM = false
         phase = .idle
@@ -309,7 +309,7 @@ public struct TraceAttachment {
     /// The broker is stopping: switch off what it switched on and give QEMU's log back (to
     /// its stderr: the broker cannot learn a VMM's `-D`), one command at a time, each
     /// answered; `detachFinished` says when. Stops following at once.
-    public mutating func detach() -> [Action] {
+    package mutating func detach() -> [Action] {
         phase = .idle
         let actions = changedVMM && vmmReady ? start(.detach) : [.detachFinished]
         changedVMM = false

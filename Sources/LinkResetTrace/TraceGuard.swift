@@ -11,8 +11,8 @@ import QMPWire
 /// Not harmful there: `log none` and other `-d` masks (LOG_TRACE stays set, lines still
 /// arrive: measured); `trace-file` (simple backend only; "unknown command" on 7.2.22).
 /// Everything else that might touch tracing is forwarded and the watch re-checked after it.
-public enum TraceGuard {
-    public enum Verdict: Equatable, Sendable {
+package enum TraceGuard {
+    package enum Verdict: Equatable, Sendable {
         /// Answer the client with this error; nothing goes upstream.
         case refuse(QMPError)
         /// Forward, then re-check the watched events' state.
@@ -20,7 +20,7 @@ public enum TraceGuard {
         case forward
     }
 
-    public static func verdict(command: String, arguments: JSON?, watched: [String]) -> Verdict {
+    package static func verdict(command: String, arguments: JSON?, watched: [String]) -> Verdict {
         switch command {
         case "trace-event-set-state":
             guard let name = arguments?["name"]?.string, arguments?["enable"]?.bool == false else { return .forwardThenVerify }

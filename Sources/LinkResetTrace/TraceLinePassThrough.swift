@@ -11,15 +11,15 @@
 /// `-msg timestamp=on`, which libvirt always passes), after at most two leading tokens that
 /// start with a digit (a wall-clock stamp) and the NUL bytes QEMU ≥ 8 leaves after a
 /// truncation. A line of NUL bytes alone is nobody's and is dropped.
-public struct TraceLinePassThrough: Sendable {
+package struct TraceLinePassThrough: Sendable {
     private let ownEvents: Set<[UInt8]>
 
-    public init(brokerEvents: [String], previouslyEnabled: Set<String>) {
+    package init(brokerEvents: [String], previouslyEnabled: Set<String>) {
         ownEvents = Set(brokerEvents.filter { !previouslyEnabled.contains($0) }.map { Array($0.utf8) })
     }
 
     /// Whether `line` (without its `\n`) should go on to QEMU's own stderr.
-    public func passesOn(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+    package func passesOn(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let name = Self.eventName(in: line) else {
             return line.contains { $0 != 0 }
         }
@@ -28,7 +28,7 @@ public struct TraceLinePassThrough: Sendable {
 
     /// The trace event's name at the head of `line`, or nil when the line has no
     /// name-shaped token where QEMU puts it (such a line is not a trace line).
-    public static func eventName(in line: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    package static func eventName(in line: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         var index = 0
         while index < line.count && line[index] == 0 { index += 1 }
         for _ in 0..<3 {

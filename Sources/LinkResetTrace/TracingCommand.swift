@@ -2,7 +2,7 @@ import QMPWire
 
 /// One QMP command the broker sends to turn QEMU's reset tracing on or off, as data: its
 /// name, its arguments, and how to tell from the reply whether it worked.
-public enum TracingCommand: Equatable, Sendable {
+package enum TracingCommand: Equatable, Sendable {
     /// `trace-event-get-state {"name": N}`: whether the VMM already had the event on, so
     /// detaching leaves it as it was. `N` may be a pattern with `*`.
     case getTraceEventState(name: String)
@@ -13,11 +13,11 @@ public enum TracingCommand: Equatable, Sendable {
     /// `qemu_log` output (traces and `-d` items alike) to PATH.
     case setLogFile(path: String)
 
-    public struct Failure: Error, Equatable, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, Equatable, CustomStringConvertible {
+        package let description: String
     }
 
-    public var name: String {
+    package var name: String {
         switch self {
         case .getTraceEventState: "trace-event-get-state"
         case .setTraceEventState: "trace-event-set-state"
@@ -26,7 +26,7 @@ public enum TracingCommand: Equatable, Sendable {
     }
 
     /// A fresh arguments object (JSON values are not shared between messages).
-    public var arguments: JSON {
+    package var arguments: JSON {
         switch self {
         case .getTraceEventState(let name):
             .object(["name": .string(name)])
@@ -38,13 +38,13 @@ public enum TracingCommand: Equatable, Sendable {
     }
 
     /// `{"execute": name, "arguments": {...}}`, without an `id` (the session adds its own).
-    public var message: JSON { .object(["execute": .string(name), "arguments": arguments]) }
+    package var message: JSON { .object(["execute": .string(name), "arguments": arguments]) }
 
     /// Checks the reply message. HMP reports failure as *text* in a successful reply:
     /// `logfile` answers `""` on success and e.g. `"Error opening logfile /x: No such file
     /// or directory\r\n"` on failure, and a failed `logfile` leaves QEMU logging nowhere
     /// (it closed the old target first) until a `logfile` succeeds.
-    public func check(reply: JSON) -> Failure? {
+    package func check(reply: JSON) -> Failure? {
         if let error = reply["error"] {
             let text = error["desc"]?.string ?? error.description
             return Failure(description: "\(name) failed: \(text)")
@@ -64,7 +64,7 @@ public enum TracingCommand: Equatable, Sendable {
 
     /// `TraceEventInfo` entries of a `trace-event-get-state` reply: name → enabled. Events
     /// QEMU reports as `unavailable` (not compiled in) are left out.
-    public static func traceEventStates(fromReply reply: JSON) -> [String: Bool] {
+    package static func traceEventStates(fromReply reply: JSON) -> [String: Bool] {
         var states: [String: Bool] = [:]
         for info in reply["return"]?.elements ?? [] {
             guard let name = info["name"]?.string, let state = info["state"]?.string else { continue }

@@ -1,4 +1,4 @@
 /// qmp-broker's version, reported by `query-broker` and `--version`.
-public enum BrokerVersion {
-    public static let string = "0.1.0"
+package enum BrokerVersion {
+    package static let string = "0.1.0"
 }

@@ -3,8 +3,8 @@ import QMPWire
 /// One downstream client's QMP protocol state, as a value: greeting → capabilities
 /// negotiation → command mode (monitor/qmp.c). It decides what each input means;
 /// the connection handler performs the returned `Action`.
-public struct ClientSession: Sendable {
-    public enum Action {
+package struct ClientSession: Sendable {
+    package enum Action {
         /// Answer the client from the broker (negotiation, envelope and parse errors).
         case reply(JSON)
         /// A command the VMM answers: rewrite its id and send it upstream.
@@ -20,27 +20,27 @@ public struct ClientSession: Sendable {
 
     private var state: State = .negotiating
     /// Whether the upstream VMM offered `oob` (the broker's greeting offers what upstream offers).
-    public let oobOffered: Bool
+    package let oobOffered: Bool
     /// Command names the broker answers itself once negotiation is done.
-    public let localCommands: Set<String>
+    package let localCommands: Set<String>
     /// Read-only sockets accept only `query-*` commands.
-    public let readOnly: Bool
+    package let readOnly: Bool
 
-    public init(oobOffered: Bool, localCommands: Set<String>, readOnly: Bool = false) {
+    package init(oobOffered: Bool, localCommands: Set<String>, readOnly: Bool = false) {
         self.oobOffered = oobOffered
         self.localCommands = localCommands
         self.readOnly = readOnly
     }
 
     /// Events flow only to negotiated clients, as in QEMU.
-    public var receivesEvents: Bool {
+    package var receivesEvents: Bool {
         switch state {
         case .negotiating: return false
         case .commandMode: return true
         }
     }
 
-    public var oobEnabled: Bool {
+    package var oobEnabled: Bool {
         switch state {
         case .negotiating: return false
         case .commandMode(let oob): return oob
@@ -48,9 +48,9 @@ public struct ClientSession: Sendable {
     }
 
     /// The reader could not parse the input: QEMU answers a GenericError without an id.
-    public func parseError(_ desc: String) -> Action { .reply(QMPError(desc).reply(id: nil)) }
+    package func parseError(_ desc: String) -> Action { .reply(QMPError(desc).reply(id: nil)) }
 
-    public mutating func received(_ value: JSON) -> Action {
+    package mutating func received(_ value: JSON) -> Action {
         let request: QMPRequest
         switch QMPRequest.validate(value, allowOOB: oobEnabled) {
         case .rejected(let reply): return .reply(reply)

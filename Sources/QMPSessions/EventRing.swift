@@ -5,20 +5,20 @@
 /// the bytes once; the same bytes go to every client and into the ring. QEMU clients
 /// ignore members they do not know: `qemu.qmp` dispatches on `'event' in msg`, and
 /// libvirt's `qemuMonitorJSONIOProcessEvent` reads `event`, `data` and `timestamp` by name.
-public struct EventRing: Sendable {
+package struct EventRing: Sendable {
     let capacity: Int
     /// The number the next event gets; numbers start at 1 per VM and broker process.
-    public private(set) var nextSequence: Int64 = 1
+    package private(set) var nextSequence: Int64 = 1
     private var events: [[UInt8]] = []
     /// Index in `events` of the oldest kept event (a circular buffer once full).
     private var oldest = 0
 
-    public init(capacity: Int) {
+    package init(capacity: Int) {
         self.capacity = max(1, capacity)
     }
 
     /// Numbers an event line (`{…}` with optional line end) and keeps it; returns the bytes to send.
-    public mutating func record(_ line: [UInt8]) -> [UInt8] {
+    package mutating func record(_ line: [UInt8]) -> [UInt8] {
         let numbered = Self.splice(sequence: nextSequence, into: line)
         nextSequence += 1
         if events.count < capacity {
@@ -35,7 +35,7 @@ public struct EventRing: Sendable {
 
     /// The kept events numbered above `sequence`, oldest first, and how many such events
     /// are no longer kept (the client was away for longer than the ring covers).
-    public func events(after sequence: Int64) -> (events: [[UInt8]], missed: Int64) {
+    package func events(after sequence: Int64) -> (events: [[UInt8]], missed: Int64) {
         let from = max(sequence + 1, firstKept)
         let missed = max(0, firstKept - (sequence + 1))
         guard from < nextSequence else { return ([], missed) }

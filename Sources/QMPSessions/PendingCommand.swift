@@ -1,9 +1,9 @@
 import QMPWire
 
 /// One command sent upstream, as data: who asked and what to do with the reply.
-public struct PendingCommand: Equatable {
+package struct PendingCommand: Equatable {
     /// Who sent a command upstream.
-    public enum Requester: Equatable {
+    package enum Requester: Equatable {
         /// A client, by its number on this VM.
         case client(Int)
         /// The broker itself.
@@ -11,7 +11,7 @@ public struct PendingCommand: Equatable {
     }
 
     /// What the broker must do with a client's reply besides restoring the id.
-    public enum FollowUp: Equatable {
+    package enum FollowUp: Equatable {
         /// The reply describes the broker's additions too (`query-commands`, `query-qmp-schema`).
         case transformReply
         /// A `device_add` that worked may have added a vfio-pci device to watch.
@@ -24,23 +24,23 @@ public struct PendingCommand: Equatable {
         case verifyLinkResetWatch
     }
 
-    public let requester: Requester
-    public let command: String
+    package let requester: Requester
+    package let command: String
     /// The client's own `id` (nil: none, or the broker's command), for the replies the
     /// broker writes itself (errors, transformed answers)...
-    public let clientID: JSON?
+    package let clientID: JSON?
     /// ...and as QEMU writes it, spliced into the VMM's reply in place of the broker's id.
-    public let clientIDBytes: [UInt8]?
+    package let clientIDBytes: [UInt8]?
     /// The client's place in its reply order; nil for out-of-band commands and the broker's.
-    public let slot: ReplyOrder.Slot?
-    public let followUps: [FollowUp]
+    package let slot: ReplyOrder.Slot?
+    package let followUps: [FollowUp]
     /// When it went upstream (monotonic nanoseconds), for the latency metric; 0 for the broker's.
-    public let sentAt: UInt64
+    package let sentAt: UInt64
     /// Monotonic milliseconds; `.max` for none. Set by the link when it sends the command.
-    public var deadline: UInt64
+    package var deadline: UInt64
 
     /// A client's command.
-    public init(client: Int, command: String, id: JSON?, idBytes: [UInt8]?, slot: ReplyOrder.Slot?,
+    package init(client: Int, command: String, id: JSON?, idBytes: [UInt8]?, slot: ReplyOrder.Slot?,
                 followUps: [FollowUp] = [], sentAt: UInt64 = 0, deadline: UInt64 = .max) {
         self.requester = .client(client)
         self.command = command
@@ -53,7 +53,7 @@ public struct PendingCommand: Equatable {
     }
 
     /// One of the broker's own commands.
-    public init(broker purpose: BrokerPurpose, command: String, deadline: UInt64 = .max) {
+    package init(broker purpose: BrokerPurpose, command: String, deadline: UInt64 = .max) {
         self.requester = .broker(purpose)
         self.command = command
         self.clientID = nil
@@ -67,7 +67,7 @@ public struct PendingCommand: Equatable {
 
 /// Why the broker sent a command of its own: the edge that sent it handles the reply in a
 /// switch over this (or, for the exchanges that still continue in a closure, the closure).
-public enum BrokerPurpose: Equatable {
+package enum BrokerPurpose: Equatable {
     /// `query-status` at attach: the run state for the devices' machines.
     case learnRunState
     /// The machines' `stop` and `cont`.

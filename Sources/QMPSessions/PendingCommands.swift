@@ -10,14 +10,14 @@
 ///
 /// `Continuation` is for the broker's own multi-step exchanges that still continue in a
 /// closure (QOM placement, discovery, injection); client commands never have one.
-public struct PendingCommands<Continuation> {
-    public init() {}
+package struct PendingCommands<Continuation> {
+    package init() {}
 
-    public struct Entry {
-        public let command: PendingCommand
-        public let continuation: Continuation?
+    package struct Entry {
+        package let command: PendingCommand
+        package let continuation: Continuation?
 
-        public init(command: PendingCommand, continuation: Continuation?) {
+        package init(command: PendingCommand, continuation: Continuation?) {
             self.command = command
             self.continuation = continuation
         }
@@ -27,7 +27,7 @@ public struct PendingCommands<Continuation> {
     private var waiting: [Int64: Entry] = [:]
 
     /// Registers a command and returns the id to send upstream.
-    public mutating func register(_ command: PendingCommand, continuation: Continuation? = nil) -> Int64 {
+    package mutating func register(_ command: PendingCommand, continuation: Continuation? = nil) -> Int64 {
         let id = nextID
         nextID += 1
         waiting[id] = Entry(command: command, continuation: continuation)
@@ -37,25 +37,25 @@ public struct PendingCommands<Continuation> {
     /// The entry for an upstream reply's `id`, removed from the table; nil for ids the
     /// broker never sent or already gave up on (logged by the caller and dropped, as
     /// `qemu.qmp` does).
-    public mutating func resolve(_ id: Int64?) -> Entry? {
+    package mutating func resolve(_ id: Int64?) -> Entry? {
         guard let id else { return nil }
         return waiting.removeValue(forKey: id)
     }
 
     /// The earliest deadline still waiting; nil when none has one.
-    public var nextDeadline: UInt64? {
+    package var nextDeadline: UInt64? {
         waiting.values.lazy.map(\.command.deadline).filter { $0 != .max }.min()
     }
 
     /// Removes and returns, oldest first, the entries whose deadline is `now` or earlier.
-    public mutating func expire(now: UInt64) -> [Entry] {
+    package mutating func expire(now: UInt64) -> [Entry] {
         let due = waiting.filter { $0.value.command.deadline <= now }.sorted { $0.key < $1.key }
         for (id, _) in due { waiting.removeValue(forKey: id) }
         return due.map(\.value)
     }
 
     /// Everything still waiting, in the order it was sent; the table is left empty.
-    public mutating func drain() -> [Entry] {
+    package mutating func drain() -> [Entry] {
         let drained = waiting.sorted { $0.key < $1.key }.map(\.value)
         waiting.removeAll()
         return drained

@@ -3,23 +3,23 @@
 /// strictly in order, so a local reply must not overtake an earlier forwarded one
 /// (out-of-band replies take no place). Also a device's events, where a forwarded error
 /// is announced only once QEMU has answered its injection.
-public struct OrderedSlots<Element> {
-    public init() {}
+package struct OrderedSlots<Element> {
+    package init() {}
 
-    public typealias Slot = UInt64
+    package typealias Slot = UInt64
 
     private var nextSlot: Slot = 0
     private var nextToSend: Slot = 0
     private var filled: [Slot: Element] = [:]
 
     /// A place in line for something not yet known.
-    public mutating func reserve() -> Slot {
+    package mutating func reserve() -> Slot {
         defer { nextSlot += 1 }
         return nextSlot
     }
 
     /// Fills a place; returns everything now at the head of the line, in order.
-    public mutating func fill(_ slot: Slot, with element: Element) -> [Element] {
+    package mutating func fill(_ slot: Slot, with element: Element) -> [Element] {
         if slot == nextToSend && filled.isEmpty {
             nextToSend += 1
             return [element]
@@ -34,7 +34,7 @@ public struct OrderedSlots<Element> {
     }
 
     /// Something known now: it goes at once, or behind what is still awaited.
-    public mutating func append(_ element: Element) -> [Element] {
+    package mutating func append(_ element: Element) -> [Element] {
         fill(reserve(), with: element)
     }
 }
@@ -42,4 +42,4 @@ public struct OrderedSlots<Element> {
 extension OrderedSlots: Sendable where Element: Sendable {}
 
 /// One client's in-band replies, in the order its commands arrived.
-public typealias ReplyOrder = OrderedSlots<[UInt8]>
+package typealias ReplyOrder = OrderedSlots<[UInt8]>

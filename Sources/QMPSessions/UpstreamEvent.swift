@@ -2,7 +2,7 @@ import QMPWire
 
 /// A VMM event as the broker acts on it, read once from the line. Clients still get the
 /// line's bytes exactly as QEMU wrote them; this only says what the broker must do.
-public enum UpstreamEvent: Equatable, Sendable {
+package enum UpstreamEvent: Equatable, Sendable {
     case stop
     case resume
     /// A system reset (`system_reset`, a guest reboot).
@@ -12,7 +12,7 @@ public enum UpstreamEvent: Equatable, Sendable {
     /// Any other event (nil: the line names none the broker can read without parsing).
     case other(name: String?)
 
-    public init(_ line: UpstreamLine) {
+    package init(_ line: UpstreamLine) {
         switch line.plainString("event") {
         case "STOP": self = .stop
         case "RESUME": self = .resume

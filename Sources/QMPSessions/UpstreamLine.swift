@@ -4,13 +4,13 @@ import QMPWire
 /// members are. QEMU's output is well-formed JSON, so a single pass that tracks strings
 /// and nesting finds them; nothing is parsed or copied on the reply path, and the
 /// client's reply is the VMM's own bytes with only the `id` value swapped.
-public struct UpstreamLine: Sendable {
-    public let bytes: ArraySlice<UInt8>
+package struct UpstreamLine: Sendable {
+    package let bytes: ArraySlice<UInt8>
     /// Top-level members: key text range (without quotes) and value range, in order.
     private(set) var members: [(key: Range<Int>, value: Range<Int>)] = []
 
     /// Nil when the line is not a JSON object (garbage from a misbehaving peer).
-    public init?(_ bytes: ArraySlice<UInt8>) {
+    package init?(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         guard scan() else { return nil }
     }
@@ -20,20 +20,20 @@ public struct UpstreamLine: Sendable {
         return members.first { bytes[$0.key].elementsEqual(wanted) }?.value
     }
 
-    public func has(_ key: String) -> Bool { value(of: key) != nil }
+    package func has(_ key: String) -> Bool { value(of: key) != nil }
 
     /// A top-level string member without escapes (event names), read without parsing.
-    public func plainString(_ key: String) -> String? {
+    package func plainString(_ key: String) -> String? {
         guard let range = value(of: key), range.count >= 2, bytes[range.lowerBound] == UInt8(ascii: "\""),
               !bytes[range].contains(UInt8(ascii: "\\")) else { return nil }
         return String(decoding: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)], as: UTF8.self)
     }
 
     /// The whole message parsed, for the rare consumers that need its content.
-    public var json: JSON? { try? JSON.parse(bytes) }
+    package var json: JSON? { try? JSON.parse(bytes) }
 
     /// The broker's integer id, read straight from the bytes.
-    public var brokerID: Int64? {
+    package var brokerID: Int64? {
         guard let range = value(of: "id"), !range.isEmpty else { return nil }
         var result: Int64 = 0
         for byte in bytes[range] {
@@ -47,7 +47,7 @@ public struct UpstreamLine: Sendable {
 
     /// The message as a client must see it: `id` replaced by `clientID` (already written
     /// QEMU's way), or removed with its separator when the client sent none.
-    public func replacingID(with clientID: [UInt8]?) -> [UInt8] {
+    package func replacingID(with clientID: [UInt8]?) -> [UInt8] {
         guard let index = members.firstIndex(where: { bytes[$0.key].elementsEqual("id".utf8) }) else {
             return Array(bytes)
         }
@@ -145,5 +145,5 @@ public struct UpstreamLine: Sendable {
 extension LineSplitter {
     /// For the VMM's QMP output. A larger line means the peer is not a QMP server (QEMU's
     /// largest reply, the schema, is a few hundred KiB).
-    public static var qmp: LineSplitter { LineSplitter(maximumLineLength: 64 << 20) }
+    package static var qmp: LineSplitter { LineSplitter(maximumLineLength: 64 << 20) }
 }

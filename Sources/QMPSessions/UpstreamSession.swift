@@ -9,8 +9,8 @@ import QMPWire
 /// dropped as if it had said something wrong. Failures in a row (a refused connect, a
 /// handshake that timed out or went wrong, a loss before ready) double the backoff up to
 /// its cap; only a session that became ready starts the count again.
-public struct UpstreamSession: Sendable {
-    public enum Action: Equatable, Sendable {
+package struct UpstreamSession: Sendable {
+    package enum Action: Equatable, Sendable {
         case none
         /// Send `qmp_capabilities`, enabling `oob` when the VMM offered it.
         case negotiate(oob: Bool)
@@ -45,37 +45,37 @@ public struct UpstreamSession: Sendable {
     /// Counts connections, so that a timer from an earlier one is recognised and ignored.
     private(set) var attempt = 0
     /// The greeting of the current (or last) session, sent to clients once it is ready.
-    public private(set) var greeting: [UInt8]?
-    public private(set) var oobOffered = false
+    package private(set) var greeting: [UInt8]?
+    package private(set) var oobOffered = false
 
     let handshakeTimeoutMilliseconds: Int
     static let initialBackoffMilliseconds = 50
     static let maximumBackoffMilliseconds = 1000
     /// QEMU greets at once and answers `qmp_capabilities` in microseconds; even a VMM
     /// still starting under load has done both within a second or two.
-    public static let defaultHandshakeTimeoutMilliseconds = 10_000
+    package static let defaultHandshakeTimeoutMilliseconds = 10_000
 
-    public init(handshakeTimeoutMilliseconds: Int = Self.defaultHandshakeTimeoutMilliseconds) {
+    package init(handshakeTimeoutMilliseconds: Int = Self.defaultHandshakeTimeoutMilliseconds) {
         self.handshakeTimeoutMilliseconds = handshakeTimeoutMilliseconds
     }
 
-    public var isReady: Bool { state == .ready }
+    package var isReady: Bool { state == .ready }
 
     /// The socket connected: the greeting must follow in time.
-    public mutating func connected() -> Action {
+    package mutating func connected() -> Action {
         state = .awaitingGreeting
         attempt += 1
         return .startHandshakeTimer(attempt: attempt, milliseconds: handshakeTimeoutMilliseconds)
     }
 
     /// Connecting failed (socket missing or refused).
-    public mutating func connectFailed() -> Action {
+    package mutating func connectFailed() -> Action {
         state = .disconnected
         return retry()
     }
 
     /// The connection closed. Returns whether it had been ready (clients must hear of it).
-    public mutating func closed() -> (wasReady: Bool, action: Action) {
+    package mutating func closed() -> (wasReady: Bool, action: Action) {
         let wasReady = state == .ready
         // A session that worked resets the count: a VMM restart is retried at once.
         if wasReady { failures = 0 }
@@ -84,7 +84,7 @@ public struct UpstreamSession: Sendable {
     }
 
     /// The handshake timer of connection `attempt` fired.
-    public mutating func handshakeTimedOut(attempt: Int) -> Action {
+    package mutating func handshakeTimedOut(attempt: Int) -> Action {
         guard attempt == self.attempt else { return .none }
         switch state {
         case .awaitingGreeting:
@@ -97,7 +97,7 @@ public struct UpstreamSession: Sendable {
     }
 
     /// A line that is not a JSON object.
-    public func receivedGarbage(_ excerpt: String) -> Action {
+    package func receivedGarbage(_ excerpt: String) -> Action {
         switch state {
         case .awaitingGreeting, .negotiating:
             return .protocolViolation("expected the QMP handshake, got \(excerpt)")
@@ -109,7 +109,7 @@ public struct UpstreamSession: Sendable {
     }
 
     /// A message from the VMM.
-    public mutating func received(_ line: UpstreamLine) -> Action {
+    package mutating func received(_ line: UpstreamLine) -> Action {
         switch state {
         case .disconnected:
             return .none
@@ -152,7 +152,7 @@ public struct UpstreamSession: Sendable {
 
 extension String {
     /// Without the `\r\n` QEMU ends its lines with (one grapheme in Swift).
-    public func trimmingLineEnd() -> String {
+    package func trimmingLineEnd() -> String {
         var text = self
         while let last = text.last, last == "\r\n" || last == "\n" || last == "\r" { text.removeLast() }
         return text

@@ -5,7 +5,7 @@ import CJansson
 /// Every `json_t` reference the broker holds lives in exactly one `JSON`, which
 /// releases it in `deinit`; no reference count leaks into the rest of the code.
 /// Values are confined to the event loop of the VM that owns them (not `Sendable`).
-public final class JSON {
+package final class JSON {
     let raw: UnsafeMutablePointer<json_t>
 
     /// Takes over a new reference (jansson's "new reference" return values).
@@ -16,9 +16,9 @@ public final class JSON {
 
     deinit { cj_decref(raw) }
 
-    public enum Kind: Equatable, Sendable { case object, array, string, integer, real, bool, null }
+    package enum Kind: Equatable, Sendable { case object, array, string, integer, real, bool, null }
 
-    public var kind: Kind {
+    package var kind: Kind {
         switch cj_typeof(raw) {
         case Int32(JSON_OBJECT.rawValue): return .object
         case Int32(JSON_ARRAY.rawValue): return .array
@@ -32,41 +32,41 @@ public final class JSON {
 
     // MARK: construction
 
-    public static func object() -> JSON { JSON(owning: json_object()) }
-    public static func array() -> JSON { JSON(owning: json_array()) }
-    public static var null: JSON { JSON(owning: cj_null()) }
-    public static func bool(_ value: Bool) -> JSON { JSON(owning: cj_boolean(value ? 1 : 0)) }
-    public static func integer(_ value: Int64) -> JSON { JSON(owning: json_integer(value)) }
-    public static func real(_ value: Double) -> JSON { JSON(owning: json_real(value)) }
-    public static func string(_ value: String) -> JSON {
+    package static func object() -> JSON { JSON(owning: json_object()) }
+    package static func array() -> JSON { JSON(owning: json_array()) }
+    package static var null: JSON { JSON(owning: cj_null()) }
+    package static func bool(_ value: Bool) -> JSON { JSON(owning: cj_boolean(value ? 1 : 0)) }
+    package static func integer(_ value: Int64) -> JSON { JSON(owning: json_integer(value)) }
+    package static func real(_ value: Double) -> JSON { JSON(owning: json_real(value)) }
+    package static func string(_ value: String) -> JSON {
         var value = value
         return value.withUTF8 { JSON(owning: json_stringn_nocheck($0.baseAddress, $0.count)) }
     }
     /// A string from raw bytes; the bytes must already be valid UTF-8 (the QMP reader checks).
-    public static func string(utf8 bytes: UnsafeBufferPointer<UInt8>) -> JSON {
+    package static func string(utf8 bytes: UnsafeBufferPointer<UInt8>) -> JSON {
         bytes.withMemoryRebound(to: CChar.self) { JSON(owning: json_stringn_nocheck($0.baseAddress, $0.count)) }
     }
 
-    public static func object(_ members: KeyValuePairs<String, JSON>) -> JSON {
+    package static func object(_ members: KeyValuePairs<String, JSON>) -> JSON {
         let object = JSON.object()
         for (key, value) in members { object[key] = value }
         return object
     }
-    public static func array(_ elements: [JSON]) -> JSON {
+    package static func array(_ elements: [JSON]) -> JSON {
         let array = JSON.array()
         for element in elements { array.append(element) }
         return array
     }
-    public static func strings(_ elements: [String]) -> JSON { .array(elements.map { .string($0) }) }
+    package static func strings(_ elements: [String]) -> JSON { .array(elements.map { .string($0) }) }
 
     // MARK: parsing and writing
 
-    public struct DecodeError: Error, CustomStringConvertible {
-        public let description: String
+    package struct DecodeError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     /// Parses standard JSON (what QEMU writes). Any top-level value is accepted.
-    public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(DecodeError) -> JSON
+    package static func parse<Bytes: Collection>(_ bytes: Bytes) throws(DecodeError) -> JSON
     where Bytes.Element == UInt8 {
         var error = json_error_t()
         let flags = cj_flag_decode_any()
@@ -83,24 +83,24 @@ public final class JSON {
         return JSON(owning: parsed)
     }
 
-    public static func parse(_ text: String) throws(DecodeError) -> JSON { try parse(Array(text.utf8)) }
+    package static func parse(_ text: String) throws(DecodeError) -> JSON { try parse(Array(text.utf8)) }
 
     /// The text QEMU's own JSON writer would produce for this value (`QEMUJSONWriter`).
-    public func serialized() -> [UInt8] { QEMUJSONWriter.write(self) }
+    package func serialized() -> [UInt8] { QEMUJSONWriter.write(self) }
 
     /// One QMP wire message as QEMU sends it: the JSON text followed by `\r\n`.
-    public func wireMessage() -> [UInt8] {
+    package func wireMessage() -> [UInt8] {
         var bytes = serialized()
         bytes.append(13)
         bytes.append(10)
         return bytes
     }
 
-    public func compactString() -> String {
+    package func compactString() -> String {
         String(decoding: dump(flags: cj_flags_compact() | cj_flag_encode_any()), as: UTF8.self)
     }
 
-    public func prettyString() -> String {
+    package func prettyString() -> String {
         String(decoding: dump(flags: cj_flags_pretty() | cj_flag_encode_any()), as: UTF8.self)
     }
 
@@ -114,22 +114,22 @@ public final class JSON {
 
     // MARK: reading
 
-    public var string: String? {
+    package var string: String? {
         guard cj_is_string(raw) != 0, let pointer = json_string_value(raw) else { return nil }
         let length = json_string_length(raw)
         return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
             String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
         }
     }
-    public var integer: Int64? { cj_is_integer(raw) != 0 ? json_integer_value(raw) : nil }
-    public var number: Double? { cj_is_integer(raw) != 0 || cj_is_real(raw) != 0 ? json_number_value(raw) : nil }
-    public var bool: Bool? {
+    package var integer: Int64? { cj_is_integer(raw) != 0 ? json_integer_value(raw) : nil }
+    package var number: Double? { cj_is_integer(raw) != 0 || cj_is_real(raw) != 0 ? json_number_value(raw) : nil }
+    package var bool: Bool? {
         guard cj_is_boolean(raw) != 0 else { return nil }
         return cj_typeof(raw) == Int32(JSON_TRUE.rawValue)
     }
 
     /// Keys are counted, not C strings: a client's member name may hold a NUL (`"a\u0000b"`).
-    public subscript(key: String) -> JSON? {
+    package subscript(key: String) -> JSON? {
         get {
             guard cj_is_object(raw) != 0 else { return nil }
             var key = key
@@ -150,19 +150,19 @@ public final class JSON {
         }
     }
 
-    public subscript(index: Int) -> JSON? {
+    package subscript(index: Int) -> JSON? {
         guard cj_is_array(raw) != 0, index >= 0, index < json_array_size(raw),
               let value = json_array_get(raw, index) else { return nil }
         return JSON(retaining: value)
     }
 
-    public var count: Int {
+    package var count: Int {
         if cj_is_array(raw) != 0 { return json_array_size(raw) }
         if cj_is_object(raw) != 0 { return json_object_size(raw) }
         return 0
     }
 
-    public func append(_ element: JSON) { json_array_append(raw, element.raw) }
+    package func append(_ element: JSON) { json_array_append(raw, element.raw) }
 
     /// Whether an object has a member whose key is these bytes (which may hold a NUL).
     func hasMember(utf8 key: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -180,10 +180,10 @@ public final class JSON {
         return base.withMemoryRebound(to: CChar.self, capacity: key.count) { body($0, key.count) }
     }
 
-    public var elements: [JSON] { (0..<(cj_is_array(raw) != 0 ? json_array_size(raw) : 0)).map { self[$0]! } }
+    package var elements: [JSON] { (0..<(cj_is_array(raw) != 0 ? json_array_size(raw) : 0)).map { self[$0]! } }
 
     /// Object members in insertion order (jansson keeps it; QEMU's order survives a round trip).
-    public var members: [(key: String, value: JSON)] {
+    package var members: [(key: String, value: JSON)] {
         guard cj_is_object(raw) != 0 else { return [] }
         var result: [(String, JSON)] = []
         result.reserveCapacity(json_object_size(raw))
@@ -200,16 +200,16 @@ public final class JSON {
         return result
     }
 
-    public var keys: [String] { members.map(\.key) }
+    package var keys: [String] { members.map(\.key) }
 
     /// A deep copy, for values about to be changed that others still reference.
-    public func deepCopy() -> JSON { JSON(owning: json_deep_copy(raw)) }
+    package func deepCopy() -> JSON { JSON(owning: json_deep_copy(raw)) }
 }
 
 extension JSON: Equatable {
-    public static func == (lhs: JSON, rhs: JSON) -> Bool { json_equal(lhs.raw, rhs.raw) != 0 }
+    package static func == (lhs: JSON, rhs: JSON) -> Bool { json_equal(lhs.raw, rhs.raw) != 0 }
 }
 
 extension JSON: CustomStringConvertible {
-    public var description: String { String(decoding: serialized(), as: UTF8.self) }
+    package var description: String { String(decoding: serialized(), as: UTF8.self) }
 }

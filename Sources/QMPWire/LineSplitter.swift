@@ -8,24 +8,24 @@ import Glibc
 /// `maximumLineLength` (without its `\n`) is dropped up to its line end and counted in
 /// `droppedLines`; reading goes on. Whether a dropped line ends anything is the caller's
 /// choice (a QMP peer that sends one is not a QMP server; a trace log just goes on).
-public struct LineSplitter: Sendable {
-    public let maximumLineLength: Int
+package struct LineSplitter: Sendable {
+    package let maximumLineLength: Int
 
     private var partial: [UInt8] = []
     private var discarding = false
     /// Lines dropped for being too long, for the log.
-    public private(set) var droppedLines = 0
+    package private(set) var droppedLines = 0
 
-    public init(maximumLineLength: Int) {
+    package init(maximumLineLength: Int) {
         self.maximumLineLength = maximumLineLength
     }
 
     /// Bytes fed that no line has taken yet (a partial line kept for the next feed).
-    public var pendingBytes: Int { partial.count }
+    package var pendingBytes: Int { partial.count }
 
     /// Calls `emit` with each complete line, including its `\n` (a QMP line keeps its
     /// `\r\n`, so it can be forwarded byte-for-byte).
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeBufferPointer<UInt8>) -> Void) {
+    package mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeBufferPointer<UInt8>) -> Void) {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
         let all = UnsafeBufferPointer(start: base, count: bytes.count)
         var start = 0
@@ -55,14 +55,14 @@ public struct LineSplitter: Sendable {
     }
 
     /// The lines in `bytes`, copied, each with its `\n`: for tests and callers that are not hot.
-    public mutating func lines(_ bytes: [UInt8]) -> [[UInt8]] {
+    package mutating func lines(_ bytes: [UInt8]) -> [[UInt8]] {
         var lines: [[UInt8]] = []
         bytes.withUnsafeBytes { feed($0) { lines.append(Array($0)) } }
         return lines
     }
 
     /// Forgets a partial line, e.g. on a new connection or when QEMU switches to a new log file.
-    public mutating func reset() {
+    package mutating func reset() {
         partial.removeAll()
         discarding = false
     }
@@ -70,7 +70,7 @@ public struct LineSplitter: Sendable {
 
 extension UnsafeBufferPointer<UInt8> {
     /// The line without its trailing `\n`.
-    public var withoutLineEnd: UnsafeBufferPointer<UInt8> {
+    package var withoutLineEnd: UnsafeBufferPointer<UInt8> {
         last == 0x0A ? UnsafeBufferPointer(rebasing: self[..<(endIndex - 1)]) : self
     }
 }

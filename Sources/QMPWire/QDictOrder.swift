@@ -37,12 +37,12 @@ enum QDictOrder {
 
 extension JSON {
     /// An object whose members serialise in QEMU's order; `members` is the order QEMU's code inserts them.
-    public static func qdict(_ members: KeyValuePairs<String, JSON>) -> JSON {
+    package static func qdict(_ members: KeyValuePairs<String, JSON>) -> JSON {
         qdict(members.map { ($0.key, $0.value) })
     }
 
     /// The same, for member lists built at run time (optional members appended when present).
-    public static func qdict(_ members: [(String, JSON)]) -> JSON {
+    package static func qdict(_ members: [(String, JSON)]) -> JSON {
         let values = Dictionary(members, uniquingKeysWith: { _, last in last })
         let object = JSON.object()
         for key in QDictOrder.ordered(members.map(\.0)) { object[key] = values[key] }

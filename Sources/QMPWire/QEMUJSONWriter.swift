@@ -8,8 +8,8 @@ import Glibc
 /// upper-case `\uXXXX` escape (surrogate pairs beyond the BMP). Members are written in
 /// the object's own order: broker-built objects are made in QDict order (`JSON.qdict`),
 /// and a client's id is put in that order when it is read (`QDictOrder.canonical`).
-public enum QEMUJSONWriter {
-    public static func write(_ value: JSON) -> [UInt8] {
+package enum QEMUJSONWriter {
+    package static func write(_ value: JSON) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64)
         append(value.raw, to: &bytes)

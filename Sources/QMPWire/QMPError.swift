@@ -1,6 +1,6 @@
 /// A QMP error reply's `error` member: QEMU's error classes and exact texts.
-public struct QMPError: Error, Equatable, Sendable {
-    public enum ErrorClass: String, Sendable {
+package struct QMPError: Error, Equatable, Sendable {
+    package enum ErrorClass: String, Sendable {
         case genericError = "GenericError"
         case commandNotFound = "CommandNotFound"
         case deviceNotActive = "DeviceNotActive"
@@ -8,19 +8,19 @@ public struct QMPError: Error, Equatable, Sendable {
         case kvmMissingCap = "KVMMissingCap"
     }
 
-    public let errorClass: ErrorClass
-    public let desc: String
+    package let errorClass: ErrorClass
+    package let desc: String
 
-    public init(_ errorClass: ErrorClass, _ desc: String) {
+    package init(_ errorClass: ErrorClass, _ desc: String) {
         self.errorClass = errorClass
         self.desc = desc
     }
 
     /// A `GenericError`, QEMU's class for nearly everything.
-    public init(_ desc: String) { self.init(.genericError, desc) }
+    package init(_ desc: String) { self.init(.genericError, desc) }
 
     /// `{"error": {...}}`, with the client's `id` when it sent one (qapi/qmp-dispatch.c).
-    public func reply(id: JSON?) -> JSON {
+    package func reply(id: JSON?) -> JSON {
         let error = JSON.qdict(["class": .string(errorClass.rawValue), "desc": .string(desc)])
         if let id { return .qdict(["error": error, "id": id]) }
         return .qdict(["error": error])
@@ -35,18 +35,18 @@ public struct QMPError: Error, Equatable, Sendable {
         QMPError("QMP input member '\(name)' clashes with '\(other)'")
     }
     static func unexpectedMember(_ name: String) -> QMPError { QMPError("QMP input member '\(name)' is unexpected") }
-    public static let expectingNegotiation = QMPError(.commandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
-    public static let negotiationComplete = QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored")
-    public static func commandNotFound(_ name: String) -> QMPError { QMPError(.commandNotFound, "The command \(name) has not been found") }
-    public static func noOOBSupport(_ name: String) -> QMPError { QMPError("The command \(name) does not support OOB") }
-    public static func unexpectedParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is unexpected") }
-    public static func missingParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is missing") }
-    public static func invalidParameterType(_ name: String, expected: String) -> QMPError {
+    package static let expectingNegotiation = QMPError(.commandNotFound, "Expecting capabilities negotiation with 'qmp_capabilities'")
+    package static let negotiationComplete = QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored")
+    package static func commandNotFound(_ name: String) -> QMPError { QMPError(.commandNotFound, "The command \(name) has not been found") }
+    package static func noOOBSupport(_ name: String) -> QMPError { QMPError("The command \(name) does not support OOB") }
+    package static func unexpectedParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is unexpected") }
+    package static func missingParameter(_ name: String) -> QMPError { QMPError("Parameter '\(name)' is missing") }
+    package static func invalidParameterType(_ name: String, expected: String) -> QMPError {
         QMPError("Invalid parameter type for '\(name)', expected: \(expected)")
     }
     /// QEMU 7.2 really names the parameter 'null' here (a visitor quirk); clients see exactly this.
-    public static func capabilityValueRejected(_ value: String) -> QMPError {
+    package static func capabilityValueRejected(_ value: String) -> QMPError {
         QMPError("Parameter 'null' does not accept value '\(value)'")
     }
-    public static func capabilityNotAvailable(_ names: String) -> QMPError { QMPError("Capability \(names) not available") }
+    package static func capabilityNotAvailable(_ names: String) -> QMPError { QMPError("Capability \(names) not available") }
 }

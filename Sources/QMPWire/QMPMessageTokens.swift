@@ -2,7 +2,7 @@
 /// valid only inside the `feed` callback that hands it over. Forwarding uses it to put
 /// the broker's id into the client's own bytes instead of serialising the parsed value
 /// again.
-public struct QMPMessageTokens {
+package struct QMPMessageTokens {
     let tokens: UnsafeBufferPointer<QMPToken>
     let text: UnsafeBufferPointer<UInt8>
 
@@ -10,7 +10,7 @@ public struct QMPMessageTokens {
     /// top-level `id` member: `{"id": N, ` in front makes the message with the broker's id.
     /// nil when the message is not an object, has no other member, or spells `id` with
     /// escapes (then the caller serialises the parsed value).
-    public func membersWithoutID() -> [UInt8]? {
+    package func membersWithoutID() -> [UInt8]? {
         guard tokens.count >= 3, tokens[0].kind == .leftBrace else { return nil }
         var depth = 0
         var idMember: Range<Int>?

@@ -1,21 +1,21 @@
 /// A client command that passed QEMU's envelope checks (qapi/qmp-dispatch.c,
 /// `qmp_dispatch_check_obj`): `execute` or `exec-oob`, optional `arguments` object, any `id`.
-public struct QMPRequest {
+package struct QMPRequest {
     /// The parsed message as the client sent it; forwarding rewrites only its `id`.
-    public let message: JSON
-    public let command: String
-    public let isOOB: Bool
+    package let message: JSON
+    package let command: String
+    package let isOOB: Bool
     /// The client's own `id`, any JSON value, or nil when it sent none.
-    public let id: JSON?
+    package let id: JSON?
     /// The client's own bytes without its `id` (`QMPMessageTokens.membersWithoutID`), for
     /// forwarding with the broker's id spliced in; nil: serialise `message` instead.
-    public var membersWithoutID: [UInt8]?
-    public var arguments: JSON? { message["arguments"] }
+    package var membersWithoutID: [UInt8]?
+    package var arguments: JSON? { message["arguments"] }
 
     /// Checks the envelope the way QEMU does, in member order; `allowOOB` is whether the
     /// client negotiated `oob` (otherwise `exec-oob` is just an unexpected member).
     /// The failure carries the `id` QEMU would echo (it echoes it for any object).
-    public static func validate(_ value: JSON, allowOOB: Bool) -> Validation {
+    package static func validate(_ value: JSON, allowOOB: Bool) -> Validation {
         guard value.kind == .object else { return .rejected(QMPError.notAnObject.reply(id: nil)) }
         let id = value["id"].map(QDictOrder.canonical)
         var execKey: String?
@@ -43,7 +43,7 @@ public struct QMPRequest {
         return .request(QMPRequest(message: value, command: command, isOOB: execKey == "exec-oob", id: id))
     }
 
-    public enum Validation {
+    package enum Validation {
         case request(QMPRequest)
         /// QEMU's error reply for a malformed envelope.
         case rejected(JSON)
@@ -52,13 +52,13 @@ public struct QMPRequest {
 
 extension QMPRequest {
     /// `{"return": value}` with the client's `id` in QEMU's member order.
-    public func successReply(_ value: JSON) -> JSON { Self.successReply(value, id: id) }
+    package func successReply(_ value: JSON) -> JSON { Self.successReply(value, id: id) }
 
     /// `{"return": value}` with `id` (a client's, kept apart from its request) in QEMU's member order.
-    public static func successReply(_ value: JSON, id: JSON?) -> JSON {
+    package static func successReply(_ value: JSON, id: JSON?) -> JSON {
         if let id { return .qdict(["return": value, "id": id]) }
         return .qdict(["return": value])
     }
 
-    public func errorReply(_ error: QMPError) -> JSON { error.reply(id: id) }
+    package func errorReply(_ error: QMPError) -> JSON { error.reply(id: id) }
 }

@@ -6,20 +6,20 @@ import QMPBroker
 /// `@unchecked Sendable`: test and demo support only. Its one mutable member, the reaped
 /// exit status, is written by whichever thread waits for the child; callers wait from one
 /// thread at a time.
-public final class ChildProcess: @unchecked Sendable {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+package final class ChildProcess: @unchecked Sendable {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public let pid: pid_t
-    public let arguments: [String]
+    package let pid: pid_t
+    package let arguments: [String]
     private var exitStatus: Int32?
 
     /// Starts `arguments[0]` (looked up in PATH) with stdout/stderr sent to `outputPath`
     /// (appended) or to /dev/null, and stdin from `inputPath` or /dev/null. `passing`
     /// maps child fd numbers (above 2) to this process's fds the child inherits there;
     /// `environment` is added to (or replaces entries of) this process's environment.
-    public init(
+    package init(
         _ arguments: [String], outputPath: String? = nil, inputPath: String? = nil, passing: [Int32: Int32] = [:],
         environment: [String: String] = [:]
     ) throws {
@@ -62,7 +62,7 @@ public final class ChildProcess: @unchecked Sendable {
     deinit { kill(signal: SIGKILL) }
 
     /// Sends a signal unless the process has already been reaped.
-    public func kill(signal: Int32 = SIGTERM) {
+    package func kill(signal: Int32 = SIGTERM) {
         guard exitStatus == nil else { return }
         _ = Glibc.kill(pid, signal)
         if signal == SIGKILL { _ = wait(timeout: 5) }
@@ -70,7 +70,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Waits for the process to exit; returns its raw wait status, or nil on timeout.
     @discardableResult
-    public func wait(timeout: Double) -> Int32? {
+    package func wait(timeout: Double) -> Int32? {
         if let exitStatus { return exitStatus }
         let deadline = Deadline(after: timeout)
         repeat {
@@ -85,5 +85,5 @@ public final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
-    public var isRunning: Bool { wait(timeout: 0) == nil }
+    package var isRunning: Bool { wait(timeout: 0) == nil }
 }

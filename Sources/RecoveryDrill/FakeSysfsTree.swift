@@ -3,11 +3,11 @@ import Glibc
 /// A fake `/sys` with one PCI device's AER counter files, written the way the 6.1
 /// kernel prints them (`NAME COUNT` lines, then the total): the host side of the demo
 /// and of the tests, read by the broker through `--sysfs-root`.
-public struct FakeSysfsTree: Sendable {
-    public let root: String
-    public let host: String
+package struct FakeSysfsTree: Sendable {
+    package let root: String
+    package let host: String
 
-    public init(under directory: String, host: String = "0000:3b:00.0") {
+    package init(under directory: String, host: String = "0000:3b:00.0") {
         root = "\(directory)/sys"
         self.host = host
         mkdir(root, 0o755)
@@ -15,26 +15,26 @@ public struct FakeSysfsTree: Sendable {
         set(correctable: [:], nonFatal: [:], fatal: [:])
     }
 
-    public var deviceDirectory: String { "\(root)/bus/pci/devices/\(host)" }
+    package var deviceDirectory: String { "\(root)/bus/pci/devices/\(host)" }
 
-    public static let correctableNames = ["RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "NonFatalErr", "CorrIntErr", "HeaderOF"]
-    public static let uncorrectableNames = ["Undefined", "DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF",
+    package static let correctableNames = ["RxErr", "BadTLP", "BadDLLP", "Rollover", "Timeout", "NonFatalErr", "CorrIntErr", "HeaderOF"]
+    package static let uncorrectableNames = ["Undefined", "DLP", "SDES", "TLP", "FCP", "CmpltTO", "CmpltAbrt", "UnxCmplt", "RxOF",
                                      "MalfTLP", "ECRC", "UnsupReq", "ACSViol", "UncorrIntErr", "BlockedTLP",
                                      "AtomicOpBlocked", "TLPBlockedErr", "PoisonTLPBlocked"]
 
-    public func set(correctable: [String: Int], nonFatal: [String: Int], fatal: [String: Int]) {
+    package func set(correctable: [String: Int], nonFatal: [String: Int], fatal: [String: Int]) {
         write("aer_dev_correctable", Self.correctableNames, correctable, total: "TOTAL_ERR_COR")
         write("aer_dev_nonfatal", Self.uncorrectableNames, nonFatal, total: "TOTAL_ERR_NONFATAL")
         write("aer_dev_fatal", Self.uncorrectableNames, fatal, total: "TOTAL_ERR_FATAL")
     }
 
-    public func write(_ file: String, _ names: [String], _ counts: [String: Int], total: String) {
+    package func write(_ file: String, _ names: [String], _ counts: [String: Int], total: String) {
         var text = names.map { "\($0) \(counts[$0] ?? 0)\n" }.joined()
         text += "\(total) \(counts.values.reduce(0, +))\n"
         writeRaw(file, text)
     }
 
-    public func writeRaw(_ file: String, _ text: String) {
+    package func writeRaw(_ file: String, _ text: String) {
         // Write to a temporary name and rename, as sysfs reads never see half a file.
         let path = "\(deviceDirectory)/\(file)"
         let temporary = path + ".new"
@@ -44,6 +44,6 @@ public struct FakeSysfsTree: Sendable {
         rename(temporary, path)
     }
 
-    public func remove(_ file: String) { unlink("\(deviceDirectory)/\(file)") }
+    package func remove(_ file: String) { unlink("\(deviceDirectory)/\(file)") }
 }
 

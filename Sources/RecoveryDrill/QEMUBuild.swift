@@ -5,27 +5,27 @@ import Glibc
 /// `scripts/fetch-qemu10.sh` (run by `make test`), and behaves differently where it matters
 /// to the broker: `logfile` truncates the file it reopens, and correctable errors reach
 /// the guest.
-public struct QEMUBuild: Sendable, CustomStringConvertible, Hashable {
-    public let name: String
-    public let binary: String
+package struct QEMUBuild: Sendable, CustomStringConvertible, Hashable {
+    package let name: String
+    package let binary: String
 
-    public var description: String { "QEMU \(name)" }
+    package var description: String { "QEMU \(name)" }
 
-    public static let debian7_2 = QEMUBuild(name: "7.2", binary: "qemu-system-x86_64")
+    package static let debian7_2 = QEMUBuild(name: "7.2", binary: "qemu-system-x86_64")
 
     /// The wrapper `scripts/fetch-qemu10.sh` makes, under `QMP_BROKER_CACHE`.
-    public static let debian10_0 = QEMUBuild(name: "10.0", binary: "\(cacheRoot)/qemu-10.0.2/qemu-system-x86_64")
+    package static let debian10_0 = QEMUBuild(name: "10.0", binary: "\(cacheRoot)/qemu-10.0.2/qemu-system-x86_64")
 
     /// Every build the tests of tracing, guest resets and error forwarding must pass on. A
     /// missing QEMU 10 fails those tests (it is not skipped): `make test` fetches it.
-    public static let all: [QEMUBuild] = [.debian7_2, .debian10_0]
+    package static let all: [QEMUBuild] = [.debian7_2, .debian10_0]
 
     /// `QMP_BROKER_CACHE`, or `/var/cache/qmp-broker`: outside the clone, kept across CI runs.
-    public static var cacheRoot: String {
+    package static var cacheRoot: String {
         getenv("QMP_BROKER_CACHE").map { String(cString: $0) } ?? "/var/cache/qmp-broker"
     }
 
-    public init(name: String, binary: String) {
+    package init(name: String, binary: String) {
         self.name = name
         self.binary = binary
     }

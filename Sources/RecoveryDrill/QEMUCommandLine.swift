@@ -1,23 +1,23 @@
 /// The QEMU the demo and the tests run: q35 under TCG, paused (`-S`), no defaults, a
 /// PCIe root port at 00:1c.0 with an AER-capable device behind it (SPEC section 9:
 /// `virtio-*-pci,aer=on` delivers injected errors; `e1000e` silently drops them).
-public struct QEMUCommandLine: Sendable {
-    public var binary = "qemu-system-x86_64"
-    public var qmpSocket: String
-    public var qtestSocket: String?
-    public var rootPortID = "rp0"
-    public var deviceID = "dev0"
+package struct QEMUCommandLine: Sendable {
+    package var binary = "qemu-system-x86_64"
+    package var qmpSocket: String
+    package var qtestSocket: String?
+    package var rootPortID = "rp0"
+    package var deviceID = "dev0"
     /// The guest-visible device standing in for an assigned VFIO device.
-    public var deviceModel = "virtio-rng-pci,aer=on"
-    public var paused = true
-    public var extra: [String] = []
+    package var deviceModel = "virtio-rng-pci,aer=on"
+    package var paused = true
+    package var extra: [String] = []
 
-    public init(qmpSocket: String, qtestSocket: String? = nil) {
+    package init(qmpSocket: String, qtestSocket: String? = nil) {
         self.qmpSocket = qmpSocket
         self.qtestSocket = qtestSocket
     }
 
-    public var arguments: [String] {
+    package var arguments: [String] {
         var arguments = [
             binary, "-M", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-m", "128",
             "-qmp", "unix:\(qmpSocket),server=on,wait=off",

@@ -9,11 +9,11 @@ import VFIOWatch
 /// tree and real eventfds play the host; QEMU's qtest socket plays the guest's link reset;
 /// a synthetic uevent plays the host's recovery. Everything lives in a temporary directory
 /// that `cleanUp()` removes (also on Ctrl-C).
-public final class RecoveryDemo: Sendable {
-    public struct Options: Sendable {
-        public var json = false
-        public var colour = false
-        public init(json: Bool = false, colour: Bool = false) {
+package final class RecoveryDemo: Sendable {
+    package struct Options: Sendable {
+        package var json = false
+        package var colour = false
+        package init(json: Bool = false, colour: Bool = false) {
             self.json = json
             self.colour = colour
         }
@@ -22,7 +22,7 @@ public final class RecoveryDemo: Sendable {
     private let options: Options
     private let state = Mutex<(directory: TemporaryDirectory?, qemu: ChildProcess?, broker: Broker?)>((nil, nil, nil))
 
-    public init(options: Options) { self.options = options }
+    package init(options: Options) { self.options = options }
 
     /// One step of the drill: what to do, and which events must follow (in any order).
     private struct Drill {
@@ -32,7 +32,7 @@ public final class RecoveryDemo: Sendable {
     }
 
     /// Runs the drill, printing the timeline; returns whether every expectation was met.
-    public func run(print emit: @escaping (String) -> Void) throws -> Bool {
+    package func run(print emit: @escaping (String) -> Void) throws -> Bool {
         let temporary = try TemporaryDirectory(prefix: "qmp-broker-demo")
         let directory = temporary.path
         state.withLock { $0.directory = temporary }
@@ -129,7 +129,7 @@ public final class RecoveryDemo: Sendable {
 
     /// Stops QEMU and the broker and removes the temporary directory; safe to call twice,
     /// from two threads (Ctrl-C and the drill ending): the second waits for the first.
-    public func cleanUp() {
+    package func cleanUp() {
         state.withLock { state in
             state.qemu?.kill(signal: SIGKILL)
             state.broker?.stop()
@@ -148,7 +148,7 @@ public final class RecoveryDemo: Sendable {
 
     /// The uevent the kernel's AER core sends for `host` (drivers/pci/pci-driver.c
     /// `pci_uevent_ers`): by default, that its recovery succeeded.
-    public static func recoveryUEvent(host: String, event: String = "SUCCESSFUL_RECOVERY", online: Bool = true) -> [UInt8] {
+    package static func recoveryUEvent(host: String, event: String = "SUCCESSFUL_RECOVERY", online: Bool = true) -> [UInt8] {
         let devpath = "/devices/pci0000:00/0000:00:1c.0/\(host)"
         return ["change@\(devpath)", "ACTION=change", "DEVPATH=\(devpath)", "SUBSYSTEM=pci",
                 "ERROR_EVENT=\(event)", "DEVICE_ONLINE=\(online ? 1 : 0)", "DRIVER=vfio-pci", "PCI_SLOT_NAME=\(host)", "SEQNUM=1"]

@@ -8,11 +8,11 @@ import VFIOWatch
 /// under 108 bytes, so the name is short.
 /// `@unchecked Sendable`: the path is immutable after init and removal is idempotent, so
 /// sharing it with the threads of a test is safe.
-public final class TemporaryDirectory: @unchecked Sendable {
-    public let path: String
+package final class TemporaryDirectory: @unchecked Sendable {
+    package let path: String
     private var removed = false
 
-    public init(prefix: String = "qmpb") throws {
+    package init(prefix: String = "qmpb") throws {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
         guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
             throw QMPClient.Failure("cannot create a directory under /tmp: \(String(cString: strerror(errno)))")
@@ -22,7 +22,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
 
     deinit { remove() }
 
-    public func remove() {
+    package func remove() {
         guard !removed else { return }
         removed = true
         Self.removeTree(path)
@@ -40,14 +40,14 @@ public final class TemporaryDirectory: @unchecked Sendable {
         rmdir(path)
     }
 
-    public func file(_ name: String) -> String { "\(path)/\(name)" }
+    package func file(_ name: String) -> String { "\(path)/\(name)" }
 
-    public func write(_ name: String, _ text: String) {
+    package func write(_ name: String, _ text: String) {
         guard let file = fopen(self.file(name), "w") else { return }
         fputs(text, file)
         fclose(file)
     }
 
     /// A file's text, or "" when it cannot be read.
-    public func read(_ name: String) -> String { PathReader.read(file(name)) ?? "" }
+    package func read(_ name: String) -> String { PathReader.read(file(name)) ?? "" }
 }

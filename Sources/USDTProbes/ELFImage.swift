@@ -2,33 +2,33 @@
 /// section headers (to find `.note.stapsdt` and `.stapsdt.base`) and the loadable
 /// segments (to turn a virtual address into a file offset, which the uprobe PMU takes).
 /// No I/O: the caller reads the file.
-public struct ELFImage: Sendable {
-    public struct Section: Equatable, Sendable {
-        public let name: String
-        public let address: UInt64
-        public let offset: UInt64
-        public let size: UInt64
-        public let type: UInt32
+package struct ELFImage: Sendable {
+    package struct Section: Equatable, Sendable {
+        package let name: String
+        package let address: UInt64
+        package let offset: UInt64
+        package let size: UInt64
+        package let type: UInt32
     }
 
     /// A `PT_LOAD` program header: `fileOffset..<fileOffset+fileSize` is mapped at `virtualAddress`.
-    public struct LoadSegment: Equatable, Sendable {
-        public let virtualAddress: UInt64
-        public let fileOffset: UInt64
-        public let fileSize: UInt64
-        public let memorySize: UInt64
+    package struct LoadSegment: Equatable, Sendable {
+        package let virtualAddress: UInt64
+        package let fileOffset: UInt64
+        package let fileSize: UInt64
+        package let memorySize: UInt64
     }
 
-    public enum Failure: Error, Equatable, Sendable {
+    package enum Failure: Error, Equatable, Sendable {
         case notELF64LittleEndian
         case truncated(String)
     }
 
-    public let bytes: [UInt8]
-    public let sections: [Section]
-    public let loadSegments: [LoadSegment]
+    package let bytes: [UInt8]
+    package let sections: [Section]
+    package let loadSegments: [LoadSegment]
 
-    public init(bytes: [UInt8]) throws(Failure) {
+    package init(bytes: [UInt8]) throws(Failure) {
         self.bytes = bytes
         // e_ident: 0x7f 'E' 'L' 'F', class 2 (64-bit), data 1 (little-endian).
         guard bytes.count >= 64, bytes[0] == 0x7f, bytes[1] == 0x45, bytes[2] == 0x4c, bytes[3] == 0x46,
@@ -65,10 +65,10 @@ public struct ELFImage: Sendable {
         }
     }
 
-    public func section(named name: String) -> Section? { sections.first { $0.name == name } }
+    package func section(named name: String) -> Section? { sections.first { $0.name == name } }
 
     /// The bytes of a section that has them in the file (not `SHT_NOBITS`).
-    public func contents(of section: Section) throws(Failure) -> ArraySlice<UInt8> {
+    package func contents(of section: Section) throws(Failure) -> ArraySlice<UInt8> {
         let start = Int(section.offset), end = start + Int(section.size)
         guard section.type != 8, end <= bytes.count else { throw .truncated(section.name) }
         return bytes[start..<end]
@@ -76,7 +76,7 @@ public struct ELFImage: Sendable {
 
     /// The file offset that is mapped at `address`, through the `PT_LOAD` segment holding
     /// it (as libbpf's usdt.c does for the probe and the semaphore); nil when none does.
-    public func fileOffset(ofVirtualAddress address: UInt64) -> UInt64? {
+    package func fileOffset(ofVirtualAddress address: UInt64) -> UInt64? {
         for segment in loadSegments
         where address >= segment.virtualAddress && address < segment.virtualAddress + segment.memorySize {
             return address - segment.virtualAddress + segment.fileOffset

@@ -3,17 +3,17 @@
 /// PERF_SAMPLE_REGS_USER` (the layout of `PERF_RECORD_SAMPLE` in <linux/perf_event.h>:
 /// the fields in that bit order, then `abi` and one u64 per bit of `sample_regs_user`,
 /// lowest bit first). Only samples and lost-record notices matter here.
-public enum PerfSampleRecord: Equatable, Sendable {
-    public struct Sample: Equatable, Sendable {
+package enum PerfSampleRecord: Equatable, Sendable {
+    package struct Sample: Equatable, Sendable {
         /// The event's id (`PERF_EVENT_IOC_ID`): which probe fired when several share a ring.
-        public let eventID: UInt64
-        public let pid: Int32
-        public let threadID: Int32
+        package let eventID: UInt64
+        package let pid: Int32
+        package let threadID: Int32
         /// `local_clock()` nanoseconds: orders samples from different rings.
-        public let time: UInt64
+        package let time: UInt64
         /// The sampled user registers, by `perf_event_x86_regs` number; empty when the
         /// kernel could not take them (`abi` 0, e.g. a kernel thread).
-        public let registers: [Int: UInt64]
+        package let registers: [Int: UInt64]
     }
 
     case sample(Sample)
@@ -22,19 +22,19 @@ public enum PerfSampleRecord: Equatable, Sendable {
     /// Any other record type (none is expected for these events).
     case other(type: UInt32)
 
-    public static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 12  // IDENTIFIER, TID, TIME, REGS_USER
+    package static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 12  // IDENTIFIER, TID, TIME, REGS_USER
     static let recordLost: UInt32 = 2
     static let recordSample: UInt32 = 9
 
     /// The size of the record starting at `bytes`' first index (its header's `size`), or
     /// nil when fewer than 8 bytes are there.
-    public static func size(ofRecordAt bytes: ArraySlice<UInt8>) -> Int? {
+    package static func size(ofRecordAt bytes: ArraySlice<UInt8>) -> Int? {
         guard bytes.count >= 8 else { return nil }
         return Int(LittleEndianBytes(bytes).u16(at: 6))
     }
 
     /// Decodes one whole record; `registerMask` is the `sample_regs_user` it was opened with.
-    public static func decode(_ bytes: ArraySlice<UInt8>, registerMask: UInt64) -> PerfSampleRecord? {
+    package static func decode(_ bytes: ArraySlice<UInt8>, registerMask: UInt64) -> PerfSampleRecord? {
         let reader = LittleEndianBytes(bytes)
         guard bytes.count >= 8 else { return nil }
         let type = reader.u32(at: 0), size = Int(reader.u16(at: 6))
@@ -66,22 +66,22 @@ public enum PerfSampleRecord: Equatable, Sendable {
 /// A sample of a tracepoint event opened with `sample_type = PERF_SAMPLE_IDENTIFIER |
 /// PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_RAW`: the raw record is the
 /// tracepoint's fields as the kernel filled them at the hit (its tracefs `format`).
-public struct PerfRawSample: Equatable, Sendable {
-    public let eventID: UInt64
-    public let time: UInt64
-    public let raw: [UInt8]
+package struct PerfRawSample: Equatable, Sendable {
+    package let eventID: UInt64
+    package let time: UInt64
+    package let raw: [UInt8]
 
-    public static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 10  // IDENTIFIER, TID, TIME, RAW
+    package static let sampleType: UInt64 = 1 << 16 | 1 << 1 | 1 << 2 | 1 << 10  // IDENTIFIER, TID, TIME, RAW
 
     /// The event id of the sample record at `bytes` (PERF_SAMPLE_IDENTIFIER puts it first,
     /// whatever else the event samples), nil for other records: tells which layout to read.
-    public static func eventID(ofRecord bytes: ArraySlice<UInt8>) -> UInt64? {
+    package static func eventID(ofRecord bytes: ArraySlice<UInt8>) -> UInt64? {
         let reader = LittleEndianBytes(bytes)
         guard bytes.count >= 16, reader.u32(at: 0) == PerfSampleRecord.recordSample else { return nil }
         return reader.u64(at: 8)
     }
 
-    public static func decode(_ bytes: ArraySlice<UInt8>) -> PerfRawSample? {
+    package static func decode(_ bytes: ArraySlice<UInt8>) -> PerfRawSample? {
         let reader = LittleEndianBytes(bytes)
         guard bytes.count >= 36, reader.u32(at: 0) == PerfSampleRecord.recordSample else { return nil }
         let size = min(Int(reader.u16(at: 6)), bytes.count)

@@ -5,7 +5,7 @@ import LinkResetTrace
 /// and how a probe hit becomes the same `QEMUTraceLine.Event` the log backend's line
 /// would (hw/pci/trace-events, hw/vfio/trace-events, hw/core/trace-events,
 /// monitor/trace-events of QEMU 7.2 give the argument lists).
-public enum QEMUProbe: String, CaseIterable, Sendable {
+package enum QEMUProbe: String, CaseIterable, Sendable {
     /// `(const char *dev, uint32_t bus, uint32_t slot, uint32_t func, unsigned offset, unsigned val)`
     case pciConfigWrite = "pci_cfg_write"
     /// `(const char *name, const char *type)`: the host address and `one` or `multi`.
@@ -25,13 +25,13 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
     case qmpRequest = "handle_qmp_command"
 
     /// `handle_qmp_command`'s `req` (`8@(%rax)` in Debian's 7.2 build: the `GString`).
-    public static let qmpRequestTextArgument = 1
+    package static let qmpRequestTextArgument = 1
 
-    public static let provider = "qemu"
+    package static let provider = "qemu"
 
     /// Probes the watch cannot do without (a system reset's bracket and the vfio ones are
     /// in every QEMU build with the PCI and vfio code, the canary proves the path).
-    public static let required: [QEMUProbe] = [.pciConfigWrite, .resetEnterBegin, .resetExitEnd, .qmpRequest]
+    package static let required: [QEMUProbe] = [.pciConfigWrite, .resetEnterBegin, .resetExitEnd, .qmpRequest]
 
     /// How many arguments the handler reads: fewer in the note means another QEMU.
     var minimumArgumentCount: Int {
@@ -44,7 +44,7 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
     /// What one hit of this probe says. `values` are the decoded arguments (pointers as
     /// numbers); `string` reads a NUL-terminated string from the traced process (nil when
     /// unreadable).
-    public func hit(values: [Int64], string: (Int64) -> String?) -> QEMUProbeHit? {
+    package func hit(values: [Int64], string: (Int64) -> String?) -> QEMUProbeHit? {
         guard values.count >= minimumArgumentCount else { return nil }
         switch self {
         case .pciConfigWrite:
@@ -75,22 +75,22 @@ public enum QEMUProbe: String, CaseIterable, Sendable {
     }
 }
 
-public enum QEMUProbeHit: Equatable, Sendable {
+package enum QEMUProbeHit: Equatable, Sendable {
     case trace(QEMUTraceLine.Event)
     /// QEMU read a QMP request on the monitor at this address.
     case qmpRequest(monitor: Int64)
 }
 
 /// The probes of one QEMU binary that the broker would arm, or why it cannot.
-public struct QEMUProbeSites: Equatable, Sendable {
-    public let sites: [QEMUProbe: [USDTProbeSite]]
+package struct QEMUProbeSites: Equatable, Sendable {
+    package let sites: [QEMUProbe: [USDTProbeSite]]
 
-    public enum Unusable: Error, Equatable, Sendable, CustomStringConvertible {
+    package enum Unusable: Error, Equatable, Sendable, CustomStringConvertible {
         case noProbes
         case missing([String])
         case bad(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .noProbes: "the VMM's binary has no USDT probes (.note.stapsdt)"
             case .missing(let names): "the VMM's binary lacks the USDT probes \(names.joined(separator: ", "))"
@@ -100,7 +100,7 @@ public struct QEMUProbeSites: Equatable, Sendable {
     }
 
     /// The sites of the watched probes (a probe inlined in several places has several).
-    public init(image: ELFImage) throws(Unusable) {
+    package init(image: ELFImage) throws(Unusable) {
         let probes: [USDTProbe]
         do {
             probes = try USDTProbe.probes(in: image)
@@ -128,14 +128,14 @@ public struct QEMUProbeSites: Equatable, Sendable {
     }
 
     /// The probe count in the binary's notes, for the log.
-    public var siteCount: Int { sites.values.reduce(0) { $0 + $1.count } }
+    package var siteCount: Int { sites.values.reduce(0) { $0 + $1.count } }
 }
 
 extension USDTArgument {
     /// The argument's value: a register's from the sample, a memory operand's through
     /// `readMemory(address, size)` (the traced process's memory, little-endian), nil when
     /// the register was not sampled or the memory is unreadable.
-    public func resolve(registers: [Int: UInt64], readMemory: (UInt64, Int) -> UInt64?) -> Int64? {
+    package func resolve(registers: [Int: UInt64], readMemory: (UInt64, Int) -> UInt64?) -> Int64? {
         switch location {
         case .constant(let value):
             return value

@@ -4,33 +4,33 @@
 /// `8@(%rax)`) or a constant (`4@$71`). The grammar is libbpf's (`parse_usdt_arg` in
 /// src/usdt.c), which is what systemtap's `stap` accepts on x86 too, minus RIP-relative
 /// and indexed operands, which a compiler does not emit for these probes' arguments.
-public struct USDTArgument: Equatable, Sendable {
-    public enum Location: Equatable, Sendable {
+package struct USDTArgument: Equatable, Sendable {
+    package enum Location: Equatable, Sendable {
         case register(X86Register)
         /// The value lives in the traced process's memory at the register plus `displacement`.
         case memory(base: X86Register, displacement: Int64)
         case constant(Int64)
     }
 
-    public enum ParseFailure: Error, Equatable, Sendable {
+    package enum ParseFailure: Error, Equatable, Sendable {
         case malformed(String)
         case unknownRegister(String)
         case badSize(String)
     }
 
     /// 1, 2, 4 or 8 bytes.
-    public let size: Int
-    public let isSigned: Bool
-    public let location: Location
+    package let size: Int
+    package let isSigned: Bool
+    package let location: Location
 
-    public init(size: Int, isSigned: Bool, location: Location) {
+    package init(size: Int, isSigned: Bool, location: Location) {
         self.size = size
         self.isSigned = isSigned
         self.location = location
     }
 
     /// The space-separated arguments of a probe (an empty string: none).
-    public static func parseList(_ text: String) throws(ParseFailure) -> [USDTArgument] {
+    package static func parseList(_ text: String) throws(ParseFailure) -> [USDTArgument] {
         var arguments: [USDTArgument] = []
         for item in text.split(separator: " ", omittingEmptySubsequences: true) {
             arguments.append(try parse(item))
@@ -38,7 +38,7 @@ public struct USDTArgument: Equatable, Sendable {
         return arguments
     }
 
-    public static func parse(_ item: some StringProtocol) throws(ParseFailure) -> USDTArgument {
+    package static func parse(_ item: some StringProtocol) throws(ParseFailure) -> USDTArgument {
         let text = String(item)
         guard let at = text.firstIndex(of: "@") else { throw .malformed(text) }
         guard let size = Int(text[..<at]) else { throw .badSize(text) }
@@ -69,7 +69,7 @@ public struct USDTArgument: Equatable, Sendable {
 
     /// The argument's value from the raw 64 bits read for it (a register, or the bytes
     /// read from memory, little-endian): the low `size` bytes, sign-extended when signed.
-    public func value(fromRaw raw: UInt64) -> Int64 {
+    package func value(fromRaw raw: UInt64) -> Int64 {
         let bits = size * 8
         guard bits < 64 else { return Int64(bitPattern: raw) }
         let low = raw & ((1 << UInt64(bits)) - 1)
@@ -80,13 +80,13 @@ public struct USDTArgument: Equatable, Sendable {
 
 /// An x86-64 general register as the kernel's `perf_event_x86_regs` numbers it (the bit
 /// in `sample_regs_user`, and the order of registers in a `PERF_SAMPLE_REGS_USER` dump).
-public enum X86Register: Int, Sendable, CaseIterable {
+package enum X86Register: Int, Sendable, CaseIterable {
     case ax = 0, bx, cx, dx, si, di, bp, sp, ip
     case r8 = 16, r9, r10, r11, r12, r13, r14, r15
 
     /// From a name without `%`: the 64-, 32-, 16- and low 8-bit aliases all read the same
     /// register (the size of the argument truncates it), as libbpf's `calc_pt_regs_off`.
-    public init?(name: some StringProtocol) {
+    package init?(name: some StringProtocol) {
         let aliases: [X86Register: [String]] = [
             .ip: ["rip", "eip"],
             .ax: ["rax", "eax", "ax", "al"], .bx: ["rbx", "ebx", "bx", "bl"],
@@ -108,12 +108,12 @@ public enum X86Register: Int, Sendable, CaseIterable {
     }
 
     /// The `sample_regs_user` bit.
-    public var perfMask: UInt64 { 1 << UInt64(rawValue) }
+    package var perfMask: UInt64 { 1 << UInt64(rawValue) }
 }
 
 extension USDTArgument {
     /// The register the argument reads (directly or as the base of a memory operand).
-    public var register: X86Register? {
+    package var register: X86Register? {
         switch location {
         case .register(let register), .memory(let register, _): register
         case .constant: nil

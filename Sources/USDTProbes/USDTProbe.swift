@@ -2,17 +2,17 @@
 /// writes it: a note of type 3 named `stapsdt` whose descriptor holds the probe's
 /// address, the link-time address of `.stapsdt.base`, the semaphore's address (0 when
 /// none), then the provider, the probe name and the argument string, each NUL-terminated.
-public struct USDTProbe: Equatable, Sendable {
-    public let provider: String
-    public let name: String
+package struct USDTProbe: Equatable, Sendable {
+    package let provider: String
+    package let name: String
     /// Virtual addresses as written in the note.
-    public let address: UInt64
-    public let base: UInt64
-    public let semaphore: UInt64
+    package let address: UInt64
+    package let base: UInt64
+    package let semaphore: UInt64
     /// E.g. `8@%rcx 4@%eax -4@-8(%rbp)`: one `USDTArgument` per space-separated item.
-    public let argumentText: String
+    package let argumentText: String
 
-    public init(provider: String, name: String, address: UInt64, base: UInt64, semaphore: UInt64, argumentText: String) {
+    package init(provider: String, name: String, address: UInt64, base: UInt64, semaphore: UInt64, argumentText: String) {
         self.provider = provider
         self.name = name
         self.address = address
@@ -25,7 +25,7 @@ public struct USDTProbe: Equatable, Sendable {
     static let noteName = "stapsdt"
 
     /// Every probe in `.note.stapsdt`, with addresses adjusted for prelinking.
-    public static func probes(in image: ELFImage) throws(ELFImage.Failure) -> [USDTProbe] {
+    package static func probes(in image: ELFImage) throws(ELFImage.Failure) -> [USDTProbe] {
         guard let notes = image.section(named: ".note.stapsdt") else { return [] }
         let baseSection = image.section(named: ".stapsdt.base")
         return parseNotes(try image.contents(of: notes), stapsdtBase: baseSection?.address)
@@ -33,7 +33,7 @@ public struct USDTProbe: Equatable, Sendable {
 
     /// Parses the notes section's bytes. When the file's `.stapsdt.base` sits elsewhere
     /// than the note recorded (prelink moved it), the probe and semaphore move with it.
-    public static func parseNotes(_ bytes: ArraySlice<UInt8>, stapsdtBase: UInt64?) -> [USDTProbe] {
+    package static func parseNotes(_ bytes: ArraySlice<UInt8>, stapsdtBase: UInt64?) -> [USDTProbe] {
         let reader = LittleEndianBytes(bytes)
         var probes: [USDTProbe] = []
         var at = 0
@@ -66,21 +66,21 @@ public struct USDTProbe: Equatable, Sendable {
 }
 
 /// Where the uprobe PMU must place a probe: file offsets into the binary.
-public struct USDTProbeSite: Equatable, Sendable {
-    public let probe: USDTProbe
-    public let arguments: [USDTArgument]
+package struct USDTProbeSite: Equatable, Sendable {
+    package let probe: USDTProbe
+    package let arguments: [USDTArgument]
     /// `config2` of the uprobe perf event.
-    public let fileOffset: UInt64
+    package let fileOffset: UInt64
     /// The semaphore's file offset (`ref_ctr_offset`), so the kernel counts it up while
     /// the probe is armed and QEMU computes the arguments; nil when the probe has none.
-    public let semaphoreFileOffset: UInt64?
+    package let semaphoreFileOffset: UInt64?
 
-    public enum Failure: Error, Equatable, Sendable {
+    package enum Failure: Error, Equatable, Sendable {
         case addressNotMapped(probe: String, address: UInt64)
         case badArguments(probe: String, USDTArgument.ParseFailure)
     }
 
-    public init(_ probe: USDTProbe, in image: ELFImage) throws(Failure) {
+    package init(_ probe: USDTProbe, in image: ELFImage) throws(Failure) {
         guard let offset = image.fileOffset(ofVirtualAddress: probe.address) else {
             throw .addressNotMapped(probe: probe.name, address: probe.address)
         }

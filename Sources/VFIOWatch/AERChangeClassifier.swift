@@ -8,17 +8,17 @@ import ErrorEvents
 /// - QEMU's root port keeps a fatal error's status bit (DLP), so the next non-fatal error
 ///   counts it again under `aer_dev_nonfatal`.
 /// Pure: the reads happen in `DeviceAERCounters`.
-public struct AERChangeClassifier: Sendable {
-    public let device: HostAddress
+package struct AERChangeClassifier: Sendable {
+    package let device: HostAddress
     /// The device's PF when it is an SR-IOV VF: its errors are the VF's too (same link).
-    public let physicalFunction: HostAddress?
+    package let physicalFunction: HostAddress?
     /// The PF's other VFs: on the same link too.
-    public let siblings: Set<HostAddress>
+    package let siblings: Set<HostAddress>
     /// The names each function last counted as fatal: a later non-fatal count of the same
     /// name beside other names is that status bit still set, not a new error.
     private var lastFatalNames: [HostAddress: Set<String>] = [:]
 
-    public init(device: HostAddress, physicalFunction: HostAddress? = nil, siblings: Set<HostAddress> = []) {
+    package init(device: HostAddress, physicalFunction: HostAddress? = nil, siblings: Set<HostAddress> = []) {
         self.device = device
         self.physicalFunction = physicalFunction
         self.siblings = siblings
@@ -27,7 +27,7 @@ public struct AERChangeClassifier: Sendable {
     /// `changes`: each function's change, the device first. `rootPortGrowth`: the most
     /// severe root-port total that grew, given only when a notification (eventfd, uevent)
     /// says an error just happened, and used only when no function's counters explain it.
-    public mutating func classify(
+    package mutating func classify(
         _ changes: [(function: HostAddress, change: AERCounterChange)],
         rootPortGrowth: (port: HostAddress, severity: Severity, count: UInt64)? = nil
     ) -> [ClassifiedAERError] {

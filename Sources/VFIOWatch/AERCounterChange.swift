@@ -5,25 +5,25 @@ import ErrorEvents
 /// One delta per severity that grew, so that the broker can emit one event per
 /// severity; the first is the most severe, which is what an eventfd tagged `any` is
 /// classified as ("fatal wins").
-public struct AERCounterChange: Sendable, Hashable {
+package struct AERCounterChange: Sendable, Hashable {
     /// Most severe first; at most one per severity.
-    public var deltas: [AERCounterDelta]
+    package var deltas: [AERCounterDelta]
     /// Severities whose counts became a new baseline without being reported: they went
     /// backwards (device re-enumerated) or their file appeared.
-    public var rebaselined: [Severity]
+    package var rebaselined: [Severity]
 
-    public init(deltas: [AERCounterDelta] = [], rebaselined: [Severity] = []) {
+    package init(deltas: [AERCounterDelta] = [], rebaselined: [Severity] = []) {
         self.deltas = deltas
         self.rebaselined = rebaselined
     }
 
     /// Nothing to report (a rebaseline alone reports nothing).
-    public var isEmpty: Bool { deltas.isEmpty }
+    package var isEmpty: Bool { deltas.isEmpty }
 
     /// The severity to classify the notification as: the most severe that grew.
-    public var mostSevere: Severity? { deltas.first?.severity }
+    package var mostSevere: Severity? { deltas.first?.severity }
 
-    public subscript(severity: Severity) -> AERCounterDelta? {
+    package subscript(severity: Severity) -> AERCounterDelta? {
         deltas.first { $0.severity == severity }
     }
 }

@@ -1,27 +1,27 @@
 import ErrorEvents
 
 /// What grew in one counter file between two reads: the new errors of one severity.
-public struct AERCounterDelta: Sendable, Hashable {
-    public let severity: Severity
+package struct AERCounterDelta: Sendable, Hashable {
+    package let severity: Severity
     /// Each counter that grew, by how much, in the kernel's order (bit order).
-    public let errors: [AERErrorCount]
+    package let errors: [AERErrorCount]
     /// How much `TOTAL_ERR_*` grew: the number of new error messages. It can be
     /// non-zero with no `errors` (masked bits, bits the kernel does not count).
-    public let total: UInt64
+    package let total: UInt64
 
-    public init(severity: Severity, errors: [AERErrorCount], total: UInt64) {
+    package init(severity: Severity, errors: [AERErrorCount], total: UInt64) {
         self.severity = severity
         self.errors = errors
         self.total = total
     }
 
     /// The errors' names as the kernel prints them, for events.
-    public var names: [String] { errors.map(\.name) }
+    package var names: [String] { errors.map(\.name) }
 }
 
 extension AERCounters {
     /// How one file's counters moved between two reads of the same device.
-    public enum Growth: Sendable, Hashable {
+    package enum Growth: Sendable, Hashable {
         case unchanged
         case grew(AERCounterDelta)
         /// Some counter went down: the device was re-enumerated (counters restart at
@@ -31,7 +31,7 @@ extension AERCounters {
 
     /// Compares with an earlier read of the same file. A counter missing from a read
     /// counts as zero: the kernel omits unnamed bits whose count is zero.
-    public func growth(since previous: AERCounters) -> Growth {
+    package func growth(since previous: AERCounters) -> Growth {
         precondition(previous.severity == severity, "comparing \(severity) counters with \(previous.severity) counters")
         var previousCounts: [String: UInt64] = [:]
         for entry in previous.counts { previousCounts[entry.name] = entry.count }

@@ -2,18 +2,18 @@ import ErrorEvents
 
 /// A device's three AER counter files read at one moment. A nil file was not there:
 /// the device has no AER capability, or is gone.
-public struct AERCounterSnapshot: Sendable, Hashable {
-    public var correctable: AERCounters?
-    public var nonFatal: AERCounters?
-    public var fatal: AERCounters?
+package struct AERCounterSnapshot: Sendable, Hashable {
+    package var correctable: AERCounters?
+    package var nonFatal: AERCounters?
+    package var fatal: AERCounters?
 
-    public init(correctable: AERCounters? = nil, nonFatal: AERCounters? = nil, fatal: AERCounters? = nil) {
+    package init(correctable: AERCounters? = nil, nonFatal: AERCounters? = nil, fatal: AERCounters? = nil) {
         self.correctable = correctable
         self.nonFatal = nonFatal
         self.fatal = fatal
     }
 
-    public subscript(severity: Severity) -> AERCounters? {
+    package subscript(severity: Severity) -> AERCounters? {
         get {
             switch severity {
             case .correctable: correctable
@@ -31,7 +31,7 @@ public struct AERCounterSnapshot: Sendable, Hashable {
     }
 
     /// False when none of the files exists: no AER capability (or no device).
-    public var hasAERCounters: Bool { correctable != nil || nonFatal != nil || fatal != nil }
+    package var hasAERCounters: Bool { correctable != nil || nonFatal != nil || fatal != nil }
 
     /// What grew since `previous`, one delta per severity, most severe first.
     ///
@@ -39,7 +39,7 @@ public struct AERCounterSnapshot: Sendable, Hashable {
     /// new baseline and is listed in `rebaselined`, never reported: its counts say
     /// nothing about errors since `previous`. A file that was there and is not now
     /// reports nothing (the caller keeps the old counts; see `AERCounterTracker`).
-    public func changes(since previous: AERCounterSnapshot) -> AERCounterChange {
+    package func changes(since previous: AERCounterSnapshot) -> AERCounterChange {
         var change = AERCounterChange()
         for severity in severitiesMostSevereFirst {
             guard let current = self[severity] else { continue }

@@ -11,11 +11,11 @@ import Logging
 /// re-enumerated device — is logged when it starts, not at every poll.
 ///
 /// A plain value without locks: keep it on the loop that polls it.
-public struct AERCounterTracker: Sendable {
-    public let host: HostAddress
-    public let reader: SysfsAERReader
+package struct AERCounterTracker: Sendable {
+    package let host: HostAddress
+    package let reader: SysfsAERReader
     /// The counts the next poll is compared with; nil before the first poll.
-    public private(set) var baseline: AERCounterSnapshot?
+    package private(set) var baseline: AERCounterSnapshot?
     private var logger: Logger
     private var lastConditions: [Severity: FileCondition] = [:]
 
@@ -26,7 +26,7 @@ public struct AERCounterTracker: Sendable {
         case unreadable(SystemCallError)
     }
 
-    public init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
+    package init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
         self.host = host
         self.reader = reader
         self.logger = logger
@@ -39,7 +39,7 @@ public struct AERCounterTracker: Sendable {
     }
 
     /// Reads the counters now and returns the new errors since the previous poll.
-    public mutating func poll() -> AERCounterChange {
+    package mutating func poll() -> AERCounterChange {
         let reading = reader.read(host)
         for severity in severitiesMostSevereFirst {
             note(reading[severity], of: severity)

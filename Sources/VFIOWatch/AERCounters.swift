@@ -7,17 +7,17 @@ import ErrorEvents
 /// line per status bit in bit order — named bits always, unnamed bits only when non-zero,
 /// as `dev_fatal_errs_bit[N] COUNT` — then `TOTAL_ERR_COR`, `TOTAL_ERR_NONFATAL` or
 /// `TOTAL_ERR_FATAL`, the number of error messages the device sent. COUNT is `%llu`.
-public struct AERCounters: Sendable, Hashable {
-    public let severity: Severity
+package struct AERCounters: Sendable, Hashable {
+    package let severity: Severity
     /// The per-bit counters, in the order the kernel printed them.
-    public let counts: [AERErrorCount]
+    package let counts: [AERErrorCount]
     /// The `TOTAL_ERR_*` line: error messages, not bits (one message can set several
     /// bits). Nil when the file had no such line.
-    public let total: UInt64?
+    package let total: UInt64?
     /// Lines that are not `NAME COUNT`: reported to the caller, otherwise skipped.
-    public let malformedLines: [MalformedLine]
+    package let malformedLines: [MalformedLine]
 
-    public init(severity: Severity, counts: [AERErrorCount], total: UInt64?, malformedLines: [MalformedLine] = []) {
+    package init(severity: Severity, counts: [AERErrorCount], total: UInt64?, malformedLines: [MalformedLine] = []) {
         self.severity = severity
         self.counts = counts
         self.total = total
@@ -25,7 +25,7 @@ public struct AERCounters: Sendable, Hashable {
     }
 
     /// The file in a device's sysfs directory that holds this severity's counters.
-    public static func fileName(for severity: Severity) -> String {
+    package static func fileName(for severity: Severity) -> String {
         switch severity {
         case .correctable: "aer_dev_correctable"
         case .nonFatal: "aer_dev_nonfatal"
@@ -34,7 +34,7 @@ public struct AERCounters: Sendable, Hashable {
     }
 
     /// The name of the last line, which counts messages rather than bits.
-    public static func totalName(for severity: Severity) -> String {
+    package static func totalName(for severity: Severity) -> String {
         switch severity {
         case .correctable: "TOTAL_ERR_COR"
         case .nonFatal: "TOTAL_ERR_NONFATAL"
@@ -43,20 +43,20 @@ public struct AERCounters: Sendable, Hashable {
     }
 
     /// The counter printed under `name`, if the file had it.
-    public func count(named name: String) -> UInt64? {
+    package func count(named name: String) -> UInt64? {
         counts.first { $0.name == name }?.count
     }
 }
 
 /// A counter under the exact name the kernel printed, with the AER bit behind it.
-public struct AERErrorCount: Sendable, Hashable {
+package struct AERErrorCount: Sendable, Hashable {
     /// As printed: `DLP`, `CmpltTO`, `dev_fatal_errs_bit[7]`.
-    public let name: String
+    package let name: String
     /// The status bit, for injecting by mask. Nil only for a name this code does not know.
-    public let error: AERError?
-    public let count: UInt64
+    package let error: AERError?
+    package let count: UInt64
 
-    public init(name: String, error: AERError?, count: UInt64) {
+    package init(name: String, error: AERError?, count: UInt64) {
         self.name = name
         self.error = error
         self.count = count
@@ -64,27 +64,27 @@ public struct AERErrorCount: Sendable, Hashable {
 }
 
 /// A line of a counter file that could not be used, and why.
-public struct MalformedLine: Sendable, Hashable, CustomStringConvertible {
+package struct MalformedLine: Sendable, Hashable, CustomStringConvertible {
     /// 1-based.
-    public let lineNumber: Int
+    package let lineNumber: Int
     /// The line, cut to `maximumLength` characters so that logs stay bounded.
-    public let text: String
-    public let reason: String
+    package let text: String
+    package let reason: String
 
     static let maximumLength = 120
 
-    public init(lineNumber: Int, text: String, reason: String) {
+    package init(lineNumber: Int, text: String, reason: String) {
         self.lineNumber = lineNumber
         self.text = text.count > Self.maximumLength ? String(text.prefix(Self.maximumLength)) + "…" : text
         self.reason = reason
     }
 
-    public var description: String { "line \(lineNumber) \"\(text)\": \(reason)" }
+    package var description: String { "line \(lineNumber) \"\(text)\": \(reason)" }
 }
 
 extension AERCounters {
     /// Parses a counter file's text. Never fails: lines it cannot use go to `malformedLines`.
-    public init(parsing text: String, severity: Severity) {
+    package init(parsing text: String, severity: Severity) {
         let totalName = Self.totalName(for: severity)
         var counts: [AERErrorCount] = []
         var seen: Set<String> = []

@@ -11,8 +11,8 @@ import Logging
 /// `handler` gets each event and when the kernel emitted it (CLOCK_MONOTONIC nanoseconds,
 /// `MonotonicClock`'s clock). Loop-confined, like `UEventMonitor`; one per process, on
 /// the first loop.
-public final class AERTracepointMonitor {
-    public let loop: EventLoop
+package final class AERTracepointMonitor {
+    package let loop: EventLoop
     private let directories: [String]
     private let logger: Logger
     private let handler: (AERTraceEvent, UInt64) -> Void
@@ -20,7 +20,7 @@ public final class AERTracepointMonitor {
     private var subscription: TracepointSubscription?
 
     /// `directories`: where to look for tracefs (`Tracefs.directories`).
-    public init(loop: EventLoop, directories: [String] = Tracefs.directories, logger: Logger,
+    package init(loop: EventLoop, directories: [String] = Tracefs.directories, logger: Logger,
                 handler: @escaping (AERTraceEvent, UInt64) -> Void, onLost: @escaping (UInt64) -> Void) {
         self.loop = loop
         self.directories = directories
@@ -29,12 +29,12 @@ public final class AERTracepointMonitor {
         self.onLost = onLost
     }
 
-    public var isRunning: Bool { subscription?.isRunning ?? false }
+    package var isRunning: Bool { subscription?.isRunning ?? false }
 
     /// Reads the tracepoint's layout and subscribes on every CPU. Throws the reason when
     /// it cannot (no tracefs, no CONFIG_PCIEAER, no CAP_PERFMON): the caller keeps the
     /// sysfs poll at its fallback rate.
-    public func start() throws(TracepointError) {
+    package func start() throws(TracepointError) {
         loop.assertInLoop()
         guard subscription == nil else { return }
         let format = try Tracefs.format(system: AERTraceLayout.system, event: AERTraceLayout.event, in: directories)
@@ -58,7 +58,7 @@ public final class AERTracepointMonitor {
     }
 
     /// Unsubscribes. Idempotent.
-    public func cancel() {
+    package func cancel() {
         subscription?.cancel()
         subscription = nil
     }

@@ -5,7 +5,7 @@ import ErrorEvents
 /// COUNT` lines for the root port's totals. A broker that restarts compares the counters
 /// now with these and reports what happened while nobody watched.
 extension DeviceAERCounters {
-    public var baselineText: String {
+    package var baselineText: String {
         var lines: [String] = []
         for (function, snapshot) in baselines {
             for severity in severitiesMostSevereFirst {
@@ -26,7 +26,7 @@ extension DeviceAERCounters {
 
     /// Replaces the baseline with stored text, so that the next poll reports everything
     /// since then. Lines of functions no longer above the device are ignored.
-    public mutating func restoreBaseline(_ text: String) {
+    package mutating func restoreBaseline(_ text: String) {
         var files: [HostAddress: [Severity: String]] = [:]
         var totals = RootPortErrorTotals()
         for line in text.split(separator: "\n") {

@@ -8,21 +8,21 @@ import Logging
 /// at init, is the baseline.
 ///
 /// A plain value without locks: keep it on the thread that polls it.
-public struct DeviceAERCounters: Sendable {
-    public let host: HostAddress
+package struct DeviceAERCounters: Sendable {
+    package let host: HostAddress
     /// The ports above the device, nearest first.
-    public let ports: [HostAddress]
+    package let ports: [HostAddress]
     /// The PF when the device is an SR-IOV VF: it shares the VF's link.
-    public let physicalFunction: HostAddress?
+    package let physicalFunction: HostAddress?
     /// The PF's other VFs, as they were when the watch began.
-    public let siblingFunctions: [HostAddress]
+    package let siblingFunctions: [HostAddress]
     /// The device first, then its PF and the PF's other VFs, then the ports.
     private var trackers: [AERCounterTracker]
     private let reader: SysfsAERReader
     var rootPortTotals: RootPortErrorTotals?
     private var classifier: AERChangeClassifier
 
-    public init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
+    package init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
         self.host = host
         self.reader = reader
         ports = PCIAncestry.portsAbove(host, sysfsRoot: reader.sysfsRoot)
@@ -39,14 +39,14 @@ public struct DeviceAERCounters: Sendable {
     }
 
     /// The topmost port, whose totals count what reached it from below.
-    public var rootPort: HostAddress? { ports.last }
+    package var rootPort: HostAddress? { ports.last }
 
     /// Whether any function has counter files (a device without AER, or a fake tree
     /// without files, has none).
-    public var hasAERCounters: Bool { trackers.contains { $0.baseline?.hasAERCounters == true } }
+    package var hasAERCounters: Bool { trackers.contains { $0.baseline?.hasAERCounters == true } }
 
     /// The counts the next poll compares with, per function.
-    public var baselines: [(function: HostAddress, snapshot: AERCounterSnapshot)] {
+    package var baselines: [(function: HostAddress, snapshot: AERCounterSnapshot)] {
         trackers.compactMap { tracker in tracker.baseline.map { (tracker.host, $0) } }
     }
 
@@ -59,7 +59,7 @@ public struct DeviceAERCounters: Sendable {
     /// Reads everything now. `notified`: an eventfd or uevent announced an error, so an
     /// error that only the root port's totals counted is this device's; a periodic poll
     /// leaves the totals alone (they also count the errors of other devices below).
-    public mutating func poll(notified: Bool) -> [ClassifiedAERError] {
+    package mutating func poll(notified: Bool) -> [ClassifiedAERError] {
         var changes: [(function: HostAddress, change: AERCounterChange)] = []
         for index in trackers.indices {
             let change = trackers[index].poll()

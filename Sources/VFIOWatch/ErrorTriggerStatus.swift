@@ -1,14 +1,14 @@
 /// What became of a device's error trigger, for `query-vfio-devices` and QMP errors.
-public struct ErrorTriggerStatus: Hashable, Sendable {
-    public let mode: ErrorTriggerMode
+package struct ErrorTriggerStatus: Hashable, Sendable {
+    package let mode: ErrorTriggerMode
     /// True while the broker hears the device's error interrupt.
-    public let active: Bool
+    package let active: Bool
     /// How the trigger was taken over; nil unless `mode` is `takeover` and it worked.
-    public let method: VFIOTakeoverMethod?
+    package let method: VFIOTakeoverMethod?
     /// Why it is not active, in words for an operator; nil when active or not wanted.
-    public let error: String?
+    package let error: String?
 
-    public init(mode: ErrorTriggerMode, active: Bool, method: VFIOTakeoverMethod? = nil, error: String? = nil) {
+    package init(mode: ErrorTriggerMode, active: Bool, method: VFIOTakeoverMethod? = nil, error: String? = nil) {
         self.mode = mode
         self.active = active
         self.method = method
@@ -16,15 +16,15 @@ public struct ErrorTriggerStatus: Hashable, Sendable {
     }
 
     /// A takeover that worked.
-    public static func takenOver(by method: VFIOTakeoverMethod) -> ErrorTriggerStatus {
+    package static func takenOver(by method: VFIOTakeoverMethod) -> ErrorTriggerStatus {
         ErrorTriggerStatus(mode: .takeover, active: true, method: method)
     }
 
     /// A takeover that failed: the device is not protected by its error interrupt.
-    public static func takeoverFailed(_ error: VFIOTakeoverError) -> ErrorTriggerStatus {
+    package static func takeoverFailed(_ error: VFIOTakeoverError) -> ErrorTriggerStatus {
         ErrorTriggerStatus(mode: .takeover, active: false, error: error.description)
     }
 
     /// A takeover released (device deleted, or the broker stopped watching it).
-    public static let released = ErrorTriggerStatus(mode: .takeover, active: false)
+    package static let released = ErrorTriggerStatus(mode: .takeover, active: false)
 }

@@ -7,7 +7,7 @@ import Glibc
 /// read returns the sum and resets it to zero. Reading after many signals therefore
 /// returns all of them at once (they coalesce), and reading when it is zero blocks,
 /// or fails with EAGAIN when the fd is non-blocking.
-public enum EventFD {
+package enum EventFD {
     /// The `readlink` text of an eventfd in `/proc/self/fd` (fs/eventfd.c names its
     /// anon inode `[eventfd]`).
     static let procLinkText = "anon_inode:[eventfd]"
@@ -18,7 +18,7 @@ public enum EventFD {
     /// devices; the `/proc/self/fd` link tells an eventfd from other anon inodes and from
     /// regular files (whose link is an absolute path, so a file named like the link
     /// text cannot pass).
-    public static func validate(_ fd: Int32) throws(EventFDError) {
+    package static func validate(_ fd: Int32) throws(EventFDError) {
         guard fd >= 0 else { throw .notOpen(fd: fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else {
@@ -39,7 +39,7 @@ public enum EventFD {
     }
 
     /// True when `fd` is an open eventfd.
-    public static func isEventFD(_ fd: Int32) -> Bool {
+    package static func isEventFD(_ fd: Int32) -> Bool {
         do {
             try validate(fd)
             return true
@@ -52,7 +52,7 @@ public enum EventFD {
     ///
     /// The flag belongs to the open file description: a process sharing it (the VMM that
     /// passed the fd) sees it too. QEMU's own eventfds are non-blocking already.
-    public static func setNonBlocking(_ fd: Int32) throws(EventFDError) {
+    package static func setNonBlocking(_ fd: Int32) throws(EventFDError) {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0 else { throw .systemCall(.last("fcntl(\(fd), F_GETFL)")) }
         if flags & O_NONBLOCK != 0 { return }
@@ -63,7 +63,7 @@ public enum EventFD {
 
     /// Reads and resets the counter: how many times it was signalled since the last
     /// drain. Nil when it was zero (EAGAIN). The fd must be non-blocking.
-    public static func drain(_ fd: Int32) throws(EventFDError) -> UInt64? {
+    package static func drain(_ fd: Int32) throws(EventFDError) -> UInt64? {
         var value: UInt64 = 0
         let count = withUnsafeMutableBytes(of: &value) { buffer in
             retryingOnInterrupt { read(fd, buffer.baseAddress, buffer.count) }
@@ -75,7 +75,7 @@ public enum EventFD {
     }
 
     /// Adds `value` to the counter, as the kernel or a VMM does when it signals.
-    public static func signal(_ fd: Int32, adding value: UInt64 = 1) throws(EventFDError) {
+    package static func signal(_ fd: Int32, adding value: UInt64 = 1) throws(EventFDError) {
         var value = value
         let count = withUnsafeBytes(of: &value) { buffer in
             retryingOnInterrupt { write(fd, buffer.baseAddress, buffer.count) }
@@ -85,7 +85,7 @@ public enum EventFD {
 
     /// A new non-blocking, close-on-exec eventfd (for tests and drills; the VMM makes
     /// the real ones). The caller owns it.
-    public static func makeEventFD(initialValue: UInt32 = 0) throws(EventFDError) -> Int32 {
+    package static func makeEventFD(initialValue: UInt32 = 0) throws(EventFDError) -> Int32 {
         // Glibc's Swift module does not include <sys/eventfd.h>; the function is in libc.
         guard let symbol = dlsym(nil, "eventfd") else {
             throw .systemCall(SystemCallError("dlsym(eventfd)", errno: ENOSYS))

@@ -5,7 +5,7 @@ import EventLoop
 /// `description` is written for a QMP `GenericError` `desc` (no fd number: a number the
 /// broker received over SCM_RIGHTS means nothing to the client); the fd is in the case
 /// for logs.
-public enum EventFDError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum EventFDError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Closed, or never opened.
     case notOpen(fd: Int32)
     /// Open, but something else: a pipe, a socket, a regular file, another anon inode.
@@ -15,7 +15,7 @@ public enum EventFDError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A system call on the eventfd failed.
     case systemCall(SystemCallError)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notOpen: "File descriptor is not open"
         case .notAnEventFD: "File descriptor is not an eventfd"

@@ -11,16 +11,16 @@ import Logging
 ///
 /// The watcher owns the fd from a successful `init` on; if `init` throws, the caller
 /// still owns it. Call `cancel()` to close it: until then the loop keeps the watcher alive.
-public final class EventFDWatcher {
-    public let fd: Int32
-    public var loop: EventLoop { descriptor.loop }
+package final class EventFDWatcher {
+    package let fd: Int32
+    package var loop: EventLoop { descriptor.loop }
     private let descriptor: WatchedDescriptor
     private let handler: (UInt64) -> Void
     private var onCancel: (() -> Void)?
     private let logger: Logger
 
     /// Checks that `fd` is an eventfd and makes it non-blocking; `start()` begins watching.
-    public init(
+    package init(
         fd: Int32,
         loop: EventLoop,
         logger: Logger = Logger(label: "qmp-broker.vfio-watch"),
@@ -41,7 +41,7 @@ public final class EventFDWatcher {
 
     /// Begins watching; a signal that arrived before `start()` is reported right away
     /// (the loop is level-triggered).
-    public func start() {
+    package func start() {
         do {
             try descriptor.setInterest(.read)
         } catch {
@@ -50,7 +50,7 @@ public final class EventFDWatcher {
     }
 
     /// Stops watching and closes the fd, then calls `onCancel`. Idempotent.
-    public func cancel() {
+    package func cancel() {
         guard descriptor.isOpen else { return }
         descriptor.close()
         let onCancel = self.onCancel

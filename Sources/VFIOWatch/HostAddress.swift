@@ -1,11 +1,11 @@
 /// A host PCI address in sysfs form, `DDDD:BB:DD.F` (e.g. `0000:3b:00.0`).
-public struct HostAddress: Hashable, Sendable, CustomStringConvertible {
-    public let domain: UInt16
-    public let bus: UInt8
-    public let device: UInt8
-    public let function: UInt8
+package struct HostAddress: Hashable, Sendable, CustomStringConvertible {
+    package let domain: UInt16
+    package let bus: UInt8
+    package let device: UInt8
+    package let function: UInt8
 
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0].count == 4, parts[1].count == 2 else { return nil }
         let slot = parts[2].split(separator: ".", omittingEmptySubsequences: false)
@@ -19,7 +19,7 @@ public struct HostAddress: Hashable, Sendable, CustomStringConvertible {
         self.function = function
     }
 
-    public var description: String {
+    package var description: String {
         func hex(_ value: some BinaryInteger, _ width: Int) -> String {
             let digits = String(value, radix: 16)
             return String(repeating: "0", count: max(0, width - digits.count)) + digits

@@ -7,10 +7,10 @@ import Glibc
 ///
 /// On a real host an error that a port reports about its link moves only that port's
 /// counters (SPEC 10), so a device's errors are read from it and from every port above.
-public enum PCIAncestry {
+package enum PCIAncestry {
     /// The ports above `host`, nearest first (the root port last); empty when sysfs has no
     /// hierarchy (a directory instead of a link, as in a flat test tree) or no such device.
-    public static func portsAbove(_ host: HostAddress, sysfsRoot: String) -> [HostAddress] {
+    package static func portsAbove(_ host: HostAddress, sysfsRoot: String) -> [HostAddress] {
         let link = SysfsAERReader(sysfsRoot: sysfsRoot).directory(of: host)
         guard let resolved = realpath(link, nil) else { return [] }
         defer { free(resolved) }
@@ -18,7 +18,7 @@ public enum PCIAncestry {
     }
 
     /// The PCI addresses in a resolved sysfs path before `host`, nearest first.
-    public static func ports(inResolvedPath path: String, below host: HostAddress) -> [HostAddress] {
+    package static func ports(inResolvedPath path: String, below host: HostAddress) -> [HostAddress] {
         let addresses = path.split(separator: "/").compactMap { HostAddress(String($0)) }
         guard addresses.last == host else { return [] }
         return addresses.dropLast().reversed()

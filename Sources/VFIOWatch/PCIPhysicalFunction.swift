@@ -8,7 +8,7 @@ import Glibc
 /// the VF's and not the port's (measured on kernel 6.12 with an igb PF, Tests/HostE2E).
 extension PCIAncestry {
     /// The PF of `host`, or nil when it is no VF (no `physfn` link) or there is no such device.
-    public static func physicalFunction(of host: HostAddress, sysfsRoot: String) -> HostAddress? {
+    package static func physicalFunction(of host: HostAddress, sysfsRoot: String) -> HostAddress? {
         let link = SysfsAERReader(sysfsRoot: sysfsRoot).directory(of: host) + "/physfn"
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlink(link, &buffer, buffer.count - 1)
@@ -20,7 +20,7 @@ extension PCIAncestry {
 
 extension PCIAncestry {
     /// The VFs of a PF (`<pf>/virtfnN` links), in N order; empty for a function that is no PF.
-    public static func virtualFunctions(of physicalFunction: HostAddress, sysfsRoot: String) -> [HostAddress] {
+    package static func virtualFunctions(of physicalFunction: HostAddress, sysfsRoot: String) -> [HostAddress] {
         let directory = SysfsAERReader(sysfsRoot: sysfsRoot).directory(of: physicalFunction)
         var found: [(index: Int, address: HostAddress)] = []
         for name in DirectoryListing.names(directory) ?? [] {

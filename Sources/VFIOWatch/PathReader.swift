@@ -6,12 +6,12 @@ import Glibc
 ///
 /// Sysfs attributes are at most a page and are formatted by the kernel on read, so a read
 /// never blocks for long; it is cheap enough for the event loop and needs no Foundation.
-public enum PathReader {
+package enum PathReader {
     /// A sysfs attribute is at most one page: larger files are cut here.
-    public static let attributeLimit = 64 * 1024
+    package static let attributeLimit = 64 * 1024
 
     /// The file's bytes, at most about `limit` of them (whole chunks of 4 KiB).
-    public static func bytes(_ path: String, limit: Int = .max) -> Result<[UInt8], SystemCallError> {
+    package static func bytes(_ path: String, limit: Int = .max) -> Result<[UInt8], SystemCallError> {
         let fd = retryingOnInterrupt { open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) }
         guard fd >= 0 else { return .failure(.last("open(\(path))")) }
         defer { close(fd) }
@@ -30,13 +30,13 @@ public enum PathReader {
     }
 
     /// The whole file as text; nil when it cannot be opened or read.
-    public static func read(_ path: String) -> String? {
+    package static func read(_ path: String) -> String? {
         guard case .success(let bytes) = bytes(path) else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The link's target text, as `readlink(2)` returns it (not resolved).
-    public static func readLink(_ path: String) -> Result<String, SystemCallError> {
+    package static func readLink(_ path: String) -> Result<String, SystemCallError> {
         // PATH_MAX: sysfs and /proc links are far shorter, a longer one is cut.
         var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX))
         let length = buffer.withUnsafeMutableBytes { bytes in
@@ -47,7 +47,7 @@ public enum PathReader {
     }
 
     /// The names in a directory, without `.` and `..`, in the order the kernel lists them.
-    public static func entries(of path: String) -> Result<[String], SystemCallError> {
+    package static func entries(of path: String) -> Result<[String], SystemCallError> {
         guard let names = DirectoryListing.names(path) else { return .failure(.last("opendir(\(path))")) }
         return .success(names)
     }

@@ -7,15 +7,15 @@ import Glibc
 /// The one trace of a fatal error that an endpoint reports: the kernel cannot read the
 /// endpoint's status after the link went down (`type=Inaccessible`), so no `aer_dev_*`
 /// file moves (SPEC 10).
-public struct RootPortErrorTotals: Sendable, Hashable {
+package struct RootPortErrorTotals: Sendable, Hashable {
     /// The totals that could be read; a missing or garbled file has none.
-    public var counts: [Severity: UInt64] = [:]
+    package var counts: [Severity: UInt64] = [:]
 
-    public init(counts: [Severity: UInt64] = [:]) {
+    package init(counts: [Severity: UInt64] = [:]) {
         self.counts = counts
     }
 
-    public static func fileName(for severity: Severity) -> String {
+    package static func fileName(for severity: Severity) -> String {
         switch severity {
         case .correctable: "aer_rootport_total_err_cor"
         case .nonFatal: "aer_rootport_total_err_nonfatal"
@@ -23,13 +23,13 @@ public struct RootPortErrorTotals: Sendable, Hashable {
         }
     }
 
-    public subscript(severity: Severity) -> UInt64? {
+    package subscript(severity: Severity) -> UInt64? {
         get { counts[severity] }
         set { counts[severity] = newValue }
     }
 
     /// Reads the three files of `port`; a missing or garbled file is nil.
-    public static func read(_ port: HostAddress, reader: SysfsAERReader) -> RootPortErrorTotals {
+    package static func read(_ port: HostAddress, reader: SysfsAERReader) -> RootPortErrorTotals {
         func value(_ severity: Severity) -> UInt64? {
             guard case .success(let bytes) = PathReader.bytes(reader.directory(of: port) + "/" + fileName(for: severity), limit: PathReader.attributeLimit)
             else { return nil }
@@ -41,7 +41,7 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     }
 
     /// The most severe total that grew since `previous`, and by how much.
-    public func mostSevereGrowth(since previous: RootPortErrorTotals) -> (severity: Severity, count: UInt64)? {
+    package func mostSevereGrowth(since previous: RootPortErrorTotals) -> (severity: Severity, count: UInt64)? {
         for severity in severitiesMostSevereFirst {
             if let now = self[severity], let before = previous[severity], now > before {
                 return (severity, now - before)
@@ -51,5 +51,5 @@ public struct RootPortErrorTotals: Sendable, Hashable {
     }
 
     /// Whether any of the files exists.
-    public var isPresent: Bool { !counts.isEmpty }
+    package var isPresent: Bool { !counts.isEmpty }
 }

@@ -5,27 +5,27 @@ import Glibc
 /// Reads a host device's AER counters from `<sysfsRoot>/bus/pci/devices/<host>/`.
 ///
 /// Stateless: `AERCounterTracker` keeps the baseline and decides what to log.
-public struct SysfsAERReader: Sendable {
+package struct SysfsAERReader: Sendable {
     /// `/sys` on a real host; tests point it at a fake tree.
-    public let sysfsRoot: String
+    package let sysfsRoot: String
 
-    public init(sysfsRoot: String = "/sys") {
+    package init(sysfsRoot: String = "/sys") {
         // Keep "/" as is, drop a trailing slash elsewhere so paths have no "//".
         var root = sysfsRoot
         while root.count > 1 && root.hasSuffix("/") { root.removeLast() }
         self.sysfsRoot = root
     }
 
-    public func directory(of host: HostAddress) -> String {
+    package func directory(of host: HostAddress) -> String {
         (sysfsRoot == "/" ? "" : sysfsRoot) + "/bus/pci/devices/\(host)"
     }
 
-    public func path(of severity: Severity, for host: HostAddress) -> String {
+    package func path(of severity: Severity, for host: HostAddress) -> String {
         directory(of: host) + "/" + AERCounters.fileName(for: severity)
     }
 
     /// Reads one counter file.
-    public func read(_ severity: Severity, of host: HostAddress) -> AERCounterFile {
+    package func read(_ severity: Severity, of host: HostAddress) -> AERCounterFile {
         switch PathReader.bytes(path(of: severity, for: host), limit: PathReader.attributeLimit) {
         case .success(let bytes):
             return .present(AERCounters(parsing: String(decoding: bytes, as: UTF8.self), severity: severity))
@@ -37,7 +37,7 @@ public struct SysfsAERReader: Sendable {
     }
 
     /// Reads all three counter files.
-    public func read(_ host: HostAddress) -> SysfsAERReading {
+    package func read(_ host: HostAddress) -> SysfsAERReading {
         SysfsAERReading(
             correctable: read(.correctable, of: host),
             nonFatal: read(.nonFatal, of: host),
@@ -47,32 +47,32 @@ public struct SysfsAERReader: Sendable {
 }
 
 /// One counter file as a read found it.
-public enum AERCounterFile: Sendable, Hashable {
+package enum AERCounterFile: Sendable, Hashable {
     case present(AERCounters)
     /// No such file: no AER capability, or the device is gone. Not an error.
     case absent
     /// There but not readable (e.g. EIO or ENODEV while the device is being removed).
     case unreadable(SystemCallError)
 
-    public var counters: AERCounters? {
+    package var counters: AERCounters? {
         if case .present(let counters) = self { return counters }
         return nil
     }
 }
 
 /// The three counter files of a device as one read found them.
-public struct SysfsAERReading: Sendable, Hashable {
-    public var correctable: AERCounterFile
-    public var nonFatal: AERCounterFile
-    public var fatal: AERCounterFile
+package struct SysfsAERReading: Sendable, Hashable {
+    package var correctable: AERCounterFile
+    package var nonFatal: AERCounterFile
+    package var fatal: AERCounterFile
 
-    public init(correctable: AERCounterFile, nonFatal: AERCounterFile, fatal: AERCounterFile) {
+    package init(correctable: AERCounterFile, nonFatal: AERCounterFile, fatal: AERCounterFile) {
         self.correctable = correctable
         self.nonFatal = nonFatal
         self.fatal = fatal
     }
 
-    public subscript(severity: Severity) -> AERCounterFile {
+    package subscript(severity: Severity) -> AERCounterFile {
         switch severity {
         case .correctable: correctable
         case .nonFatal: nonFatal
@@ -81,7 +81,7 @@ public struct SysfsAERReading: Sendable, Hashable {
     }
 
     /// The counters that could be read; absent and unreadable files are nil.
-    public var snapshot: AERCounterSnapshot {
+    package var snapshot: AERCounterSnapshot {
         AERCounterSnapshot(correctable: correctable.counters, nonFatal: nonFatal.counters, fatal: fatal.counters)
     }
 }

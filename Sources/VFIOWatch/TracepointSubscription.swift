@@ -15,9 +15,9 @@ import Logging
 /// (the rings are memory; no read(2) is made). CPUs brought online after `start()` are
 /// not subscribed: AER errors are handled in a kernel thread that may run on any CPU,
 /// so a broker on a host that hotplugs CPUs keeps its sysfs poll as the safety net.
-public final class TracepointSubscription {
-    public let loop: EventLoop
-    public let format: TracepointFormat
+package final class TracepointSubscription {
+    package let loop: EventLoop
+    package let format: TracepointFormat
     private let logger: Logger
     private let onRecord: (UnsafeRawBufferPointer, UInt64) -> Void
     private let onLost: (UInt64) -> Void
@@ -28,7 +28,7 @@ public final class TracepointSubscription {
     /// than one error storm between two loop turns.
     static let dataPages = 8
 
-    public init(loop: EventLoop, format: TracepointFormat, logger: Logger,
+    package init(loop: EventLoop, format: TracepointFormat, logger: Logger,
                 onRecord: @escaping (UnsafeRawBufferPointer, UInt64) -> Void, onLost: @escaping (UInt64) -> Void) {
         self.loop = loop
         self.format = format
@@ -37,11 +37,11 @@ public final class TracepointSubscription {
         self.onLost = onLost
     }
 
-    public var isRunning: Bool { !rings.isEmpty }
+    package var isRunning: Bool { !rings.isEmpty }
 
     /// Subscribes on every CPU in `cpus` (default: those online). All or nothing: a CPU
     /// that refuses undoes the others.
-    public func start(cpus given: [Int]? = nil) throws(TracepointError) {
+    package func start(cpus given: [Int]? = nil) throws(TracepointError) {
         loop.assertInLoop()
         guard rings.isEmpty else { return }
         let cpus: [Int]
@@ -65,7 +65,7 @@ public final class TracepointSubscription {
     }
 
     /// Unsubscribes on every CPU. Idempotent.
-    public func cancel() {
+    package func cancel() {
         rings.forEach { $0.close() }
         rings = []
     }
@@ -151,14 +151,14 @@ final class PerfRing {
 }
 
 /// A tracepoint that cannot be heard; the text is fit for a log line.
-public enum TracepointError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum TracepointError: Error, Hashable, Sendable, CustomStringConvertible {
     /// No tracefs directory has the tracepoint (tracefs not mounted, or the kernel lacks it).
     case notFound(event: String, searched: [String])
     case format(TracepointFormatError)
     case system(SystemCallError)
     case noCPUs
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notFound(let event, let searched):
             return "no tracepoint \(event) under \(searched.joined(separator: " or ")) (tracefs not mounted, or the kernel lacks it)"
@@ -170,12 +170,12 @@ public enum TracepointError: Error, Hashable, Sendable, CustomStringConvertible 
 }
 
 /// Where tracefs is and what it says about a tracepoint.
-public enum Tracefs {
+package enum Tracefs {
     /// tracefs's own mount point, then the older path under debugfs (rasdaemon's).
-    public static let directories = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+    package static let directories = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
 
     /// The tracepoint's format from the first directory that has it.
-    public static func format(system: String, event: String, in directories: [String] = directories)
+    package static func format(system: String, event: String, in directories: [String] = directories)
         throws(TracepointError) -> TracepointFormat {
         for directory in directories {
             guard case .success(let bytes) = PathReader.bytes("\(directory)/events/\(system)/\(event)/format", limit: PathReader.attributeLimit) else { continue }

@@ -5,29 +5,29 @@
 /// subsystem's keys, then `SEQNUM`. For AER recovery, `pci_uevent_ers()`
 /// (drivers/pci/pci-driver.c) sends `change` with `ERROR_EVENT` and `DEVICE_ONLINE`, and
 /// the PCI bus adds `PCI_SLOT_NAME` and friends.
-public struct UEvent: Sendable, Hashable {
+package struct UEvent: Sendable, Hashable {
     /// `add`, `remove`, `change`, `move`, `online`, `offline`, `bind`, `unbind`.
-    public let action: String
+    package let action: String
     /// Below `/sys`: `/devices/pci0000:00/0000:00:1c.0/0000:01:00.0`.
-    public let devpath: String
-    public let environment: [String: String]
+    package let devpath: String
+    package let environment: [String: String]
 
-    public init(action: String, devpath: String, environment: [String: String]) {
+    package init(action: String, devpath: String, environment: [String: String]) {
         self.action = action
         self.devpath = devpath
         self.environment = environment
     }
 
-    public var subsystem: String? { environment["SUBSYSTEM"] }
+    package var subsystem: String? { environment["SUBSYSTEM"] }
 
     /// The kernel's event sequence number.
-    public var sequenceNumber: UInt64? { environment["SEQNUM"].flatMap { UInt64($0) } }
+    package var sequenceNumber: UInt64? { environment["SEQNUM"].flatMap { UInt64($0) } }
 
     /// `ERROR_EVENT`: where the host's AER recovery of this device stands.
-    public var errorEvent: PCIRecoveryEvent? { environment["ERROR_EVENT"].flatMap(PCIRecoveryEvent.init) }
+    package var errorEvent: PCIRecoveryEvent? { environment["ERROR_EVENT"].flatMap(PCIRecoveryEvent.init) }
 
     /// `DEVICE_ONLINE`: `1` after a successful recovery, `0` at its start and after a failure.
-    public var deviceOnline: Bool? {
+    package var deviceOnline: Bool? {
         switch environment["DEVICE_ONLINE"] {
         case "1": true
         case "0": false
@@ -36,10 +36,10 @@ public struct UEvent: Sendable, Hashable {
     }
 
     /// `PCI_SLOT_NAME` (`0000:01:00.0`): the device this uevent is about, for PCI uevents.
-    public var pciSlotName: String? { environment["PCI_SLOT_NAME"] }
+    package var pciSlotName: String? { environment["PCI_SLOT_NAME"] }
 
     /// `PCI_SLOT_NAME` parsed.
-    public var pciAddress: HostAddress? { pciSlotName.flatMap(HostAddress.init) }
+    package var pciAddress: HostAddress? { pciSlotName.flatMap(HostAddress.init) }
 }
 
 /// `ERROR_EVENT` of a PCI uevent, as `pci_uevent_ers()` sends it.
@@ -48,7 +48,7 @@ public struct UEvent: Sendable, Hashable {
 /// that recovers; `failedRecovery` is sent for the port (bridge) itself
 /// (drivers/pci/pcie/err.c, `pcie_do_recovery`), so a watched device learns of a
 /// failure through the port above it.
-public enum PCIRecoveryEvent: String, Sendable, Hashable, CaseIterable {
+package enum PCIRecoveryEvent: String, Sendable, Hashable, CaseIterable {
     /// With `DEVICE_ONLINE=0`.
     case beginRecovery = "BEGIN_RECOVERY"
     /// With `DEVICE_ONLINE=1`.
@@ -59,7 +59,7 @@ public enum PCIRecoveryEvent: String, Sendable, Hashable, CaseIterable {
 
 extension UEvent {
     /// What a datagram on a uevent socket turned out to be.
-    public enum Datagram: Sendable, Hashable {
+    package enum Datagram: Sendable, Hashable {
         case event(UEvent)
         /// udev's re-broadcast (`libudev\0` magic and a binary header): not the kernel's.
         case libudev
@@ -69,7 +69,7 @@ extension UEvent {
     static let libudevMagic: [UInt8] = Array("libudev".utf8) + [0]
 
     /// Parses one datagram exactly as received.
-    public static func parse(_ datagram: some Collection<UInt8>) -> Datagram {
+    package static func parse(_ datagram: some Collection<UInt8>) -> Datagram {
         let bytes = Array(datagram)
         if bytes.starts(with: libudevMagic) { return .libudev }
 

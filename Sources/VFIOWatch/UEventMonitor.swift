@@ -15,8 +15,8 @@ import Logging
 ///
 /// Uevents go to the initial network namespace only; in a container the socket may open
 /// and stay silent, or not open at all (`start()` throws).
-public final class UEventMonitor {
-    public let loop: EventLoop
+package final class UEventMonitor {
+    package let loop: EventLoop
     private let handler: (UEvent) -> Void
     private let logger: Logger
     private var state: State = .idle
@@ -35,14 +35,14 @@ public final class UEventMonitor {
     /// reported again (level-triggered).
     static let datagramsPerWakeup = 64
 
-    public init(loop: EventLoop, logger: Logger = Logger(label: "qmp-broker.vfio-watch"), handler: @escaping (UEvent) -> Void) {
+    package init(loop: EventLoop, logger: Logger = Logger(label: "qmp-broker.vfio-watch"), handler: @escaping (UEvent) -> Void) {
         self.loop = loop
         self.logger = logger
         self.handler = handler
     }
 
     /// True between a successful `start()` and `cancel()`.
-    public var isRunning: Bool {
+    package var isRunning: Bool {
         loop.assertInLoop()
         if case .running = state { return true }
         return false
@@ -51,7 +51,7 @@ public final class UEventMonitor {
     /// Opens the socket and begins listening. Throws when the kernel refuses the socket
     /// (e.g. EPERM or EPROTONOSUPPORT in a container): the caller logs it once and goes
     /// on without uevents. Calling it again while running does nothing.
-    public func start() throws(UEventMonitorError) {
+    package func start() throws(UEventMonitorError) {
         loop.assertInLoop()
         switch state {
         case .running: return
@@ -83,7 +83,7 @@ public final class UEventMonitor {
     }
 
     /// Stops listening and closes the socket. Idempotent.
-    public func cancel() {
+    package func cancel() {
         loop.assertInLoop()
         if case .running(let descriptor) = state { descriptor.close() }
         state = .cancelled
@@ -140,12 +140,12 @@ public final class UEventMonitor {
 }
 
 /// The uevent socket could not be opened; the text is fit for a log line.
-public struct UEventMonitorError: Error, Hashable, Sendable, CustomStringConvertible {
-    public let underlying: SystemCallError
+package struct UEventMonitorError: Error, Hashable, Sendable, CustomStringConvertible {
+    package let underlying: SystemCallError
 
-    public init(_ underlying: SystemCallError) {
+    package init(_ underlying: SystemCallError) {
         self.underlying = underlying
     }
 
-    public var description: String { "Cannot listen to kernel uevents: \(underlying)" }
+    package var description: String { "Cannot listen to kernel uevents: \(underlying)" }
 }

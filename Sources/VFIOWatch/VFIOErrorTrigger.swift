@@ -11,10 +11,10 @@ import Glibc
 /// fails with EBUSY until it is closed. So release the trigger as soon as the VMM lets
 /// the device go (`DEVICE_DELETED`, `vfio-device-del`, the VMM's exit). `release()`
 /// (or dropping the value) disarms the interrupt and closes the fd, exactly once.
-public struct VFIOErrorTrigger: ~Copyable, Sendable {
-    public let host: HostAddress
-    public let vmmPID: pid_t
-    public let method: VFIOTakeoverMethod
+package struct VFIOErrorTrigger: ~Copyable, Sendable {
+    package let host: HostAddress
+    package let vmmPID: pid_t
+    package let method: VFIOTakeoverMethod
     private let deviceFD: Int32
 
     /// Finds the VMM's handle on `host`, gets the broker's own fd for the device, and arms
@@ -23,7 +23,7 @@ public struct VFIOErrorTrigger: ~Copyable, Sendable {
     /// `eventFD` stays the caller's (an `EventFDWatcher` owns it, typically): the kernel
     /// holds its own reference, so it may be closed before or after the trigger is
     /// released. The request interrupt (REQ) is left to the VMM.
-    public static func takeOver(
+    package static func takeOver(
         vmmPID: pid_t,
         host: HostAddress,
         eventFD: Int32,
@@ -45,7 +45,7 @@ public struct VFIOErrorTrigger: ~Copyable, Sendable {
     }
 
     /// For `query-vfio-devices`.
-    public var status: ErrorTriggerStatus { .takenOver(by: method) }
+    package var status: ErrorTriggerStatus { .takenOver(by: method) }
 
     private init(host: HostAddress, vmmPID: pid_t, method: VFIOTakeoverMethod, deviceFD: Int32) {
         self.host = host
@@ -58,7 +58,7 @@ public struct VFIOErrorTrigger: ~Copyable, Sendable {
     /// it again (QEMU does so only when it realizes the device), nobody hears the
     /// device's errors. Returns why disarming failed, for the log; the fd is closed anyway.
     @discardableResult
-    public consuming func release() -> SystemCallError? {
+    package consuming func release() -> SystemCallError? {
         let failure = Self.disarmAndClose(deviceFD)
         discard self
         return failure

@@ -3,14 +3,14 @@ import Glibc
 
 /// A VMM's handle on one vfio device: an fd number in the VMM's table, and how it was
 /// recognised.
-public struct VFIOHandle: Hashable, Sendable {
-    public let method: VFIOTakeoverMethod
+package struct VFIOHandle: Hashable, Sendable {
+    package let method: VFIOTakeoverMethod
     /// The fd number in the VMM, for pidfd_getfd.
-    public let fd: Int32
+    package let fd: Int32
     /// Its `/proc/PID/fd` link text, to check that a duplicate is still the same file.
-    public let link: String
+    package let link: String
 
-    public init(method: VFIOTakeoverMethod, fd: Int32, link: String) {
+    package init(method: VFIOTakeoverMethod, fd: Int32, link: String) {
         self.method = method
         self.fd = fd
         self.link = link
@@ -30,19 +30,19 @@ public struct VFIOHandle: Hashable, Sendable {
 /// - `group`: the legacy API every kernel has: the device's IOMMU group is the basename
 ///   of `<device>/iommu_group`, and the VMM holds `/dev/vfio/<group>` open (the kernel
 ///   lets only one process open a group, so that fd is the VMM's own).
-public struct VFIOHandleLocator: Sendable {
-    public let procRoot: String
-    public let sysfsRoot: String
+package struct VFIOHandleLocator: Sendable {
+    package let procRoot: String
+    package let sysfsRoot: String
 
     static let anonDeviceLink = "anon_inode:[vfio-device]"
     static let syspathKey = "vfio-device-syspath:"
 
-    public init(procRoot: String = "/proc", sysfsRoot: String = "/sys") {
+    package init(procRoot: String = "/proc", sysfsRoot: String = "/sys") {
         self.procRoot = procRoot
         self.sysfsRoot = sysfsRoot
     }
 
-    public func locate(vmmPID pid: pid_t, host: HostAddress) throws(VFIOTakeoverError) -> VFIOHandle {
+    package func locate(vmmPID pid: pid_t, host: HostAddress) throws(VFIOTakeoverError) -> VFIOHandle {
         let device = "\(sysfsRoot)/bus/pci/devices/\(host)"
         guard access(device, F_OK) == 0 else { throw .noSuchHostDevice(host) }
         let files = try openFiles(of: pid)

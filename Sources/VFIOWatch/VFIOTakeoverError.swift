@@ -5,7 +5,7 @@ import Glibc
 ///
 /// `description` is for operators: it surfaces in QMP errors and in `query-vfio-devices`,
 /// so it names the device and the process and says what to change.
-public enum VFIOTakeoverError: Error, Hashable, Sendable, CustomStringConvertible {
+package enum VFIOTakeoverError: Error, Hashable, Sendable, CustomStringConvertible {
     /// No ptrace-attach rights over the VMM: reading its fds or pidfd_getfd was refused.
     case noPtraceRights(pid: pid_t, SystemCallError)
     /// The VMM process does not exist (any more).
@@ -25,7 +25,7 @@ public enum VFIOTakeoverError: Error, Hashable, Sendable, CustomStringConvertibl
     /// A vfio ioctl or another system call failed.
     case systemCall(SystemCallError)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .noPtraceRights(let pid, let error):
             "No right to take over the error trigger of VMM process \(pid) (\(error)): the broker "

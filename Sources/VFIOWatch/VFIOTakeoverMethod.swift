@@ -1,5 +1,5 @@
 /// How the broker found and got its handle on a VMM's vfio device.
-public enum VFIOTakeoverMethod: String, Hashable, Sendable, CaseIterable {
+package enum VFIOTakeoverMethod: String, Hashable, Sendable, CaseIterable {
     /// The VMM's device fd, named by its `vfio-device-syspath` fdinfo line (Linux 6.18+):
     /// duplicated, so it is the VMM's own open file.
     case fdinfo

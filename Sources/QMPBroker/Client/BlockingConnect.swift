@@ -4,10 +4,10 @@ import Glibc
 /// The blocking connect of tools and tests (`QMPClient`, `QMPLineConnection`,
 /// `QTestConnection`): the server at the path may still be starting, so a refused or
 /// missing socket is tried again until the timeout.
-public enum BlockingConnect {
+package enum BlockingConnect {
     /// A blocking, close-on-exec unix stream socket connected to `path`. Retries every
     /// `interval` seconds until `timeout` seconds pass, then throws the last failure.
-    public static func unixSocket(_ path: String, timeout: Double, interval: Double = 0.01) throws(SystemCallError) -> Int32 {
+    package static func unixSocket(_ path: String, timeout: Double, interval: Double = 0.01) throws(SystemCallError) -> Int32 {
         let deadline = Deadline(after: timeout)
         while true {
             let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -2,18 +2,18 @@ import Glibc
 import QMPWire
 
 /// One readable line per QMP event: local time with microseconds, name, data.
-public enum EventFormatter {
-    public static func line(_ event: JSON) -> String {
+package enum EventFormatter {
+    package static func line(_ event: JSON) -> String {
         let name = event["event"]?.string ?? "?"
         let data = event["data"].map { " " + $0.compactString() } ?? ""
         return "\(timestamp(event)) \(name)\(data)"
     }
 
     /// Local time of day with microseconds: "10:47:12.345678".
-    public static func timestamp(_ event: JSON) -> String { format(event, utc: false, "%H:%M:%S") }
+    package static func timestamp(_ event: JSON) -> String { format(event, utc: false, "%H:%M:%S") }
 
     /// The full UTC time: "2026-12-01T10:47:12.345678Z".
-    public static func isoTimestamp(_ event: JSON) -> String { format(event, utc: true, "%Y-%m-%dT%H:%M:%S") + "Z" }
+    package static func isoTimestamp(_ event: JSON) -> String { format(event, utc: true, "%Y-%m-%dT%H:%M:%S") + "Z" }
 
     private static func format(_ event: JSON, utc: Bool, _ pattern: String) -> String {
         let seconds = event["timestamp"]?["seconds"]?.integer ?? 0

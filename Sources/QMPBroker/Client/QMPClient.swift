@@ -4,21 +4,21 @@ import QMPWire
 /// A small blocking QMP client for tools and tests (`qmp-broker events`, the demo,
 /// the integration suite): connect, read the greeting, negotiate, run commands,
 /// collect events. Every wait is bounded. Not for use on a broker event loop.
-public final class QMPClient {
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-        public init(_ description: String) { self.description = description }
+package final class QMPClient {
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
+        package init(_ description: String) { self.description = description }
     }
 
-    public let fd: Int32
-    public private(set) var greeting: JSON?
+    package let fd: Int32
+    package private(set) var greeting: JSON?
     private var reader = QMPInputReader()
     private var inbox: [JSON] = []
     /// Events seen while waiting for replies, oldest first.
-    public private(set) var events: [JSON] = []
+    package private(set) var events: [JSON] = []
 
     /// Connects to a unix socket, retrying until `timeout` seconds pass (the server may still be starting).
-    public init(path: String, timeout: Double = 10, readGreeting: Bool = true) throws {
+    package init(path: String, timeout: Double = 10, readGreeting: Bool = true) throws {
         do {
             fd = try BlockingConnect.unixSocket(path, timeout: timeout)
         } catch {
@@ -35,14 +35,14 @@ public final class QMPClient {
     deinit { Glibc.close(fd) }
 
     /// `qmp_capabilities`, optionally enabling `oob`.
-    public func negotiate(oob: Bool = false) throws {
+    package func negotiate(oob: Bool = false) throws {
         let arguments: JSON? = oob ? .object(["enable": .strings(["oob"])]) : nil
         let reply = try execute("qmp_capabilities", arguments: arguments)
         guard reply["return"] != nil else { throw Failure("negotiation failed: \(reply)") }
     }
 
     /// Runs a command and returns the whole reply message (`return` or `error`).
-    public func execute(_ command: String, arguments: JSON? = nil, id: JSON? = nil, fds: [Int32] = [],
+    package func execute(_ command: String, arguments: JSON? = nil, id: JSON? = nil, fds: [Int32] = [],
                         timeout: Double = 30) throws -> JSON {
         let message = JSON.object(["execute": .string(command)])
         if let arguments { message["arguments"] = arguments }
@@ -52,7 +52,7 @@ public final class QMPClient {
     }
 
     /// Sends raw bytes (any text, valid or not), with descriptors by SCM_RIGHTS when given.
-    public func send(_ bytes: [UInt8], fds: [Int32] = []) throws {
+    package func send(_ bytes: [UInt8], fds: [Int32] = []) throws {
         var offset = 0
         var pendingFDs = fds
         while offset < bytes.count {
@@ -65,10 +65,10 @@ public final class QMPClient {
         }
     }
 
-    public func send(_ text: String, fds: [Int32] = []) throws { try send(Array(text.utf8), fds: fds) }
+    package func send(_ text: String, fds: [Int32] = []) throws { try send(Array(text.utf8), fds: fds) }
 
     /// The next reply (not an event); events met on the way are kept in `events`.
-    public func nextReply(timeout: Double = 30) throws -> JSON {
+    package func nextReply(timeout: Double = 30) throws -> JSON {
         let deadline = Deadline(after: timeout)
         while true {
             guard let message = try readMessage(timeout: deadline.remaining) else {
@@ -79,7 +79,7 @@ public final class QMPClient {
     }
 
     /// The next event named `name` (any event when nil), from those already seen or arriving.
-    public func nextEvent(_ name: String? = nil, timeout: Double = 10) throws -> JSON? {
+    package func nextEvent(_ name: String? = nil, timeout: Double = 10) throws -> JSON? {
         if let index = events.firstIndex(where: { name == nil || $0["event"]?.string == name }) {
             return events.remove(at: index)
         }
@@ -98,7 +98,7 @@ public final class QMPClient {
     }
 
     /// The next message of any kind, or nil when `timeout` passes first. Throws on EOF.
-    public func readMessage(timeout: Double) throws -> JSON? {
+    package func readMessage(timeout: Double) throws -> JSON? {
         if !inbox.isEmpty { return inbox.removeFirst() }
         let deadline = Deadline(after: timeout)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -123,7 +123,7 @@ public final class QMPClient {
     }
 
     /// True once the peer has closed the connection (reads EOF within `timeout`).
-    public func waitForClose(timeout: Double) -> Bool {
+    package func waitForClose(timeout: Double) -> Bool {
         let deadline = Deadline(after: timeout)
         while !deadline.passed {
             do { _ = try readMessage(timeout: deadline.remaining) } catch { return true }

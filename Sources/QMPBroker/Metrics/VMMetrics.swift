@@ -142,10 +142,10 @@ final class VMMetrics {
 }
 
 /// What a metrics backend needs to know about the broker's series.
-public enum BrokerMetrics {
-    public static let commandDuration = "qmp_broker_command_duration_seconds"
+package enum BrokerMetrics {
+    package static let commandDuration = "qmp_broker_command_duration_seconds"
     /// A forwarded command is sub-millisecond when all is well, seconds when the VMM is busy.
-    public static let commandDurationBuckets: [Duration] = [
+    package static let commandDurationBuckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
         .milliseconds(5), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1), .seconds(5),
     ]

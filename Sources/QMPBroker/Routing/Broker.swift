@@ -6,9 +6,9 @@ import VFIOWatch
 
 /// Everything one broker process serves: a `VMBroker` per VM, spread over the loops of a group.
 public final class Broker: Sendable {
-    public let board = BrokerStatusBoard()
+    package let board = BrokerStatusBoard()
     /// The VMs served now (a reload adds and removes some).
-    public var vms: [VMBroker] { served.all }
+    package var vms: [VMBroker] { served.all }
     private let served: ServedVMs
     private let store: StateStore?
     private let logger: Logger
@@ -99,7 +99,7 @@ public final class Broker: Sendable {
 
     /// Delivers a `ras:aer_event` record as if the kernel had emitted it (tests and drills;
     /// real ones arrive through the perf subscription).
-    public func deliverAERTraceEvent(_ event: AERTraceEvent) {
+    package func deliverAERTraceEvent(_ event: AERTraceEvent) {
         for vm in vms { vm.deliver(event) }
     }
 

@@ -2,7 +2,7 @@ import EventLoop
 import Logging
 import VFIOWatch
 
-/// The process's uevent monitor, reached from outside its loop: `Broker`'s public entry
+/// The process's uevent monitor, reached from outside its loop: `Broker`'s package entry
 /// points run on the caller's thread and go to the loop to start and stop it.
 struct UEventMonitorHandle: Sendable {
     private let monitor: LoopBound<UEventMonitor>

@@ -16,10 +16,10 @@ import VFIOWatch
 /// `VMAction`s, and what their own descriptors and timers produce is handed over (through
 /// `VMActionRunner`, which enters the actor with `assumeIsolated`: no hop, no lock). Either
 /// way `run(_:)` runs them, and every reply goes back to its part as an input.
-public actor VMBroker {
-    public nonisolated let configuration: VMConfiguration
-    public nonisolated let loop: EventLoop
-    public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+package actor VMBroker {
+    package nonisolated let configuration: VMConfiguration
+    package nonisolated let loop: EventLoop
+    package nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
     nonisolated let logger: Logger
     let upstream: UpstreamLink
     nonisolated let board: BrokerStatusBoard
@@ -75,7 +75,7 @@ public actor VMBroker {
     /// Every event sent to this VM's clients, numbered; the recent ones kept for replay.
     private(set) var events: EventRing
 
-    public init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil,
+    package init(configuration: VMConfiguration, board: BrokerStatusBoard, store: StateStore? = nil,
                 loop: EventLoop = EventLoopGroup.shared.next(), logger: Logger) {
         self.configuration = configuration
         self.loop = loop
@@ -106,7 +106,7 @@ public actor VMBroker {
 
     /// Opens the downstream socket(s) and starts attaching to the VMM. From any thread but
     /// the VM's loop: it waits for the loop.
-    public nonisolated func start() throws(SystemCallError) {
+    package nonisolated func start() throws(SystemCallError) {
         try loop.runAndWait { [self] () throws(SystemCallError) in
             // `assumeIsolated` forgets typed errors: the Result keeps SystemCallError.
             try assumeIsolated { vm in Result { () throws(SystemCallError) in try vm.startOnLoop() } }.get()
@@ -143,7 +143,7 @@ public actor VMBroker {
     /// Stops accepting, closes every client, undoes the tracing attach (each command
     /// answered, within `detachTimeoutMilliseconds`), then closes the upstream link. From
     /// any thread but the VM's loop: it waits.
-    public nonisolated func stop() {
+    package nonisolated func stop() {
         let stopped = Semaphore()
         beginStop { stopped.signal() }
         stopped.wait()
@@ -445,7 +445,7 @@ public actor VMBroker {
     }
 
     /// Emits one of the broker's own events to this VM's clients.
-    public func emit(_ name: String, data: JSON? = nil) {
+    package func emit(_ name: String, data: JSON? = nil) {
         broadcast(BrokerEvent.wireMessage(name, data: data))
         observe(name, data: data)
     }

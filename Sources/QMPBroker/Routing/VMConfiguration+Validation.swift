@@ -1,15 +1,15 @@
 import LinkResetTrace
 
 /// A configuration the broker refuses at startup rather than run with a protection off.
-public struct ConfigurationProblem: Error, CustomStringConvertible, Equatable {
-    public let description: String
+package struct ConfigurationProblem: Error, CustomStringConvertible, Equatable {
+    package let description: String
 }
 
 extension VMConfiguration {
     /// Refuses what would later fail silently: an `inject-at` QEMU would not take as a
     /// device id (it is pasted into an HMP command line), a trace log path QEMU's
     /// `logfile` cannot take (guest link resets would go unseen).
-    public func validate() throws(ConfigurationProblem) {
+    package func validate() throws(ConfigurationProblem) {
         for device in recovery.devices {
             if let target = device.injectAt, !QEMUDeviceID.isWellFormed(target) {
                 throw ConfigurationProblem(description: "vm \(name), device \(device.id): inject-at '\(target)' is not "

@@ -4,11 +4,11 @@ import QMPWire
 /// What the broker adds to QMP, read from `schemas/qmp-broker.json`: its commands
 /// and events, their introspection entries, and the merge of both into upstream's
 /// `query-qmp-schema` and `query-commands` answers.
-public struct BrokerSchemaCatalog: Sendable {
-    public let definitions: [QAPIDefinition]
+package struct BrokerSchemaCatalog: Sendable {
+    package let definitions: [QAPIDefinition]
 
     /// The embedded schema; a schema that does not load is a build defect, caught by the tests.
-    public static let broker: BrokerSchemaCatalog = {
+    package static let broker: BrokerSchemaCatalog = {
         do {
             return try BrokerSchemaCatalog(source: BrokerSchema.source)
         } catch {
@@ -16,26 +16,26 @@ public struct BrokerSchemaCatalog: Sendable {
         }
     }()
 
-    public init(source: [UInt8]) throws(QAPISchemaError) {
+    package init(source: [UInt8]) throws(QAPISchemaError) {
         definitions = try QAPIDefinitionReader.definitions(QAPISource.expressions(source))
     }
 
-    public var commands: [QAPICommand] {
+    package var commands: [QAPICommand] {
         definitions.compactMap { if case .command(let command) = $0 { command } else { nil } }
     }
 
-    public var events: [QAPIEvent] {
+    package var events: [QAPIEvent] {
         definitions.compactMap { if case .event(let event) = $0 { event } else { nil } }
     }
 
     /// The `SchemaInfo` entries QEMU's `query-qmp-schema` would list for these definitions.
-    public func schemaInfo() -> [JSON] { SchemaIntrospection.entries(definitions) }
+    package func schemaInfo() -> [JSON] { SchemaIntrospection.entries(definitions) }
 
     /// Upstream's `query-qmp-schema` return value plus the broker's entries. Entries
     /// upstream already has (builtins such as `str`, arrays such as `[str]`) are not
     /// repeated; a command or event of upstream's with a broker command's or event's
     /// name is replaced, since the broker answers it.
-    public func merge(upstreamSchema: JSON) -> JSON {
+    package func merge(upstreamSchema: JSON) -> JSON {
         let own = schemaInfo()
         let entities = Set(commands.map(\.name) + events.map(\.name))
         let merged = JSON.array()
@@ -52,7 +52,7 @@ public struct BrokerSchemaCatalog: Sendable {
     }
 
     /// Upstream's `query-commands` return value plus `{"name": ...}` for each broker command it lacks.
-    public func mergeCommands(upstream: JSON) -> JSON {
+    package func mergeCommands(upstream: JSON) -> JSON {
         let merged = JSON.array()
         var names: Set<String> = []
         for entry in upstream.elements {

@@ -1,9 +1,9 @@
 /// A type as a QAPI schema writes it: a name (`'str'`, `'BrokerVMInfo'`) or an array of one (`['str']`).
-public enum QAPITypeRef: Hashable, Sendable, CustomStringConvertible {
+package enum QAPITypeRef: Hashable, Sendable, CustomStringConvertible {
     case named(String)
     case array(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .named(let name): name
         case .array(let element): "['\(element)']"
@@ -12,55 +12,55 @@ public enum QAPITypeRef: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// A member of a struct, or an argument of a command or event (`'*name': 'type'`).
-public struct QAPIMember: Hashable, Sendable {
-    public let name: String
-    public let type: QAPITypeRef
-    public let optional: Bool
-    public let features: [String]
+package struct QAPIMember: Hashable, Sendable {
+    package let name: String
+    package let type: QAPITypeRef
+    package let optional: Bool
+    package let features: [String]
 }
 
-public struct QAPIStruct: Sendable {
-    public let name: String
-    public let base: String?
+package struct QAPIStruct: Sendable {
+    package let name: String
+    package let base: String?
     /// The struct's own members, without its base's.
-    public let members: [QAPIMember]
-    public let features: [String]
+    package let members: [QAPIMember]
+    package let features: [String]
 }
 
-public struct QAPIEnum: Sendable {
-    public let name: String
-    public let values: [String]
-    public let features: [String]
+package struct QAPIEnum: Sendable {
+    package let name: String
+    package let values: [String]
+    package let features: [String]
 }
 
 /// What a command or event takes: nothing, members written inline, or a named struct.
-public enum QAPIArguments: Sendable {
+package enum QAPIArguments: Sendable {
     case none
     case inline([QAPIMember])
     case type(String)
 }
 
-public struct QAPICommand: Sendable {
-    public let name: String
-    public let data: QAPIArguments
+package struct QAPICommand: Sendable {
+    package let name: String
+    package let data: QAPIArguments
     /// Every argument, a named struct's (and its bases') members included.
-    public let arguments: [QAPIMember]
-    public let returns: QAPITypeRef?
-    public let allowOOB: Bool
-    public let features: [String]
+    package let arguments: [QAPIMember]
+    package let returns: QAPITypeRef?
+    package let allowOOB: Bool
+    package let features: [String]
 }
 
-public struct QAPIEvent: Sendable {
-    public let name: String
-    public let data: QAPIArguments
+package struct QAPIEvent: Sendable {
+    package let name: String
+    package let data: QAPIArguments
     /// Every member of `data`, a named struct's (and its bases') members included.
-    public let arguments: [QAPIMember]
-    public let features: [String]
+    package let arguments: [QAPIMember]
+    package let features: [String]
 }
 
 /// One top-level definition of the subset of QAPI the broker's schema uses
 /// (no unions, alternates, conditionals or includes).
-public enum QAPIDefinition: Sendable {
+package enum QAPIDefinition: Sendable {
     case structure(QAPIStruct)
     case enumeration(QAPIEnum)
     case command(QAPICommand)

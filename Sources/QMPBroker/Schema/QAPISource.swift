@@ -52,7 +52,7 @@ enum QAPISource {
 }
 
 /// Why the broker's schema file cannot be used.
-public struct QAPISchemaError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+package struct QAPISchemaError: Error, CustomStringConvertible, Sendable {
+    package let description: String
     init(_ description: String) { self.description = description }
 }

@@ -2,7 +2,7 @@ import EventLoop
 import Glibc
 
 /// Why a `UnixStreamConnection` closed; handed to `onClose` exactly once.
-public enum ConnectionCloseReason: Sendable, Equatable, CustomStringConvertible {
+package enum ConnectionCloseReason: Sendable, Equatable, CustomStringConvertible {
     /// The peer went away: end of file, or EPIPE/ECONNRESET, which on a unix socket only
     /// mean the peer closed first (with data still unread on one side).
     case peerClosed
@@ -13,7 +13,7 @@ public enum ConnectionCloseReason: Sendable, Equatable, CustomStringConvertible 
     /// `close()` was called on this side.
     case local
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .peerClosed: return "peer closed"
         case .error(let code): return "socket error: \(SystemCallError.reason(forErrno: code))"

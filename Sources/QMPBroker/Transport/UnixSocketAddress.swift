@@ -3,10 +3,10 @@ import Glibc
 
 /// The `sockaddr_un` of a filesystem path, for every unix socket call of the broker, its
 /// tools and tests: stream and datagram, bind, connect and sendto.
-public enum UnixSocketAddress {
+package enum UnixSocketAddress {
     /// Runs `body` with a `sockaddr_un` for `path`, or fails with ENAMETOOLONG when the path
     /// does not fit (108 bytes including the terminating NUL).
-    public static func with<Result>(
+    package static func with<Result>(
         _ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result
     ) throws(SystemCallError) -> Result {
         var address = sockaddr_un()

@@ -4,8 +4,8 @@ import Glibc
 /// A listening unix stream socket on an event loop; it hands each accepted descriptor to
 /// `onAccept` on the loop's thread. Loop-confined; `close()` (or dropping the last
 /// reference once closed) stops accepting and unlinks the path.
-public final class UnixSocketListener {
-    public let path: String
+package final class UnixSocketListener {
+    package let path: String
     private let descriptor: WatchedDescriptor
     private let onAccept: (Int32) -> Void
     /// The socket file this listener created, so that `close()` never unlinks a file that
@@ -22,7 +22,7 @@ public final class UnixSocketListener {
     /// Binds (removing a stale socket file), chmods to `mode`, listens, and calls onAccept on
     /// the loop with each accepted fd (non-blocking, CLOEXEC). A socket file that a live
     /// process still listens on is not removed: that fails with EADDRINUSE. Call on the loop.
-    public init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping (Int32) -> Void) throws(SystemCallError) {
+    package init(path: String, mode: UInt32, loop: EventLoop, onAccept: @escaping (Int32) -> Void) throws(SystemCallError) {
         self.path = path
         let fd = try StreamSocketCalls.makeSocket(for: path)
         do {
@@ -45,7 +45,7 @@ public final class UnixSocketListener {
     deinit { close() }
 
     /// Stops accepting and unlinks the path. Idempotent.
-    public func close() {
+    package func close() {
         if let pauseTimer { descriptor.loop.cancel(pauseTimer) }
         pauseTimer = nil
         guard descriptor.isOpen else { return }

@@ -35,7 +35,7 @@ extension UnixStreamConnection {
     }
 
     /// Stops reading until the queued output has drained below half the threshold.
-    public func pauseReading() {
+    package func pauseReading() {
         loop.assertInLoop()
         guard state == .started, !readPaused else { return }
         readPaused = true

@@ -13,7 +13,7 @@ extension UnixStreamConnection {
     /// peer is slowed by `readPauseThreshold` instead, so a peer that reads is never cut
     /// off; only unsolicited output (events) can overflow.
     @discardableResult
-    public func send(_ bytes: [UInt8], fds: [Int32] = [], requested: Bool = false) -> Bool {
+    package func send(_ bytes: [UInt8], fds: [Int32] = [], requested: Bool = false) -> Bool {
         loop.assertInLoop()
         guard state != .closed else {
             StreamSocketCalls.closeAll(fds)
@@ -84,11 +84,11 @@ extension UnixStreamConnection {
 
     /// Holds output back until `uncork()`: the many events of one VMM read then leave in
     /// one `sendmsg` per client instead of one per event.
-    public func cork() {
+    package func cork() {
         corked = true
     }
 
-    public func uncork() {
+    package func uncork() {
         guard corked else { return }
         corked = false
         guard state != .closed, !output.isEmpty else { return }
@@ -98,7 +98,7 @@ extension UnixStreamConnection {
 
     /// Closes once everything queued has been written (the reply to a client that
     /// half-closed still reaches it); at once when nothing is queued.
-    public func closeAfterFlushing() {
+    package func closeAfterFlushing() {
         loop.assertInLoop()
         guard state != .closed else { return }
         if output.isEmpty {

@@ -15,47 +15,47 @@ import Glibc
 /// Lifetime: once watched (started, or with queued output) the loop keeps the connection
 /// alive until it closes; owners must `close()` a connection they drop. Reading and writing
 /// live in the `+Reading` and `+Writing` extensions.
-public final class UnixStreamConnection {
+package final class UnixStreamConnection {
     /// Called with each batch of received bytes and the descriptors that arrived with them.
     /// The bytes are valid only during the call (they live in a buffer shared by every
     /// connection on the thread); the handler owns the descriptors.
-    public typealias ReadHandler = (_ bytes: UnsafeRawBufferPointer, _ fds: [Int32]) -> Void
+    package typealias ReadHandler = (_ bytes: UnsafeRawBufferPointer, _ fds: [Int32]) -> Void
 
     enum State { case idle, started, inputEnded, closed }
 
-    public var loop: EventLoop { descriptor.loop }
-    public var onRead: ReadHandler?
+    package var loop: EventLoop { descriptor.loop }
+    package var onRead: ReadHandler?
     /// Called exactly once, after which the fd is closed. Also called synchronously from
     /// `send` when the output queue overflows or the socket fails.
-    public var onClose: ((ConnectionCloseReason) -> Void)?
+    package var onClose: ((ConnectionCloseReason) -> Void)?
     /// When set, the peer's end of input (a half-close, as `socat` does after its input)
     /// stops reading but keeps the connection open for writing: the owner finishes its
     /// replies and then calls `closeAfterFlushing()`. When nil, end of input closes.
-    public var onEndOfInput: (() -> Void)?
+    package var onEndOfInput: (() -> Void)?
     var closeWhenFlushed = false
     /// Output is queued, not written, until `uncork()`.
     var corked = false
     /// Reading pauses while more than this is queued (QEMU's monitor likewise stops reading
     /// a client while its answers are pending), and resumes below half of it. nil: never.
-    public var readPauseThreshold: Int?
+    package var readPauseThreshold: Int?
     /// Called when reading resumes, before the socket is read again: the owner goes on
     /// with input it held back when the pause began (and may pause again).
-    public var onReadResumed: (() -> Void)?
+    package var onReadResumed: (() -> Void)?
     /// Whether reading is paused for backpressure; the owner stops consuming input too.
-    public internal(set) var readPaused = false
+    package internal(set) var readPaused = false
 
     let descriptor: WatchedDescriptor
     var state = State.idle
     var output: OutputQueue
 
     var fd: Int32 { descriptor.fd }
-    public var isOpen: Bool { state != .closed }
+    package var isOpen: Bool { state != .closed }
     /// Whether reading stopped because the peer half-closed.
-    public var inputEnded: Bool { state == .inputEnded }
-    public var queuedBytes: Int { output.byteCount }
+    package var inputEnded: Bool { state == .inputEnded }
+    package var queuedBytes: Int { output.byteCount }
 
     /// Takes ownership of a connected unix stream socket.
-    public init(adopting fd: Int32, loop: EventLoop, maxQueuedBytes: Int) {
+    package init(adopting fd: Int32, loop: EventLoop, maxQueuedBytes: Int) {
         self.descriptor = WatchedDescriptor(adopting: fd, loop: loop)
         self.output = OutputQueue(limit: maxQueuedBytes)
         descriptor.onReady = { [unowned self] readiness in ready(readiness) }
@@ -63,7 +63,7 @@ public final class UnixStreamConnection {
 
     /// Connects without blocking. A listener whose backlog is full fails with EAGAIN rather
     /// than stalling the loop; callers retry later, as they do for a missing socket.
-    public static func connect(
+    package static func connect(
         toPath path: String, loop: EventLoop, maxQueuedBytes: Int
     ) throws(SystemCallError) -> UnixStreamConnection {
         let fd = try StreamSocketCalls.makeSocket(for: path)
@@ -89,7 +89,7 @@ public final class UnixStreamConnection {
     }
 
     /// Starts reading. Sending works before this too.
-    public func start() {
+    package func start() {
         loop.assertInLoop()
         guard state == .idle else { return }
         state = .started
@@ -97,12 +97,12 @@ public final class UnixStreamConnection {
     }
 
     /// Closes now, dropping queued output; `onClose(.local)`.
-    public func close() {
+    package func close() {
         loop.assertInLoop()
         shutDown(.local)
     }
 
-    public func peerCredentials() -> PeerCredentials? {
+    package func peerCredentials() -> PeerCredentials? {
         guard isOpen else { return nil }
         return PeerCredentials.of(socket: fd)
     }
