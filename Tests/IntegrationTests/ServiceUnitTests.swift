@@ -18,7 +18,7 @@ import VFIOWatch
         let unit = try #require(PathReader.read("\(Self.root)/contrib/qmp-broker.service"))
         for line in ["Type=notify", "WatchdogSec=30s", "RuntimeDirectory=qmp-broker", "StateDirectory=qmp-broker",
                      "ExecReload=/bin/kill -HUP $MAINPID", "RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6",
-                     "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_PERFMON",
+                     "CapabilityBoundingSet=CAP_SYS_PTRACE CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_PERFMON CAP_SYS_ADMIN",
                      "SystemCallFilter=@system-service pidfd_open pidfd_getfd perf_event_open"] {
             #expect(unit.split(separator: "\n").contains { $0 == line }, "missing \(line)")
         }
