@@ -1,5 +1,5 @@
 /// Whether one VM's guest link resets are being seen, as a value: inputs from attaching,
-/// re-checking and losing the VMM come in, the actions to run go out. `GuestResetMonitor`
+/// re-checking and losing the VMM come in, the actions to run go out. `LinkResetWatcher`
 /// runs the actions; `query-broker`, `query-vfio-devices` and `BROKER_LINK_RESET_WATCH`
 /// read the state.
 package struct LinkResetWatch: Equatable, Sendable {

@@ -2,7 +2,7 @@ import QMPWire
 
 /// Attaching QEMU's tracing to the broker's log file, keeping it attached, and letting it
 /// go, as a value: inputs from the VMM, the log file and the timer come in; commands to
-/// send and things to do go out. `GuestResetMonitor` runs the actions; the watch's own
+/// send and things to do go out. `LinkResetWatcher` runs the actions; the watch's own
 /// state (`LinkResetWatch`) says whether resets are seen and what was announced.
 ///
 /// Attaching is a script of one command at a time: the state queries (what the VMM had

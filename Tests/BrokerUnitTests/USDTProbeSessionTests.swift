@@ -55,12 +55,12 @@ struct USDTProbeSessionTests {
 
     /// Only the canary's own request proves the path, not another client's.
     @Test func theCanaryCountsOnlyARequestWithItsID() {
-        #expect(USDTGuestResetSource.request(#"{"execute": "query-status", "id": 42}"#, carries: 42))
-        #expect(USDTGuestResetSource.request(#"{"id": 42, "execute": "query-status"}"#, carries: 42))
-        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": 421}"#, carries: 42))
-        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": "42"}"#, carries: 42))
-        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status"}"#, carries: 42))
-        #expect(!USDTGuestResetSource.request(#"{"execute": "query-status", "id": 4"#, carries: 4))
+        #expect(USDTLinkResetSource.request(#"{"execute": "query-status", "id": 42}"#, carries: 42))
+        #expect(USDTLinkResetSource.request(#"{"id": 42, "execute": "query-status"}"#, carries: 42))
+        #expect(!USDTLinkResetSource.request(#"{"execute": "query-status", "id": 421}"#, carries: 42))
+        #expect(!USDTLinkResetSource.request(#"{"execute": "query-status", "id": "42"}"#, carries: 42))
+        #expect(!USDTLinkResetSource.request(#"{"execute": "query-status"}"#, carries: 42))
+        #expect(!USDTLinkResetSource.request(#"{"execute": "query-status", "id": 4"#, carries: 4))
     }
 }
 

@@ -24,7 +24,7 @@ extension VMBroker {
     /// device added or removed.
     func publishProtection() {
         let status = board.status(of: configuration.name)
-        let intact = guestResets?.watch.isIntact ?? false
+        let intact = linkResetWatcher?.watch.isIntact ?? false
         metrics.protection(VMProtection(
             watchIntact: intact, source: status?.linkResetSource,
             devices: recovery.orderedDevices.map { .init(id: $0.id, triggerSource: $0.triggerSource) }))

@@ -9,9 +9,9 @@ enum VFIOCommands {
         commands.register("query-vfio-devices") { request, vm, _, completion in
             LocalCommands.answer(request, completion) { (arguments: inout CommandArguments) throws(QMPError) in
                 try arguments.finish()
-                let watching = vm.guestResets?.watch.isIntact ?? false
+                let watching = vm.linkResetWatcher?.watch.isIntact ?? false
                 let tracepoint = vm.recovery.hearsAERTracepoint
-                let source = vm.guestResets?.source ?? .none
+                let source = vm.linkResetWatcher?.source ?? .none
                 return .array(vm.recovery.orderedDevices.map {
                     deviceInfo($0, linkResetWatch: watching, aerTracepoint: tracepoint, source: source)
                 })

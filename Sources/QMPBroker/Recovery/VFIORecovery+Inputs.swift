@@ -19,7 +19,7 @@ enum RecoveryInput {
     /// A client's `stop` went upstream: QEMU sends no STOP for an already paused VM, so
     /// the machines hear it from here (the broker's pause is then the operator's).
     case clientRequestedStop
-    /// From the guest-reset watch; `late`: logged by QEMU while the broker was not running.
+    /// From the link-reset watcher; `late`: logged by QEMU while the broker was not running.
     case guestLinkReset(device: String, origin: LinkResetOrigin, late: Bool)
     case uevent(UEvent)
     case aerTraceEvent(AERTraceEvent, emittedAt: UInt64?)

@@ -3,12 +3,12 @@ import LinkResetTrace
 import QMPSessions
 import QMPWire
 
-/// What a part of the VM (recovery, the guest-reset watch, a client connection, the
+/// What a part of the VM (recovery, the link-reset watcher, a client connection, the
 /// upstream link) asks of the VM. Parts return these from their inputs, or hand them over
 /// from their own timers and descriptors; `VMBroker.run(_:)` runs them in one switch and
 /// routes each reply back to the part as an input, so no part calls another.
 enum VMAction {
-    // MARK: from recovery and the guest-reset watch
+    // MARK: from recovery and the link-reset watcher
 
     /// One of the broker's own commands to the VMM; its reply comes back by `purpose`.
     case command(String, arguments: JSON? = nil, purpose: BrokerPurpose)
@@ -21,9 +21,9 @@ enum VMAction {
     case learnPlacement(device: String)
     /// Walks QOM for vfio-pci devices nobody configured (an exchange).
     case discoverDevices
-    /// Reads the guest's PCI topology for the guest-reset watch (an exchange).
+    /// Reads the guest's PCI topology for the link-reset watcher (an exchange).
     case readTopology
-    /// The watched devices changed: the guest-reset watch re-reads the topology.
+    /// The watched devices changed: the link-reset watcher re-reads the topology.
     case watchedDevicesChanged
     /// A guest link reset of a watched device, for recovery.
     case guestLinkReset(device: String, origin: LinkResetOrigin, late: Bool)

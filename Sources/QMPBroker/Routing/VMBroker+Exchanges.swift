@@ -59,7 +59,7 @@ extension VMBroker {
 
     /// The guest's PCI topology from `query-pci`, and each watched device's bridges through
     /// QOM's `parent_bus` (which holds even while `query-pci` does not list the device,
-    /// behind a bridge whose bus number is still 0); then the trace follower goes on.
+    /// behind a bridge whose bus number is still 0); then the link-reset watcher goes on.
     func readTopology() async {
         var topology: PCITopology?
         if case .reply(let line) = await reply(to: "query-pci", for: .pciTopology), let listing = line.json?["return"] {
@@ -70,8 +70,8 @@ extension VMBroker {
             let path = VFIORecovery.qomPath(of: device.id)
             if let bus = await qomProperty("parent_bus", of: path, for: .pciTopology) { parentBuses[device.id] = bus }
         }
-        guard isRunning, let guestResets else { return }
-        run(guestResets.topologyRead(topology, parentBuses: parentBuses, vmmReady: upstream.isReady))
+        guard isRunning, let linkResetWatcher else { return }
+        run(linkResetWatcher.topologyRead(topology, parentBuses: parentBuses, vmmReady: upstream.isReady))
     }
 
     /// Injects a forwarded error into the guest, one HMP command per AER bit (QEMU 7.2

@@ -19,8 +19,8 @@ extension VMBroker {
             // stopped-VM alert counts.
             if case .stopVM = purpose { metrics.brokerStop() }
             if case .contVM = purpose { metrics.brokerCont() }
-            if case .linkResetCanary = purpose { guestResets?.canarySent(id: id) }
-            if case .usdtCanary = purpose { guestResets?.usdtCanarySent(id: id) }
+            if case .linkResetCanary = purpose { linkResetWatcher?.canarySent(id: id) }
+            if case .usdtCanary = purpose { linkResetWatcher?.usdtCanarySent(id: id) }
         case .emit(let name, let data):
             emit(name, data: data)
         case .forwardToGuest(let error, let device, let ticket, let event, let notes):
@@ -35,8 +35,8 @@ extension VMBroker {
         case .readTopology:
             exchange { vm in await vm.readTopology() }
         case .watchedDevicesChanged:
-            guard let guestResets else { return }
-            run(guestResets.watching(recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) }))
+            guard let linkResetWatcher else { return }
+            run(linkResetWatcher.watching(recovery.orderedDevices.map { .init(id: $0.id, host: $0.host.description) }))
         case .guestLinkReset(let device, let origin, let late):
             run(recovery.handle(.guestLinkReset(device: device, origin: origin, late: late)))
         case .protectionChanged:

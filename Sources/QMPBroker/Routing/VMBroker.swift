@@ -10,7 +10,7 @@ import QMPWire
 import VFIOWatch
 
 /// Everything the broker does for one VM: the upstream link, the downstream sockets and
-/// their clients, recovery and the guest-reset watch. An actor whose executor is its event
+/// their clients, recovery and the link-reset watcher. An actor whose executor is its event
 /// loop. Its parts are non-Sendable values in its isolation, so the compiler checks that
 /// nothing else touches them. They never call each other: each input of a part returns
 /// `VMAction`s, and what their own descriptors and timers produce is handed over (through
@@ -33,7 +33,7 @@ package actor VMBroker {
     /// What the broker answers itself; fixed once the VM is made.
     nonisolated let localCommandNames: Set<String>
     let recovery: VFIORecovery
-    let guestResets: GuestResetMonitor?
+    let linkResetWatcher: LinkResetWatcher?
     /// Descriptors clients passed with `getfd`, kept (as duplicates) under their names so
     /// `vfio-eventfd-add` can take one by `fdname`, as QEMU's own commands do.
     private var namedFDs: [String: Int32] = [:]
@@ -97,8 +97,8 @@ package actor VMBroker {
         VFIOCommands.register(in: localCommands)
         HistoryCommand.register(in: localCommands, vm: configuration.name, store: store)
         localCommandNames = localCommands.names
-        guestResets = configuration.traceLogPath.map { path in
-            GuestResetMonitor(
+        linkResetWatcher = configuration.traceLogPath.map { path in
+            LinkResetWatcher(
                 vmName: configuration.name, logPath: path, access: TraceLogAccess(configuration), store: store,
                 loop: loop, board: board, checkMilliseconds: configuration.linkResetCheckMilliseconds, logger: logger)
         }
@@ -119,7 +119,7 @@ package actor VMBroker {
         // The parts hand what their own descriptors and timers produce to the VM.
         upstream.runner = self
         recovery.outbox.runner = self
-        guestResets?.outbox.runner = self
+        linkResetWatcher?.outbox.runner = self
         do {
             board.update(configuration.name) {
                 $0.upstream = configuration.upstreamPath
@@ -195,7 +195,7 @@ package actor VMBroker {
         listeners = []
         for client in clients.values { client.connection.close() }
         clients = [:]
-        guard let guestResets, upstream.isReady else {
+        guard let linkResetWatcher, upstream.isReady else {
             letGo()
             return finished()
         }
@@ -203,7 +203,7 @@ package actor VMBroker {
         // is let go of anyway.
         lifecycle = .detaching(finished: finished)
         detachDeadline.arm(afterMilliseconds: Self.detachTimeoutMilliseconds) { self.detachEnded() }
-        run(guestResets.detach())
+        run(linkResetWatcher.detach())
     }
 
     func detachEnded() {
@@ -222,7 +222,7 @@ package actor VMBroker {
         listeners = []
         for client in clients.values { client.connection.close() }
         clients = [:]
-        if let guestResets { run(guestResets.detach()) }
+        if let linkResetWatcher { run(linkResetWatcher.detach()) }
         upstream.stop()
         run(recovery.handle(.stop))
         metrics.removeProtection()
@@ -304,7 +304,7 @@ package actor VMBroker {
     /// into `slot` of its reply order (`upstreamReplied`).
     func forward(_ request: QMPRequest, fds: [Int32], slot: ReplyOrder.Slot?, from client: ClientConnection) {
         var followUps: [PendingCommand.FollowUp] = []
-        if guestResets != nil {
+        if linkResetWatcher != nil {
             switch TraceGuard.verdict(command: request.command, arguments: request.arguments,
                                       watched: LinkResetTracing.traceEvents) {
             case .refuse(let error):
@@ -353,9 +353,9 @@ package actor VMBroker {
         case .broker(.stopVM):
             if case .failed(let error) = result { logger.error("stop failed", metadata: ["reason": "\(error.desc)"]) }
         case .broker(.linkResetWatch(let exchange)), .broker(.linkResetCanary(let exchange)):
-            if let guestResets { run(guestResets.answered(exchange: exchange, result)) }
+            if let linkResetWatcher { run(linkResetWatcher.answered(exchange: exchange, result)) }
         case .broker(.usdtCanary):
-            if let guestResets { run(guestResets.usdtCanaryAnswered(result)) }
+            if let linkResetWatcher { run(linkResetWatcher.usdtCanaryAnswered(result)) }
         case .broker(.contVM), .broker(.learnPlacement), .broker(.discovery), .broker(.injection), .broker(.pciTopology):
             break  // nothing to learn, or handled by the exchange's own continuation
         }
@@ -373,7 +373,7 @@ package actor VMBroker {
                 case .takeOverAddedVFIODevice(let id, let host):
                     if succeeded { run(recovery.handle(.vfioDeviceAdded(id: id, host: host))) }
                 case .rediscover: if succeeded { run(.discoverDevices) }
-                case .verifyLinkResetWatch: if let guestResets { run(guestResets.verify()) }
+                case .verifyLinkResetWatch: if let linkResetWatcher { run(linkResetWatcher.verify()) }
                 case .transformReply: break
                 }
             }
@@ -466,7 +466,7 @@ package actor VMBroker {
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
         upstream.execute("query-status", for: .learnRunState)
-        if let guestResets { run(guestResets.attach(vmm)) }
+        if let linkResetWatcher { run(linkResetWatcher.attach(vmm)) }
         exchange { vm in
             for device in vm.recovery.orderedDevices { await vm.learnPlacement(of: device) }
             await vm.discoverDevices()
@@ -476,7 +476,7 @@ package actor VMBroker {
     func upstreamLost() {
         board.update(configuration.name) { $0.connected = false }
         metrics.upstream(connected: false)
-        if let guestResets { run(guestResets.upstreamLost()) }
+        if let linkResetWatcher { run(linkResetWatcher.upstreamLost()) }
         run(recovery.handle(.vmmDetached))
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_DISCONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
@@ -493,7 +493,7 @@ package actor VMBroker {
         // deletion: a client's immediate `device_add` of it would otherwise get EBUSY.
         if case .deviceDeleted(let id, let path) = event { run(recovery.handle(.deviceDeleted(id: id, path: path))) }
         broadcastUpstream(Array(line.bytes))
-        if event == .reset, let guestResets { run(guestResets.systemReset()) }
+        if event == .reset, let linkResetWatcher { run(linkResetWatcher.systemReset()) }
         if let runEvent = event.runEvent { run(recovery.handle(.vmEvent(runEvent))) }
     }
 }

@@ -11,7 +11,7 @@ import QMPWire
 /// (`LinkResetTracing`), then follows that file with inotify on the VM's loop. A Secondary
 /// Bus Reset on a bridge above a watched device, or a vfio hot reset outside a system
 /// reset, becomes a `guestLinkReset` input of that device's machine.
-final class GuestResetMonitor {
+final class LinkResetWatcher {
     /// A watched device as the follower needs it: its QEMU id and host address.
     struct Watched: Equatable {
         let id: String
@@ -56,7 +56,7 @@ final class GuestResetMonitor {
     private let vmmStderr: VMMStderr
     private var passThrough: TraceLinePassThrough?
     /// QEMU's USDT probes, preferred over the log when the VMM's binary has them.
-    private let usdt: USDTGuestResetSource
+    private let usdt: USDTLinkResetSource
 
     init(vmName: String, logPath: String, access: TraceLogAccess, store: StateStore?, loop: EventLoop,
          board: BrokerStatusBoard, checkMilliseconds: Int, logger: Logger) {
@@ -70,7 +70,7 @@ final class GuestResetMonitor {
         self.access = access
         reader = TraceLogReader(path: logPath, vm: vmName, store: store, loop: loop, logger: logger)
         vmmStderr = VMMStderr(logger: logger)
-        usdt = USDTGuestResetSource(loop: loop, checkMilliseconds: checkMilliseconds, logger: logger)
+        usdt = USDTLinkResetSource(loop: loop, checkMilliseconds: checkMilliseconds, logger: logger)
         reader.onAppended = { [weak self] in
             guard let self else { return }
             outbox.handOver { readAppended() }
@@ -317,7 +317,7 @@ final class GuestResetMonitor {
 
 // MARK: the USDT source
 
-extension GuestResetMonitor {
+extension LinkResetWatcher {
     private func wireUSDT() {
         // The probes' hits and timer come from their own descriptors: handed over.
         usdt.onEvent = { [unowned self] event in outbox.handOver { handle(event, late: false) } }

@@ -15,7 +15,7 @@ enum LinkResetSource: String, Sendable {
     case none
 }
 
-/// The USDT half of `GuestResetMonitor`: at attach, when the VMM's binary
+/// The USDT half of `LinkResetWatcher`: at attach, when the VMM's binary
 /// (`/proc/PID/exe`) carries QEMU's USDT probes, arm them (`USDTProbeSession`) instead of
 /// pointing QEMU's log at a file. Probes need no `logfile`, no trace events switched on and
 /// no trace guard, and no client can switch them off. The watch proves itself as the log
@@ -32,7 +32,7 @@ enum LinkResetSource: String, Sendable {
 ///
 /// Decoded hits go back to the monitor as the same `QEMUTraceLine.Event`s the log yields.
 /// Loop-confined.
-final class USDTGuestResetSource {
+final class USDTLinkResetSource {
     private let loop: EventLoop
     private let logger: Logger
     private let checkMilliseconds: Int
