@@ -18,6 +18,7 @@ package struct AERCounterTracker: Sendable {
     package private(set) var baseline: AERCounterSnapshot?
     private var logger: Logger
     private var lastConditions: [Severity: FileCondition] = [:]
+    private let paths: SysfsAERReader.CounterPaths
 
     /// What a poll found a file to be, as far as logging cares.
     private enum FileCondition: Hashable {
@@ -29,6 +30,7 @@ package struct AERCounterTracker: Sendable {
     package init(host: HostAddress, reader: SysfsAERReader, logger: Logger) {
         self.host = host
         self.reader = reader
+        self.paths = SysfsAERReader.CounterPaths(host, reader: reader)
         self.logger = logger
         self.logger[metadataKey: "host"] = "\(host)"
     }
@@ -40,7 +42,7 @@ package struct AERCounterTracker: Sendable {
 
     /// Reads the counters now and returns the new errors since the previous poll.
     package mutating func poll() -> AERCounterChange {
-        let reading = reader.read(host)
+        let reading = reader.read(paths)
         for severity in severitiesMostSevereFirst {
             note(reading[severity], of: severity)
         }

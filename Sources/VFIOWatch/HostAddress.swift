@@ -19,11 +19,24 @@ package struct HostAddress: Hashable, Sendable, CustomStringConvertible {
         self.function = function
     }
 
+    /// Twelve ASCII bytes, a small string: no allocation (it names sysfs paths on the
+    /// error path, before the `stop`).
     package var description: String {
-        func hex(_ value: some BinaryInteger, _ width: Int) -> String {
-            let digits = String(value, radix: 16)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        String(unsafeUninitializedCapacity: 12) { bytes in
+            func hex(_ value: UInt64, _ width: Int, at start: Int) {
+                for index in 0..<width {
+                    let nibble = UInt8(truncatingIfNeeded: value >> (4 * UInt64(width - 1 - index))) & 0xf
+                    bytes[start + index] = nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+                }
+            }
+            hex(UInt64(domain), 4, at: 0)
+            bytes[4] = UInt8(ascii: ":")
+            hex(UInt64(bus), 2, at: 5)
+            bytes[7] = UInt8(ascii: ":")
+            hex(UInt64(device), 2, at: 8)
+            bytes[10] = UInt8(ascii: ".")
+            hex(UInt64(function), 1, at: 11)
+            return 12
         }
-        return "\(hex(domain, 4)):\(hex(bus, 2)):\(hex(device, 2)).\(hex(function, 1))"
     }
 }

@@ -26,7 +26,11 @@ package struct SysfsAERReader: Sendable {
 
     /// Reads one counter file.
     package func read(_ severity: Severity, of host: HostAddress) -> AERCounterFile {
-        switch PathReader.bytes(path(of: severity, for: host), limit: PathReader.attributeLimit) {
+        read(severity, at: path(of: severity, for: host))
+    }
+
+    private func read(_ severity: Severity, at path: String) -> AERCounterFile {
+        switch PathReader.bytes(path, limit: PathReader.attributeLimit) {
         case .success(let bytes):
             return .present(AERCounters(parsing: String(decoding: bytes, as: UTF8.self), severity: severity))
         case .failure(let error) where error.errno == ENOENT || error.errno == ENOTDIR:
@@ -37,12 +41,26 @@ package struct SysfsAERReader: Sendable {
     }
 
     /// Reads all three counter files.
-    package func read(_ host: HostAddress) -> SysfsAERReading {
-        SysfsAERReading(
-            correctable: read(.correctable, of: host),
-            nonFatal: read(.nonFatal, of: host),
-            fatal: read(.fatal, of: host)
-        )
+    package func read(_ host: HostAddress) -> SysfsAERReading { read(CounterPaths(host, reader: self)) }
+
+    /// The three counter files of one function, named once (a poll on the error path
+    /// builds no path).
+    package struct CounterPaths: Sendable {
+        let correctable: String
+        let nonFatal: String
+        let fatal: String
+
+        package init(_ host: HostAddress, reader: SysfsAERReader) {
+            correctable = reader.path(of: .correctable, for: host)
+            nonFatal = reader.path(of: .nonFatal, for: host)
+            fatal = reader.path(of: .fatal, for: host)
+        }
+    }
+
+    package func read(_ paths: CounterPaths) -> SysfsAERReading {
+        SysfsAERReading(correctable: read(.correctable, at: paths.correctable),
+                        nonFatal: read(.nonFatal, at: paths.nonFatal),
+                        fatal: read(.fatal, at: paths.fatal))
     }
 }
 
