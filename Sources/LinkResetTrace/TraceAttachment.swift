@@ -5,13 +5,13 @@ import QMPWire
 /// send and things to do go out. `LinkResetWatcher` runs the actions; the watch's own
 /// state (`LinkResetWatch`) says whether resets are seen and what was announced.
 ///
-/// Attaching is a script of one command at a time: the state queries (what the VMM had
-/// on), then whether QEMU already writes into the broker's file (a restarted broker finds
-/// it does: QEMU holds it open, or, where that cannot be read, a canary arrives), then
-/// `logfile` only when it does not, and the event switches (each reply checked), then the
-/// canary that proves the lines arrive, a check that the file at the path is still the
-/// broker's, and the topology. Checking is the state queries plus the
-/// canary: no `logfile`, which QEMU ≥ 8 answers by truncating the file. At most one
+/// Attaching is a script: the state queries (what the VMM had on), then whether QEMU
+/// already writes into the broker's file (a restarted broker finds it does: QEMU holds it
+/// open, or, where that cannot be read, a canary arrives), then `logfile` only when it does
+/// not, and the event switches (one at a time, each reply checked: the attach stops at the
+/// first refusal), then the canary that proves the lines arrive, a check that the file at
+/// the path is still the broker's, and the topology. Checking is the state queries plus the
+/// canary, sent at once: no `logfile`, which QEMU ≥ 8 answers by truncating the file. At most one
 /// script runs; each carries an exchange number so a reply from an abandoned one is ignored.
 package struct TraceAttachment {
     package enum Action: Equatable, Sendable {
@@ -307,8 +307,8 @@ package struct TraceAttachment {
     }
 
     /// The broker is stopping: switch off what it switched on and give QEMU's log back (to
-    /// its stderr: the broker cannot learn a VMM's `-D`), one command at a time, each
-    /// answered; `detachFinished` says when. Stops following at once.
+    /// its stderr: the broker cannot learn a VMM's `-D`), the commands sent at once and
+    /// each answered; `detachFinished` says when. Stops following at once.
     package mutating func detach() -> [Action] {
         phase = .idle
         let actions = changedVMM && vmmReady ? start(.detach) : [.detachFinished]

@@ -41,7 +41,7 @@ extension VMBroker {
     /// Walks QOM for vfio-pci devices, as a management tool would, and watches those not
     /// yet known (`VFIODiscovery`).
     func discoverDevices() async {
-        for container in VFIODiscovery.containers {
+        for container in VFIODiscovery.containers where isRunning {
             guard case .reply(let line) = await reply(to: "qom-list", arguments: .object(["path": .string(container)]),
                                                       for: .discovery),
                   let listing = line.json?["return"] else { continue }
@@ -66,7 +66,7 @@ extension VMBroker {
             topology = try? PCITopology(queryPCI: listing)
         }
         var parentBuses: [String: String] = [:]
-        for device in recovery.orderedDevices {
+        for device in recovery.orderedDevices where isRunning {
             let path = VFIORecovery.qomPath(of: device.id)
             if let bus = await qomProperty("parent_bus", of: path, for: .pciTopology) { parentBuses[device.id] = bus }
         }

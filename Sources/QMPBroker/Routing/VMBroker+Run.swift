@@ -15,10 +15,13 @@ extension VMBroker {
         switch action {
         case .command(let command, let arguments, let purpose):
             let id = upstream.execute(command, arguments: arguments, for: purpose)
-            // Counted once written: the broker's own stops and conts are what the
-            // stopped-VM alert counts.
-            if case .stopVM = purpose { metrics.brokerStop() }
-            if case .contVM = purpose { metrics.brokerCont() }
+            if case .stopVM = purpose {
+                // Written now even inside a corked batch: nothing of its input goes first.
+                upstream.uncork()
+                // Counted once written: the broker's own stops are what the stopped-VM alert counts.
+                if id != nil { metrics.brokerStop() }
+            }
+            if case .contVM = purpose, id != nil { metrics.brokerCont() }
             if case .linkResetCanary = purpose { linkResetWatcher?.canarySent(id: id) }
             if case .usdtCanary = purpose { linkResetWatcher?.usdtCanarySent(id: id) }
         case .emit(let name, let data):

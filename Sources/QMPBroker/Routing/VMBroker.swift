@@ -216,6 +216,7 @@ package actor VMBroker {
     /// Lets go of everything at once (a failed start, or after the detach).
     private func letGo() {
         lifecycle = .stopped
+        // Their awaits end as the link fails what is pending; each checks `isRunning` after.
         exchanges.values.forEach { $0.cancel() }
         exchanges = [:]
         listeners.forEach { $0.close() }
@@ -225,6 +226,11 @@ package actor VMBroker {
         if let linkResetWatcher { run(linkResetWatcher.detach()) }
         upstream.stop()
         run(recovery.handle(.stop))
+        // What the parts' descriptors still hold (a close reported late, lines left in a
+        // read buffer) reaches no one: a stopped VM publishes nothing again.
+        upstream.runner = nil
+        recovery.outbox.runner = nil
+        linkResetWatcher?.outbox.runner = nil
         metrics.removeProtection()
         namedFDs.values.forEach { _ = close($0) }
         namedFDs = [:]
@@ -465,7 +471,7 @@ package actor VMBroker {
         for client in clients.values { greet(client) }
         broadcast(BrokerEvent.wireMessage("BROKER_VMM_CONNECTED", data: .qdict(["vm": .string(configuration.name)])),
                   toStayingOnly: true)
-        upstream.execute("query-status", for: .learnRunState)
+        run(.command("query-status", purpose: .learnRunState))
         if let linkResetWatcher { run(linkResetWatcher.attach(vmm)) }
         exchange { vm in
             for device in vm.recovery.orderedDevices { await vm.learnPlacement(of: device) }

@@ -75,7 +75,7 @@ final class UpstreamLink {
     }
 
     /// Sends a command with a broker id in place of the client's; the outcome goes to
-    /// `continuation`, or to `onReply` when there is none. `message` is owned by the
+    /// `continuation`, or to the VM (`upstreamReplied`) when there is none. `message` is owned by the
     /// caller and modified (its `id`).
     @discardableResult
     func send(_ message: JSON, fds: [Int32] = [], as command: PendingCommand, continuation: ReplyHandler? = nil) -> Int64? {
@@ -158,6 +158,8 @@ final class UpstreamLink {
         // Internal commands need no client id; whoever handles the reply parses what it needs.
         guard let arguments else {
             // `stop` races the guest: no JSON value is built or serialised for it.
+            // The broker's own command names are QEMU's: nothing in them to escape.
+            assert(!command.utf8.contains { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 })
             let members = Array(#""execute": ""#.utf8) + Array(command.utf8) + Array(#""}"#.utf8)
             return send(fds: [], as: PendingCommand(broker: purpose, command: command), continuation: continuation) { id in
                 Self.message(id: id, members: members)

@@ -55,22 +55,22 @@ extension GuestReset {
             let redirected = Deadline.now()
             #expect(try direct.execute("human-monitor-command", arguments: .object([
                 "command-line": .string("logfile \(rig.directory.file("elsewhere.log"))")]))["return"]?.string == "")
-            let lost = try #require(try rig.nextWatchEvent(client, active: false))
+            let lost = try #require(try client.nextWatchEvent(active: false, timeout: 10))
             let detection = Deadline.now() - redirected
             print("\(build): log redirected behind the broker's back → BROKER_LINK_RESET_WATCH inactive in "
                 + "\(Int(detection * 1000)) ms (check every \(Self.checkMilliseconds) ms)")
             #expect(lost["data"]?["reason"]?.string?.contains("canary") == true, "\(lost)")
             #expect(detection < Double(Self.checkMilliseconds) / 1000 + 1.0)
-            #expect(try rig.nextWatchEvent(client, active: true) != nil)
+            #expect(try client.nextWatchEvent(active: true, timeout: 10) != nil)
 
             // The file replaced by another: seen, opened afresh, QEMU put back on it.
             let planted = rig.directory.file("planted.log")
             close(open(planted, O_WRONLY | O_CREAT, 0o600))
             let replaced = Deadline.now()
             #expect(rename(planted, path) == 0)
-            #expect(try rig.nextWatchEvent(client, active: false) != nil)
+            #expect(try client.nextWatchEvent(active: false, timeout: 10) != nil)
             print("\(build): trace log replaced → inactive in \(Int((Deadline.now() - replaced) * 1000)) ms")
-            #expect(try rig.nextWatchEvent(client, active: true) != nil)
+            #expect(try client.nextWatchEvent(active: true, timeout: 10) != nil)
 
             // Whatever was broken, the flagged link reset is still seen afterwards.
             try rig.guestConfigTraffic()
@@ -125,15 +125,5 @@ extension RecoveryRig {
 
     func watchIsOn(_ client: QMPClient) throws -> Bool? {
         try client.execute("query-broker")["return"]?["vms"]?[0]?["link-reset-watch"]?.bool
-    }
-
-    /// The next `BROKER_LINK_RESET_WATCH` saying `active`.
-    func nextWatchEvent(_ client: QMPClient, active: Bool) throws -> JSON? {
-        let deadline = Deadline(after: 10)
-        while !deadline.passed {
-            guard let event = try client.nextEvent("BROKER_LINK_RESET_WATCH", timeout: deadline.remaining) else { return nil }
-            if event["data"]?["active"]?.bool == active { return event }
-        }
-        return nil
     }
 }
