@@ -32,6 +32,8 @@ struct NotDurableStateTests {
         #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == true)
         #expect(rig.log.contains("will not survive a restart"), "\(rig.log)")
 
+        // A guest link reset before the firmware numbered rp0's bus races the firmware.
+        try rig.waitForFirmwareToNumberDev0(client)
         try rig.guestLinkReset()
         #expect(try client.nextEvent("VFIO_LINK_RESET")?["data"]?["action"]?.string == "stop")
         #expect(try rig.waitUntilPaused(client))
