@@ -151,6 +151,7 @@ final class VFIORecovery {
         device.detachEventFDs()
         releaseTrigger(of: device)
         storing("forget device \(id)") { store in _ = try store.removeDevice(vm: vmName, id: id) }
+        ask(.watchedDevicesChanged)  // the link-reset watcher forgets it too
         logger.info("stopped watching VFIO device", metadata: deviceMetadata(device))
     }
 
