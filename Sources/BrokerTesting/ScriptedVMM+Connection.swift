@@ -72,11 +72,18 @@ extension ScriptedVMM {
             }
             let number = link.number
             let commands = requests.map { request in
-                defer { link.unclaimedDescriptors = [] }
-                return ReceivedCommand(name: request["execute"]?.string ?? request["exec-oob"]?.string ?? "",
+                let name = request["execute"]?.string ?? request["exec-oob"]?.string ?? ""
+                // As QEMU's chardev: received descriptors wait for the command that takes
+                // them, not for whichever command came first in the same read.
+                var descriptors: [Int32] = []
+                if Self.commandsTakingDescriptors.contains(name) {
+                    descriptors = link.unclaimedDescriptors
+                    link.unclaimedDescriptors = []
+                }
+                return ReceivedCommand(name: name,
                                        id: request["id"].map { String(decoding: $0.serialized(), as: UTF8.self) },
                                        arguments: request["arguments"].map { String(decoding: $0.serialized(), as: UTF8.self) },
-                                       receivedAt: now, descriptors: link.unclaimedDescriptors, connection: number)
+                                       receivedAt: now, descriptors: descriptors, connection: number)
             }
             state.withLock { $0.received += commands }
             return commands
@@ -156,6 +163,9 @@ extension ScriptedVMM {
             group.setWaitingToWrite(link.fd, token: link.token, blocked)
         }
     }
+
+    /// QMP commands that take descriptors passed with SCM_RIGHTS.
+    static let commandsTakingDescriptors: Set<String> = ["getfd", "add-fd"]
 
     /// One `recvmsg`: the byte count (0 at EOF, -1 on error) and the SCM_RIGHTS descriptors.
     private static func receive(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer,
