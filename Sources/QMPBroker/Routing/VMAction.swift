@@ -84,15 +84,9 @@ final class ActionOutbox {
         runner.runOnLoop(action)
     }
 
-    /// Handles one input; returns the actions it asked for, in order.
-    func collect(_ input: () -> Void) -> [VMAction] {
-        depth += 1
-        input()
-        depth -= 1
-        return depth == 0 ? take() : []
-    }
-
-    func collect(_ input: () throws(QMPError) -> Void) throws(QMPError) -> [VMAction] {
+    /// Handles one input; returns the actions it asked for, in order. An input that throws
+    /// asked for nothing.
+    func collect<Failure: Error>(_ input: () throws(Failure) -> Void) throws(Failure) -> [VMAction] {
         depth += 1
         defer { depth -= 1 }
         do {
