@@ -359,12 +359,23 @@ package struct DeviceErrorMachine: Sendable {
         }
     }
 
+    /// Whether a fatal host error would stop the VM now. A notification that is fatal by
+    /// itself asks this before the counters are read, so that its stop is written first.
+    package var stopsOnFatalError: Bool {
+        switch state {
+        case .healthy(let run), .nonFatalSeen(let run), .linkError(let run), .recovered(let run):
+            // A VM paused by someone else is not stopped again, nor claimed.
+            policy.stopsOnFatalError && run == .running
+        case .stopping, .stoppedByBroker, .clearedWhileStopping:
+            false
+        }
+    }
+
     /// Sets the flag; returns whether the broker must stop the VM now.
     private mutating func noteFatalError() -> Bool {
         switch state {
         case .healthy(let run), .nonFatalSeen(let run), .linkError(let run), .recovered(let run):
-            // A VM paused by someone else is not stopped again, nor claimed.
-            if policy.stopsOnFatalError && run == .running {
+            if stopsOnFatalError {
                 state = .stopping(.deviceBroken)
                 return true
             }

@@ -39,8 +39,16 @@ extension VFIORecovery {
     /// (`announced`, which unlike a tag yields to an error just reported); without either
     /// the severity is unknown, and it is reported as non-fatal with a note, never as fatal
     /// (a guess must not set the flag).
+    ///
+    /// A notification tagged fatal is fatal whatever the counters add. When that stops the
+    /// VM, the stop is written before the counters are read (up to six sysfs files).
     func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int,
                   announced: Severity? = nil) {
+        if tag == .fatal && device.machine.stopsOnFatalError {
+            outbox.askFirst(.command("stop", purpose: .stopVM))
+            stopWrittenFirst = true
+        }
+        defer { stopWrittenFirst = false }
         let errors = device.counters.poll(notified: true)
         defer { if !errors.isEmpty { saveAERBaseline(of: device) } }
         guard let mostSevere = errors.first?.severity else {
@@ -52,6 +60,10 @@ extension VFIORecovery {
             let note = severity == nil ? ["no AER counter moved: severity unknown, reported as non-fatal"] : []
             report(HostError(severity: severity ?? .nonFatal, count: signals, source: source), on: device, notes: note)
             return
+        }
+        if tag == .fatal && mostSevere != .fatal {
+            report(HostError(severity: .fatal, count: signals, source: source), on: device,
+                   notes: ["tagged fatal; the AER counters show only \(mostSevere.rawValue) errors"])
         }
         for error in errors {
             // Coalesced signals count as many errors as the larger of the two tallies.

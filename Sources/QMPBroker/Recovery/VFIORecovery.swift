@@ -37,6 +37,8 @@ final class VFIORecovery {
     /// error is then announced as it is handled, and the poll slows down.
     private(set) var hearsAERTracepoint = false
     private var stopped = false
+    /// The input being handled wrote its stop before deciding the rest (`notified`).
+    var stopWrittenFirst = false
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.vmName = vmName
@@ -219,6 +221,7 @@ final class VFIORecovery {
         for action in actions {
             switch action {
             case .stopVM:
+                guard !stopWrittenFirst else { break }
                 outbox.askFirst(.command("stop", purpose: .stopVM))
             case .contVM:
                 ask(.command("cont", purpose: .contVM))
