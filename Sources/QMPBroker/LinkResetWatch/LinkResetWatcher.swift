@@ -251,13 +251,15 @@ final class LinkResetWatcher {
 
     // MARK: what the trace says
 
+    /// A link reset goes to the VM at once (`askFirst`): its stop races the guest, and must
+    /// not wait for the rest of the read or the lines after it.
     func handle(_ event: QEMUTraceLine.Event, late: Bool) {
         if case .configWrite(let access) = event { configWrite(access, late: late) }
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
             for device in watched where device.host == host {
-                outbox.ask(.guestLinkReset(device: device.id, origin: .guestHotReset, late: late))
+                outbox.askFirst(.guestLinkReset(device: device.id, origin: .guestHotReset, late: late))
             }
         case .systemReset?, nil:
             break
@@ -269,7 +271,7 @@ final class LinkResetWatcher {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
             for device in devices(below: bridge) {
-                outbox.ask(.guestLinkReset(device: device.id, origin: .guestLinkReset, late: late))
+                outbox.askFirst(.guestLinkReset(device: device.id, origin: .guestLinkReset, late: late))
             }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
             if !below.isEmpty { refreshTopologyNow() }
