@@ -147,3 +147,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Release builds specialise the broker's generics across its own modules: the pending
+// commands table, the ordered slots and the topology lookups live in pure modules and run
+// on the error path from QMPBroker, where unspecialised they ask the runtime for metadata.
+for target in package.targets where [.regular, .executable].contains(target.type) {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+    ]
+}
