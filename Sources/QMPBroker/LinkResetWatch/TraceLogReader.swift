@@ -135,19 +135,22 @@ final class TraceLogReader {
         let end = min(size, position + Self.canaryScanLimit)
         var splitter = LineSplitter.traceLog
         var found = false
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while position < end, !found {
-            let count = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, min($0.count, Int(end - position)), off_t(position)) }
-            guard count > 0 else { break }
-            position += Int64(count)
-            chunk.withUnsafeBytes { bytes in
-                splitter.feed(UnsafeRawBufferPointer(rebasing: bytes[..<count])) { line in
+        // On the stack: a check runs inside the reply's read, which holds the loop's buffer.
+        withUnsafeTemporaryAllocation(byteCount: Self.canaryChunk, alignment: 1) { chunk in
+            while position < end, !found {
+                let count = pread(fd, chunk.baseAddress, min(chunk.count, Int(end - position)), off_t(position))
+                guard count > 0 else { break }
+                position += Int64(count)
+                splitter.feed(UnsafeRawBufferPointer(rebasing: chunk[..<count])) { line in
                     if !found, case .qmpCommandInBand(id)? = QEMUTraceLine.parse(line)?.event { found = true }
                 }
             }
         }
         return found
     }
+
+    /// What a canary scan reads at a time; the canary's line is usually all there is.
+    private static let canaryChunk = 8 << 10
 
     static let canaryScanLimit: Int64 = 4 << 20
 

@@ -53,7 +53,9 @@ extension UnixStreamConnection {
             shutDown(.outputOverflow)
             return false
         }
-        if wasEmpty { updateInterest() }
+        // A corked queue is written at `uncork`: watching for writability meanwhile would
+        // cost two `epoll_ctl`s per batch.
+        if wasEmpty && !corked { updateInterest() }
         if let readPauseThreshold, output.byteCount > readPauseThreshold { pauseReading() }
         return true
     }
