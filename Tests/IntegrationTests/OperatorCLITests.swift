@@ -47,7 +47,10 @@ import VFIOWatch
 
         let waiting = try ChildProcess([BrokerProcess.binary, "events", directory.file("vm1.qmp")],
                                        outputPath: directory.file("gone.out"))
-        usleep(300_000)
+        // Killed only once it is connected: a loaded machine starts it slowly.
+        let deadline = Deadline(after: 10)
+        while !deadline.passed,
+              try ready.execute("query-broker")["return"]?["vms"]?[0]?["clients"]?.integer != 2 { usleep(20_000) }
         broker.process.kill(signal: SIGTERM)
         let exit = try #require(waiting.wait(timeout: 20))
         #expect((exit >> 8) & 0xff == 1, "\(directory.read("gone.out"))")

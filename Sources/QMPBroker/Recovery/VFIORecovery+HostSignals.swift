@@ -61,14 +61,16 @@ extension VFIORecovery {
             report(HostError(severity: severity ?? .nonFatal, count: signals, source: source), on: device, notes: note)
             return
         }
-        if tag == .fatal && mostSevere != .fatal {
+        // The signals are the fatal-tagged ones: the lesser errors keep their own counts.
+        let signalled = tag == .fatal && mostSevere != .fatal ? Severity.fatal : mostSevere
+        if signalled != mostSevere {
             report(HostError(severity: .fatal, count: signals, source: source), on: device,
                    notes: ["tagged fatal; the AER counters show only \(mostSevere.rawValue) errors"])
         }
         for error in errors {
             // Coalesced signals count as many errors as the larger of the two tallies.
             let counted = Int(clamping: error.count)
-            let count = error.severity == mostSevere ? max(counted, signals) : counted
+            let count = error.severity == signalled ? max(counted, signals) : counted
             report(error.hostError(source: source, count: count), on: device, notes: error.notes)
         }
     }

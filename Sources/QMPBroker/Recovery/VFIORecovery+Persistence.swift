@@ -1,8 +1,9 @@
 import BrokerState
 import ErrorEvents
+import QMPWire
 import VFIOWatch
 
-/// Flags, policies and history on disk: persist before announce.
+/// Flags, policies and history on disk: persist before announce, without the loop waiting.
 extension VFIORecovery {
     func persisted(id: String, host: HostAddress) -> StoredDevice? {
         guard let store else { return nil }
@@ -52,30 +53,42 @@ extension VFIORecovery {
         }
     }
 
-    /// The flag and the broker-stop ownership: written before the event that announces them.
-    func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
-        storing("store link-error flag of \(device.id)") { store in
-            try store.saveState(vm: vmName, id: device.id, state)
+    /// The store's writer is done with a device's flag (`VMAction.persist`): the events
+    /// that waited behind it go now, a failure's announcement first.
+    func persisted(device id: String, ticket: UInt64, failure: StateStoreError?) {
+        var announcement = DeviceAnnouncement.stored
+        if let failure, let event = failed("store link-error flag of \(id)", failure) {
+            announcement = .event(event.name, event.data)
+        } else if failure == nil {
+            stateDurable = true
         }
+        guard let device = devices[id] else {
+            if case .event(let name, let data) = announcement { ask(.emit(name, data: data)) }
+            return
+        }
+        announce(device.announcements.fill(ticket, with: announcement), on: device)
     }
 
     /// A failed write is logged loudly but never stops error handling: the VM's protection
-    /// in this run does not depend on the disk. The first failure after a good write is
-    /// also announced (`BROKER_STATE_NOT_DURABLE`): the flag then lives only in memory.
+    /// in this run does not depend on the disk.
     func storing(_ what: String, _ body: (StateStore) throws -> Void) {
         guard let store else { return }
         do {
             try body(store)
             stateDurable = true
         } catch {
-            logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
-                         metadata: ["reason": "\(error)"])
-            if stateDurable {
-                ask(.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
-                    vm: vmName, operation: what, reason: "\(error)")))
-            }
-            stateDurable = false
+            if let event = failed(what, error) { ask(.emit(event.name, data: event.data)) }
         }
+    }
+
+    /// Logs a failed write; the first failure after a good write is also announced
+    /// (`BROKER_STATE_NOT_DURABLE`, returned): the flag then lives only in memory.
+    private func failed(_ what: String, _ error: any Error) -> (name: String, data: JSON)? {
+        logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
+                     metadata: ["reason": "\(error)"])
+        defer { stateDurable = false }
+        guard stateDurable else { return nil }
+        return ("BROKER_STATE_NOT_DURABLE", BrokerEventData.stateNotDurable(vm: vmName, operation: what, reason: "\(error)"))
     }
 
     /// Hands a write to the store's background writer. A failure there is logged (from the

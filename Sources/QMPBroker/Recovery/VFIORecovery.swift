@@ -39,6 +39,8 @@ final class VFIORecovery {
     private var stopped = false
     /// The input being handled wrote its stop before deciding the rest (`notified`).
     var stopWrittenFirst = false
+    /// A client's command is being handled (`handle(_: RecoveryCommand)`).
+    var handlingCommand = false
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.vmName = vmName
@@ -225,8 +227,12 @@ final class VFIORecovery {
                 outbox.askFirst(.command("stop", purpose: .stopVM))
             case .contVM:
                 ask(.command("cont", purpose: .contVM))
+            case .persist(let state) where handlingCommand:
+                // A command's reply says its flag is on disk: written before it is answered.
+                storing("store link-error flag of \(device.id)") { try $0.saveState(vm: vmName, id: device.id, state) }
             case .persist(let state):
-                save(state, of: device)
+                // The error path does not wait for the disk: its events wait for the flag.
+                if store != nil { ask(.persist(state, device: device.id, ticket: device.announcements.reserve())) }
             case .emitPCIError(let event):
                 announce(device.announcements.append(.pciError(event, notes: notes)), on: device)
             case .emitLinkReset(let event):
@@ -257,11 +263,12 @@ final class VFIORecovery {
     }
 
     /// Sends the device events that may go now, in order.
-    private func announce(_ ready: [DeviceAnnouncement], on device: WatchedDevice) {
+    func announce(_ ready: [DeviceAnnouncement], on device: WatchedDevice) {
         for announcement in ready {
             switch announcement {
             case .pciError(let event, let notes): announce(event, on: device, notes: notes)
             case .event(let name, let data): ask(.emit(name, data: data))
+            case .stored: break
             }
         }
     }

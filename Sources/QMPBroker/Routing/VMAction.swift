@@ -14,6 +14,10 @@ enum VMAction {
     case command(String, arguments: JSON? = nil, purpose: BrokerPurpose)
     /// One of the broker's own events, to every client.
     case emit(String, data: JSON?)
+    /// Writes a device's flag and pause ownership on the store's writer thread; recovery
+    /// hears when it is done (`RecoveryInput.persisted`), and holds the device's later
+    /// events in place `ticket` until then.
+    case persist(PersistedDeviceState, device: String, ticket: UInt64)
     /// Injects an error into the guest (an exchange with QEMU); recovery then announces
     /// `event` as the injection went, in `ticket`'s place among the device's events.
     case forwardToGuest(GuestAERError, device: String, ticket: UInt64, event: PCIErrorEvent, notes: [String])
