@@ -33,6 +33,21 @@ import VFIOWatch
         #expect(try recovery.vmActionsBeforeSync(since: mark) == ["stop"])
     }
 
+    /// Five fatal-tagged signals read at once, with one non-fatal error counted: five fatal
+    /// errors and one non-fatal one, not five of each (the signals are the tag's).
+    @Test func coalescedFatalSignalsCountForTheTagNotForTheLesserError() throws {
+        let recovery = try ScriptedRecovery(policy: "stop")
+        recovery.setCounters("non-fatal", "CmpltTO")
+        try EventFD.signal(recovery.fatalFD, adding: 5)
+
+        let fatal = try #require(try recovery.nextEvent("VFIO_PCI_ERROR")?["data"])
+        #expect(fatal["severity"]?.string == "fatal")
+        #expect(fatal["count"]?.integer == 5)
+        let lesser = try #require(try recovery.nextEvent("VFIO_PCI_ERROR")?["data"])
+        #expect(lesser["severity"]?.string == "non-fatal")
+        #expect(lesser["count"]?.integer == 1)
+    }
+
     /// A VM paused by someone else (policy `stop`), or a policy that never stops: the tag
     /// still sets the flag, and no `stop` is written, early or late.
     @Test(arguments: [("stop", true), ("report", false)])
