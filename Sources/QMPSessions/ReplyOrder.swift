@@ -3,26 +3,23 @@
 /// strictly in order, so a local reply must not overtake an earlier forwarded one
 /// (out-of-band replies take no place). Also a device's events, where a forwarded error
 /// is announced only once QEMU has answered its injection.
-///
-/// Inlinable: the broker's replies and events go through it on every command, and an
-/// unspecialised generic asks the runtime for its metadata at each call.
 package struct OrderedSlots<Element> {
-    @inlinable package init() {}
+    package init() {}
 
     package typealias Slot = UInt64
 
-    @usableFromInline var nextSlot: Slot = 0
-    @usableFromInline var nextToSend: Slot = 0
-    @usableFromInline var filled: [Slot: Element] = [:]
+    private var nextSlot: Slot = 0
+    private var nextToSend: Slot = 0
+    private var filled: [Slot: Element] = [:]
 
     /// A place in line for something not yet known.
-    @inlinable package mutating func reserve() -> Slot {
+    package mutating func reserve() -> Slot {
         defer { nextSlot += 1 }
         return nextSlot
     }
 
     /// Fills a place; returns everything now at the head of the line, in order.
-    @inlinable package mutating func fill(_ slot: Slot, with element: Element) -> [Element] {
+    package mutating func fill(_ slot: Slot, with element: Element) -> [Element] {
         if slot == nextToSend && filled.isEmpty {
             nextToSend += 1
             return [element]
@@ -37,7 +34,7 @@ package struct OrderedSlots<Element> {
     }
 
     /// Something known now: it goes at once, or behind what is still awaited.
-    @inlinable package mutating func append(_ element: Element) -> [Element] {
+    package mutating func append(_ element: Element) -> [Element] {
         fill(reserve(), with: element)
     }
 }

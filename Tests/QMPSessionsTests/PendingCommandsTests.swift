@@ -12,7 +12,7 @@ import Testing
     }
 
     @Test func idsAreUniqueAndResolveOnceWithTheClientsData() throws {
-        var table = PendingCommands<Never>()
+        var table = PendingCommands()
         let status = Self.clientCommand(7, "query-status", id: 1, slot: 0)
         let schema = Self.clientCommand(7, "query-qmp-schema", id: 2, slot: 1, followUps: [.transformReply])
         let a = table.register(status)
@@ -23,14 +23,14 @@ import Testing
         #expect(entry.command == schema)
         #expect(entry.command.clientIDBytes == Array("2".utf8))
         #expect(entry.command.slot == 1)
-        #expect(entry.continuation == nil)
+        #expect(entry.id == b)
         let again = table.resolve(b), none = table.resolve(nil)
         #expect(again == nil && none == nil)
         #expect(table.drain().map(\.command) == [status])
     }
 
     @Test func drainReturnsEverythingInSendOrder() {
-        var table = PendingCommands<Never>()
+        var table = PendingCommands()
         for client in 0..<20 { _ = table.register(Self.clientCommand(client, "query-status", id: 1, slot: nil)) }
         let drained = table.drain()
         #expect(drained.map(\.command.requester) == (0..<20).map { .client($0) })
@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func unansweredCommandsExpireOldestFirstAndLateRepliesFindNothing() {
-        var table = PendingCommands<Never>()
+        var table = PendingCommands()
         let first = table.register(Self.clientCommand(1, "a", id: 1, slot: 0, deadline: 100))
         let second = table.register(Self.clientCommand(1, "b", id: 2, slot: 1, deadline: 150))
         _ = table.register(Self.clientCommand(1, "c", id: 3, slot: 2))
@@ -52,16 +52,13 @@ import Testing
         #expect(table.drain().map(\.command.command) == ["c"])
     }
 
-    @Test func theBrokersOwnCommandsCarryTheirPurposeAndMaybeAContinuation() throws {
-        var table = PendingCommands<String>()
+    @Test func theBrokersOwnCommandsCarryTheirPurpose() throws {
+        var table = PendingCommands()
         let stop = table.register(PendingCommand(broker: .stopVM, command: "stop"))
-        let qom = table.register(PendingCommand(broker: .learnPlacement, command: "qom-get"), continuation: "placement of dev0")
         let resolvedStop = table.resolve(stop)
         let stopEntry = try #require(resolvedStop)
+        #expect(stopEntry.id == stop)
         #expect(stopEntry.command.requester == .broker(.stopVM))
         #expect(stopEntry.command.clientID == nil && stopEntry.command.clientIDBytes == nil && stopEntry.command.slot == nil)
-        #expect(stopEntry.continuation == nil)
-        let qomEntry = table.resolve(qom)
-        #expect(qomEntry?.continuation == "placement of dev0")
     }
 }

@@ -25,7 +25,9 @@ final class UpstreamLink {
     private var session: UpstreamSession
     private var framer = LineSplitter.qmp
     private var connection: UnixStreamConnection?
-    private var pending = PendingCommands<ReplyHandler>()
+    private var pending = PendingCommands()
+    /// The awaited ones among them (the broker's own exchanges), by id.
+    private var continuations: [Int64: ReplyHandler] = [:]
     private let reconnectTimer: LoopTimer
     private let handshakeTimer: LoopTimer
     /// Armed while a command with a deadline waits; fires at the earliest one.
@@ -106,15 +108,16 @@ final class UpstreamLink {
 
     private func send(fds: [Int32], as command: PendingCommand, continuation: ReplyHandler?,
                       encode: (Int64) -> [UInt8]) -> Int64? {
-        let entry = PendingCommands<ReplyHandler>.Entry(command: command, continuation: continuation)
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
-            deliver(.failed(QMPError("VMM '\(vmName)' is not connected")), to: entry)
+            let failure = UpstreamReply.failed(QMPError("VMM '\(vmName)' is not connected"))
+            if let continuation { continuation(failure) } else { runner?.runOnLoop(.upstreamReplied(command, failure)) }
             return nil
         }
         var command = command
         command.deadline = Self.now() + UInt64(commandTimeoutMilliseconds)
-        let id = pending.register(command, continuation: continuation)
+        let id = pending.register(command)
+        if let continuation { continuations[id] = continuation }
         connection.send(encode(id), fds: fds)
         if !commandTimer.isArmed { armCommandTimer() }
         return id
@@ -169,8 +172,8 @@ final class UpstreamLink {
         return send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
     }
 
-    private func deliver(_ reply: UpstreamReply, to entry: PendingCommands<ReplyHandler>.Entry) {
-        if let continuation = entry.continuation { return continuation(reply) }
+    private func deliver(_ reply: UpstreamReply, to entry: PendingCommands.Entry) {
+        if let continuation = continuations.removeValue(forKey: entry.id) { return continuation(reply) }
         runner?.runOnLoop(.upstreamReplied(entry.command, reply))
     }
 
