@@ -163,7 +163,9 @@ final class LinkResetWatcher {
             case .logReopened:
                 reader.reopenedByQEMU(sizeBefore: sizeBeforeLogFile)
             case .checkLogHolder:
-                let holds = reader.fileIdentity.flatMap { identity in
+                // A file this attach created is not QEMU's yet: its descriptors (hundreds in
+                // QEMU, thousands in a process serving many VMMs) need no look.
+                let holds = reader.fileIsNew ? false : reader.fileIdentity.flatMap { identity in
                     vmm?.pid.flatMap { VMMProcess.holdsFile($0, device: identity.device, inode: identity.inode) }
                 }
                 apply(attachment.logHolderChecked(holdsIt: holds))

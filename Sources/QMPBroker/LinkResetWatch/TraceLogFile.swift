@@ -22,6 +22,8 @@ struct TraceLogFile {
     let sizeAtOpen: Int64
     /// What the broker found and replaced, or distrusts (for the log).
     let warnings: [String]
+    /// This open created the file: no process can have had it open before.
+    let isNew: Bool
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -30,7 +32,12 @@ struct TraceLogFile {
     static func open(_ path: String, access: TraceLogAccess = TraceLogAccess()) throws(Failure) -> TraceLogFile {
         var warnings: [String] = []
         if let problem = directoryProblem(of: path) { warnings.append(problem) }
-        var fd = Glibc.open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        var isNew = true
+        var fd = Glibc.open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == EEXIST {
+            isNew = false
+            fd = Glibc.open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        }
         if fd < 0 && errno != ELOOP {
             throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -47,6 +54,7 @@ struct TraceLogFile {
                 throw Failure(description: "cannot remove \(path): \(String(cString: strerror(errno)))")
             }
             fd = Glibc.open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+            isNew = true
             guard fd >= 0 else { throw Failure(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
             if let refusal = refusal(of: fd, access: access) {
                 close(fd)
@@ -62,7 +70,7 @@ struct TraceLogFile {
         var status = stat()
         fstat(fd, &status)
         return TraceLogFile(path: path, fd: fd, identity: Identity(status), sizeAtOpen: Int64(status.st_size),
-                            warnings: warnings)
+                            warnings: warnings, isNew: isNew)
     }
 
     /// Whether `path` still names this file (no symlink, no other inode put in its place).

@@ -38,6 +38,8 @@ final class TraceLogReader {
 
     /// The file being read, nil when none is open.
     var fileIdentity: TraceLogFile.Identity? { file?.identity }
+    /// Whether the open file was created by the broker's last open.
+    var fileIsNew: Bool { file?.isNew ?? false }
 
     /// Whether the path still names the file being read (see `TraceLogFile`).
     var isStillAtPath: Bool { file?.isStillAtPath == true }
