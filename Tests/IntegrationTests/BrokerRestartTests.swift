@@ -63,15 +63,7 @@ import Testing
         broker = try BrokerProcess(arguments: arguments, logPath: directory.file("broker.log"))
         client = try QMPClient(path: socket)
         try client.negotiate()
-        // Reported at attach, possibly before this client connected: the replay ring has it.
-        let deadline = Deadline(after: 10)
-        var replayed: JSON?
-        while replayed == nil, !deadline.passed {
-            replayed = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))["return"]?["events"]?
-                .elements.first { $0["event"]?.string == "VFIO_PCI_ERROR" }
-            if replayed == nil { usleep(20_000) }
-        }
-        let event = try #require(replayed, "\(directory.read("broker.log"))")
+        let event = try #require(try Self.replayedError(client), "\(directory.read("broker.log"))")
         #expect(event["data"]?["severity"]?.string == "fatal")
         #expect(event["data"]?["errors"]?.elements.map(\.string) == ["DLP"])
         #expect(event["data"]?["source"]?.string == "sysfs")
@@ -168,14 +160,7 @@ import Testing
         client = try QMPClient(path: socket)
         try client.negotiate()
         // The catch-up reports the error and persists the flag before announcing it.
-        let deadline = Deadline(after: 10)
-        var replayed: JSON?
-        while replayed == nil, !deadline.passed {
-            replayed = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))["return"]?["events"]?
-                .elements.first { $0["event"]?.string == "VFIO_PCI_ERROR" }
-            if replayed == nil { usleep(20_000) }
-        }
-        let event = try #require(replayed, "\(directory.read("broker.log"))")
+        let event = try #require(try Self.replayedError(client), "\(directory.read("broker.log"))")
         #expect(event["data"]?["severity"]?.string == "fatal")
         #expect(event["data"]?["link-error"]?.bool == true)
         #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == true)
@@ -199,5 +184,17 @@ import Testing
         #expect(try direct.nextEvent("STOP") != nil)
         #expect(try direct.execute("query-status")["return"]?["status"]?.string == "paused")
         _ = broker
+    }
+
+    /// The first `VFIO_PCI_ERROR` in the replay ring, waited for: reported at attach,
+    /// possibly before this client connected.
+    static func replayedError(_ client: QMPClient) throws -> JSON? {
+        let deadline = Deadline(after: 10)
+        while !deadline.passed {
+            let events = try client.execute("query-broker-events", arguments: .object(["after": .integer(0)]))["return"]?["events"]
+            if let error = events?.elements.first(where: { $0["event"]?.string == "VFIO_PCI_ERROR" }) { return error }
+            usleep(20_000)
+        }
+        return nil
     }
 }
