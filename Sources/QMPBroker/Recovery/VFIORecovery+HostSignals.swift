@@ -93,7 +93,8 @@ extension VFIORecovery {
             device.counters.restoreBaseline(stored)
             device.missedErrors = device.counters.poll(notified: true)
         }
-        saveAERBaseline(of: device)
+        // Missed errors move the baseline once they are reported, behind their flag (`catchUp`).
+        if device.missedErrors.isEmpty { saveAERBaseline(of: device) }
     }
 
     /// Reports the missed errors once the VMM is attached, so that forwarding and stops can
@@ -107,6 +108,7 @@ extension VFIORecovery {
         for error in errors {
             report(error.hostError(source: .sysfs), on: device, notes: error.notes + ["counted while the broker was not running"])
         }
+        saveAERBaseline(of: device)
     }
 
     /// A kernel uevent for one of this VM's devices (matched by `PCI_SLOT_NAME`).

@@ -53,8 +53,27 @@ extension VFIORecovery {
         }
     }
 
-    /// The store's writer is done with a device's flag (`VMAction.persist`): the events
-    /// that waited behind it go now, a failure's announcement first.
+    /// The flag and the broker's claim on a pause. A command's reply says its flag is on
+    /// disk, so it is written before the command is answered. The error path does not
+    /// wait for the disk: the write goes to the store's writer thread, ahead of the AER
+    /// baseline the same input stores (a crash between the two leaves the error to the next
+    /// run's catch-up), and the device's later events wait in line for it. A locked or slow
+    /// database then holds that VM's events, never its loop.
+    func persist(_ state: PersistedDeviceState, of device: WatchedDevice) {
+        guard let store else { return }
+        let id = device.id
+        guard !handlingCommand else {
+            return storing("store link-error flag of \(id)") { try $0.saveState(vm: vmName, id: id, state) }
+        }
+        let ticket = device.announcements.reserve()
+        let runner = outbox.runner
+        store.saveStateLater(vm: vmName, id: id, state) { [weak runner] failure in
+            runner?.flagWritten(device: id, ticket: ticket, failure: failure)
+        }
+    }
+
+    /// The store's writer is done with a device's flag (`persist`): the events that waited
+    /// behind it go now, a failure's announcement first.
     func persisted(device id: String, ticket: UInt64, failure: StateStoreError?) {
         var announcement = DeviceAnnouncement.stored
         if let failure, let event = failed("store link-error flag of \(id)", failure) {

@@ -227,12 +227,8 @@ final class VFIORecovery {
                 outbox.askFirst(.command("stop", purpose: .stopVM))
             case .contVM:
                 ask(.command("cont", purpose: .contVM))
-            case .persist(let state) where handlingCommand:
-                // A command's reply says its flag is on disk: written before it is answered.
-                storing("store link-error flag of \(device.id)") { try $0.saveState(vm: vmName, id: device.id, state) }
             case .persist(let state):
-                // The error path does not wait for the disk: its events wait for the flag.
-                if store != nil { ask(.persist(state, device: device.id, ticket: device.announcements.reserve())) }
+                persist(state, of: device)
             case .emitPCIError(let event):
                 announce(device.announcements.append(.pciError(event, notes: notes)), on: device)
             case .emitLinkReset(let event):

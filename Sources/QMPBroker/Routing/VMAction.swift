@@ -1,3 +1,4 @@
+import BrokerState
 import ErrorEvents
 import LinkResetTrace
 import QMPSessions
@@ -14,10 +15,6 @@ enum VMAction {
     case command(String, arguments: JSON? = nil, purpose: BrokerPurpose)
     /// One of the broker's own events, to every client.
     case emit(String, data: JSON?)
-    /// Writes a device's flag and pause ownership on the store's writer thread; recovery
-    /// hears when it is done (`RecoveryInput.persisted`), and holds the device's later
-    /// events in place `ticket` until then.
-    case persist(PersistedDeviceState, device: String, ticket: UInt64)
     /// Injects an error into the guest (an exchange with QEMU); recovery then announces
     /// `event` as the injection went, in `ticket`'s place among the device's events.
     case forwardToGuest(GuestAERError, device: String, ticket: UInt64, event: PCIErrorEvent, notes: [String])
@@ -64,6 +61,8 @@ enum VMAction {
 protocol VMActionRunner: AnyObject, Sendable {
     /// Runs on the VM's loop only (handlers of its descriptors and timers).
     func runOnLoop(_ action: VMAction)
+    /// From the store's writer thread: a device's flag write is done (`failure` nil) or failed.
+    func flagWritten(device: String, ticket: UInt64, failure: StateStoreError?)
     func runOnLoop(_ actions: [VMAction])
 }
 

@@ -26,8 +26,6 @@ extension VMBroker {
             if case .usdtCanary = purpose { linkResetWatcher?.usdtCanarySent(id: id) }
         case .emit(let name, let data):
             emit(name, data: data)
-        case .persist(let state, let device, let ticket):
-            persist(state, of: device, ticket: ticket)
         case .forwardToGuest(let error, let device, let ticket, let event, let notes):
             exchange { vm in await vm.forwardToGuest(error, device: device, ticket: ticket, event: event, notes: notes) }
         case .learnPlacement(let id):

@@ -173,15 +173,10 @@ package actor VMBroker {
         loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTraceRecordsLost(count))) } }
     }
 
-    /// A device's flag goes to the store's writer thread: the loop never waits for the disk
-    /// or a lock on the file (an operator's `sqlite3` session would hold every VM on it).
-    /// What the writer says comes back to recovery as an input.
-    func persist(_ state: PersistedDeviceState, of device: String, ticket: UInt64) {
-        guard let store = recovery.store else { return }
-        store.saveStateLater(vm: recovery.vmName, id: device, state) { [self] failure in
-            loop.execute { [self] in
-                assumeIsolated { $0.run($0.recovery.handle(.persisted(device: device, ticket: ticket, failure: failure))) }
-            }
+    /// The store's writer finished a device's flag write (`VFIORecovery.persist`).
+    nonisolated func flagWritten(device: String, ticket: UInt64, failure: StateStoreError?) {
+        loop.execute { [self] in
+            assumeIsolated { $0.run($0.recovery.handle(.persisted(device: device, ticket: ticket, failure: failure))) }
         }
     }
 
