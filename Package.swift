@@ -127,7 +127,7 @@ let package = Package(
         // `make bench`: measured figures next to baselines taken in the same run.
         .executableTarget(
             name: "qmp-broker-bench",
-            dependencies: ["QMPBroker", "QMPWire", "BrokerTesting", "VFIOWatch", "EventLoop", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["QMPBroker", "QMPWire", "BrokerTesting", "VFIOWatch", "EventLoop", "BrokerState", "ErrorEvents", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/Bench"
         ),
         // The fan-out bench's reader: one process with one epoll over all the client sockets.

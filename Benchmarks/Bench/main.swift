@@ -151,6 +151,11 @@ func progress(_ text: String) {
                        baselineName: "bare inotify+read+write relay", baseline: bareTraceLine.p50, goals: [.aboveBaselineAtMost(15)]))
     table.add(BenchRow(name: "SBR trace line appended → stop p99", value: scriptedLinkReset.p99, unit: "µs",
                        baselineName: "bare inotify+read+write relay", baseline: bareTraceLine.p99, goals: [.ratioAtMost(1.2)]))
+    let writes = try FlagWriteBench.measure(directory: directory, writes: stopTrials)
+    table.add(BenchRow(name: "  flag commit on the loop (after the stop) p50", value: writes.flag.p50, unit: "µs",
+                       baselineName: "history row handed to the writer", baseline: writes.handOff.p50))
+    table.add(BenchRow(name: "  flag commit on the loop (after the stop) p99", value: writes.flag.p99, unit: "µs",
+                       baselineName: "history row handed to the writer", baseline: writes.handOff.p99))
 }
 
 // MARK: 1000 VMs

@@ -1,16 +1,14 @@
 import Dispatch
 import Synchronization
 
-/// The store's one background writer. Flags, history rows (with the counters an error row
-/// carries) and AER baselines are written on one serial queue, in the order they were handed
-/// over, so that a VM's event loop never waits for the disk or a lock on the file. A
-/// handed-over write is not durable until the queue reaches it: a broker killed meanwhile
-/// loses what was still waiting. For a flag the AER baseline queued behind it is lost too,
-/// so the next run's catch-up counts the error again and sets the flag.
+/// The store's one background writer. History rows (with the counters an error row carries)
+/// and AER baselines are written on one serial queue, in the order they were handed over, so
+/// that a VM's event loop never waits for the disk. A handed-over write is not durable until the
+/// queue reaches it: a broker killed meanwhile loses what was still waiting (operator's record
+/// and counters, never a flag: flags are written at once, see `StateStore.saveState`).
 ///
-/// Bounded for history: with `capacity` writes waiting (a stalled disk), further ones are
-/// dropped and counted rather than letting the broker's memory grow without end. A flag is
-/// never dropped (`enqueueAlways`).
+/// Bounded: with `capacity` writes waiting (a stalled disk), further ones are dropped and
+/// counted rather than letting the broker's memory grow without end.
 final class HistoryWriter: Sendable {
     /// About 0.3 s of inserts at the measured ~70 µs each; an error storm coalesces far below it.
     static let capacity = 4096
@@ -35,21 +33,11 @@ final class HistoryWriter: Sendable {
             return .queued
         }
         guard handOff == .queued else { return handOff }
-        run(write)
-        return .queued
-    }
-
-    /// Queues `write` whatever the backlog: a flag is not history.
-    func enqueueAlways(_ write: @escaping @Sendable () -> Void) {
-        backlog.withLock { $0.waiting += 1 }
-        run(write)
-    }
-
-    private func run(_ write: @escaping @Sendable () -> Void) {
         queue.async {
             write()
             self.backlog.withLock { $0.waiting -= 1 }
         }
+        return .queued
     }
 
     /// Runs `body` on the writer once every write queued before it is done: for writes that

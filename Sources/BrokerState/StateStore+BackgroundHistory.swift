@@ -1,22 +1,8 @@
 import ErrorEvents
 
-/// The event path's writes: flags, history rows and AER baselines go to the store's
-/// `HistoryWriter`, one serial queue, in order.
+/// The event path's writes that may wait: history rows and AER baselines go to the store's
+/// `HistoryWriter`, one serial queue, in order. Flags do not (`saveState`).
 extension StateStore {
-    /// `saveState` on the writer's thread, after what was queued before it; `completion` runs
-    /// there with the failure, or nil once the row is committed. Never dropped.
-    package func saveStateLater(vm: String, id: String, _ state: PersistedDeviceState,
-                               completion: @escaping @Sendable (StateStoreError?) -> Void) {
-        writer.enqueueAlways {
-            do throws(StateStoreError) {
-                try self.writeState(vm: vm, id: id, state)
-                completion(nil)
-            } catch {
-                completion(error)
-            }
-        }
-    }
-
     /// What the writer keeps; applied at once and then every 1000 records.
     package func setHistoryRetention(_ retention: HistoryRetention) {
         writer.setRetention(retention)

@@ -34,18 +34,12 @@ extension StateStore {
         }
     }
 
-    /// A `persist` action of the device machine (the broker hands it to the writer with
-    /// `saveStateLater`). When this returns, the flag and the broker's ownership of the
-    /// pause are committed to the file: a broker killed right after finds them on restart.
-    /// The device must have been `save`d; otherwise nothing is written and `unknownDevice`
-    /// is thrown.
-    /// Waits for the writes handed over before it, which may be older states of the row.
+    /// The hot path: a `persist` action of the device machine. When this returns, the flag
+    /// and the broker's ownership of the pause are committed to the file: a broker killed
+    /// right after finds them on restart. The device must have been `save`d; otherwise
+    /// nothing is written and `unknownDevice` is thrown. Straight to SQLite, never behind
+    /// the history writer: no queued write touches the flag columns.
     package func saveState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
-        try writer.afterQueued { () throws(StateStoreError) in try writeState(vm: vm, id: id, state) }
-    }
-
-    /// `saveState` on the writer's queue itself.
-    func writeState(vm: String, id: String, _ state: PersistedDeviceState) throws(StateStoreError) {
         var arguments = DeviceColumns.stateArguments(state)
         arguments += ["vm": vm, "id": id, "now": WallClock.microsecondsSinceEpoch()]
         try write { db in

@@ -102,7 +102,8 @@ import Testing
         var client = try QMPClient(path: socket)
         try client.negotiate()
         #expect(try client.execute("query-vfio-devices")["return"]?[0]?["link-error"]?.bool == false)
-        // QEMU is also watched on its own second monitor, which outlives the broker.
+        // The flag write runs on the VM's loop, which the lock below blocks (no event
+        // reaches this client meanwhile): QEMU is watched on its own second monitor.
         let direct = try qemu.directClient()
         let store = try StateStore(path: databasePath)
         // The baseline is written in the background: the catch-up later needs it on disk.
@@ -139,10 +140,6 @@ import Testing
         signal(fd)
         // The stop reached QEMU well inside the busy timeout, so it went out before the write.
         try #require(try direct.nextEvent("STOP", timeout: 1.5) != nil, "\(directory.read("broker.log"))")
-        // The flag write waits on the store's writer thread, not on the VM's loop: QEMU's
-        // STOP and a command's reply still reach the client.
-        #expect(try client.nextEvent("STOP", timeout: 1.5) != nil)
-        #expect(try client.execute("query-status")["return"]?["status"]?.string == "paused")
         // The event is announced only once the flag is stored: none yet.
         #expect(try client.nextEvent("VFIO_PCI_ERROR", timeout: 0.2) == nil)
         let window = Deadline.now() - errorAt

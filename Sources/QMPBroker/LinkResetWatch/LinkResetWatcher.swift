@@ -254,18 +254,23 @@ final class LinkResetWatcher {
     // MARK: what the trace says
 
     /// A link reset goes to the VM at once (`askFirst`): its stop races the guest, and must
-    /// not wait for the rest of the read or the lines after it.
+    /// not wait for the rest of the read or the lines after it. A late one (logged while no
+    /// broker ran) races nothing, and keeps its place behind the input's other actions.
     func handle(_ event: QEMUTraceLine.Event, late: Bool) {
         if case .configWrite(let access) = event { configWrite(access, late: late) }
         if case .systemReset(.begin) = event { detector.forgetAll() }
         switch classifier.observe(event) {
         case .guestHotReset(let host)?:
             for device in watched where device.host == host {
-                outbox.askFirst(.guestLinkReset(device: device.id, origin: .guestHotReset, late: late))
+                report(.guestLinkReset(device: device.id, origin: .guestHotReset, late: late), late: late)
             }
         case .systemReset?, nil:
             break
         }
+    }
+
+    private func report(_ reset: VMAction, late: Bool) {
+        if late { outbox.ask(reset) } else { outbox.askFirst(reset) }
     }
 
     private func configWrite(_ access: PCIConfigAccess, late: Bool) {
@@ -273,7 +278,7 @@ final class LinkResetWatcher {
             let below = topology.bridges(below: bridge)
             detector.forget(below)
             for device in devices(below: bridge) {
-                outbox.askFirst(.guestLinkReset(device: device.id, origin: .guestLinkReset, late: late))
+                report(.guestLinkReset(device: device.id, origin: .guestLinkReset, late: late), late: late)
             }
             // The reset cleared the bus numbers of bridges below: their subtrees move.
             if !below.isEmpty { refreshTopologyNow() }

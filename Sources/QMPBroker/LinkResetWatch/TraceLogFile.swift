@@ -63,8 +63,9 @@ struct TraceLogFile {
         }
         warnings += access.apply(to: fd).map { "\(path): \($0)" }
         // Every read after QEMU appended would move the atime (relatime: older than the
-        // mtime) and dirty the inode on the error path; the file is the broker's, so it
-        // may say no (`O_NOATIME`, which Glibc's module does not export).
+        // mtime) and dirty the inode on the error path. `O_NOATIME` (which Glibc's module
+        // does not export) needs the file's owner: where it went to the VMM's user, EPERM
+        // leaves the atime as it was.
         let noAccessTime: Int32 = 0o1000000
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | noAccessTime)
         var status = stat()

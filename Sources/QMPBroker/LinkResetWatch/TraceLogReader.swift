@@ -79,7 +79,8 @@ final class TraceLogReader {
     /// Reads what QEMU appended, the backlog first in reads that end at `lateUntil`, so
     /// every line in it is known to be late; then stores how far it got.
     func read(_ handle: (QEMUTraceLine.Event, _ late: Bool) -> Void) {
-        guard let fd = file?.fd else { return }
+        guard let opened = file else { return }
+        let fd = opened.fd
         let before = readOffset
         // The loop thread's receive buffer: nothing is allocated per wakeup.
         ThreadReceiveBuffer.withBuffers { buffers in
@@ -101,7 +102,9 @@ final class TraceLogReader {
                 }
             }
         }
-        if readOffset != before { savePosition() }
+        // Also when a line's action closed the file meanwhile (a link reset's stop found
+        // the VMM gone): what was acted on must not come back as late.
+        if readOffset != before { savePosition(of: file ?? opened) }
     }
 
     /// The file's size now, nil when no file is open.
@@ -157,8 +160,8 @@ final class TraceLogReader {
     static let canaryScanLimit: Int64 = 4 << 20
 
     /// After the lines were acted on: a broker killed now resumes after them.
-    func savePosition() {
-        guard let store, let file else { return }
+    func savePosition(of file: TraceLogFile? = nil) {
+        guard let store, let file = file ?? self.file else { return }
         let consumed = readOffset - Int64(splitter.pendingBytes)
         do {
             try store.saveTraceLogPosition(TraceLogPosition(vm: vm, fileDevice: file.identity.device,

@@ -8,6 +8,4 @@ enum DeviceAnnouncement {
     /// `VFIO_PCI_ERROR`, which is also recorded in the history when it goes.
     case pciError(PCIErrorEvent, notes: [String])
     case event(String, JSON)
-    /// A flag write that is done: nothing to say, but the events after it waited for it.
-    case stored
 }

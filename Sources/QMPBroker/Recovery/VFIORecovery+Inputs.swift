@@ -1,4 +1,3 @@
-import BrokerState
 import ErrorEvents
 import KernelTracepoint
 import LinkResetTrace
@@ -36,8 +35,6 @@ enum RecoveryInput {
     case vfioDeviceAdded(id: String, host: String)
     /// QEMU's `DEVICE_DELETED`.
     case deviceDeleted(id: String?, path: String?)
-    /// The store wrote a device's flag (`failure` nil), or could not.
-    case persisted(device: String, ticket: UInt64, failure: StateStoreError?)
     /// QEMU answered the injection of a forwarded error (`VMBroker.forwardToGuest`).
     case forwarded(PCIErrorEvent, device: String, ticket: UInt64, notes: [String], outcome: InjectionOutcome)
 }
@@ -83,7 +80,6 @@ extension VFIORecovery {
             case .discovered(let id, let path, let host): discovered(id: id, path: path, host: host)
             case .vfioDeviceAdded(let id, let host): vfioDeviceAdded(id: id, host: host)
             case .deviceDeleted(let id, let path): deviceDeleted(id: id, path: path)
-            case .persisted(let id, let ticket, let failure): persisted(device: id, ticket: ticket, failure: failure)
             case .forwarded(let event, let id, let ticket, let notes, let outcome):
                 forwarded(event, device: id, ticket: ticket, notes: notes, outcome: outcome)
             }
@@ -91,9 +87,7 @@ extension VFIORecovery {
     }
 
     func handle(_ command: RecoveryCommand) throws(QMPError) -> [VMAction] {
-        handlingCommand = true
-        defer { handlingCommand = false }
-        return try outbox.collect { () throws(QMPError) in
+        try outbox.collect { () throws(QMPError) in
             switch command {
             case .addDevice(let id, let host, let policy, let injectAt, let trigger):
                 try addDevice(id: id, host: host, policy: policy, injectAt: injectAt, origin: "command", errorTrigger: trigger)

@@ -1,9 +1,8 @@
 import BrokerState
 import ErrorEvents
-import QMPWire
 import VFIOWatch
 
-/// Flags, policies and history on disk: persist before announce, without the loop waiting.
+/// Flags, policies and history on disk: persist before announce.
 extension VFIORecovery {
     func persisted(id: String, host: HostAddress) -> StoredDevice? {
         guard let store else { return nil }
@@ -53,61 +52,30 @@ extension VFIORecovery {
         }
     }
 
-    /// The flag and the broker's claim on a pause. A command's reply says its flag is on
-    /// disk, so it is written before the command is answered. The error path does not
-    /// wait for the disk: the write goes to the store's writer thread, ahead of the AER
-    /// baseline the same input stores (a crash between the two leaves the error to the next
-    /// run's catch-up), and the device's later events wait in line for it. A locked or slow
-    /// database then holds that VM's events, never its loop.
-    func persist(_ state: PersistedDeviceState, of device: WatchedDevice) {
-        guard let store else { return }
-        let id = device.id
-        guard !handlingCommand else {
-            return storing("store link-error flag of \(id)") { try $0.saveState(vm: vmName, id: id, state) }
+    /// The flag and the broker-stop ownership: written before the event that announces them.
+    func save(_ state: PersistedDeviceState, of device: WatchedDevice) {
+        storing("store link-error flag of \(device.id)") { store in
+            try store.saveState(vm: vmName, id: device.id, state)
         }
-        let ticket = device.announcements.reserve()
-        let runner = outbox.runner
-        store.saveStateLater(vm: vmName, id: id, state) { [weak runner] failure in
-            runner?.flagWritten(device: id, ticket: ticket, failure: failure)
-        }
-    }
-
-    /// The store's writer is done with a device's flag (`persist`): the events that waited
-    /// behind it go now, a failure's announcement first.
-    func persisted(device id: String, ticket: UInt64, failure: StateStoreError?) {
-        var announcement = DeviceAnnouncement.stored
-        if let failure, let event = failed("store link-error flag of \(id)", failure) {
-            announcement = .event(event.name, event.data)
-        } else if failure == nil {
-            stateDurable = true
-        }
-        guard let device = devices[id] else {
-            if case .event(let name, let data) = announcement { ask(.emit(name, data: data)) }
-            return
-        }
-        announce(device.announcements.fill(ticket, with: announcement), on: device)
     }
 
     /// A failed write is logged loudly but never stops error handling: the VM's protection
-    /// in this run does not depend on the disk.
+    /// in this run does not depend on the disk. The first failure after a good write is
+    /// also announced (`BROKER_STATE_NOT_DURABLE`): the flag then lives only in memory.
     func storing(_ what: String, _ body: (StateStore) throws -> Void) {
         guard let store else { return }
         do {
             try body(store)
             stateDurable = true
         } catch {
-            if let event = failed(what, error) { ask(.emit(event.name, data: event.data)) }
+            logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
+                         metadata: ["reason": "\(error)"])
+            if stateDurable {
+                ask(.emit("BROKER_STATE_NOT_DURABLE", data: BrokerEventData.stateNotDurable(
+                    vm: vmName, operation: what, reason: "\(error)")))
+            }
+            stateDurable = false
         }
-    }
-
-    /// Logs a failed write; the first failure after a good write is also announced
-    /// (`BROKER_STATE_NOT_DURABLE`, returned): the flag then lives only in memory.
-    private func failed(_ what: String, _ error: any Error) -> (name: String, data: JSON)? {
-        logger.error("state store: cannot \(what); the state is kept in memory only and will not survive a restart",
-                     metadata: ["reason": "\(error)"])
-        defer { stateDurable = false }
-        guard stateDurable else { return nil }
-        return ("BROKER_STATE_NOT_DURABLE", BrokerEventData.stateNotDurable(vm: vmName, operation: what, reason: "\(error)"))
     }
 
     /// Hands a write to the store's background writer. A failure there is logged (from the

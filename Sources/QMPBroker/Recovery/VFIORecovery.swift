@@ -39,8 +39,6 @@ final class VFIORecovery {
     private var stopped = false
     /// The input being handled wrote its stop before deciding the rest (`notified`).
     var stopWrittenFirst = false
-    /// A client's command is being handled (`handle(_: RecoveryCommand)`).
-    var handlingCommand = false
 
     init(vmName: String, settings: VFIORecoverySettings, store: StateStore?, loop: EventLoop, logger: Logger) {
         self.vmName = vmName
@@ -228,7 +226,7 @@ final class VFIORecovery {
             case .contVM:
                 ask(.command("cont", purpose: .contVM))
             case .persist(let state):
-                persist(state, of: device)
+                save(state, of: device)
             case .emitPCIError(let event):
                 announce(device.announcements.append(.pciError(event, notes: notes)), on: device)
             case .emitLinkReset(let event):
@@ -259,12 +257,11 @@ final class VFIORecovery {
     }
 
     /// Sends the device events that may go now, in order.
-    func announce(_ ready: [DeviceAnnouncement], on device: WatchedDevice) {
+    private func announce(_ ready: [DeviceAnnouncement], on device: WatchedDevice) {
         for announcement in ready {
             switch announcement {
             case .pciError(let event, let notes): announce(event, on: device, notes: notes)
             case .event(let name, let data): ask(.emit(name, data: data))
-            case .stored: break
             }
         }
     }

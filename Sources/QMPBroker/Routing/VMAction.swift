@@ -1,4 +1,3 @@
-import BrokerState
 import ErrorEvents
 import LinkResetTrace
 import QMPSessions
@@ -61,8 +60,6 @@ enum VMAction {
 protocol VMActionRunner: AnyObject, Sendable {
     /// Runs on the VM's loop only (handlers of its descriptors and timers).
     func runOnLoop(_ action: VMAction)
-    /// From the store's writer thread: a device's flag write is done (`failure` nil) or failed.
-    func flagWritten(device: String, ticket: UInt64, failure: StateStoreError?)
     func runOnLoop(_ actions: [VMAction])
 }
 

@@ -173,13 +173,6 @@ package actor VMBroker {
         loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTraceRecordsLost(count))) } }
     }
 
-    /// The store's writer finished a device's flag write (`VFIORecovery.persist`).
-    nonisolated func flagWritten(device: String, ticket: UInt64, failure: StateStoreError?) {
-        loop.execute { [self] in
-            assumeIsolated { $0.run($0.recovery.handle(.persisted(device: device, ticket: ticket, failure: failure))) }
-        }
-    }
-
     /// Whether the process hears `ras:aer_event` (the poll slows down while it does).
     nonisolated func hearsAERTracepoint(_ heard: Bool) {
         loop.execute { [self] in assumeIsolated { $0.run($0.recovery.handle(.aerTracepoint(heard: heard))) } }
