@@ -34,7 +34,10 @@ extension VFIORecovery {
     }
 
     /// The counters the device's errors are reported up to, for the catch-up after a restart.
+    /// Not while errors missed before this run wait to be reported (`catchUp`): the new
+    /// counters include them, and a crash then would lose them.
     func saveAERBaseline(of device: WatchedDevice) {
+        guard device.missedErrors.isEmpty else { return }
         writeLater("store the AER counters of \(device.id)") { store, failed in
             store.saveAERBaselineLater(vm: vmName, device: device.id, host: device.host.description,
                                        counters: device.counters.baselineText, onFailure: failed)
