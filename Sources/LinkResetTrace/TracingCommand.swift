@@ -2,7 +2,7 @@ import QMPWire
 
 /// One QMP command the broker sends to turn QEMU's reset tracing on or off, as data: its
 /// name, its arguments, and how to tell from the reply whether it worked.
-package enum TracingCommand: Equatable, Sendable {
+package enum TracingCommand: Hashable, Sendable {
     /// `trace-event-get-state {"name": N}`: whether the VMM already had the event on, so
     /// detaching leaves it as it was. `N` may be a pattern with `*`.
     case getTraceEventState(name: String)
@@ -39,6 +39,11 @@ package enum TracingCommand: Equatable, Sendable {
 
     /// `{"execute": name, "arguments": {...}}`, without an `id` (the session adds its own).
     package var message: JSON { .object(["execute": .string(name), "arguments": arguments]) }
+
+    /// `message`'s members as QEMU writes them, closing brace included: what follows
+    /// `{"id": N, ` on the wire. The broker sends the same few commands at every check of
+    /// every VM, so it encodes each once.
+    package var members: [UInt8] { Array(message.serialized().dropFirst()) }
 
     /// Checks the reply message. HMP reports failure as *text* in a successful reply:
     /// `logfile` answers `""` on success and e.g. `"Error opening logfile /x: No such file

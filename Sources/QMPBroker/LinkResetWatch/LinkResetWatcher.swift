@@ -55,6 +55,8 @@ final class LinkResetWatcher {
     /// QEMU's own stderr: lines the broker did not ask for go on there (`VMMStderr`).
     private let vmmStderr: VMMStderr
     private var passThrough: TraceLinePassThrough?
+    /// The tracing commands as sent, by command (a handful: the checks repeat them).
+    private var encodedCommands: [TracingCommand: [UInt8]] = [:]
     /// QEMU's USDT probes, preferred over the log when the VMM's binary has them.
     private let usdt: USDTLinkResetSource
 
@@ -150,12 +152,12 @@ final class LinkResetWatcher {
             switch action {
             case .send(let command, let exchange):
                 if case .setLogFile = command { sizeBeforeLogFile = reader.currentSize ?? 0 }
-                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetWatch(exchange: exchange)))
+                outbox.ask(.encodedCommand(command.name, members: encoded(command), purpose: .linkResetWatch(exchange: exchange)))
             case .sendCanary(let command, let exchange):
                 // The id it goes out with comes back through `canarySent`.
                 canarySince = reader.currentSize ?? 0
                 canary = nil
-                outbox.ask(.command(command.name, arguments: command.arguments, purpose: .linkResetCanary(exchange: exchange)))
+                outbox.ask(.encodedCommand(command.name, members: encoded(command), purpose: .linkResetCanary(exchange: exchange)))
             case .checkCanary:
                 let seen = canary.map { reader.hasCanary(id: String($0.id), since: $0.since) } ?? false
                 canary = nil
@@ -271,6 +273,14 @@ final class LinkResetWatcher {
 
     private func report(_ reset: VMAction, late: Bool) {
         if late { outbox.ask(reset) } else { outbox.askFirst(reset) }
+    }
+
+    /// A tracing command's bytes, encoded once: each check sends the same five again.
+    private func encoded(_ command: TracingCommand) -> [UInt8] {
+        if let members = encodedCommands[command] { return members }
+        let members = command.members
+        encodedCommands[command] = members
+        return members
     }
 
     private func configWrite(_ access: PCIConfigAccess, late: Bool) {

@@ -12,6 +12,8 @@ enum VMAction {
 
     /// One of the broker's own commands to the VMM; its reply comes back by `purpose`.
     case command(String, arguments: JSON? = nil, purpose: BrokerPurpose)
+    /// One of the broker's own commands, already encoded: `members` follow `{"id": N, `.
+    case encodedCommand(String, members: [UInt8], purpose: BrokerPurpose)
     /// One of the broker's own events, to every client.
     case emit(String, data: JSON?)
     /// Injects an error into the guest (an exchange with QEMU); recovery then announces

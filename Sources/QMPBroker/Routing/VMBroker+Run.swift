@@ -14,16 +14,9 @@ extension VMBroker {
     func run(_ action: VMAction) {
         switch action {
         case .command(let command, let arguments, let purpose):
-            let id = upstream.execute(command, arguments: arguments, for: purpose)
-            if case .stopVM = purpose {
-                // Written now even inside a corked batch: nothing of its input goes first.
-                upstream.uncork()
-                // Counted once written: the broker's own stops are what the stopped-VM alert counts.
-                if id != nil { metrics.brokerStop() }
-            }
-            if case .contVM = purpose, id != nil { metrics.brokerCont() }
-            if case .linkResetCanary = purpose { linkResetWatcher?.canarySent(id: id) }
-            if case .usdtCanary = purpose { linkResetWatcher?.usdtCanarySent(id: id) }
+            sent(upstream.execute(command, arguments: arguments, for: purpose), for: purpose)
+        case .encodedCommand(let command, let members, let purpose):
+            sent(upstream.execute(command, members: members, for: purpose), for: purpose)
         case .emit(let name, let data):
             emit(name, data: data)
         case .forwardToGuest(let error, let device, let ticket, let event, let notes):
@@ -62,6 +55,27 @@ extension VMBroker {
             uncorkClients()
         case .upstreamReplied(let command, let reply):
             upstreamReplied(command, reply)
+        }
+    }
+}
+
+extension VMBroker {
+    /// One of the broker's own commands went upstream with broker id `id` (nil: it could not).
+    private func sent(_ id: Int64?, for purpose: BrokerPurpose) {
+        switch purpose {
+        case .stopVM:
+            // Written now even inside a corked batch: nothing of its input goes first.
+            upstream.uncork()
+            // Counted once written: the broker's own stops are what the stopped-VM alert counts.
+            if id != nil { metrics.brokerStop() }
+        case .contVM:
+            if id != nil { metrics.brokerCont() }
+        case .linkResetCanary:
+            linkResetWatcher?.canarySent(id: id)
+        case .usdtCanary:
+            linkResetWatcher?.usdtCanarySent(id: id)
+        default:
+            break
         }
     }
 }

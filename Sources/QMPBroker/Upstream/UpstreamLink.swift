@@ -164,12 +164,19 @@ final class UpstreamLink {
             // The broker's own command names are QEMU's: nothing in them to escape.
             assert(!command.utf8.contains { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 })
             let members = Array(#""execute": ""#.utf8) + Array(command.utf8) + Array(#""}"#.utf8)
-            return send(fds: [], as: PendingCommand(broker: purpose, command: command), continuation: continuation) { id in
-                Self.message(id: id, members: members)
-            }
+            return execute(command, members: members, for: purpose, then: continuation)
         }
         let message = JSON.object(["execute": .string(command), "arguments": arguments])
         return send(message, as: PendingCommand(broker: purpose, command: command), continuation: continuation)
+    }
+
+    /// One of the broker's own commands, already encoded: `members` follow `{"id": N, `.
+    @discardableResult
+    func execute(_ command: String, members: [UInt8], for purpose: BrokerPurpose,
+                 then continuation: ReplyHandler? = nil) -> Int64? {
+        send(fds: [], as: PendingCommand(broker: purpose, command: command), continuation: continuation) { id in
+            Self.message(id: id, members: members)
+        }
     }
 
     private func deliver(_ reply: UpstreamReply, to entry: PendingCommands.Entry) {
