@@ -24,7 +24,11 @@ final class LinkResetWatcher {
     /// the check timer.
     let outbox = ActionOutbox()
     /// The watched devices, in the order they were added (`watching`).
-    private var watched: [Watched] = []
+    private var watched: [Watched] = [] {
+        didSet { watchedIDs = Set(watched.map(\.id)) }
+    }
+    /// `watched`'s ids, for the reset path's lookups.
+    private var watchedIDs: Set<String> = []
     /// The attached VMM's process; nil while detached.
     private var vmm: VMMProcess?
     private let logger: Logger
@@ -297,7 +301,7 @@ final class LinkResetWatcher {
     }
 
     private func devices(below bridge: GuestPCIAddress) -> [Watched] {
-        let listed = Set(topology.devices(below: bridge, among: Set(watched.map(\.id))))
+        let listed = topology.devices(below: bridge, among: watchedIDs)
         return watched.filter { listed.contains($0.id) || bridgesViaQOM[$0.id]?.contains(bridge) == true }
     }
 
