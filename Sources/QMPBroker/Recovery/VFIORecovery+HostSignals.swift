@@ -40,8 +40,9 @@ extension VFIORecovery {
     /// the severity is unknown, and it is reported as non-fatal with a note, never as fatal
     /// (a guess must not set the flag).
     ///
-    /// A notification tagged fatal is fatal whatever the counters add. When that stops the
-    /// VM, the stop is written before the counters are read (up to six sysfs files).
+    /// A notification tagged fatal is reported as fatal whatever the counters show (a lesser
+    /// counted error is reported beside it). When that stops the VM, the stop is written
+    /// before the counters are read (up to six sysfs files).
     func notified(_ device: WatchedDevice, source: ErrorSource, tag: Severity?, signals: Int,
                   announced: Severity? = nil) {
         if tag == .fatal && device.machine.stopsOnFatalError {
