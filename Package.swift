@@ -148,9 +148,8 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
-// Release builds specialise the broker's generics across its own modules: the pending
-// commands table, the ordered slots and the topology lookups live in pure modules and run
-// on the error path from QMPBroker, where unspecialised they ask the runtime for metadata.
+// Release builds let the optimiser inline across the broker's own modules: the pure modules'
+// `package` code runs on every forwarded command and on the error path from QMPBroker.
 for target in package.targets where [.regular, .executable].contains(target.type) {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),

@@ -11,7 +11,7 @@ enum VMAction {
     // MARK: from recovery and the link-reset watcher
 
     /// One of the broker's own commands to the VMM; its reply comes back by `purpose`.
-    case command(String, arguments: JSON? = nil, purpose: BrokerPurpose)
+    case command(String, purpose: BrokerPurpose)
     /// One of the broker's own commands, already encoded: `members` follow `{"id": N, `.
     case encodedCommand(String, members: [UInt8], purpose: BrokerPurpose)
     /// One of the broker's own events, to every client.

@@ -13,8 +13,8 @@ extension VMBroker {
 
     func run(_ action: VMAction) {
         switch action {
-        case .command(let command, let arguments, let purpose):
-            sent(upstream.execute(command, arguments: arguments, for: purpose), for: purpose)
+        case .command(let command, let purpose):
+            sent(upstream.execute(command, for: purpose), for: purpose)
         case .encodedCommand(let command, let members, let purpose):
             sent(upstream.execute(command, members: members, for: purpose), for: purpose)
         case .emit(let name, let data):

@@ -110,8 +110,7 @@ final class UpstreamLink {
                       encode: (Int64) -> [UInt8]) -> Int64? {
         guard session.isReady, let connection else {
             fds.forEach { _ = close($0) }
-            let failure = UpstreamReply.failed(QMPError("VMM '\(vmName)' is not connected"))
-            if let continuation { continuation(failure) } else { runner?.runOnLoop(.upstreamReplied(command, failure)) }
+            deliver(.failed(QMPError("VMM '\(vmName)' is not connected")), to: command, continuation: continuation)
             return nil
         }
         var command = command
@@ -180,8 +179,13 @@ final class UpstreamLink {
     }
 
     private func deliver(_ reply: UpstreamReply, to entry: PendingCommands.Entry) {
-        if let continuation = continuations.removeValue(forKey: entry.id) { return continuation(reply) }
-        runner?.runOnLoop(.upstreamReplied(entry.command, reply))
+        deliver(reply, to: entry.command, continuation: continuations.removeValue(forKey: entry.id))
+    }
+
+    /// An awaited command's reply resumes its exchange; any other goes to the VM, by purpose.
+    private func deliver(_ reply: UpstreamReply, to command: PendingCommand, continuation: ReplyHandler?) {
+        if let continuation { return continuation(reply) }
+        runner?.runOnLoop(.upstreamReplied(command, reply))
     }
 
     private func connect() {
