@@ -167,12 +167,7 @@ import Testing
         // An operator resumes the VM; the guest then resets the flagged link and is stopped.
         _ = try client.execute("cont")
         #expect(try direct.nextEvent("RESUME") != nil)
-        // A guest link reset before the firmware numbered rp0's bus races the firmware.
-        let firmwareDeadline = Deadline(after: 20)
-        while !String(decoding: try direct.execute("query-pci").serialized(), as: UTF8.self).contains(#""qdev_id": "dev0""#),
-              !firmwareDeadline.passed {
-            usleep(20_000)
-        }
+        try waitForFirmwareToNumberDev0(direct)
         try waitUntilTracing(socket: socket)
         try qtest.secondaryBusReset(slot: 0x1C)
         let reset = try client.nextEvent("VFIO_LINK_RESET")

@@ -74,16 +74,8 @@ final class CLIBrokerRig {
     /// The guest sets and releases Secondary Bus Reset on rp0, above dev0.
     func guestLinkReset() throws { try qtest.secondaryBusReset(slot: 0x1C) }
 
-    /// After `cont`, waits (bounded) until the firmware has numbered rp0's secondary bus
-    /// and QEMU lists dev0 behind it: a guest link reset before that races the firmware.
     func waitForFirmwareToNumberDev0(_ client: QMPClient, timeout: Double = 20) throws {
-        let deadline = Deadline(after: timeout)
-        while !deadline.passed {
-            let reply = try client.execute("query-pci")
-            if String(decoding: reply.serialized(), as: UTF8.self).contains(#""qdev_id": "dev0""#) { return }
-            usleep(20_000)
-        }
-        throw QMPClient.Failure("the firmware never numbered dev0's bus")
+        try IntegrationTests.waitForFirmwareToNumberDev0(client, timeout: timeout)
     }
 
     func add(_ client: QMPClient, id: String, host: String, policy: String = "forward", injectAt: String? = nil) throws -> JSON {
@@ -109,4 +101,17 @@ final class CLIBrokerRig {
     }
 
     deinit { kill() }
+}
+
+/// After `cont`, waits (bounded) until the firmware has numbered rp0's secondary bus and
+/// QEMU lists dev0 behind it: a guest link reset before that races the firmware. `client`
+/// may be the broker's or QEMU's own monitor.
+func waitForFirmwareToNumberDev0(_ client: QMPClient, timeout: Double = 20) throws {
+    let deadline = Deadline(after: timeout)
+    while !deadline.passed {
+        let reply = try client.execute("query-pci")
+        if String(decoding: reply.serialized(), as: UTF8.self).contains(#""qdev_id": "dev0""#) { return }
+        usleep(20_000)
+    }
+    throw QMPClient.Failure("the firmware never numbered dev0's bus")
 }
